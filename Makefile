@@ -1,0 +1,49 @@
+# natkit — see README.md. `make run` and `make test` work on a fresh machine
+# with only Go installed.
+GO        ?= go
+BIN       ?= bin/natkit
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GOLANGCI_LINT_VERSION ?= v2.6.2
+TEST_TIMEOUT ?= 20m
+
+.PHONY: build run test bench bench-relay bench-signal bench-load lint fmt vet ci clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/natkit
+
+# The main job on embedded defaults.
+run: build
+	$(BIN) version
+
+test:
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Go benchmarks, then the side-by-side scripts under bench/.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
+
+bench-relay: build
+	bash bench/relay.sh
+
+bench-signal: build
+	bash bench/signal.sh
+
+bench-load: build
+	bash bench/load.sh
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	@command -v golangci-lint >/dev/null || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" golangci-lint run ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+ci: vet lint test
+
+clean:
+	rm -rf bin
