@@ -1,0 +1,17 @@
+// Package vnet builds two-sided NAT topologies over pion's virtual network
+// (github.com/pion/transport/v3/vnet): a WAN on the documentation range
+// 203.0.113.0/24 with an in-network STUN/TURN relay, and two sides "a" and
+// "b", each behind a NAT preset from DESIGN.md (or a custom mapping and
+// filtering behaviour), or on the WAN with no NAT.
+//
+// Each side can be impaired: latency and jitter (added to packets arriving at
+// the side's host), loss (seeded, on every packet crossing the side's access
+// link, both ways) and bandwidth (a token bucket on the side's downlink).
+// Firewall rules (drop all UDP except to the relay) and cutting the direct
+// path between the two sides are chunk filters on the WAN router and can be
+// switched at run time, e.g. in the middle of a call.
+//
+// vnet models mapping, filtering, mapping lifetime, loss, delay and
+// bandwidth. It does not model hairpinning, port preservation, TCP or
+// rebinding a NAT mapping to a new port on demand.
+package vnet
