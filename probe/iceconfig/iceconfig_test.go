@@ -314,7 +314,9 @@ func TestLoad(t *testing.T) {
 		{name: "secret and user", in: Input{URLs: []string{"turn:127.0.0.1"}, Secret: "s", Username: "u", Credential: "c"}, wantErr: ErrConflict},
 		{name: "rest ttl without secret", in: Input{URLs: []string{"turn:127.0.0.1"}, Username: "u", Credential: "c", RESTTTL: time.Hour}, wantErr: ErrConflict},
 		{name: "stdin", in: Input{File: "-", Stdin: strings.NewReader(string(provider))}, wantURLs: []string{"stun:global.stun.example.com:3478", "turn:global.turn.example.com:3478?transport=udp", "turn:global.turn.example.com:443?transport=tcp"},
-			check: func(t *testing.T, ss Servers) { assert.Equal(t, "--ice-servers - (stdin): ice_servers[2].url", ss[2].Source) }},
+			check: func(t *testing.T, ss Servers) {
+				assert.Equal(t, "--ice-servers - (stdin): ice_servers[2].url", ss[2].Source)
+			}},
 		{name: "stdin garbage", in: Input{File: "-", Stdin: strings.NewReader("nope")}, wantErr: ErrJSON, substr: "--ice-servers - (stdin)"},
 		{name: "missing file", in: Input{File: filepath.Join(dir, "absent.json")}, substr: "absent.json: cannot read: no such file"},
 		{name: "token url", in: Input{TokenURL: srv.URL + "/rest?key=topsecret"}, wantURLs: []string{"turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"},
