@@ -48,3 +48,8 @@ func (e *HistogramError) Error() string {
 }
 
 func (e *HistogramError) Unwrap() error { return e.Err }
+
+var (
+	errScaleMismatch = errors.New("histograms recorded with different scales cannot be merged")
+	errMergeDropped  = errors.New("merged histogram dropped values outside its range")
+)
