@@ -5,7 +5,7 @@ BIN       ?= bin/natkit
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-GOLANGCI_LINT_VERSION ?= v2.6.2
+GOLANGCI_LINT_VERSION ?= v2.15.0
 TEST_TIMEOUT ?= 20m
 
 .PHONY: build run test bench bench-relay bench-signal bench-load lint fmt vet ci clean

@@ -166,9 +166,9 @@ func timelineChart(events []Event) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("timeline %s: %w", src, err)
 		}
-		sc.GlyphStyle.Color = chartPalette[i%len(chartPalette)]
-		sc.GlyphStyle.Radius = vg.Points(3)
-		sc.GlyphStyle.Shape = draw.CircleGlyph{}
+		sc.Color = chartPalette[i%len(chartPalette)]
+		sc.Radius = vg.Points(3)
+		sc.Shape = draw.CircleGlyph{}
 		p.Add(sc)
 		if len(events) <= 40 {
 			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
