@@ -1,0 +1,478 @@
+package signalserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/natkit/natkit/signalserver/protocol"
+)
+
+// WebSocket close codes the server uses.
+const (
+	closeNormal       = websocket.StatusNormalClosure
+	closeGoingAway    = websocket.StatusGoingAway
+	closePolicy       = websocket.StatusPolicyViolation
+	closeTooBig       = websocket.StatusMessageTooBig
+	closeTryAgain     = websocket.StatusTryAgainLater
+	closeInternalFail = websocket.StatusInternalError
+)
+
+// outFrame is a frame for the writer; with data == nil it closes the
+// connection after the frames before it are written.
+type outFrame struct {
+	data   []byte
+	code   websocket.StatusCode
+	reason string
+}
+
+// wsConn is one client connection: the handler goroutine reads, one writer
+// goroutine writes from a bounded queue.
+type wsConn struct {
+	s      *Server
+	ws     *websocket.Conn
+	remote string
+
+	send      chan outFrame
+	done      chan struct{}
+	closeOnce sync.Once
+	lastSeen  atomic.Int64
+
+	// Owned by the reader goroutine.
+	bucket       bucket
+	limitedSince time.Time
+	limitedCount int
+
+	// sess is guarded by s.mu.
+	sess *session
+}
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.metrics.disconnects.WithLabelValues("origin").Inc()
+		http.Error(w, fmt.Sprintf("origin %q is not allowed (natkit signal --allowed-origin)", r.Header.Get("Origin")), http.StatusForbidden)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if len(s.conns) >= s.cfg.MaxConnections {
+		s.mu.Unlock()
+		s.metrics.disconnects.WithLabelValues("max_connections").Inc()
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, fmt.Sprintf("server_full: the limit of %d connections is reached", s.cfg.MaxConnections), http.StatusServiceUnavailable)
+		return
+	}
+	c := &wsConn{s: s, remote: r.RemoteAddr, send: make(chan outFrame, s.cfg.SendQueue), done: make(chan struct{})}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	s.metrics.connections.Inc()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.metrics.connections.Dec()
+	}()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // origin checked above
+		OnPongReceived:     func(context.Context, []byte) { c.touch() },
+	})
+	if err != nil {
+		return
+	}
+	c.ws = ws
+	ws.SetReadLimit(-1) // the reader enforces MaxMessageSize itself, to answer too_large
+	c.touch()
+	c.bucket = newBucket(s.cfg.RatePerSecond, s.cfg.RateBurst, time.Now())
+	s.wg.Add(1)
+	go c.writeLoop()
+	status := c.readLoop()
+	c.fail(closeNormal, "")
+	s.disconnected(c, status)
+}
+
+func (c *wsConn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
+
+// enqueue queues a frame without blocking. A full queue means a slow
+// consumer: it is disconnected, and nobody else waits for it.
+func (c *wsConn) enqueue(f outFrame) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.send <- f:
+		return true
+	default:
+		c.s.metrics.disconnects.WithLabelValues("slow_consumer").Inc()
+		c.fail(closePolicy, fmt.Sprintf("slow consumer: %d frames waiting to be sent", cap(c.send)))
+		return false
+	}
+}
+
+func (c *wsConn) sendMsg(m protocol.Message) bool {
+	return c.enqueue(outFrame{data: protocol.Encode(m)})
+}
+
+func (c *wsConn) sendErr(e *protocol.Error) {
+	c.s.metrics.errors.WithLabelValues(e.Code).Inc()
+	c.sendMsg(e.Frame())
+}
+
+// closeAfter queues an error frame, then a close.
+func (c *wsConn) closeAfter(e *protocol.Error, code websocket.StatusCode, reason string) {
+	c.sendErr(e)
+	c.s.metrics.disconnects.WithLabelValues(e.Code).Inc()
+	c.enqueue(outFrame{code: code, reason: reason})
+}
+
+// fail closes the connection now with code and reason (once).
+func (c *wsConn) fail(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		if c.ws == nil {
+			return
+		}
+		c.s.wg.Add(1)
+		go func() {
+			defer c.s.wg.Done()
+			if reason == "" {
+				_ = c.ws.CloseNow()
+				return
+			}
+			_ = c.ws.Close(code, reason)
+		}()
+	})
+}
+
+func (c *wsConn) writeLoop() {
+	defer c.s.wg.Done()
+	hb := time.NewTicker(c.s.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case f := <-c.send:
+			if f.data == nil {
+				c.fail(f.code, f.reason)
+				return
+			}
+			ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.WriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, f.data)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil && c.s.ctx.Err() == nil {
+					c.s.metrics.disconnects.WithLabelValues("write_timeout").Inc()
+					c.fail(closePolicy, "slow consumer: write timed out")
+				} else {
+					c.fail(closeNormal, "")
+				}
+				return
+			}
+		case now := <-hb.C:
+			idle := now.Sub(time.Unix(0, c.lastSeen.Load()))
+			if idle > c.s.cfg.IdleTimeout {
+				c.s.metrics.disconnects.WithLabelValues("idle_timeout").Inc()
+				c.fail(closePolicy, fmt.Sprintf("idle timeout: nothing received for %s", idle.Round(time.Second)))
+				return
+			}
+			c.s.wg.Add(1)
+			go func() {
+				defer c.s.wg.Done()
+				ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.IdleTimeout)
+				defer cancel()
+				if c.ws.Ping(ctx) == nil {
+					c.touch()
+				}
+			}()
+		}
+	}
+}
+
+// readLoop reads frames until the connection ends and returns the close
+// status the client sent (-1 if none).
+func (c *wsConn) readLoop() websocket.StatusCode {
+	max := c.s.cfg.MaxMessageSize
+	for {
+		typ, r, err := c.ws.Reader(c.s.ctx)
+		if err != nil {
+			return websocket.CloseStatus(err)
+		}
+		data, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+		if err != nil {
+			return websocket.CloseStatus(err)
+		}
+		c.touch()
+		if len(data) > max {
+			c.closeAfter(protocol.Errorf(protocol.CodeTooLarge, "frame exceeds the limit of %d bytes", max), closeTooBig, "too_large")
+			return -1
+		}
+		if typ != websocket.MessageText {
+			c.sendErr(protocol.Errorf(protocol.CodeBadMessage, "binary frame of %d bytes: the protocol uses JSON text frames", len(data)))
+			continue
+		}
+		now := time.Now()
+		if !c.bucket.allow(now) {
+			c.limited(now)
+			continue
+		}
+		m, perr := protocol.Decode(data, max)
+		if perr != nil {
+			c.sendErr(perr)
+			continue
+		}
+		c.handle(m)
+	}
+}
+
+// limited answers rate_limited at most once a second, counting the
+// messages dropped meanwhile.
+func (c *wsConn) limited(now time.Time) {
+	c.limitedCount++
+	if now.Sub(c.limitedSince) < time.Second {
+		return
+	}
+	c.sendErr(protocol.Errorf(protocol.CodeRateLimited, "%d messages dropped: more than %g messages/s (burst %d)", c.limitedCount, c.s.cfg.RatePerSecond, c.s.cfg.RateBurst))
+	c.limitedSince = now
+	c.limitedCount = 0
+}
+
+func (c *wsConn) session() *session {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.sess
+}
+
+func (c *wsConn) handle(m protocol.Message) {
+	switch m.Type {
+	case protocol.TypePing:
+		c.sendMsg(protocol.Message{Type: protocol.TypePong})
+	case protocol.TypeJoin:
+		c.join(m)
+	default:
+		c.relay(m)
+	}
+}
+
+func (c *wsConn) relay(m protocol.Message) {
+	sess := c.session()
+	if sess == nil {
+		c.sendErr(&protocol.Error{Code: protocol.CodeNotInRoom, Ref: m.Type, Message: m.Type + ": join a room first"})
+		return
+	}
+	if m.To == sess.peer {
+		c.sendErr(&protocol.Error{Code: protocol.CodeBadMessage, Ref: m.Type, Message: m.Type + ": \"to\" names the sender itself"})
+		return
+	}
+	out := m
+	out.From = sess.peer
+	out.To = ""
+	env := Envelope{Room: sess.room, From: sess.peer, To: m.To, Type: m.Type, Frame: protocol.Encode(out)}
+	n, err := c.s.hub.Route(c.s.ctx, env)
+	switch {
+	case errors.Is(err, ErrUnknownPeer):
+		if m.Type == protocol.TypeBye {
+			c.sendErr(&protocol.Error{Code: protocol.CodeUnknownPeer, Ref: m.Type, Message: fmt.Sprintf("bye: no peer %q in room %q", m.To, sess.room)})
+		} else {
+			c.s.queuePending(env)
+		}
+	case err != nil:
+		c.sendErr(&protocol.Error{Code: protocol.CodeUndelivered, Ref: m.Type, Message: fmt.Sprintf("%s: %v", m.Type, err)})
+	case n == 0 && m.Type != protocol.TypeBye:
+		c.s.queuePending(env)
+	}
+	if m.Type == protocol.TypeBye && m.To == "" {
+		c.s.mu.Lock()
+		if c.sess == sess {
+			c.sess = nil
+		}
+		c.s.mu.Unlock()
+		c.s.leave(sess)
+	}
+}
+
+func (c *wsConn) join(m protocol.Message) {
+	s := c.s
+	if cur := c.session(); cur != nil {
+		c.sendErr(&protocol.Error{Code: protocol.CodeBadMessage, Ref: m.Type,
+			Message: fmt.Sprintf("join: already in room %q; a connection is in one room at a time (send bye first)", cur.room)})
+		return
+	}
+	if s.cfg.AuthSecret != "" {
+		claims, err := VerifyRoomToken(s.cfg.AuthSecret, m.Token, time.Now())
+		if err != nil {
+			c.sendErr(&protocol.Error{Code: protocol.CodeUnauthorize, Ref: m.Type, Message: "join: " + err.Error()})
+			return
+		}
+		if claims.Room != m.Room {
+			c.sendErr(&protocol.Error{Code: protocol.CodeUnauthorize, Ref: m.Type, Message: fmt.Sprintf("join: the token is for room %q, not %q", claims.Room, m.Room)})
+			return
+		}
+		if claims.Peer != "" {
+			if m.Peer != "" && m.Peer != claims.Peer {
+				c.sendErr(&protocol.Error{Code: protocol.CodeUnauthorize, Ref: m.Type, Message: fmt.Sprintf("join: the token is for peer %q, not %q", claims.Peer, m.Peer)})
+				return
+			}
+			m.Peer = claims.Peer
+		}
+	}
+	if m.Resume != "" {
+		c.resume(m)
+		return
+	}
+	peer := m.Peer
+	if peer == "" {
+		peer = randomID(9)
+	}
+	sess := &session{room: m.Room, peer: peer, resume: randomID(18)}
+	s.mu.Lock()
+	r := s.rooms[m.Room]
+	if r == nil {
+		if len(s.rooms) >= s.cfg.MaxRooms {
+			s.mu.Unlock()
+			c.sendErr(&protocol.Error{Code: protocol.CodeServerFull, Ref: m.Type, Message: fmt.Sprintf("join: this server's limit of %d rooms is reached", s.cfg.MaxRooms)})
+			return
+		}
+		r = &localRoom{peers: map[string]*session{}}
+		s.rooms[m.Room] = r
+	}
+	if r.peers[peer] != nil {
+		s.mu.Unlock()
+		c.sendErr(&protocol.Error{Code: protocol.CodePeerTaken, Ref: m.Type, Message: fmt.Sprintf("join: peer id %q is in use in room %q", peer, m.Room)})
+		return
+	}
+	r.peers[peer] = sess
+	s.metrics.rooms.Set(float64(len(s.rooms)))
+	s.mu.Unlock()
+
+	others, err := s.hub.Join(s.ctx, m.Room, peer, s.cfg.RoomCapacity)
+	if err != nil {
+		s.mu.Lock()
+		delete(r.peers, peer)
+		if len(r.peers) == 0 && s.rooms[m.Room] == r {
+			delete(s.rooms, m.Room)
+		}
+		s.metrics.rooms.Set(float64(len(s.rooms)))
+		s.mu.Unlock()
+		switch {
+		case errors.Is(err, ErrRoomFull):
+			c.sendErr(&protocol.Error{Code: protocol.CodeRoomFull, Ref: m.Type, Message: fmt.Sprintf("join: room %q is full (%d peers)", m.Room, s.cfg.RoomCapacity)})
+		case errors.Is(err, ErrPeerTaken):
+			c.sendErr(&protocol.Error{Code: protocol.CodePeerTaken, Ref: m.Type, Message: fmt.Sprintf("join: peer id %q is in use in room %q", peer, m.Room)})
+		default:
+			s.log.Warn("hub join", "room", m.Room, "err", err)
+			c.sendErr(&protocol.Error{Code: protocol.CodeServerFull, Ref: m.Type, Message: "join: the server cannot join rooms now: " + err.Error()})
+		}
+		return
+	}
+	s.metrics.peers.Inc()
+	c.sendMsg(protocol.Message{Type: protocol.TypeJoined, Room: m.Room, Peer: peer, Peers: others, Resume: sess.resume, ICEServers: s.iceServersFor(peer)})
+	c.attach(sess)
+	s.PeerJoined(m.Room, peer)
+	s.log.Debug("joined", "room", m.Room, "peer", peer, "remote", c.remote)
+}
+
+// attach makes c the connection of sess and sends what was held for it.
+func (c *wsConn) attach(sess *session) {
+	s := c.s
+	s.mu.Lock()
+	c.sess = sess
+	sess.conn = c
+	buf := sess.buf
+	sess.buf = nil
+	s.queued -= len(buf)
+	s.metrics.queuedNow.Set(float64(s.queued))
+	s.mu.Unlock()
+	for _, p := range buf {
+		if c.enqueue(outFrame{data: p.env.Frame}) && protocol.Relayed(p.env.Type) {
+			s.metrics.relayed.WithLabelValues(p.env.Type).Inc()
+		}
+	}
+}
+
+func (c *wsConn) resume(m protocol.Message) {
+	s := c.s
+	s.mu.Lock()
+	var sess *session
+	if r := s.rooms[m.Room]; r != nil {
+		sess = r.peers[m.Peer]
+	}
+	if sess == nil || sess.left || subtle.ConstantTimeCompare([]byte(sess.resume), []byte(m.Resume)) != 1 {
+		s.mu.Unlock()
+		c.sendErr(&protocol.Error{Code: protocol.CodeUnauthorize, Ref: m.Type,
+			Message: fmt.Sprintf("join: cannot resume peer %q in room %q: no such session on this server, the grace period of %s passed, or the resume token is wrong", m.Peer, m.Room, s.cfg.ResumeGrace)})
+		return
+	}
+	if sess.awayTimer != nil {
+		sess.awayTimer.Stop()
+		sess.awayTimer = nil
+	}
+	old := sess.conn
+	sess.conn = nil
+	if old != nil {
+		old.sess = nil
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.fail(closePolicy, "session resumed on another connection")
+	}
+	members, err := s.hub.Members(s.ctx, m.Room)
+	if err != nil {
+		c.sendErr(&protocol.Error{Code: protocol.CodeServerFull, Ref: m.Type, Message: "join: resume: " + err.Error()})
+		return
+	}
+	others := members[:0]
+	for _, p := range members {
+		if p != m.Peer {
+			others = append(others, p)
+		}
+	}
+	c.sendMsg(protocol.Message{Type: protocol.TypeJoined, Room: m.Room, Peer: m.Peer, Peers: others, Resume: sess.resume, ICEServers: s.iceServersFor(m.Peer)})
+	c.attach(sess)
+	s.log.Debug("resumed", "room", m.Room, "peer", m.Peer, "remote", c.remote)
+}
+
+// disconnected runs when c's reader ends. A clean close (1000, 1001) or a
+// server shutdown leaves the room now; a dropped connection keeps the
+// session for ResumeGrace.
+func (s *Server) disconnected(c *wsConn, status websocket.StatusCode) {
+	s.mu.Lock()
+	sess := c.sess
+	c.sess = nil
+	if sess == nil || sess.conn != c {
+		s.mu.Unlock()
+		return
+	}
+	sess.conn = nil
+	clean := status == closeNormal || status == closeGoingAway
+	if clean || s.closed || s.cfg.ResumeGrace < 0 {
+		s.mu.Unlock()
+		s.leave(sess)
+		return
+	}
+	sess.awayTimer = time.AfterFunc(s.cfg.ResumeGrace, func() {
+		s.mu.Lock()
+		away := sess.conn == nil && !sess.left
+		s.mu.Unlock()
+		if away {
+			s.leave(sess)
+		}
+	})
+	s.mu.Unlock()
+}
