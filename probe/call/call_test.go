@@ -1,0 +1,111 @@
+package call
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/natkit/natkit/vnet"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func vnetConfig(t *testing.T, top *vnet.Topology, turn bool) Config {
+	t.Helper()
+	na, err := top.Net(vnet.SideA)
+	require.NoError(t, err)
+	nb, err := top.Net(vnet.SideB)
+	require.NoError(t, err)
+	servers := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
+	if turn {
+		servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: "natkit", Credential: "natkit"})
+	}
+	fast := FastICE()
+	return Config{
+		A:              PeerConfig{Net: na, ICEServers: servers, ICE: &fast},
+		B:              PeerConfig{Net: nb, ICEServers: servers, ICE: &fast},
+		ConnectTimeout: 8 * time.Second,
+		Probe:          ProbeConfig{Count: 5, Interval: 5 * time.Millisecond},
+	}
+}
+
+func TestCallOverVNet(t *testing.T) {
+	tests := []struct {
+		a, b      string
+		turn      bool
+		connected bool
+		path      string
+	}{
+		{"open", "open", false, true, PathDirectHost},
+		{"full-cone", "port-restricted-cone", false, true, PathDirectNAT},
+		{"symmetric", "restricted-cone", false, true, PathDirectNAT},
+		{"symmetric", "port-restricted-cone", false, false, PathNone},
+		{"symmetric", "symmetric", true, true, PathRelay},
+	}
+	for _, tt := range tests {
+		t.Run(tt.a+"/"+tt.b, func(t *testing.T) {
+			top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: tt.a}, B: vnet.Side{Preset: tt.b}})
+			require.NoError(t, err)
+			defer top.Close()
+			res, err := Run(context.Background(), vnetConfig(t, top, tt.turn))
+			require.NoError(t, err)
+			require.Equal(t, tt.connected, res.Connected, "error %q", res.Error)
+			if tt.connected {
+				require.Equal(t, tt.path, res.Path.Class, res.Path.Describe())
+				require.Equal(t, 5, res.Messages.Received)
+				require.EqualValues(t, 5, res.RTT.Count())
+			}
+			kinds := map[string]bool{}
+			for _, e := range res.Events {
+				kinds[e.Kind] = true
+			}
+			for _, k := range []string{EvGatheringStart, EvCandidate, EvSignalSend, EvSignalRecv, EvICEState} {
+				require.True(t, kinds[k], "timeline has %s", k)
+			}
+		})
+	}
+}
+
+func TestPipeCandidatesBeforeOffer(t *testing.T) {
+	a, b := NewPipe(PipeConfig{HoldDescriptions: 50 * time.Millisecond, DropCandidateTypes: []string{"relay"}})
+	defer a.Close()
+	ctx := context.Background()
+	cand := func(typ string) Message {
+		return Message{Type: MsgCandidate, Candidate: &webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 1 203.0.113.1 5000 typ " + typ}}
+	}
+	require.NoError(t, a.Send(ctx, Message{Type: MsgOffer, SDP: "v=0"}))
+	require.NoError(t, a.Send(ctx, cand("host")))
+	require.NoError(t, a.Send(ctx, cand("relay")))
+	require.NoError(t, a.Send(ctx, cand("srflx")))
+	var got []string
+	for i := 0; i < 3; i++ {
+		m := <-b.Recv()
+		got = append(got, m.Type+":"+m.CandidateType())
+	}
+	require.Equal(t, []string{"candidate:host", "candidate:srflx", "offer:"}, got)
+}
+
+func TestConfigErrors(t *testing.T) {
+	bad := FastICE()
+	bad.FailedTimeout = -1
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"negative ice", Config{A: PeerConfig{ICE: &bad}}, "ice failed_timeout"},
+		{"probe size", Config{Probe: ProbeConfig{Size: 3}}, "message size"},
+		{"drop type", Config{Signaling: PipeConfig{DropCandidateTypes: []string{"mdns"}}}, "drop_candidates"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.cfg)
+			require.ErrorIs(t, err, ErrBadConfig)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}

@@ -1,0 +1,154 @@
+package call
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/transport/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// ICESettings are the ICE timers and candidate acceptance waits. pion's
+// controlling agent nominates a pair of a type only after that type's wait,
+// so the waits dominate the time to connected; the failed timeout dominates
+// how long a call that cannot connect takes to give up.
+type ICESettings struct {
+	// DisconnectedTimeout: no traffic for this long → "disconnected".
+	DisconnectedTimeout time.Duration `json:"disconnected_timeout"`
+	// FailedTimeout: disconnected for this long → "failed".
+	FailedTimeout time.Duration `json:"failed_timeout"`
+	// KeepAlive is the interval of ICE keepalives (consent).
+	KeepAlive time.Duration `json:"keepalive"`
+	// HostWait, SrflxWait, PrflxWait, RelayWait are the candidate
+	// acceptance waits per candidate type.
+	HostWait  time.Duration `json:"host_wait"`
+	SrflxWait time.Duration `json:"srflx_wait"`
+	PrflxWait time.Duration `json:"prflx_wait"`
+	RelayWait time.Duration `json:"relay_wait"`
+}
+
+// BrowserLikeICE returns pion's defaults, which behave like a browser:
+// disconnected 5s, failed 25s, keepalive 2s, waits host 0, srflx 500ms,
+// prflx 1s, relay 2s. Scenarios use them unless they say otherwise.
+func BrowserLikeICE() ICESettings {
+	return ICESettings{
+		DisconnectedTimeout: 5 * time.Second, FailedTimeout: 25 * time.Second, KeepAlive: 2 * time.Second,
+		HostWait: 0, SrflxWait: 500 * time.Millisecond, PrflxWait: time.Second, RelayWait: 2 * time.Second,
+	}
+}
+
+// FastICE returns short timers for the NAT matrix on a virtual network,
+// where round trips take microseconds: disconnected 2s, failed 3s,
+// keepalive 500ms, waits host 0, srflx 50ms, prflx 100ms, relay 300ms.
+// The relay wait stays above the others so that a pair that can go direct
+// does.
+func FastICE() ICESettings {
+	return ICESettings{
+		DisconnectedTimeout: 2 * time.Second, FailedTimeout: 3 * time.Second, KeepAlive: 500 * time.Millisecond,
+		HostWait: 0, SrflxWait: 50 * time.Millisecond, PrflxWait: 100 * time.Millisecond, RelayWait: 300 * time.Millisecond,
+	}
+}
+
+func (s ICESettings) validate() error {
+	for name, d := range map[string]time.Duration{
+		"disconnected_timeout": s.DisconnectedTimeout, "failed_timeout": s.FailedTimeout, "keepalive": s.KeepAlive,
+		"host_wait": s.HostWait, "srflx_wait": s.SrflxWait, "prflx_wait": s.PrflxWait, "relay_wait": s.RelayWait,
+	} {
+		if d < 0 {
+			return &ConfigError{Field: "ice " + name, Reason: fmt.Sprintf("%v must not be negative", d)}
+		}
+	}
+	if s.KeepAlive == 0 || s.DisconnectedTimeout == 0 || s.FailedTimeout == 0 {
+		return &ConfigError{Field: "ice", Reason: "disconnected_timeout, failed_timeout and keepalive must be positive"}
+	}
+	return nil
+}
+
+// String lists the settings for a report.
+func (s ICESettings) String() string {
+	return fmt.Sprintf("disconnected %v, failed %v, keepalive %v; acceptance waits host %v, srflx %v, prflx %v, relay %v",
+		s.DisconnectedTimeout, s.FailedTimeout, s.KeepAlive, s.HostWait, s.SrflxWait, s.PrflxWait, s.RelayWait)
+}
+
+// Role is the part a peer plays in the offer/answer exchange.
+type Role string
+
+// Roles. The offerer is ICE-controlling, opens the data channel and sends
+// the probe messages; the answerer echoes them.
+const (
+	RoleOffer  Role = "offer"
+	RoleAnswer Role = "answer"
+)
+
+// PeerConfig configures one peer.
+type PeerConfig struct {
+	// Name labels the peer in the timeline. Default: "a" for the offerer,
+	// "b" for the answerer.
+	Name string
+	// Role is offer or answer. Required.
+	Role Role
+	// Net is the network to use. Default: the real network (stdnet).
+	Net transport.Net
+	// ICEServers are the STUN/TURN servers. Default: none.
+	ICEServers []webrtc.ICEServer
+	// RelayOnly sets the ICE transport policy to "relay". Default false.
+	RelayOnly bool
+	// ICE are the ICE timers and acceptance waits. Default BrowserLikeICE().
+	ICE *ICESettings
+	// LoggerFactory receives pion's logs. Default: discard.
+	LoggerFactory logging.LoggerFactory
+}
+
+func (c *PeerConfig) validate() error {
+	if c.Role != RoleOffer && c.Role != RoleAnswer {
+		return &ConfigError{Field: "role", Reason: fmt.Sprintf("%q: want offer or answer", c.Role)}
+	}
+	if c.ICE != nil {
+		if err := c.ICE.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ProbeConfig says how many probe messages to send and how.
+type ProbeConfig struct {
+	// Count is the number of messages. Default 10.
+	Count int
+	// Size is each message's size in bytes, 16 to 65535. Default 64.
+	Size int
+	// Interval is the time between messages. Default 20ms.
+	Interval time.Duration
+	// Grace is how long to wait for the last echoes. Default 2s.
+	Grace time.Duration
+}
+
+func (p ProbeConfig) withDefaults() ProbeConfig {
+	if p.Count == 0 {
+		p.Count = 10
+	}
+	if p.Size == 0 {
+		p.Size = 64
+	}
+	if p.Interval == 0 {
+		p.Interval = 20 * time.Millisecond
+	}
+	if p.Grace == 0 {
+		p.Grace = 2 * time.Second
+	}
+	return p
+}
+
+// Validate checks the probe settings.
+func (p ProbeConfig) Validate() error {
+	switch {
+	case p.Count < 0:
+		return &ConfigError{Field: "messages", Reason: fmt.Sprintf("%d must not be negative", p.Count)}
+	case p.Size != 0 && (p.Size < probeHeader || p.Size > 65535):
+		return &ConfigError{Field: "message size", Reason: fmt.Sprintf("%d bytes: want %d to 65535", p.Size, probeHeader)}
+	case p.Interval < 0 || p.Grace < 0:
+		return &ConfigError{Field: "message interval", Reason: "must not be negative"}
+	}
+	return nil
+}

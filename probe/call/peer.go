@@ -1,0 +1,553 @@
+package call
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/natkit/natkit/internal/pionlog"
+	"github.com/natkit/natkit/reports"
+)
+
+// probeHeader is the probe message header: kind, sequence, send time.
+const probeHeader = 13
+
+const (
+	probePing = 'P'
+	probeEcho = 'E'
+)
+
+// Candidate is one ICE candidate as the timeline shows it.
+type Candidate struct {
+	Type     string `json:"type"`
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
+	Related  string `json:"related,omitempty"`
+}
+
+func (c Candidate) String() string {
+	s := c.Type + " " + c.Protocol + " " + c.Address
+	if c.Related != "" {
+		s += " (base " + c.Related + ")"
+	}
+	return s
+}
+
+func fromICE(c *webrtc.ICECandidate) Candidate {
+	out := Candidate{
+		Type: c.Typ.String(), Protocol: c.Protocol.String(),
+		Address: net.JoinHostPort(c.Address, strconv.Itoa(int(c.Port))),
+	}
+	if c.RelatedAddress != "" {
+		out.Related = net.JoinHostPort(c.RelatedAddress, strconv.Itoa(int(c.RelatedPort)))
+	}
+	return out
+}
+
+// Peer is one side of a call.
+type Peer struct {
+	cfg   PeerConfig
+	ice   ICESettings
+	sig   Signaler
+	tl    *Timeline
+	pc    *webrtc.PeerConnection
+	start time.Time
+
+	mu          sync.Mutex
+	dc          *webrtc.DataChannel
+	pending     []webrtc.ICECandidateInit
+	haveRemote  bool
+	candidates  []Candidate
+	selected    *Pair
+	connectedAt time.Time
+	inflight    map[uint32]chan time.Duration
+	seq         uint32
+	gotFirst    bool
+
+	connected  chan struct{}
+	failed     chan struct{}
+	dcOpen     chan struct{}
+	remoteBye  chan struct{}
+	done       chan struct{}
+	closeOnce  sync.Once
+	byeOnce    sync.Once
+	connOnce   sync.Once
+	failOnce   sync.Once
+	dcOpenOnce sync.Once
+	wg         sync.WaitGroup
+	rtt        *reports.Recorder
+	reconnects chan struct{}
+}
+
+// Pair is a selected candidate pair, seen from one peer.
+type Pair struct {
+	Local  Candidate `json:"local"`
+	Remote Candidate `json:"remote"`
+}
+
+// NewPeer creates a peer connection that signals through sig and records
+// into tl.
+func NewPeer(cfg PeerConfig, sig Signaler, tl *Timeline) (*Peer, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Name == "" {
+		cfg.Name = "a"
+		if cfg.Role == RoleAnswer {
+			cfg.Name = "b"
+		}
+	}
+	ice := BrowserLikeICE()
+	if cfg.ICE != nil {
+		ice = *cfg.ICE
+	}
+	if cfg.LoggerFactory == nil {
+		cfg.LoggerFactory = pionlog.NewFactory(nil)
+	}
+	p := &Peer{
+		cfg: cfg, ice: ice, sig: sig, tl: tl, start: time.Now(),
+		inflight:  map[uint32]chan time.Duration{},
+		connected: make(chan struct{}), failed: make(chan struct{}), dcOpen: make(chan struct{}),
+		remoteBye: make(chan struct{}), done: make(chan struct{}), reconnects: make(chan struct{}, 16),
+		rtt: reports.NewLatencyRecorder("datachannel_rtt"),
+	}
+	if err := p.newPC(); err != nil {
+		return nil, &PeerError{Peer: cfg.Name, Op: "create peer connection", Err: err}
+	}
+	return p, nil
+}
+
+func (p *Peer) newPC() error {
+	se := webrtc.SettingEngine{}
+	se.LoggerFactory = p.cfg.LoggerFactory
+	if p.cfg.Net != nil {
+		se.SetNet(p.cfg.Net)
+	}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICETimeouts(p.ice.DisconnectedTimeout, p.ice.FailedTimeout, p.ice.KeepAlive)
+	se.SetHostAcceptanceMinWait(p.ice.HostWait)
+	se.SetSrflxAcceptanceMinWait(p.ice.SrflxWait)
+	se.SetPrflxAcceptanceMinWait(p.ice.PrflxWait)
+	se.SetRelayAcceptanceMinWait(p.ice.RelayWait)
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	conf := webrtc.Configuration{ICEServers: p.cfg.ICEServers}
+	if p.cfg.RelayOnly {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(conf)
+	if err != nil {
+		return err
+	}
+	p.pc = pc
+	name := p.cfg.Name
+	pc.OnICEGatheringStateChange(func(s webrtc.ICEGatheringState) {
+		switch s {
+		case webrtc.ICEGatheringStateGathering:
+			p.tl.Add(name, EvGatheringStart, "")
+		case webrtc.ICEGatheringStateComplete:
+			p.tl.Add(name, EvGatheringComplete, fmt.Sprintf("%d candidates", p.candidateCount()))
+		}
+	})
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		cand := fromICE(c)
+		p.mu.Lock()
+		p.candidates = append(p.candidates, cand)
+		p.mu.Unlock()
+		p.tl.Add(name, EvCandidate, cand.String())
+		init := c.ToJSON()
+		p.send(Message{Type: MsgCandidate, Candidate: &init})
+	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		p.tl.Add(name, EvICEState, s.String())
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.tl.Add(name, EvPCState, s.String())
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			p.connOnce.Do(func() {
+				p.mu.Lock()
+				p.connectedAt = time.Now()
+				p.mu.Unlock()
+				close(p.connected)
+			})
+			select {
+			case p.reconnects <- struct{}{}:
+			default:
+			}
+		case webrtc.PeerConnectionStateFailed:
+			p.failOnce.Do(func() { close(p.failed) })
+		}
+	})
+	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
+		p.tl.Add(name, EvDTLSState, s.String())
+	})
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(cp *webrtc.ICECandidatePair) {
+		pair := Pair{Local: fromICE(cp.Local), Remote: fromICE(cp.Remote)}
+		p.mu.Lock()
+		p.selected = &pair
+		p.mu.Unlock()
+		p.tl.Add(name, EvSelectedPair, pair.Local.String()+" ↔ "+pair.Remote.String())
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) { p.attach(dc) })
+	return nil
+}
+
+func (p *Peer) candidateCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.candidates)
+}
+
+// Name returns the peer's name.
+func (p *Peer) Name() string { return p.cfg.Name }
+
+// Role returns the peer's role.
+func (p *Peer) Role() Role { return p.cfg.Role }
+
+// ICE returns the ICE settings in use.
+func (p *Peer) ICE() ICESettings { return p.ice }
+
+func (p *Peer) send(m Message) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.sig.Send(ctx, m); err != nil {
+		p.tl.Add(p.cfg.Name, EvError, fmt.Sprintf("send %s: %v", m.Type, err))
+		return
+	}
+	detail := fmt.Sprintf("%s %dB", m.Type, m.Size())
+	if t := m.CandidateType(); t != "" {
+		detail += " " + t
+	}
+	p.tl.Add(p.cfg.Name, EvSignalSend, detail)
+}
+
+func (p *Peer) attach(dc *webrtc.DataChannel) {
+	p.mu.Lock()
+	p.dc = dc
+	p.mu.Unlock()
+	dc.OnOpen(func() {
+		p.tl.Add(p.cfg.Name, EvDataChannelOpen, "sctp up, channel "+dc.Label())
+		p.dcOpenOnce.Do(func() { close(p.dcOpen) })
+	})
+	dc.OnMessage(func(msg webrtc.DataChannelMessage) { p.onMessage(dc, msg.Data) })
+}
+
+func (p *Peer) onMessage(dc *webrtc.DataChannel, b []byte) {
+	p.mu.Lock()
+	first := !p.gotFirst
+	p.gotFirst = true
+	p.mu.Unlock()
+	if first {
+		p.tl.Add(p.cfg.Name, EvFirstMessage, fmt.Sprintf("%d bytes", len(b)))
+	}
+	if len(b) < probeHeader {
+		return
+	}
+	switch b[0] {
+	case probePing:
+		echo := append([]byte(nil), b...)
+		echo[0] = probeEcho
+		_ = dc.Send(echo)
+	case probeEcho:
+		seq := binary.BigEndian.Uint32(b[1:5])
+		sent := time.Duration(binary.BigEndian.Uint64(b[5:13]))
+		rtt := time.Since(p.start) - sent
+		p.mu.Lock()
+		ch, ok := p.inflight[seq]
+		delete(p.inflight, seq)
+		p.mu.Unlock()
+		if ok {
+			ch <- rtt
+		}
+	}
+}
+
+// Start begins the call: the signaling loop, and for the offerer the data
+// channel and the offer.
+func (p *Peer) Start(ctx context.Context) error {
+	p.wg.Add(1)
+	go p.loop()
+	if p.cfg.Role != RoleOffer {
+		return nil
+	}
+	ordered := false
+	var retransmits uint16
+	dc, err := p.pc.CreateDataChannel("natkit", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
+	if err != nil {
+		return &PeerError{Peer: p.cfg.Name, Op: "create data channel", Err: err}
+	}
+	p.attach(dc)
+	return p.offer(false)
+}
+
+func (p *Peer) offer(restart bool) error {
+	offer, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err != nil {
+		return &PeerError{Peer: p.cfg.Name, Op: "create offer", Err: err}
+	}
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		return &PeerError{Peer: p.cfg.Name, Op: "set local offer", Err: err}
+	}
+	p.send(Message{Type: MsgOffer, SDP: offer.SDP})
+	return nil
+}
+
+func (p *Peer) loop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.done:
+			return
+		case m, ok := <-p.sig.Recv():
+			if !ok {
+				return
+			}
+			detail := fmt.Sprintf("%s %dB", m.Type, m.Size())
+			if t := m.CandidateType(); t != "" {
+				detail += " " + t
+			}
+			p.tl.Add(p.cfg.Name, EvSignalRecv, detail)
+			if err := p.handle(m); err != nil {
+				p.tl.Add(p.cfg.Name, EvError, err.Error())
+			}
+		}
+	}
+}
+
+func (p *Peer) handle(m Message) error {
+	switch m.Type {
+	case MsgOffer, MsgAnswer:
+		typ := webrtc.SDPTypeOffer
+		if m.Type == MsgAnswer {
+			typ = webrtc.SDPTypeAnswer
+		}
+		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: m.SDP}); err != nil {
+			return &PeerError{Peer: p.cfg.Name, Op: "set remote " + m.Type, Err: err}
+		}
+		p.mu.Lock()
+		p.haveRemote = true
+		pending := p.pending
+		p.pending = nil
+		p.mu.Unlock()
+		for _, c := range pending {
+			if err := p.pc.AddICECandidate(c); err != nil {
+				return &PeerError{Peer: p.cfg.Name, Op: "add buffered candidate", Err: err}
+			}
+		}
+		if typ == webrtc.SDPTypeAnswer {
+			return nil
+		}
+		answer, err := p.pc.CreateAnswer(nil)
+		if err != nil {
+			return &PeerError{Peer: p.cfg.Name, Op: "create answer", Err: err}
+		}
+		if err := p.pc.SetLocalDescription(answer); err != nil {
+			return &PeerError{Peer: p.cfg.Name, Op: "set local answer", Err: err}
+		}
+		p.send(Message{Type: MsgAnswer, SDP: answer.SDP})
+	case MsgCandidate:
+		if m.Candidate == nil {
+			return fmt.Errorf("%w: candidate message without a candidate", ErrBadMessage)
+		}
+		p.mu.Lock()
+		if !p.haveRemote {
+			p.pending = append(p.pending, *m.Candidate)
+			p.mu.Unlock()
+			p.tl.Add(p.cfg.Name, EvCandidateBuffered, "candidate before the remote description; held until it arrives")
+			return nil
+		}
+		p.mu.Unlock()
+		if err := p.pc.AddICECandidate(*m.Candidate); err != nil {
+			return &PeerError{Peer: p.cfg.Name, Op: "add candidate", Err: err}
+		}
+	case MsgBye:
+		p.byeOnce.Do(func() { close(p.remoteBye) })
+	default:
+		return fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
+	}
+	return nil
+}
+
+// WaitConnected waits until the peer connection is connected, failed, or
+// ctx ends.
+func (p *Peer) WaitConnected(ctx context.Context) error {
+	select {
+	case <-p.connected:
+		return nil
+	case <-p.failed:
+		return &PeerError{Peer: p.cfg.Name, Op: "connect", Err: ErrFailed}
+	case <-ctx.Done():
+		return &PeerError{Peer: p.cfg.Name, Op: "connect", Err: fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())}
+	}
+}
+
+// WaitDataChannel waits until the data channel is open.
+func (p *Peer) WaitDataChannel(ctx context.Context) error {
+	select {
+	case <-p.dcOpen:
+		return nil
+	case <-ctx.Done():
+		return &PeerError{Peer: p.cfg.Name, Op: "open data channel", Err: fmt.Errorf("%w: %w", ErrNoDataChannel, ctx.Err())}
+	}
+}
+
+// ConnectedAt returns when the peer connection first connected (zero if
+// never).
+func (p *Peer) ConnectedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.connectedAt
+}
+
+// Selected returns the selected candidate pair, or nil.
+func (p *Peer) Selected() *Pair {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.selected == nil {
+		return nil
+	}
+	s := *p.selected
+	return &s
+}
+
+// Candidates returns the local candidates gathered so far.
+func (p *Peer) Candidates() []Candidate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Candidate(nil), p.candidates...)
+}
+
+// State returns the peer connection state.
+func (p *Peer) State() webrtc.PeerConnectionState { return p.pc.ConnectionState() }
+
+// RTT returns the data-channel RTT recorder of this peer's probes.
+func (p *Peer) RTT() *reports.Recorder { return p.rtt }
+
+// ProbeStats counts one round of probe messages.
+type ProbeStats struct {
+	Sent     int `json:"sent"`
+	Received int `json:"received"`
+}
+
+// Lost returns the number of probes without an echo.
+func (s ProbeStats) Lost() int { return s.Sent - s.Received }
+
+// Add sums two rounds.
+func (s ProbeStats) Add(o ProbeStats) ProbeStats {
+	return ProbeStats{Sent: s.Sent + o.Sent, Received: s.Received + o.Received}
+}
+
+// Probe sends cfg.Count probe messages on the data channel, which the other
+// peer echoes, and records their RTT. Only the offerer probes.
+func (p *Peer) Probe(ctx context.Context, cfg ProbeConfig) (ProbeStats, error) {
+	if err := cfg.Validate(); err != nil {
+		return ProbeStats{}, err
+	}
+	cfg = cfg.withDefaults()
+	p.mu.Lock()
+	dc := p.dc
+	p.mu.Unlock()
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return ProbeStats{}, &PeerError{Peer: p.cfg.Name, Op: "probe", Err: ErrNoDataChannel}
+	}
+	results := make(chan time.Duration, cfg.Count)
+	var st ProbeStats
+	var seqs []uint32
+	tick := time.NewTicker(cfg.Interval)
+	defer tick.Stop()
+	buf := make([]byte, cfg.Size)
+	for i := 0; i < cfg.Count; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				p.forget(seqs)
+				return st, ctx.Err()
+			case <-tick.C:
+			}
+		}
+		p.mu.Lock()
+		p.seq++
+		seq := p.seq
+		p.inflight[seq] = results
+		p.mu.Unlock()
+		seqs = append(seqs, seq)
+		buf[0] = probePing
+		binary.BigEndian.PutUint32(buf[1:5], seq)
+		binary.BigEndian.PutUint64(buf[5:13], uint64(time.Since(p.start)))
+		if err := dc.Send(buf); err != nil {
+			p.tl.Add(p.cfg.Name, EvError, "send probe: "+err.Error())
+		}
+		st.Sent++
+	}
+	grace := time.NewTimer(cfg.Grace)
+	defer grace.Stop()
+	for st.Received < st.Sent {
+		select {
+		case rtt := <-results:
+			p.rtt.RecordDuration(rtt)
+			st.Received++
+		case <-grace.C:
+			p.forget(seqs)
+			return st, nil
+		case <-ctx.Done():
+			p.forget(seqs)
+			return st, ctx.Err()
+		}
+	}
+	return st, nil
+}
+
+func (p *Peer) forget(seqs []uint32) {
+	p.mu.Lock()
+	for _, s := range seqs {
+		delete(p.inflight, s)
+	}
+	p.mu.Unlock()
+}
+
+// RestartICE makes a new offer with fresh ICE credentials (offerer only).
+func (p *Peer) RestartICE() error {
+	if p.cfg.Role != RoleOffer {
+		return &PeerError{Peer: p.cfg.Name, Op: "ice restart", Err: errors.New("only the offerer restarts ice")}
+	}
+	p.tl.Add(p.cfg.Name, EvICERestart, "new offer with fresh ice credentials")
+	return p.offer(true)
+}
+
+// Reconnected returns a channel that receives each time the peer
+// connection reaches "connected".
+func (p *Peer) Reconnected() <-chan struct{} { return p.reconnects }
+
+// RemoteHungUp is closed when the other peer said bye.
+func (p *Peer) RemoteHungUp() <-chan struct{} { return p.remoteBye }
+
+// HangUp says bye to the other peer and closes the peer connection.
+func (p *Peer) HangUp() error {
+	p.send(Message{Type: MsgBye})
+	p.tl.Add(p.cfg.Name, EvHangUp, "")
+	return p.Close()
+}
+
+// Close closes the peer connection and stops the signaling loop. It does
+// not close the signaler.
+func (p *Peer) Close() error {
+	var err error
+	p.closeOnce.Do(func() {
+		close(p.done)
+		err = p.pc.Close()
+		p.wg.Wait()
+	})
+	return err
+}
