@@ -1,0 +1,248 @@
+package relay
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/transport/v3"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Network names of a Listener.
+const (
+	NetworkUDP = "udp"
+	NetworkTCP = "tcp"
+	NetworkTLS = "tls"
+)
+
+// Defaults filled in by Config.withDefaults (the one place defaults live).
+const (
+	DefaultRealm       = "natkit"
+	DefaultAddr        = "127.0.0.1:3478"
+	DefaultPortMin     = 49152
+	DefaultPortMax     = 65535
+	DefaultMaxLifetime = time.Hour
+	// maxPionLifetime is the longest LIFETIME pion's server honours;
+	// requests at or above one hour fall back to its 10 minute default.
+	maxPionLifetime = time.Hour - time.Second
+	// inboundMTU is the largest frame the relay accepts (pion's default).
+	inboundMTU = 1600
+)
+
+// Listener is one address the relay serves TURN and STUN on.
+type Listener struct {
+	// Network is "udp", "tcp" or "tls". Required.
+	Network string
+	// Addr is IP:PORT; port 0 picks a free port (see Server.Addrs). Required.
+	Addr string
+}
+
+func (l Listener) String() string { return l.Network + "://" + l.Addr }
+
+// ParseListener parses "udp://IP:PORT", "tcp://IP:PORT" or "tls://IP:PORT".
+func ParseListener(s string) (Listener, error) {
+	scheme, addr, ok := strings.Cut(s, "://")
+	if !ok {
+		return Listener{}, fmt.Errorf("want udp://IP:PORT, tcp://IP:PORT or tls://IP:PORT")
+	}
+	l := Listener{Network: strings.ToLower(scheme), Addr: addr}
+	if err := l.validate(); err != nil {
+		return Listener{}, err
+	}
+	return l, nil
+}
+
+func (l Listener) validate() error {
+	switch l.Network {
+	case NetworkUDP, NetworkTCP, NetworkTLS:
+	default:
+		return fmt.Errorf("network %q: want udp, tcp or tls", l.Network)
+	}
+	host, port, err := net.SplitHostPort(l.Addr)
+	if err != nil {
+		return fmt.Errorf("address %q: want IP:PORT", l.Addr)
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Errorf("address %q: %q is not an IP address", l.Addr, host)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("address %q: port %q is not a number from 0 to 65535", l.Addr, port)
+	}
+	return nil
+}
+
+// Config configures a relay. The zero value is a working relay on
+// 127.0.0.1:3478 (UDP and TCP) that accepts nobody until Users or Secrets
+// are set.
+type Config struct {
+	// Net is the network to listen on and relay through. Default: the real
+	// network (stdnet). Use a *vnet.Net to run inside a simulated topology.
+	Net transport.Net
+	// Listen are the addresses to serve. Default: udp and tcp on
+	// 127.0.0.1:3478.
+	Listen []Listener
+	// Realm is the long-term credential realm. Default: "natkit".
+	Realm string
+	// Users are static long-term credentials, name → password. Default: none.
+	Users map[string]string
+	// Secrets are TURN REST shared secrets (coturn's use-auth-secret): the
+	// username is "expiry:user" and the password
+	// base64(HMAC-SHA1(secret, username)). Every secret is accepted, so
+	// they can be rotated. Default: none.
+	Secrets []string
+	// RelayIP is the local IP that relayed-transport sockets bind to.
+	// Default: the IP of the first listener (0.0.0.0 is not allowed then).
+	RelayIP net.IP
+	// PublicIP is the relayed address advertised to clients, for a host
+	// behind 1:1 NAT. Default: RelayIP.
+	PublicIP net.IP
+	// AltIP enables RFC 5780 on the first UDP listener: Binding requests
+	// are answered with OTHER-ADDRESS and RESPONSE-ORIGIN, and
+	// CHANGE-REQUEST is honoured from four sockets (2 IPs × 2 ports).
+	// Default: none (CHANGE-REQUEST is answered with 420).
+	AltIP net.IP
+	// AltPort is the second port for RFC 5780. Default: the first UDP
+	// listener's port + 1.
+	AltPort int
+	// PortMin and PortMax bound the relayed-transport ports, inclusive.
+	// Default: 49152–65535.
+	PortMin, PortMax uint16
+	// PeerPolicy refuses permissions toward internal addresses. Default:
+	// the built-in DeniedRanges, nothing allowed beyond.
+	PeerPolicy PeerPolicy
+	// MaxAllocations caps concurrent allocations; further Allocate
+	// requests get 508 Insufficient Capacity. Default: 0, no cap.
+	MaxAllocations int
+	// UserQuota caps concurrent allocations per user (the user part of a
+	// REST username); further Allocate requests get 486 Allocation Quota
+	// Reached. Default: 0, no cap.
+	UserQuota int
+	// MaxLifetime caps the allocation lifetime a client may request.
+	// Default: 1h (RFC 8656's recommendation).
+	MaxLifetime time.Duration
+	// BandwidthLimit caps each allocation's relayed bytes per second, both
+	// directions together; excess packets are dropped. Default: 0, none.
+	BandwidthLimit int64
+	// TLSConfig serves "tls" listeners. Required when there is one.
+	TLSConfig *tls.Config
+	// SocketsPerListener opens this many SO_REUSEPORT sockets per UDP
+	// listener so that reads use several cores (real network only; 1 on
+	// any other transport.Net). Default: 1.
+	SocketsPerListener int
+	// Registerer, if set, also registers the relay's Prometheus metrics
+	// there. Server.Gatherer always serves them. Default: nil.
+	Registerer prometheus.Registerer
+	// Logger receives the relay's structured logs; each allocation is
+	// logged at debug. Secrets are never logged. Default: discard.
+	Logger *slog.Logger
+	// LoggerFactory receives pion's logs. Default: an adapter to Logger.
+	LoggerFactory logging.LoggerFactory
+}
+
+// withDefaults returns a copy with every default filled in. It does not
+// validate.
+func (c Config) withDefaults() Config {
+	if len(c.Listen) == 0 {
+		c.Listen = []Listener{{NetworkUDP, DefaultAddr}, {NetworkTCP, DefaultAddr}}
+	}
+	if c.Realm == "" {
+		c.Realm = DefaultRealm
+	}
+	if c.PortMin == 0 && c.PortMax == 0 {
+		c.PortMin, c.PortMax = DefaultPortMin, DefaultPortMax
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.SocketsPerListener == 0 {
+		c.SocketsPerListener = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RelayIP == nil {
+		host, _, err := net.SplitHostPort(c.Listen[0].Addr)
+		if err == nil {
+			c.RelayIP = net.ParseIP(host)
+		}
+	}
+	if c.PublicIP == nil {
+		c.PublicIP = c.RelayIP
+	}
+	return c
+}
+
+// validate checks a Config after withDefaults.
+func (c *Config) validate() error {
+	for i, l := range c.Listen {
+		if err := l.validate(); err != nil {
+			return configErr(fmt.Sprintf("Listen[%d]", i), l.String(), "%v", err)
+		}
+		if l.Network == NetworkTLS && c.TLSConfig == nil {
+			return configErr(fmt.Sprintf("Listen[%d]", i), l.String(), "a tls listener needs TLSConfig")
+		}
+	}
+	if c.RelayIP == nil || c.RelayIP.IsUnspecified() {
+		return configErr("RelayIP", c.RelayIP.String(), "want a concrete IP to bind relayed sockets to (the first listener's IP is unspecified)")
+	}
+	if c.PublicIP.IsUnspecified() {
+		return configErr("PublicIP", c.PublicIP.String(), "want a concrete IP to advertise")
+	}
+	if c.AltIP != nil {
+		if c.AltIP.IsUnspecified() || c.AltIP.Equal(c.firstUDPIP()) {
+			return configErr("AltIP", c.AltIP.String(), "want a second concrete IP, different from the first UDP listener's")
+		}
+		if c.firstUDPIP() == nil {
+			return configErr("AltIP", c.AltIP.String(), "RFC 5780 needs a udp listener")
+		}
+	}
+	if c.AltPort < 0 || c.AltPort > 65535 {
+		return configErr("AltPort", strconv.Itoa(c.AltPort), "want 0 to 65535")
+	}
+	if c.PortMin == 0 || c.PortMax == 0 || c.PortMin > c.PortMax {
+		return configErr("PortMin/PortMax", fmt.Sprintf("%d-%d", c.PortMin, c.PortMax), "want 1 <= min <= max <= 65535")
+	}
+	if c.MaxAllocations < 0 {
+		return configErr("MaxAllocations", strconv.Itoa(c.MaxAllocations), "want 0 (no cap) or more")
+	}
+	if c.UserQuota < 0 {
+		return configErr("UserQuota", strconv.Itoa(c.UserQuota), "want 0 (no cap) or more")
+	}
+	if c.MaxLifetime < time.Second {
+		return configErr("MaxLifetime", c.MaxLifetime.String(), "want at least 1s")
+	}
+	if c.BandwidthLimit < 0 {
+		return configErr("BandwidthLimit", strconv.FormatInt(c.BandwidthLimit, 10), "want 0 (none) or more bytes per second")
+	}
+	if c.SocketsPerListener < 1 || c.SocketsPerListener > 64 {
+		return configErr("SocketsPerListener", strconv.Itoa(c.SocketsPerListener), "want 1 to 64")
+	}
+	for i, s := range c.Secrets {
+		if s == "" {
+			return configErr(fmt.Sprintf("Secrets[%d]", i), "", "empty shared secret")
+		}
+	}
+	for name := range c.Users {
+		if name == "" {
+			return configErr("Users", "", "empty user name")
+		}
+	}
+	return nil
+}
+
+func (c *Config) firstUDPIP() net.IP {
+	for _, l := range c.Listen {
+		if l.Network == NetworkUDP {
+			host, _, _ := net.SplitHostPort(l.Addr)
+			return net.ParseIP(host)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package relay
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+// udpConn is a listening UDP socket as pion sees it: every datagram goes
+// through Server.inspect first.
+type udpConn struct {
+	net.PacketConn
+	s *Server
+	o origin
+}
+
+func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn {
+	c := &udpConn{PacketConn: pc, s: s}
+	c.o = origin{
+		transport: NetworkUDP, natIdx: natIdx, turn: turnToo, local: pc.LocalAddr(),
+		write: func(b []byte, dst net.Addr) error { _, err := pc.WriteTo(b, dst); return err },
+	}
+	return c
+}
+
+// ReadFrom returns the next datagram pion should handle.
+func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if n >= len(p) {
+			c.s.ctr.bad.inc(BadOversized)
+			c.s.logBad(BadOversized, addr, &c.o)
+			continue
+		}
+		out, pass := c.s.inspect(p[:n], addr, &c.o)
+		if !pass {
+			continue
+		}
+		if out != nil {
+			if len(out) >= len(p) {
+				continue
+			}
+			n = copy(p, out)
+		}
+		return n, addr, nil
+	}
+}
+
+// serveSTUN runs the read loop of an extra RFC 5780 socket, which answers
+// Binding requests only.
+func (c *udpConn) serveSTUN() {
+	buf := make([]byte, inboundMTU)
+	for {
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			return
+		}
+	}
+}
+
+// tcpListener hands pion connections whose byte stream is cut into STUN
+// and ChannelData frames, inspected one by one.
+type tcpListener struct {
+	net.Listener
+	s         *Server
+	transport string
+
+	mu     sync.Mutex
+	conns  map[*framedConn]struct{}
+	closed bool
+}
+
+func (l *tcpListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	fc := &framedConn{Conn: c, s: l.s, l: l, r: bufio.NewReaderSize(c, 4096), buf: make([]byte, inboundMTU)}
+	fc.o = origin{
+		transport: NetworkTCP, natIdx: -1, turn: true, local: c.LocalAddr(),
+		write: func(b []byte, _ net.Addr) error { _, err := c.Write(b); return err },
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns[fc] = struct{}{}
+	l.mu.Unlock()
+	return fc, nil
+}
+
+// Close stops accepting and closes every accepted connection (pion leaves
+// them open).
+func (l *tcpListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	conns := l.conns
+	l.conns = map[*framedConn]struct{}{}
+	l.mu.Unlock()
+	for c := range conns {
+		c.Conn.Close()
+	}
+	return err
+}
+
+// framedConn reads whole frames from a TCP or TLS stream. A frame larger
+// than the relay accepts, or bytes that are neither STUN nor ChannelData,
+// close the connection: the stream cannot be resynchronised.
+type framedConn struct {
+	net.Conn
+	s       *Server
+	l       *tcpListener
+	r       *bufio.Reader
+	o       origin
+	buf     []byte
+	pending []byte
+}
+
+var errBadFrame = errors.New("bad frame")
+
+func (c *framedConn) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		frame, err := c.readFrame()
+		if err != nil {
+			return 0, err
+		}
+		out, pass := c.s.inspect(frame, c.Conn.RemoteAddr(), &c.o)
+		if !pass {
+			continue
+		}
+		if out != nil {
+			frame = out
+		}
+		c.pending = frame
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+func (c *framedConn) readFrame() ([]byte, error) {
+	hdr, err := c.r.Peek(4)
+	if err != nil {
+		return nil, err
+	}
+	var size int
+	switch {
+	case hdr[0]&0xC0 == 0x40: // ChannelData, padded to 4 bytes on streams
+		size = 4 + (int(binary.BigEndian.Uint16(hdr[2:4]))+3)&^3
+	case hdr[0]&0xC0 == 0:
+		size = 20 + int(binary.BigEndian.Uint16(hdr[2:4]))
+		h, err := c.r.Peek(8)
+		if err != nil {
+			return nil, err
+		}
+		if binary.BigEndian.Uint32(h[4:8]) != magicCookie {
+			return nil, c.fail(BadNotSTUN)
+		}
+	default:
+		return nil, c.fail(BadNotSTUN)
+	}
+	if size >= inboundMTU {
+		return nil, c.fail(BadOversized)
+	}
+	frame := c.buf[:size]
+	if _, err := io.ReadFull(c.r, frame); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+func (c *framedConn) fail(reason string) error {
+	c.s.ctr.bad.inc(reason)
+	c.s.log.Info("relay: closing connection on bad frame", "reason", reason,
+		"client", c.Conn.RemoteAddr().String(), "transport", c.l.transport)
+	return fmt.Errorf("%w from %s: %s", errBadFrame, c.Conn.RemoteAddr(), reason)
+}
+
+func (c *framedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}

@@ -1,0 +1,86 @@
+// Package relay is natkit's reference STUN/TURN relay: pion/turn's server
+// with RFC 5780 NAT behaviour discovery, static and TURN REST credentials,
+// a safe-by-default peer policy, quotas and Prometheus metrics. It runs on
+// any transport.Net, so the same relay serves loopback tests, the CLI
+// (`natkit relay`) and pion's vnet scenarios.
+//
+// # Starting a relay
+//
+// On loopback with a static user, on a free port:
+//
+//	srv, err := relay.New(relay.Config{
+//		Listen: []relay.Listener{{Network: "udp", Addr: "127.0.0.1:0"}},
+//		Users:  map[string]string{"alice": "secret"},
+//	})
+//	if err != nil { ... }
+//	defer srv.Close()
+//	addr := srv.Addrs()[0].Addr // "127.0.0.1:NNNNN"
+//
+// Inside pion's vnet, give the relay's *vnet.Net as Config.Net and listen
+// on one of its static IPs. With two IPs, AltIP turns on RFC 5780:
+//
+//	nw, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.4", "1.2.3.5"}})
+//	_ = wan.AddNet(nw)
+//	srv, err := relay.New(relay.Config{
+//		Net:     nw,
+//		Listen:  []relay.Listener{{Network: "udp", Addr: "1.2.3.4:3478"}},
+//		AltIP:   net.ParseIP("1.2.3.5"),
+//		Secrets: []string{"s3cret"},
+//	})
+//
+// vnet has no TCP, so only "udp" listeners work there (a "tcp" listener
+// fails with ErrUnsupported).
+//
+// # Credentials
+//
+// Config.Users are static long-term credentials. Config.Secrets are TURN
+// REST shared secrets exactly as coturn's use-auth-secret: the username is
+// "expiry:user" (a Unix time), the password base64(HMAC-SHA1(secret,
+// username)); mint them with turn.GenerateLongTermTURNRESTCredentials, or
+// take ready-made ICE servers from Server.ICEServers. Several secrets are
+// accepted at once for rotation. Wrong or expired credentials get 401.
+//
+// # RFC 5780
+//
+// Every Binding request (on UDP and TCP listeners) is answered by the relay
+// itself with XOR-MAPPED-ADDRESS, MAPPED-ADDRESS, RESPONSE-ORIGIN and, with
+// AltIP, OTHER-ADDRESS. With AltIP the first UDP listener becomes a set of
+// four sockets: (IP, port), (IP, AltPort), (AltIP, port), (AltIP, AltPort);
+// AltPort defaults to port+1, and Server.OtherAddress reports (AltIP,
+// AltPort). CHANGE-REQUEST (change IP, change port, both) and RESPONSE-PORT
+// are honoured over UDP. Without AltIP a CHANGE-REQUEST that asks for a
+// change gets 420 Unknown Attribute, and plain Binding still works.
+//
+// # Peer policy
+//
+// CreatePermission and ChannelBind toward loopback, unspecified, private
+// (RFC 1918, fc00::/7), CGNAT, link-local, multicast, broadcast and
+// reserved addresses get 403 Forbidden, including their IPv6 encodings
+// (IPv4-mapped, IPv4-compatible, 6to4, NAT64, Teredo). PeerPolicy.Allow
+// opens prefixes (allow wins), PeerPolicy.Deny refuses more.
+//
+// # Limits
+//
+// MaxAllocations refuses new allocations with 508 Insufficient Capacity,
+// UserQuota per user with 486 Allocation Quota Reached, MaxLifetime caps
+// the granted LIFETIME, BandwidthLimit drops relayed packets above a byte
+// rate per allocation. Drain refuses new allocations and waits for the
+// live ones to end.
+//
+// # Observability
+//
+// Server.Stats returns the counters; Server.Gatherer serves them to
+// Prometheus (natkit_relay_allocations_active, _allocations_total{outcome},
+// _auth_failures_total{reason}, _permissions_denied_total{rule},
+// _bad_packets_total{reason}, _packets_total{direction},
+// _bytes_total{direction}, _bandwidth_drops_total, _binding_requests_total).
+// Config.Logger gets structured logs; every allocation is logged at debug
+// with user, 5-tuple and lifetime. Secrets and passwords are never logged.
+//
+// # Bad input
+//
+// Malformed STUN, truncated ChannelData, unknown comprehension-required
+// attributes (420) and oversized or non-STUN frames on TCP/TLS (the
+// connection is closed) are counted in BadPackets and logged; none of them
+// reaches pion's handlers.
+package relay

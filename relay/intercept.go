@@ -1,0 +1,291 @@
+package relay
+
+import (
+	"encoding/binary"
+	"net"
+	"time"
+
+	"github.com/pion/stun/v3"
+)
+
+// origin is where a packet came in: the transport, and how to answer.
+type origin struct {
+	transport string // "udp" or "tcp" (tls is tcp here)
+	// natIdx is the socket's place in the RFC 5780 set (ipBit<<1|portBit),
+	// or -1 when it is not part of one.
+	natIdx int
+	// turn is false on the extra RFC 5780 sockets, which serve only STUN
+	// Binding.
+	turn  bool
+	local net.Addr
+	write func(b []byte, dst net.Addr) error
+}
+
+// knownAttrs are the comprehension-required attributes the relay
+// understands in requests; any other one below 0x8000 gets 420.
+var knownAttrs = map[stun.AttrType]bool{
+	stun.AttrMappedAddress: true, stun.AttrChangeRequest: true, stun.AttrUsername: true,
+	stun.AttrMessageIntegrity: true, stun.AttrErrorCode: true, stun.AttrUnknownAttributes: true,
+	stun.AttrChannelNumber: true, stun.AttrLifetime: true, stun.AttrXORPeerAddress: true,
+	stun.AttrData: true, stun.AttrRealm: true, stun.AttrNonce: true, stun.AttrXORRelayedAddress: true,
+	stun.AttrRequestedAddressFamily: true, stun.AttrEvenPort: true, stun.AttrRequestedTransport: true,
+	stun.AttrDontFragment: true, stun.AttrXORMappedAddress: true, stun.AttrReservationToken: true,
+	stun.AttrPriority: true, stun.AttrUseCandidate: true, stun.AttrPadding: true,
+	stun.AttrResponsePort: true, stun.AttrConnectionID: true,
+}
+
+// inspect looks at one inbound frame before pion does. It answers what the
+// relay handles itself (Binding with RFC 5780, refused credentials with
+// 401, refused peers with 403, unknown attributes with 420), drops
+// malformed input, and may rewrite a request (LIFETIME clamped to
+// MaxLifetime, re-signed). pass=false means pion never sees the frame;
+// out, when not nil, replaces it.
+func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bool) {
+	if len(b) >= 4 && b[0]&0xC0 == 0x40 {
+		// ChannelData: the hot path. Only check the length.
+		if !o.turn {
+			return nil, false
+		}
+		if int(binary.BigEndian.Uint16(b[2:4]))+4 > len(b) {
+			s.ctr.bad.inc(BadTruncatedChannel)
+			s.logBad(BadTruncatedChannel, src, o)
+			return nil, false
+		}
+		return nil, true
+	}
+	if !stun.IsMessage(b) {
+		s.ctr.bad.inc(BadNotSTUN)
+		s.logBad(BadNotSTUN, src, o)
+		return nil, false
+	}
+	m := &stun.Message{Raw: b}
+	if err := m.Decode(); err != nil {
+		s.ctr.bad.inc(BadMalformedSTUN)
+		s.logBad(BadMalformedSTUN, src, o)
+		return nil, false
+	}
+	switch m.Type.Class {
+	case stun.ClassIndication:
+		return nil, o.turn && m.Type.Method == stun.MethodSend
+	case stun.ClassRequest:
+	default:
+		s.ctr.bad.inc(BadUnexpectedClass)
+		return nil, false
+	}
+	var unknown stun.UnknownAttributes
+	for _, a := range m.Attributes {
+		if a.Type < 0x8000 && !knownAttrs[a.Type] {
+			unknown = append(unknown, a.Type)
+		}
+	}
+	if len(unknown) > 0 {
+		s.ctr.bad.inc(BadUnknownAttribute)
+		s.replyError(m, src, o, stun.CodeUnknownAttribute, nil, unknown)
+		return nil, false
+	}
+	if m.Type.Method == stun.MethodBinding {
+		s.handleBinding(m, src, o)
+		return nil, false
+	}
+	if !o.turn {
+		return nil, false
+	}
+	switch m.Type.Method {
+	case stun.MethodAllocate, stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind:
+	default:
+		return nil, true // pion answers unknown methods
+	}
+	if !m.Contains(stun.AttrMessageIntegrity) {
+		return nil, true // pion sends 401 with REALM and NONCE
+	}
+	var user stun.Username
+	var realm stun.Realm
+	var nonce stun.Nonce
+	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil || nonce.GetFrom(m) != nil {
+		return nil, true // pion sends 400
+	}
+	key, reason := s.verify(m, user.String(), realm.String())
+	if key == nil {
+		s.ctr.authFailures.inc(reason)
+		if m.Type.Method == stun.MethodAllocate {
+			s.ctr.allocations.inc(OutcomeUnauthorized)
+		}
+		s.log.Info("relay: refused credentials", "reason", reason, "user", user.String(),
+			"client", src.String(), "transport", o.transport, "method", m.Type.Method.String())
+		s.replyError(m, src, o, stun.CodeUnauthorized, nil, nil,
+			stun.NewRealm(s.cfg.Realm), &nonce)
+		return nil, false
+	}
+	switch m.Type.Method {
+	case stun.MethodCreatePermission, stun.MethodChannelBind:
+		if rule, peer, denied := s.checkPeers(m); denied {
+			s.ctr.denied.inc(rule)
+			s.log.Info("relay: peer refused", "rule", rule, "peer", peer, "user", user.String(),
+				"client", src.String(), "method", m.Type.Method.String())
+			s.replyError(m, src, o, stun.CodeForbidden, key, nil)
+			return nil, false
+		}
+	case stun.MethodAllocate, stun.MethodRefresh:
+		if nb, lifetime, changed := s.clampLifetime(m, key); changed {
+			out = nb
+			if m.Type.Method == stun.MethodAllocate {
+				s.lifetimes.Store(fiveTupleKey(src, o.local), lifetime)
+			}
+		} else if m.Type.Method == stun.MethodAllocate {
+			s.lifetimes.Store(fiveTupleKey(src, o.local), lifetime)
+		}
+	}
+	return out, true
+}
+
+func fiveTupleKey(src, dst net.Addr) string { return src.String() + "|" + dst.String() }
+
+// verify checks MESSAGE-INTEGRITY against every key the username may use,
+// and returns the one that matches.
+func (s *Server) verify(m *stun.Message, user, realm string) ([]byte, string) {
+	keys, reason := s.auth.keys(user, realm)
+	if reason != "" {
+		return nil, reason
+	}
+	for _, k := range keys {
+		if stun.MessageIntegrity(k).Check(m) == nil {
+			s.auth.remember(user, k)
+			return k, ""
+		}
+	}
+	return nil, ReasonWrongPassword
+}
+
+// checkPeers applies the peer policy to every XOR-PEER-ADDRESS.
+func (s *Server) checkPeers(m *stun.Message) (rule, peer string, denied bool) {
+	for _, a := range m.Attributes {
+		if a.Type != stun.AttrXORPeerAddress {
+			continue
+		}
+		ip, ok := decodeXORAddr(a.Value, m.TransactionID)
+		if !ok {
+			return RuleInvalid, "malformed XOR-PEER-ADDRESS", true
+		}
+		if ok, rule := s.cfg.PeerPolicy.Check(ip); !ok {
+			return rule, ip.String(), true
+		}
+	}
+	return "", "", false
+}
+
+func decodeXORAddr(v []byte, tid [stun.TransactionIDSize]byte) (net.IP, bool) {
+	if len(v) < 8 {
+		return nil, false
+	}
+	var ip net.IP
+	switch v[1] {
+	case 0x01:
+		if len(v) != 8 {
+			return nil, false
+		}
+		ip = make(net.IP, 4)
+	case 0x02:
+		if len(v) != 20 {
+			return nil, false
+		}
+		ip = make(net.IP, 16)
+	default:
+		return nil, false
+	}
+	var xor [16]byte
+	binary.BigEndian.PutUint32(xor[0:4], magicCookie)
+	copy(xor[4:], tid[:])
+	for i := range ip {
+		ip[i] = v[4+i] ^ xor[i]
+	}
+	return ip, true
+}
+
+// defaultLifetime is what pion grants when a request carries no LIFETIME.
+const defaultLifetime = 10 * time.Minute
+
+// clampLifetime caps LIFETIME at MaxLifetime (and below pion's one-hour
+// cut-off) and re-signs the request with key.
+func (s *Server) clampLifetime(m *stun.Message, key []byte) ([]byte, time.Duration, bool) {
+	requested := defaultLifetime
+	has := false
+	if a, err := m.Get(stun.AttrLifetime); err == nil && len(a) == 4 {
+		requested = time.Duration(binary.BigEndian.Uint32(a)) * time.Second
+		has = true
+	}
+	if has && requested == 0 {
+		return nil, 0, false // Refresh with 0 deletes the allocation
+	}
+	want := requested
+	if has && want >= time.Hour {
+		want = maxPionLifetime // pion would fall back to 10 minutes
+	}
+	if want > s.cfg.MaxLifetime {
+		want = s.cfg.MaxLifetime
+	}
+	if want > maxPionLifetime {
+		want = maxPionLifetime
+	}
+	if want == requested {
+		return nil, requested, false
+	}
+	setters := []stun.Setter{stun.NewTransactionIDSetter(m.TransactionID), m.Type}
+	for _, a := range m.Attributes {
+		switch a.Type {
+		case stun.AttrMessageIntegrity, stun.AttrFingerprint, stun.AttrLifetime:
+			continue
+		}
+		setters = append(setters, rawAttr(a))
+	}
+	var lt [4]byte
+	binary.BigEndian.PutUint32(lt[:], uint32(want/time.Second))
+	setters = append(setters, rawAttr{Type: stun.AttrLifetime, Value: lt[:]}, stun.MessageIntegrity(key))
+	if m.Contains(stun.AttrFingerprint) {
+		setters = append(setters, stun.Fingerprint)
+	}
+	nm, err := stun.Build(setters...)
+	if err != nil {
+		return nil, requested, false
+	}
+	return nm.Raw, want, true
+}
+
+type rawAttr stun.RawAttribute
+
+func (r rawAttr) AddTo(m *stun.Message) error {
+	m.Add(r.Type, r.Value)
+	return nil
+}
+
+// replyError answers m with an error code, signed with key when not nil.
+func (s *Server) replyError(m *stun.Message, src net.Addr, o *origin, code stun.ErrorCode, key []byte,
+	unknown stun.UnknownAttributes, extra ...stun.Setter,
+) {
+	setters := []stun.Setter{
+		stun.NewTransactionIDSetter(m.TransactionID),
+		stun.NewType(m.Type.Method, stun.ClassErrorResponse),
+		code,
+	}
+	if len(unknown) > 0 {
+		setters = append(setters, unknown)
+	}
+	setters = append(setters, extra...)
+	if key != nil {
+		setters = append(setters, stun.MessageIntegrity(key))
+	}
+	if m.Contains(stun.AttrFingerprint) {
+		setters = append(setters, stun.Fingerprint)
+	}
+	resp, err := stun.Build(setters...)
+	if err != nil {
+		return
+	}
+	_ = o.write(resp.Raw, src)
+}
+
+func (s *Server) logBad(reason string, src net.Addr, o *origin) {
+	s.log.Debug("relay: dropped bad packet", "reason", reason, "client", src.String(), "transport", o.transport)
+}
+
+// magicCookie is STUN's fixed header value (RFC 8489 section 5).
+const magicCookie = 0x2112A442

@@ -1,0 +1,452 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v3/stdnet"
+	"github.com/pion/turn/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/natkit/natkit/internal/pionlog"
+)
+
+// Server is a running relay. Its methods are safe for concurrent use.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	turn *turn.Server
+	auth *authenticator
+	ctr  *counters
+	reg  *prometheus.Registry
+
+	addrs    []Listener
+	nat      *natSockets
+	extra    []*udpConn // the RFC 5780 sockets pion does not serve
+	closers  []func() error
+	wg       sync.WaitGroup
+	draining atomic.Bool
+	closed   atomic.Bool
+
+	usersMu   sync.Mutex
+	userCount map[string]int
+	lifetimes sync.Map // five-tuple key → granted lifetime, for the log
+}
+
+// New starts a relay. It returns once every socket is listening.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Net == nil {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("relay: real network: %w", err)
+		}
+		cfg.Net = n
+	}
+	if _, ok := cfg.Net.(*stdnet.Net); !ok {
+		cfg.SocketsPerListener = 1
+	}
+	lf := cfg.LoggerFactory
+	if lf == nil {
+		lf = pionlog.NewFactory(cfg.Logger)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		ctr:       newCounters(),
+		reg:       prometheus.NewRegistry(),
+		userCount: map[string]int{},
+	}
+	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, lf.NewLogger("turn-auth"))
+
+	gen := &relayGen{s: s, inner: &turn.RelayAddressGeneratorPortRange{
+		RelayAddress: cfg.PublicIP,
+		Address:      cfg.RelayIP.String(),
+		MinPort:      cfg.PortMin,
+		MaxPort:      cfg.PortMax,
+		Net:          cfg.Net,
+	}}
+	permit := func(_ net.Addr, peer net.IP) bool {
+		ok, _ := s.cfg.PeerPolicy.Check(peer)
+		return ok
+	}
+
+	sc := turn.ServerConfig{
+		LoggerFactory: lf,
+		Realm:         cfg.Realm,
+		AuthHandler: func(username, realm string, _ net.Addr) ([]byte, bool) {
+			return s.auth.pionHandler(username, realm, nil)
+		},
+		QuotaHandler: s.quota,
+		EventHandler: turn.EventHandler{
+			OnAllocationCreated: s.onAllocationCreated,
+			OnAllocationDeleted: s.onAllocationDeleted,
+			OnPermissionCreated: func(net.Addr, net.Addr, string, string, string, net.Addr, net.IP) {
+				s.ctr.permissions.Add(1)
+			},
+			OnChannelCreated: func(net.Addr, net.Addr, string, string, string, net.Addr, net.Addr, uint16) {
+				s.ctr.channels.Add(1)
+			},
+		},
+		InboundMTU: inboundMTU,
+	}
+	firstUDP := true
+	for _, l := range cfg.Listen {
+		switch l.Network {
+		case NetworkUDP:
+			conns, err := s.listenUDP(l, firstUDP && cfg.AltIP != nil)
+			if err != nil {
+				s.closeAll()
+				return nil, err
+			}
+			for _, c := range conns {
+				sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
+					PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: permit,
+				})
+			}
+			firstUDP = false
+		case NetworkTCP, NetworkTLS:
+			ln, err := s.listenTCP(l)
+			if err != nil {
+				s.closeAll()
+				return nil, err
+			}
+			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+				Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit,
+			})
+		}
+	}
+	ts, err := turn.NewServer(sc)
+	if err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("relay: start turn server: %w", err)
+	}
+	s.turn = ts
+	for _, c := range s.extra {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); c.serveSTUN() }()
+	}
+	if err := s.reg.Register(collector{s.ctr}); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("relay: register metrics: %w", err)
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(collector{s.ctr}); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("relay: register metrics: %w", err)
+		}
+	}
+	s.log.Info("relay: listening", "addrs", fmt.Sprint(s.addrs), "realm", cfg.Realm,
+		"users", len(cfg.Users), "secrets", len(cfg.Secrets), "rfc5780", s.nat != nil)
+	return s, nil
+}
+
+// listenUDP opens the sockets of one UDP listener; with rfc5780 it also
+// opens the three extra sockets (retrying when port 0 picked a port whose
+// neighbours are taken).
+func (s *Server) listenUDP(l Listener, rfc5780 bool) ([]*udpConn, error) {
+	host, portStr, _ := net.SplitHostPort(l.Addr)
+	port, _ := strconv.Atoi(portStr)
+	attempts := 1
+	if rfc5780 && port == 0 {
+		attempts = 20
+	}
+	var lastErr error
+	for range attempts {
+		pcs, err := s.openUDP(host, port)
+		if err != nil {
+			return nil, &ListenError{Network: l.Network, Addr: l.Addr, Err: err}
+		}
+		if !rfc5780 {
+			return s.wrapUDP(l, pcs, -1), nil
+		}
+		p := pcs[0].LocalAddr().(*net.UDPAddr).Port
+		altPort := s.cfg.AltPort
+		if altPort == 0 {
+			altPort = p + 1
+		}
+		var extra []net.PacketConn
+		for _, hp := range []struct {
+			ip   string
+			port int
+		}{{host, altPort}, {s.cfg.AltIP.String(), p}, {s.cfg.AltIP.String(), altPort}} {
+			pc, err := s.cfg.Net.ListenPacket("udp4", net.JoinHostPort(hp.ip, strconv.Itoa(hp.port)))
+			if err != nil {
+				lastErr = err
+				break
+			}
+			extra = append(extra, pc)
+		}
+		if len(extra) < 3 {
+			for _, pc := range append(pcs, extra...) {
+				pc.Close()
+			}
+			continue
+		}
+		conns := s.wrapUDP(l, pcs, 0)
+		s.nat = &natSockets{pcs[0], extra[0], extra[1], extra[2]}
+		for i, pc := range extra {
+			c := newUDPConn(s, pc, i+1, false)
+			s.extra = append(s.extra, c)
+			s.closers = append(s.closers, pc.Close)
+		}
+		return conns, nil
+	}
+	return nil, &ListenError{Network: l.Network, Addr: l.Addr, Err: fmt.Errorf("rfc 5780 sockets on %s and %s: %w", host, s.cfg.AltIP, lastErr)}
+}
+
+func (s *Server) wrapUDP(l Listener, pcs []net.PacketConn, natIdx int) []*udpConn {
+	conns := make([]*udpConn, len(pcs))
+	for i, pc := range pcs {
+		conns[i] = newUDPConn(s, pc, natIdx, true)
+		s.closers = append(s.closers, pc.Close)
+	}
+	s.addrs = append(s.addrs, Listener{Network: l.Network, Addr: pcs[0].LocalAddr().String()})
+	return conns
+}
+
+// openUDP opens SocketsPerListener sockets on one address (SO_REUSEPORT
+// when more than one).
+func (s *Server) openUDP(host string, port int) ([]net.PacketConn, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if s.cfg.SocketsPerListener == 1 {
+		pc, err := s.cfg.Net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return []net.PacketConn{pc}, nil
+	}
+	var pcs []net.PacketConn
+	for i := range s.cfg.SocketsPerListener {
+		pc, err := listenReusePort(addr)
+		if err != nil {
+			for _, p := range pcs {
+				p.Close()
+			}
+			return nil, err
+		}
+		pcs = append(pcs, pc)
+		if i == 0 {
+			addr = pc.LocalAddr().String()
+		}
+	}
+	return pcs, nil
+}
+
+func (s *Server) listenTCP(l Listener) (net.Listener, error) {
+	ta, err := net.ResolveTCPAddr("tcp", l.Addr)
+	if err != nil {
+		return nil, &ListenError{Network: l.Network, Addr: l.Addr, Err: err}
+	}
+	raw, err := s.cfg.Net.ListenTCP("tcp", ta)
+	if err != nil {
+		if errors.Is(err, transport.ErrNotSupported) {
+			err = fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
+		return nil, &ListenError{Network: l.Network, Addr: l.Addr, Err: err}
+	}
+	var inner net.Listener = raw
+	if l.Network == NetworkTLS {
+		inner = tlsListener(raw, s.cfg.TLSConfig)
+	}
+	ln := &tcpListener{Listener: inner, s: s, transport: l.Network, conns: map[*framedConn]struct{}{}}
+	s.closers = append(s.closers, ln.Close)
+	s.addrs = append(s.addrs, Listener{Network: l.Network, Addr: raw.Addr().String()})
+	return ln, nil
+}
+
+func (s *Server) closeAll() {
+	for _, c := range s.closers {
+		_ = c()
+	}
+}
+
+func (s *Server) quota(username, _ string, src net.Addr) bool {
+	if s.cfg.UserQuota <= 0 {
+		return true
+	}
+	key := quotaKey(username)
+	s.usersMu.Lock()
+	n := s.userCount[key]
+	s.usersMu.Unlock()
+	if n >= s.cfg.UserQuota {
+		s.ctr.allocations.inc(OutcomeQuota)
+		s.log.Info("relay: allocation refused", "reason", "user quota", "user", username,
+			"client", src.String(), "quota", s.cfg.UserQuota)
+		return false
+	}
+	return true
+}
+
+func transportOf(a net.Addr) string {
+	if _, ok := a.(*net.TCPAddr); ok {
+		return NetworkTCP
+	}
+	return NetworkUDP
+}
+
+func (s *Server) onAllocationCreated(src, dst net.Addr, _, username, _ string, relayAddr net.Addr, _ int) {
+	s.ctr.allocations.inc(OutcomeCreated)
+	s.usersMu.Lock()
+	s.userCount[quotaKey(username)]++
+	s.usersMu.Unlock()
+	lifetime := defaultLifetime
+	if v, ok := s.lifetimes.LoadAndDelete(fiveTupleKey(src, dst)); ok {
+		lifetime = v.(time.Duration)
+	}
+	s.log.Debug("relay: allocation created", "user", username, "client", src.String(), "server", dst.String(),
+		"transport", transportOf(src), "relay", relayAddr.String(), "lifetime", lifetime)
+}
+
+func (s *Server) onAllocationDeleted(src, dst net.Addr, _, username, _ string) {
+	key := quotaKey(username)
+	s.usersMu.Lock()
+	if s.userCount[key] <= 1 {
+		delete(s.userCount, key)
+	} else {
+		s.userCount[key]--
+	}
+	s.usersMu.Unlock()
+	s.log.Debug("relay: allocation deleted", "user", username, "client", src.String(), "server", dst.String(),
+		"transport", transportOf(src))
+}
+
+// Addrs returns the listening addresses with their real ports, in Listen
+// order.
+func (s *Server) Addrs() []Listener { return append([]Listener(nil), s.addrs...) }
+
+// OtherAddress returns the RFC 5780 alternate address (alt IP, alt port),
+// or "" without AltIP.
+func (s *Server) OtherAddress() string {
+	if s.nat == nil {
+		return ""
+	}
+	return s.nat[3].LocalAddr().String()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats { return s.ctr.stats() }
+
+// Gatherer serves the relay's Prometheus metrics (for promhttp).
+func (s *Server) Gatherer() prometheus.Gatherer { return s.reg }
+
+// AllocationCount returns the number of live allocations.
+func (s *Server) AllocationCount() int { return int(s.ctr.active.Load()) }
+
+// Drain refuses new allocations (508) and waits until the existing ones
+// end or ctx is done. Binding and existing allocations keep working.
+func (s *Server) Drain(ctx context.Context) error {
+	s.draining.Store(true)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for s.AllocationCount() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("relay drain with %d allocations left: %w", s.AllocationCount(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Close stops the relay: it closes every socket and connection and ends
+// every allocation.
+func (s *Server) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	var err error
+	if s.turn != nil {
+		err = s.turn.Close()
+	}
+	s.closeAll()
+	s.wg.Wait()
+	if s.cfg.Registerer != nil {
+		s.cfg.Registerer.Unregister(collector{s.ctr})
+	}
+	// pion ends allocations from its read loops after the sockets close;
+	// wait for that so callers (and leak checks) see a quiet relay.
+	deadline := time.Now().Add(2 * time.Second)
+	for s.turn != nil && s.turn.AllocationCount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("relay close: %w", err)
+	}
+	return nil
+}
+
+// ICEServer is one entry of an RTCConfiguration's iceServers.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// ICEServers returns ready-to-use ICE servers for this relay: a stun: URL
+// per UDP listener and turn:/turns: URLs for every listener, with TURN REST
+// credentials for user valid for ttl minted from the first secret, or else
+// the alphabetically first static user.
+func (s *Server) ICEServers(user string, ttl time.Duration) ([]ICEServer, error) {
+	var username, password string
+	switch {
+	case len(s.cfg.Secrets) > 0:
+		var err error
+		username, password, err = turn.GenerateLongTermTURNRESTCredentials(s.cfg.Secrets[0], user, ttl)
+		if err != nil {
+			return nil, fmt.Errorf("relay: mint rest credentials: %w", err)
+		}
+	case len(s.cfg.Users) > 0:
+		names := make([]string, 0, len(s.cfg.Users))
+		for n := range s.cfg.Users {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		username, password = names[0], s.cfg.Users[names[0]]
+	default:
+		return nil, ErrNoCredentials
+	}
+	var stunURLs, turnURLs []string
+	for _, a := range s.addrs {
+		_, port, _ := net.SplitHostPort(a.Addr)
+		hostPort := net.JoinHostPort(s.advertisedHost(a), port)
+		switch a.Network {
+		case NetworkUDP:
+			stunURLs = append(stunURLs, "stun:"+hostPort)
+			turnURLs = append(turnURLs, "turn:"+hostPort+"?transport=udp")
+		case NetworkTCP:
+			turnURLs = append(turnURLs, "turn:"+hostPort+"?transport=tcp")
+		case NetworkTLS:
+			turnURLs = append(turnURLs, "turns:"+hostPort+"?transport=tcp")
+		}
+	}
+	var out []ICEServer
+	if len(stunURLs) > 0 {
+		out = append(out, ICEServer{URLs: stunURLs})
+	}
+	out = append(out, ICEServer{URLs: turnURLs, Username: username, Credential: password})
+	return out, nil
+}
+
+// advertisedHost is the host clients should dial for a listener: PublicIP
+// when the listener is on the relay IP or unspecified.
+func (s *Server) advertisedHost(a Listener) string {
+	host, _, _ := net.SplitHostPort(a.Addr)
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() || (ip.Equal(s.cfg.RelayIP) && !s.cfg.PublicIP.Equal(s.cfg.RelayIP)) {
+		return s.cfg.PublicIP.String()
+	}
+	return host
+}
