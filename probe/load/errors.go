@@ -1,0 +1,100 @@
+package load
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors for errors.Is.
+var (
+	// ErrConfig marks an invalid Config; the wrapped ConfigError names the field.
+	ErrConfig = errors.New("invalid load config")
+	// ErrTimeout is a TURN request that got no response in time.
+	ErrTimeout = errors.New("no response")
+	// ErrUnauthorized is returned when every allocation was refused with
+	// 401 although credentials were sent: they are wrong or expired.
+	ErrUnauthorized = errors.New("every allocate was refused with 401 Unauthorized")
+	// ErrUnreachable is returned when the server answered no request at all.
+	ErrUnreachable = errors.New("the server answered no request")
+	// ErrMalformed is a response the client could not parse.
+	ErrMalformed = errors.New("malformed turn response")
+	// ErrClosed is returned for requests on a closed allocation.
+	ErrClosed = errors.New("allocation closed")
+	// ErrPeerAddress is a peer address that cannot be used.
+	ErrPeerAddress = errors.New("bad peer address")
+)
+
+// ConfigError names the Config field (or flag) that is wrong and why.
+type ConfigError struct {
+	Field  string
+	Value  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
+	}
+	return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrConfig) true.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// ResponseError is a TURN error response.
+type ResponseError struct {
+	Method string // e.g. "allocate"
+	Server string
+	Code   int
+	Reason string
+}
+
+func (e *ResponseError) Error() string {
+	msg := fmt.Sprintf("turn %s %s: %d %s", e.Method, e.Server, e.Code, e.Reason)
+	if hint := codeHint(e.Code); hint != "" {
+		msg += ": " + hint
+	}
+	return msg
+}
+
+// codeHint says what an error code means for a load test.
+func codeHint(code int) string {
+	switch code {
+	case 400:
+		return "the server rejected the request as malformed"
+	case 401:
+		return "wrong username or password, or expired credentials"
+	case 403:
+		return "forbidden: the server's peer policy refused the peer address"
+	case 437:
+		return "allocation mismatch: this 5-tuple has no (or another) allocation"
+	case 438:
+		return "stale nonce"
+	case 441:
+		return "wrong credentials for this allocation"
+	case 442:
+		return "unsupported transport protocol"
+	case 486:
+		return "allocation quota reached for this user or server"
+	case 508:
+		return "insufficient capacity: the server has no relay port left"
+	}
+	return ""
+}
+
+// TimeoutError is a request that got no response in time.
+type TimeoutError struct {
+	Method string
+	Server string
+	After  string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("turn %s %s: no response within %s", e.Method, e.Server, e.After)
+}
+
+// Unwrap makes errors.Is(err, ErrTimeout) true.
+func (e *TimeoutError) Unwrap() error { return ErrTimeout }
+
+// ErrServerStopped is returned when a running server stopped answering.
+var ErrServerStopped = errors.New("the server stopped answering")

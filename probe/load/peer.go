@@ -1,0 +1,128 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v3/stdnet"
+)
+
+// PeerConfig configures the UDP echo peer.
+type PeerConfig struct {
+	// Net is the network. Default: the real network.
+	Net transport.Net
+	// Listen is the UDP address to listen on. Default "127.0.0.1:3480"
+	// (turnutils_peer's port).
+	Listen string
+	// Readers is the number of goroutines reading the socket. Default 1.
+	Readers int
+}
+
+// Peer is a UDP echo peer: every datagram goes back unchanged to where it
+// came from, which for relayed traffic is the allocation's relayed address.
+type Peer struct {
+	conn    net.PacketConn
+	readers int
+	packets atomic.Int64
+	bytes   atomic.Int64
+}
+
+// PeerStats counts what the peer echoed.
+type PeerStats struct {
+	Packets int64 `json:"packets"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// ListenPeer opens the peer's socket.
+func ListenPeer(cfg PeerConfig) (*Peer, error) {
+	if cfg.Net == nil {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Net = n
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:3480"
+	}
+	if cfg.Readers == 0 {
+		cfg.Readers = 1
+	}
+	if cfg.Readers < 0 || cfg.Readers > 64 {
+		return nil, cfgErr("--readers", "", "want 1..64")
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, cfgErr("--listen", cfg.Listen, "want host:port")
+	}
+	c, err := cfg.Net.ListenPacket("udp4", cfg.Listen)
+	if err != nil {
+		return nil, &ConfigError{Field: "--listen", Value: cfg.Listen, Reason: "cannot listen: " + err.Error()}
+	}
+	return &Peer{conn: c, readers: cfg.Readers}, nil
+}
+
+// Addr is the address the peer listens on.
+func (p *Peer) Addr() net.Addr { return p.conn.LocalAddr() }
+
+// Stats returns the counts so far.
+func (p *Peer) Stats() PeerStats {
+	return PeerStats{Packets: p.packets.Load(), Bytes: p.bytes.Load()}
+}
+
+// Serve echoes until ctx is cancelled, then closes the socket. It returns
+// nil after a cancellation and the socket error otherwise.
+func (p *Peer) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, p.readers)
+	stop := context.AfterFunc(ctx, func() { _ = p.conn.Close() })
+	defer stop()
+	for range p.readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- p.loop()
+		}()
+	}
+	wg.Wait()
+	_ = p.conn.Close()
+	close(errs)
+	if ctx.Err() != nil {
+		return nil
+	}
+	for err := range errs {
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Peer) loop() error {
+	buf := make([]byte, 65536)
+	if uc, ok := p.conn.(*net.UDPConn); ok { // no allocation per packet
+		for {
+			n, from, err := uc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return err
+			}
+			if _, err := uc.WriteToUDPAddrPort(buf[:n], from); err == nil {
+				p.packets.Add(1)
+				p.bytes.Add(int64(n))
+			}
+		}
+	}
+	for {
+		n, from, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		if _, err := p.conn.WriteTo(buf[:n], from); err == nil {
+			p.packets.Add(1)
+			p.bytes.Add(int64(n))
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package load
+
+import (
+	"time"
+
+	"github.com/natkit/natkit/reports"
+)
+
+// Kinds of load.
+const (
+	KindAllocation = "allocation" // allocate, refresh, delete; no traffic
+	KindTraffic    = "traffic"    // relayed packets through held allocations
+)
+
+// Outcome counts the responses of one kind to one request method: "ok",
+// "401-challenge" (the expected first 401), an error code such as "486",
+// "timeout" or "network-error".
+type Outcome struct {
+	Method  string `json:"method"`
+	Outcome string `json:"outcome"`
+	Count   int64  `json:"count"`
+}
+
+// Result is what one load run measured.
+type Result struct {
+	Kind      string    `json:"kind"`
+	Server    string    `json:"server"`
+	Transport string    `json:"transport"`
+	Mode      string    `json:"mode"`
+	Peer      string    `json:"peer,omitempty"`
+	Pair      bool      `json:"pair,omitempty"`
+	Started   time.Time `json:"started"`
+	// The load asked for.
+	Allocations int           `json:"allocations"`
+	Rate        float64       `json:"rate"`
+	PPS         float64       `json:"pps,omitempty"`
+	Size        int           `json:"size"`
+	Duration    time.Duration `json:"duration"`
+
+	Elapsed     time.Duration `json:"elapsed"`
+	Interrupted bool          `json:"interrupted,omitempty"`
+	// Stopped says why the run ended early (ErrUnauthorized,
+	// ErrUnreachable, ErrServerStopped); nil when it ran its course.
+	Stopped error `json:"-"`
+	// StopReason is Stopped as text, for the report details.
+	StopReason string `json:"stop_reason,omitempty"`
+	// LastResponse is when anything last came back from the server (since
+	// Started); 0 if nothing ever did.
+	LastResponse time.Duration `json:"last_response"`
+
+	AllocationsSucceeded int64     `json:"allocations_succeeded"`
+	AllocationsFailed    int64     `json:"allocations_failed"`
+	PeakAllocations      int64     `json:"peak_allocations"`
+	Outcomes             []Outcome `json:"outcomes"`
+	// PeerSetupFailed counts allocations whose permission or channel bind
+	// failed, so they sent no traffic.
+	PeerSetupFailed int64 `json:"peer_setup_failed,omitempty"`
+
+	AllocLatency             reports.Metric   `json:"-"`
+	AllocLatencyFromSchedule reports.Metric   `json:"-"`
+	RequestLatency           []reports.Metric `json:"-"`
+
+	// Relayed traffic.
+	Senders         int            `json:"senders,omitempty"`
+	TrafficDuration time.Duration  `json:"traffic_duration,omitempty"`
+	Sent            int64          `json:"sent,omitempty"`
+	Received        int64          `json:"received,omitempty"` // unique echoes
+	Duplicates      int64          `json:"duplicates,omitempty"`
+	Reordered       int64          `json:"reordered,omitempty"`
+	Late            int64          `json:"late,omitempty"` // sends more than LateAfter behind schedule
+	SendErrors      int64          `json:"send_errors,omitempty"`
+	Foreign         int64          `json:"foreign,omitempty"` // payloads that were not natkit's
+	ICMPUnreachable int64          `json:"icmp_unreachable,omitempty"`
+	BytesSent       int64          `json:"bytes_sent,omitempty"`
+	BytesReceived   int64          `json:"bytes_received,omitempty"`
+	RTT             reports.Metric `json:"-"`
+	RTTFromSchedule reports.Metric `json:"-"`
+	SendLag         reports.Metric `json:"-"`
+	Jitter          reports.Metric `json:"-"`
+
+	Series []reports.Series `json:"-"`
+
+	// The tool's own cost.
+	CPU    time.Duration `json:"cpu"`
+	MaxRSS int64         `json:"max_rss"`
+}
+
+// Lost is the number of packets sent whose echo never came back.
+func (r *Result) Lost() int64 {
+	if r.Received >= r.Sent {
+		return 0
+	}
+	return r.Sent - r.Received
+}
+
+// LossPercent is Lost as a percentage of Sent.
+func (r *Result) LossPercent() float64 {
+	if r.Sent == 0 {
+		return 0
+	}
+	return 100 * float64(r.Lost()) / float64(r.Sent)
+}
+
+// AllocFailurePercent is the percentage of allocation attempts that failed.
+func (r *Result) AllocFailurePercent() float64 {
+	n := r.AllocationsSucceeded + r.AllocationsFailed
+	if n == 0 {
+		return 0
+	}
+	return 100 * float64(r.AllocationsFailed) / float64(n)
+}
+
+// LatePercent is the share of sends that left later than LateAfter.
+func (r *Result) LatePercent() float64 {
+	if r.Sent == 0 {
+		return 0
+	}
+	return 100 * float64(r.Late) / float64(r.Sent)
+}
+
+// Count returns the number of responses of method with outcome.
+func (r *Result) Count(method, outcome string) int64 {
+	for _, o := range r.Outcomes {
+		if o.Method == method && o.Outcome == outcome {
+			return o.Count
+		}
+	}
+	return 0
+}
