@@ -2,6 +2,7 @@ package signalserver_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -104,3 +105,5 @@ func noMessage(t *testing.T, cl *client.Client, d time.Duration) {
 		t.Fatalf("unexpected message %+v", m)
 	}
 }
+
+func errorAs(err error, target any) bool { return errors.As(err, target) }

@@ -160,3 +160,5 @@ func (h *memoryHub) Close() error {
 	h.rooms = map[string]map[string]struct{}{}
 	return nil
 }
+
+func sortStrings(s []string) { sort.Strings(s) }
