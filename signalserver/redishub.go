@@ -127,9 +127,9 @@ type redisWire struct {
 }
 
 func (h *redisHub) key(parts ...string) string { return h.cfg.Prefix + strings.Join(parts, "") }
-func (h *redisHub) roomKey(room string) string  { return h.key("room:", room) }
-func (h *redisHub) instKey(id string) string    { return h.key("inst:", id) }
-func (h *redisHub) channel(id string) string    { return h.key("ch:", id) }
+func (h *redisHub) roomKey(room string) string { return h.key("room:", room) }
+func (h *redisHub) instKey(id string) string   { return h.key("inst:", id) }
+func (h *redisHub) channel(id string) string   { return h.key("ch:", id) }
 
 func (h *redisHub) Start(d Delivery) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -442,4 +442,3 @@ func (h *redisHub) crash() {
 		h.rdb.Close()
 	}
 }
-
