@@ -106,7 +106,7 @@ func candidates(a netip.Addr) []netip.Addr {
 
 // Check reports whether peer is allowed, and if not the rule that refused
 // it.
-func (p *PeerPolicy) Check(peer net.IP) (ok bool, rule string) {
+func (p PeerPolicy) Check(peer net.IP) (ok bool, rule string) {
 	a, valid := netip.AddrFromSlice(peer)
 	if !valid {
 		return false, RuleInvalid
