@@ -1,0 +1,129 @@
+package natbehavior
+
+import (
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/pion/transport/v3"
+	"github.com/pion/transport/v3/stdnet"
+)
+
+// Config configures Run. Defaults are filled by setDefaults, in one place.
+type Config struct {
+	// Net supplies sockets. Default: the real network (stdnet).
+	Net transport.Net
+	// Server is the RFC 5780 STUN server, host:port (port defaults to
+	// 3478). Required.
+	Server string
+	// AltServer is an independent second STUN server, host:port. It is
+	// used only when Server gives no OTHER-ADDRESS, to compare mappings.
+	// Default none.
+	AltServer string
+	// Local is the local IP:port of the mapping-test socket. Default
+	// "0.0.0.0:0". The filtering, hairpin and lifetime sockets use the
+	// same IP and an ephemeral port.
+	Local string
+	// Hairpin runs the hairpinning test (RFC 5780 §4.5). Default false.
+	Hairpin bool
+	// Lifetime runs binding-lifetime discovery (§4.6). Default false.
+	Lifetime bool
+	// LifetimeMax bounds lifetime discovery; lifetimes beyond it are
+	// reported as "more than LifetimeMax". Default 60s.
+	LifetimeMax time.Duration
+	// Timeout bounds the whole run except lifetime discovery, which adds
+	// LifetimeMax. Default 10s.
+	Timeout time.Duration
+	// Retransmit is the per-transaction retransmission schedule. Default:
+	// RTO 500ms, Rc 7, Rm 16 (RFC 5389), each transaction cut at 3s
+	// (Budget), so that an unanswered filtering test costs 3s.
+	Retransmit Retransmit
+}
+
+// Defaults.
+const (
+	DefaultTimeout     = 10 * time.Second
+	DefaultLifetimeMax = 60 * time.Second
+	DefaultBudget      = 3 * time.Second
+	DefaultLocal       = "0.0.0.0:0"
+	DefaultPort        = 3478
+)
+
+func (c *Config) setDefaults() error {
+	if c.Net == nil {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return err
+		}
+		c.Net = n
+	}
+	if c.Local == "" {
+		c.Local = DefaultLocal
+	}
+	if c.LifetimeMax == 0 {
+		c.LifetimeMax = DefaultLifetimeMax
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	c.Retransmit = c.Retransmit.withDefaults()
+	if c.Retransmit.Budget == 0 {
+		c.Retransmit.Budget = DefaultBudget
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	if c.Server == "" {
+		return &ConfigError{Field: "server", Msg: "is required (host:port of an RFC 5780 STUN server)"}
+	}
+	if _, err := withPort(c.Server); err != nil {
+		return &ConfigError{Field: "server", Value: c.Server, Msg: err.Error()}
+	}
+	if c.AltServer != "" {
+		if _, err := withPort(c.AltServer); err != nil {
+			return &ConfigError{Field: "alt-server", Value: c.AltServer, Msg: err.Error()}
+		}
+	}
+	if c.Local != "" {
+		host, port, err := net.SplitHostPort(c.Local)
+		if err != nil {
+			return &ConfigError{Field: "local", Value: c.Local, Msg: "want IP:PORT, e.g. 0.0.0.0:0"}
+		}
+		if ip := net.ParseIP(host); ip == nil || ip.To4() == nil {
+			return &ConfigError{Field: "local", Value: c.Local, Msg: "want an IPv4 address"}
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return &ConfigError{Field: "local", Value: c.Local, Msg: "port: want 0..65535"}
+		}
+	}
+	if c.Timeout < 0 {
+		return &ConfigError{Field: "timeout", Value: c.Timeout.String(), Msg: "must be positive"}
+	}
+	if c.LifetimeMax < 0 {
+		return &ConfigError{Field: "lifetime-max", Value: c.LifetimeMax.String(), Msg: "must be positive"}
+	}
+	return nil
+}
+
+// withPort returns host:port, adding the default STUN port when missing.
+func withPort(hostport string) (string, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		if ae, ok := err.(*net.AddrError); ok && ae.Err == "missing port in address" {
+			return net.JoinHostPort(hostport, strconv.Itoa(DefaultPort)), nil
+		}
+		return "", errString("want host:port")
+	}
+	if host == "" {
+		return "", errString("missing host")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", errString("port: want 1..65535")
+	}
+	return hostport, nil
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
