@@ -6,15 +6,32 @@ import (
 	"testing"
 	"time"
 
+	"net"
+
 	"github.com/pion/logging"
 	"github.com/pion/transport/v3"
 	"github.com/pion/transport/v3/vnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/natkit/natkit/relay"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startRelay runs natkit's relay in the vnet as the STUN server on ip:3478;
+// with altIP it is an RFC 5780 server (alternate port 3479).
+func startRelay(t *testing.T, n transport.Net, ip, altIP string) {
+	t.Helper()
+	cfg := relay.Config{Net: n, Listen: []relay.Listener{{Network: relay.NetworkUDP, Addr: ip + ":3478"}}, Users: map[string]string{"u": "p"}}
+	if altIP != "" {
+		cfg.AltIP = net.ParseIP(altIP)
+	}
+	srv, err := relay.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+}
 
 // fastRetransmit keeps vnet runs short; vnet has no loss, so an answer
 // comes within one RTO or never.
@@ -103,7 +120,7 @@ func TestClassifyVNet(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tp := newTopo(t, tt.nat)
-			startRFC5780(t, tp.server, [2]string{"1.2.3.4", "1.2.3.5"}, [2]int{3478, 3479}, false)
+			startRelay(t, tp.server, "1.2.3.4", "1.2.3.5")
 			res, err := Run(context.Background(), Config{Net: tp.client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit, Hairpin: true})
 			require.NoError(t, err)
 			assert.Equal(t, tt.mapping, res.Mapping, "mapping; notes %v", res.Notes)
@@ -154,8 +171,10 @@ func TestNoOtherAddress(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tp := newTopo(t, tt.nat)
-			// Two independent plain STUN servers: 1.2.3.4:3478 and 1.2.3.5:3478.
-			startRFC5780(t, tp.server, [2]string{"1.2.3.4", "1.2.3.5"}, [2]int{3478, 3479}, true)
+			// Two independent relays without RFC 5780: 1.2.3.4:3478 and
+			// 1.2.3.5:3478.
+			startRelay(t, tp.server, "1.2.3.4", "")
+			startRelay(t, tp.server, "1.2.3.5", "")
 			cfg := Config{Net: tp.client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit}
 			if tt.alt {
 				cfg.AltServer = "1.2.3.5:3478"
@@ -184,7 +203,7 @@ func TestLifetimeVNet(t *testing.T) {
 		t.Skip("lifetime discovery waits for mappings to expire")
 	}
 	tp := newTopo(t, &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrPortDependent, MappingLifeTime: 1200 * time.Millisecond})
-	startRFC5780(t, tp.server, [2]string{"1.2.3.4", "1.2.3.5"}, [2]int{3478, 3479}, false)
+	startRelay(t, tp.server, "1.2.3.4", "1.2.3.5")
 	res, err := Run(context.Background(), Config{Net: tp.client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit, Lifetime: true, LifetimeMax: 3 * time.Second})
 	require.NoError(t, err)
 	require.NotNil(t, res.Lifetime)
