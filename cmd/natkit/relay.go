@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/natkit/natkit/relay"
+	"github.com/natkit/natkit/reports"
+)
+
+func init() { register(newRelayCmd) }
+
+// relayFlags are natkit relay's flags, before they become a relay.Config.
+type relayFlags struct {
+	listen          []string
+	tlsCert, tlsKey string
+	publicIP        string
+	relayIP         string
+	altIP           string
+	altPort         int
+	portRange       string
+	realm           string
+	users           []string
+	usersFile       string
+	secrets         []string
+	allowPeers      []string
+	denyPeers       []string
+	maxAllocations  int
+	userQuota       int
+	maxLifetime     time.Duration
+	bandwidthLimit  int64
+	metrics         string
+	sockets         int
+	drainTimeout    time.Duration
+	duration        time.Duration
+	iceUser         string
+	iceTTL          time.Duration
+	generatedSecret string
+	generatedUser   string
+	tlsFingerprint  string
+}
+
+func newRelayCmd(a *app) *cobra.Command {
+	var f relayFlags
+	var out outputFlags
+	cmd := &cobra.Command{
+		Use:   "relay [flags]",
+		Short: "Run the reference STUN/TURN relay (RFC 5780, TURN REST secrets, safe peer policy)",
+		Long: `natkit relay runs a STUN/TURN relay built on pion/turn.
+
+With no flags it listens on 127.0.0.1:3478 (UDP and TCP), realm natkit,
+generates a random TURN REST shared secret and one static test user, and
+prints ready-to-paste ICE servers JSON. Ctrl-C stops new allocations, waits
+up to --drain-timeout for live ones to end, prints a summary report and
+exits 0.
+
+Credentials: --user NAME:PASS (repeatable), --users-file (NAME:PASS lines),
+--secret S (repeatable, also NATKIT_TURN_SECRET) for coturn-style
+use-auth-secret REST credentials: username "expiry:user", password
+base64(HMAC-SHA1(secret, username)).
+
+Peer policy: permissions toward loopback, private, CGNAT, link-local,
+multicast, broadcast and unspecified addresses (and their IPv6 encodings)
+are refused with 403. --allow-peer opens a CIDR (allow wins), --deny-peer
+closes more.
+
+RFC 5780: --alt-ip adds a second address (e.g. 127.0.0.2 beside 127.0.0.1);
+Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
+		Example: `  natkit relay
+  natkit relay --listen udp://127.0.0.1:3478 --alt-ip 127.0.0.2 --allow-peer 127.0.0.0/8 --user lab:lab
+  natkit relay --listen udp://0.0.0.0:3478 --listen tls://0.0.0.0:5349 --relay-ip 10.0.0.5 --public-ip 203.0.113.7 --secret "$S" --metrics 127.0.0.1:9090`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			cfg.Logger = a.log()
+			return runRelay(cmd.Context(), a, &f, cfg, &out)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.listen, "listen", nil, "serve on udp://IP:PORT, tcp://IP:PORT or tls://IP:PORT; repeatable (default udp and tcp on 127.0.0.1:3478)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate for tls:// listeners (default: a generated self-signed one)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	fl.StringVar(&f.publicIP, "public-ip", "", "relayed address advertised to clients, when the host sits behind 1:1 NAT (default: --relay-ip)")
+	fl.StringVar(&f.relayIP, "relay-ip", "", "local IP relayed sockets bind to (default: the first listener's IP)")
+	fl.StringVar(&f.altIP, "alt-ip", "", "second IP for RFC 5780 NAT behaviour discovery, e.g. 127.0.0.2")
+	fl.IntVar(&f.altPort, "alt-port", 0, "second port for RFC 5780 (default: the first UDP port + 1)")
+	fl.StringVar(&f.portRange, "port-range", "49152-65535", "relayed ports MIN-MAX")
+	fl.StringVar(&f.realm, "realm", relay.DefaultRealm, "long-term credential realm")
+	fl.StringArrayVar(&f.users, "user", nil, "static user NAME:PASS; repeatable")
+	fl.StringVar(&f.usersFile, "users-file", "", "file of NAME:PASS lines (# comments)")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "TURN REST shared secret; repeatable so secrets can rotate (also NATKIT_TURN_SECRET)")
+	fl.StringArrayVar(&f.allowPeers, "allow-peer", nil, "allow peers in CIDR even if the default policy refuses them; repeatable")
+	fl.StringArrayVar(&f.denyPeers, "deny-peer", nil, "refuse peers in CIDR; repeatable (--allow-peer wins)")
+	fl.IntVar(&f.maxAllocations, "max-allocations", 0, "cap on concurrent allocations, 508 beyond (0: none)")
+	fl.IntVar(&f.userQuota, "user-quota", 0, "cap on concurrent allocations per user, 486 beyond (0: none)")
+	fl.DurationVar(&f.maxLifetime, "max-lifetime", relay.DefaultMaxLifetime, "longest allocation lifetime granted")
+	fl.Int64Var(&f.bandwidthLimit, "bandwidth-limit", 0, "per-allocation relayed bytes per second, both directions (0: none)")
+	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on ADDR, e.g. 127.0.0.1:9090")
+	fl.IntVar(&f.sockets, "sockets", 1, "SO_REUSEPORT sockets per UDP listener (reads on several cores)")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on Ctrl-C, how long to wait for live allocations to end")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	fl.StringVar(&f.iceUser, "ice-user", "natkit", "user part of the REST credentials printed at start")
+	fl.DurationVar(&f.iceTTL, "ice-ttl", 24*time.Hour, "validity of the REST credentials printed at start")
+	addOutputFlags(cmd, &out)
+	return cmd
+}
+
+// config turns the flags into a relay.Config; every error names its flag.
+func (f *relayFlags) config() (relay.Config, error) {
+	var cfg relay.Config
+	for _, s := range f.listen {
+		l, err := relay.ParseListener(s)
+		if err != nil {
+			return cfg, usageErrorf("--listen %q: %v", s, err)
+		}
+		cfg.Listen = append(cfg.Listen, l)
+	}
+	for _, fl := range []struct {
+		name, val string
+		dst       *net.IP
+	}{{"--public-ip", f.publicIP, &cfg.PublicIP}, {"--relay-ip", f.relayIP, &cfg.RelayIP}, {"--alt-ip", f.altIP, &cfg.AltIP}} {
+		if fl.val == "" {
+			continue
+		}
+		ip := net.ParseIP(fl.val)
+		if ip == nil {
+			return cfg, usageErrorf("%s %q: not an IP address", fl.name, fl.val)
+		}
+		*fl.dst = ip
+	}
+	if f.altPort < 0 || f.altPort > 65535 {
+		return cfg, usageErrorf("--alt-port %d: want 1 to 65535", f.altPort)
+	}
+	cfg.AltPort = f.altPort
+	lo, hi, ok := strings.Cut(f.portRange, "-")
+	pmin, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	pmax, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if !ok || err1 != nil || err2 != nil || pmin == 0 || pmin > pmax {
+		return cfg, usageErrorf("--port-range %q: want MIN-MAX with 1 <= MIN <= MAX <= 65535", f.portRange)
+	}
+	cfg.PortMin, cfg.PortMax = uint16(pmin), uint16(pmax)
+	if f.realm == "" {
+		return cfg, usageErrorf("--realm: must not be empty")
+	}
+	cfg.Realm = f.realm
+	cfg.Users = map[string]string{}
+	for _, u := range f.users {
+		name, pass, ok := strings.Cut(u, ":")
+		if !ok || name == "" || pass == "" {
+			return cfg, usageErrorf("--user %q: want NAME:PASS", redactUser(u))
+		}
+		cfg.Users[name] = pass
+	}
+	if f.usersFile != "" {
+		if err := readUsersFile(f.usersFile, cfg.Users); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.Secrets = append(cfg.Secrets, f.secrets...)
+	if env := os.Getenv("NATKIT_TURN_SECRET"); env != "" {
+		cfg.Secrets = append(cfg.Secrets, env)
+	}
+	for i, s := range cfg.Secrets {
+		if s == "" {
+			return cfg, usageErrorf("--secret #%d: empty shared secret", i+1)
+		}
+	}
+	if len(cfg.Users) == 0 && len(cfg.Secrets) == 0 {
+		secret, err := randomToken(24)
+		if err != nil {
+			return cfg, err
+		}
+		pass, err := randomToken(12)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Secrets = []string{secret}
+		cfg.Users["natkit-test"] = pass
+		f.generatedSecret, f.generatedUser = secret, "natkit-test:"+pass
+	}
+	for _, pair := range []struct {
+		name string
+		in   []string
+		out  *[]netip.Prefix
+	}{{"--allow-peer", f.allowPeers, &cfg.PeerPolicy.Allow}, {"--deny-peer", f.denyPeers, &cfg.PeerPolicy.Deny}} {
+		for _, s := range pair.in {
+			p, err := parsePrefix(s)
+			if err != nil {
+				return cfg, usageErrorf("%s %q: want a CIDR such as 127.0.0.0/8 or an IP", pair.name, s)
+			}
+			*pair.out = append(*pair.out, p)
+		}
+	}
+	if f.maxAllocations < 0 {
+		return cfg, usageErrorf("--max-allocations %d: want 0 (none) or more", f.maxAllocations)
+	}
+	if f.userQuota < 0 {
+		return cfg, usageErrorf("--user-quota %d: want 0 (none) or more", f.userQuota)
+	}
+	if f.maxLifetime < time.Second {
+		return cfg, usageErrorf("--max-lifetime %s: want at least 1s", f.maxLifetime)
+	}
+	if f.bandwidthLimit < 0 {
+		return cfg, usageErrorf("--bandwidth-limit %d: want 0 (none) or more bytes per second", f.bandwidthLimit)
+	}
+	if f.sockets < 1 || f.sockets > 64 {
+		return cfg, usageErrorf("--sockets %d: want 1 to 64", f.sockets)
+	}
+	if f.drainTimeout < 0 || f.duration < 0 || f.iceTTL <= 0 {
+		return cfg, usageErrorf("--drain-timeout, --duration and --ice-ttl: want positive durations")
+	}
+	if f.metrics != "" {
+		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
+			return cfg, usageErrorf("--metrics %q: want HOST:PORT", f.metrics)
+		}
+	}
+	cfg.MaxAllocations, cfg.UserQuota = f.maxAllocations, f.userQuota
+	cfg.MaxLifetime, cfg.BandwidthLimit, cfg.SocketsPerListener = f.maxLifetime, f.bandwidthLimit, f.sockets
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return cfg, usageErrorf("--tls-cert and --tls-key: give both or neither")
+	}
+	hasTLS := false
+	var hosts []string
+	for _, l := range cfg.Listen {
+		if l.Network == relay.NetworkTLS {
+			hasTLS = true
+			h, _, _ := net.SplitHostPort(l.Addr)
+			hosts = append(hosts, h)
+		}
+	}
+	switch {
+	case f.tlsCert != "":
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return cfg, usageErrorf("--tls-cert %s / --tls-key %s: %v", f.tlsCert, f.tlsKey, err)
+		}
+		cfg.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	case hasTLS:
+		if cfg.PublicIP != nil {
+			hosts = append(hosts, cfg.PublicIP.String())
+		}
+		tc, fp, err := relay.SelfSignedTLS(hosts, 30*24*time.Hour)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TLSConfig, f.tlsFingerprint = tc, fp
+	}
+	return cfg, nil
+}
+
+func redactUser(s string) string {
+	name, _, _ := strings.Cut(s, ":")
+	return name + ":…"
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func readUsersFile(path string, users map[string]string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return usageErrorf("--users-file %s: %v", path, errors.Unwrap(err))
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		name, pass, ok := strings.Cut(s, ":")
+		if !ok || name == "" || pass == "" {
+			return usageErrorf("--users-file %s:%d: want NAME:PASS", path, line)
+		}
+		users[name] = pass
+	}
+	if err := sc.Err(); err != nil {
+		return usageErrorf("--users-file %s: %v", path, err)
+	}
+	return nil
+}
+
+func randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func runRelay(ctx context.Context, a *app, f *relayFlags, cfg relay.Config, out *outputFlags) error {
+	rep := reports.New("relay", "natkit relay")
+	srv, err := relay.New(cfg)
+	if err != nil {
+		if errors.Is(err, relay.ErrConfig) {
+			return usageError(err)
+		}
+		return err
+	}
+	defer srv.Close()
+	var addrs []string
+	for _, l := range srv.Addrs() {
+		addrs = append(addrs, l.String())
+	}
+	rep.Target = strings.Join(addrs, " ")
+	rep.AddEvent(time.Now(), "relay", "listening", rep.Target)
+
+	var metricsSrv *http.Server
+	if f.metrics != "" {
+		metricsSrv, err = serveMetrics(f.metrics, srv)
+		if err != nil {
+			return err
+		}
+		defer metricsSrv.Close()
+	}
+	// The start banner goes to stdout with the text report, else to
+	// stderr so that stdout stays one JSON/XML document.
+	banner := a.stdout
+	if out.format != "text" {
+		banner = a.stderr
+	}
+	if err := printBanner(banner, f, srv, cfg); err != nil {
+		return err
+	}
+
+	runCtx := ctx
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	<-runCtx.Done()
+	a.log().Info("relay: stopping", "allocations", srv.AllocationCount(), "drain_timeout", f.drainTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
+	drainErr := srv.Drain(dctx)
+	cancel()
+	st := srv.Stats()
+	if err := srv.Close(); err != nil {
+		a.log().Warn("relay: close", "err", err)
+	}
+	rep.AddEvent(time.Now(), "relay", "stopped", fmt.Sprintf("%d allocations left at stop", st.ActiveAllocations))
+	if drainErr != nil {
+		rep.AddEvent(time.Now(), "relay", "drain", drainErr.Error())
+	}
+	relayReport(rep, st)
+	rep.Finish()
+	return a.emit(rep, out)
+}
+
+func relayReport(rep *reports.Report, st relay.Stats) {
+	rep.Summary = fmt.Sprintf("served %d allocations; relayed %d packets to peers and %d to clients",
+		st.Allocations[relay.OutcomeCreated], st.PacketsToPeer, st.PacketsToClient)
+	rep.Metrics = append(rep.Metrics,
+		reports.Counter("packets_to_peer", "packets", float64(st.PacketsToPeer)),
+		reports.Counter("bytes_to_peer", "bytes", float64(st.BytesToPeer)),
+		reports.Counter("packets_to_client", "packets", float64(st.PacketsToClient)),
+		reports.Counter("bytes_to_client", "bytes", float64(st.BytesToClient)),
+		reports.Counter("binding_requests", "requests", float64(st.BindingRequests)),
+		reports.Counter("bandwidth_drops", "packets", float64(st.BandwidthDrops)),
+	)
+	table := func(title, col string, m map[string]uint64) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		t := reports.Table{Title: title, Columns: []string{col, "count"}}
+		for _, k := range keys {
+			t.Rows = append(t.Rows, []string{k, strconv.FormatUint(m[k], 10)})
+		}
+		rep.Tables = append(rep.Tables, t)
+	}
+	table("Allocations by outcome", "outcome", st.Allocations)
+	table("Auth failures by reason", "reason", st.AuthFailures)
+	table("Permissions denied by rule", "rule", st.PermissionsDenied)
+	table("Bad packets by reason", "reason", st.BadPackets)
+	_ = rep.SetDetails(st)
+}
+
+func serveMetrics(addr string, srv *relay.Server) (*http.Server, error) {
+	proc := prometheus.NewRegistry()
+	proc.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{srv.Gatherer(), proc}, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return hs, nil
+}
+
+func printBanner(w io.Writer, f *relayFlags, srv *relay.Server, cfg relay.Config) error {
+	var addrs []string
+	for _, l := range srv.Addrs() {
+		addrs = append(addrs, l.String())
+	}
+	fmt.Fprintf(w, "natkit relay listening on %s (realm %s)\n", strings.Join(addrs, ", "), cfg.Realm)
+	if o := srv.OtherAddress(); o != "" {
+		fmt.Fprintf(w, "RFC 5780: alternate address %s\n", o)
+	}
+	if f.metrics != "" {
+		fmt.Fprintf(w, "metrics: http://%s/metrics  health: http://%s/healthz\n", f.metrics, f.metrics)
+	}
+	if f.tlsFingerprint != "" {
+		fmt.Fprintf(w, "TLS: self-signed certificate, SHA-256 fingerprint %s\n", f.tlsFingerprint)
+	}
+	if f.generatedSecret != "" {
+		fmt.Fprintf(w, "generated TURN REST shared secret: %s\n", f.generatedSecret)
+		fmt.Fprintf(w, "generated static test user:        %s\n", f.generatedUser)
+	}
+	ice, err := srv.ICEServers(f.iceUser, f.iceTTL)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(map[string]any{"iceServers": ice}, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "ICE servers (valid %s):\n%s\n", f.iceTTL, b)
+	turnSrv := ice[len(ice)-1]
+	if len(turnSrv.URLs) > 0 {
+		url := turnSrv.URLs[0]
+		for _, u := range turnSrv.URLs {
+			if strings.HasSuffix(u, "transport=udp") {
+				url = u
+				break
+			}
+		}
+		fmt.Fprintf(w, "try: natkit gather '%s' --user '%s' --credential '%s'\n", url, turnSrv.Username, turnSrv.Credential)
+	}
+	return nil
+}
