@@ -76,7 +76,7 @@ type Config struct {
 	// Drain is how long to wait for echoes after the last send. Default 2s.
 	Drain time.Duration
 	// LateAfter is how far behind its schedule a send may be before it
-	// counts as late (the tool, not the relay, was slow). Default 5ms.
+	// counts as late (the tool, not the relay, was slow). Default 10ms.
 	LateAfter time.Duration
 	// ServerSilence stops a traffic run when nothing at all came back from
 	// the server for this long: it died or dropped everything. Default 5s.
@@ -124,7 +124,7 @@ func (c Config) withDefaults() Config {
 		c.Drain = 2 * time.Second
 	}
 	if c.LateAfter == 0 {
-		c.LateAfter = 5 * time.Millisecond
+		c.LateAfter = 10 * time.Millisecond
 	}
 	if c.ServerSilence == 0 {
 		c.ServerSilence = 5 * time.Second

@@ -62,6 +62,9 @@ func ListenPeer(cfg PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "--listen", Value: cfg.Listen, Reason: "cannot listen: " + err.Error()}
 	}
+	if rb, ok := c.(interface{ SetReadBuffer(int) error }); ok {
+		_ = rb.SetReadBuffer(8 << 20) // many allocations' packets share this socket
+	}
 	return &Peer{conn: c, readers: cfg.Readers}, nil
 }
 

@@ -301,31 +301,40 @@ func (e *engine) upActive() {
 	}
 }
 
-// establish dials and allocates one session at its scheduled time.
+// establish dials and allocates one session at its scheduled time. A 437
+// on the first Allocate means the server still holds state for a recently
+// closed 5-tuple that the kernel handed out again; like a real client, it
+// retries from a fresh socket (the 437 stays counted in the outcomes).
 func (e *engine) establish(ctx context.Context, id uint32, sched time.Duration) *session {
-	s, err := e.dial(id)
-	if err != nil {
-		e.outcome(methodAllocate, OutcomeNetwork)
-		e.allocFail.Add(1)
-		e.log.Debug("dial", "err", err)
-		return nil
-	}
 	start := e.now()
-	if err := s.allocate(ctx); err != nil {
-		s.close()
-		if ctx.Err() == nil {
+	for attempt := 0; ; attempt++ {
+		s, err := e.dial(id)
+		if err != nil {
+			e.outcome(methodAllocate, OutcomeNetwork)
 			e.allocFail.Add(1)
-			e.log.Debug("allocate", "session", id, "err", err)
-			e.hopeless()
+			e.log.Debug("dial", "err", err)
+			return nil
 		}
-		return nil
+		if err := s.allocate(ctx); err != nil {
+			s.close()
+			var re *ResponseError
+			if attempt < 4 && errors.As(err, &re) && re.Code == 437 && ctx.Err() == nil {
+				continue
+			}
+			if ctx.Err() == nil {
+				e.allocFail.Add(1)
+				e.log.Debug("allocate", "session", id, "err", err)
+				e.hopeless()
+			}
+			return nil
+		}
+		end := e.now()
+		e.allocOK.Add(1)
+		e.upActive()
+		e.allocLatency.RecordDuration(end - start)
+		e.allocLatencySched.RecordDuration(end - sched)
+		return s
 	}
-	end := e.now()
-	e.allocOK.Add(1)
-	e.upActive()
-	e.allocLatency.RecordDuration(end - start)
-	e.allocLatencySched.RecordDuration(end - sched)
-	return s
 }
 
 // runAllocations starts allocate → refresh → delete cycles at Rate, with

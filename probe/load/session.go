@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+	"github.com/pion/transport/v3"
 )
 
 // Request method labels used in outcomes and metric names.
@@ -38,6 +39,7 @@ const (
 const (
 	initialRTO        = 500 * time.Millisecond
 	messageHeaderSize = 20
+	socketBuffer      = 1 << 20
 	readBufSize       = MaxSize + 128
 	// payload header: magic, sender id, sequence, scheduled and actual send
 	// time (ns on the run's monotonic clock).
@@ -109,7 +111,13 @@ func (e *engine) dial(id uint32) (*session, error) {
 			s.br = bufio.NewReaderSize(s.conn, 2048)
 		}
 	} else {
-		s.conn, err = e.cfg.Net.DialUDP("udp4", nil, e.serverAddr)
+		var uc transport.UDPConn
+		if uc, err = e.cfg.Net.DialUDP("udp4", nil, e.serverAddr); err == nil {
+			// Bursts of echoes must not overflow the default buffer; the
+			// kernel charges only what is queued.
+			_ = uc.SetReadBuffer(socketBuffer)
+			s.conn = uc
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s over %s: %w", e.serverAddr, e.cfg.Transport, err)
