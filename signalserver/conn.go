@@ -45,6 +45,8 @@ type wsConn struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	lastSeen  atomic.Int64
+	// closing: a close is queued behind the frames to flush first.
+	closing atomic.Bool
 
 	// Owned by the reader goroutine.
 	bucket       bucket
@@ -101,6 +103,12 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	go c.writeLoop()
 	status := c.readLoop()
+	if c.closing.Load() {
+		select {
+		case <-c.done:
+		case <-time.After(s.cfg.WriteTimeout):
+		}
+	}
 	c.fail(closeNormal, "")
 	s.disconnected(c, status)
 }
@@ -120,7 +128,7 @@ func (c *wsConn) enqueue(f outFrame) bool {
 		return true
 	default:
 		c.s.metrics.disconnects.WithLabelValues("slow_consumer").Inc()
-		c.fail(closePolicy, fmt.Sprintf("slow consumer: %d frames waiting to be sent", cap(c.send)))
+		c.kick(closePolicy, fmt.Sprintf("slow consumer: %d frames waiting to be sent", cap(c.send)))
 		return false
 	}
 }
@@ -138,10 +146,13 @@ func (c *wsConn) sendErr(e *protocol.Error) {
 func (c *wsConn) closeAfter(e *protocol.Error, code websocket.StatusCode, reason string) {
 	c.sendErr(e)
 	c.s.metrics.disconnects.WithLabelValues(e.Code).Inc()
+	c.closing.Store(true)
 	c.enqueue(outFrame{code: code, reason: reason})
 }
 
-// fail closes the connection now with code and reason (once).
+// fail closes the connection now with code and reason (once). The close
+// handshake gets 2s; a peer that does not read loses the connection
+// without it.
 func (c *wsConn) fail(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		close(c.done)
@@ -155,9 +166,43 @@ func (c *wsConn) fail(code websocket.StatusCode, reason string) {
 				_ = c.ws.CloseNow()
 				return
 			}
-			_ = c.ws.Close(code, reason)
+			closed := make(chan struct{})
+			go func() {
+				defer close(closed)
+				_ = c.ws.Close(code, reason)
+			}()
+			select {
+			case <-closed:
+			case <-time.After(2 * time.Second):
+				_ = c.ws.CloseNow()
+				<-closed
+			}
 		}()
 	})
+}
+
+// kick closes the connection for a policy reason (slow consumer, idle,
+// too large): its peer leaves the room now, without a resume grace.
+func (c *wsConn) kick(code websocket.StatusCode, reason string) {
+	c.s.log.Info("disconnecting", "remote", c.remote, "reason", reason)
+	c.fail(code, reason)
+	s := c.s
+	s.mu.Lock()
+	sess := c.sess
+	c.sess = nil
+	if sess != nil && sess.conn == c {
+		sess.conn = nil
+	} else {
+		sess = nil
+	}
+	s.mu.Unlock()
+	if sess != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.leave(sess)
+		}()
+	}
 }
 
 func (c *wsConn) writeLoop() {
@@ -170,7 +215,7 @@ func (c *wsConn) writeLoop() {
 			return
 		case f := <-c.send:
 			if f.data == nil {
-				c.fail(f.code, f.reason)
+				c.kick(f.code, f.reason)
 				return
 			}
 			ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.WriteTimeout)
@@ -179,7 +224,7 @@ func (c *wsConn) writeLoop() {
 			if err != nil {
 				if ctx.Err() != nil && c.s.ctx.Err() == nil {
 					c.s.metrics.disconnects.WithLabelValues("write_timeout").Inc()
-					c.fail(closePolicy, "slow consumer: write timed out")
+					c.kick(closePolicy, "slow consumer: write timed out")
 				} else {
 					c.fail(closeNormal, "")
 				}
@@ -189,7 +234,7 @@ func (c *wsConn) writeLoop() {
 			idle := now.Sub(time.Unix(0, c.lastSeen.Load()))
 			if idle > c.s.cfg.IdleTimeout {
 				c.s.metrics.disconnects.WithLabelValues("idle_timeout").Inc()
-				c.fail(closePolicy, fmt.Sprintf("idle timeout: nothing received for %s", idle.Round(time.Second)))
+				c.kick(closePolicy, fmt.Sprintf("idle timeout: nothing received for %s", idle.Round(time.Second)))
 				return
 			}
 			c.s.wg.Add(1)
