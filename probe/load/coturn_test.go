@@ -199,4 +199,3 @@ func TestCoturnFaults(t *testing.T) {
 		require.True(t, strings.HasPrefix(res.Report(DefaultSLO()).Summary, "interrupted"))
 	})
 }
-
