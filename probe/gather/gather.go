@@ -1,0 +1,201 @@
+package gather
+
+import (
+	"context"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/natkit/natkit/probe/iceconfig"
+	"github.com/natkit/natkit/probe/natbehavior"
+)
+
+type gatherer struct{ cfg Config }
+
+// Run probes every server, gathers through each on its own and through all
+// together, and returns the verdicts. It returns an error only for an
+// invalid Config; everything that goes wrong on the network is a
+// diagnosis in the Result. When ctx is cancelled it returns what it has
+// with ctx's error.
+//
+// Direct TURN probes and the per-server gathers of TURN servers run one
+// after the other and each direct allocation is released before the next
+// step, so natkit never trips a per-user quota by itself. STUN servers are
+// probed in parallel.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	g := &gatherer{cfg: cfg}
+	start := time.Now()
+	res := &Result{Policy: cfg.Policy, Servers: make([]ServerResult, len(cfg.Servers))}
+	now := cfg.Now()
+
+	var usable iceconfig.Servers
+	var wg sync.WaitGroup
+	var turnMu sync.Mutex
+	for i, s := range cfg.Servers {
+		r := &res.Servers[i]
+		r.URL, r.Source, r.Scheme, r.Transport = s.URL(), s.Source, string(s.Scheme), string(s.Transport)
+		if err := s.CheckExpiry(now); err != nil {
+			exp, _ := iceconfig.RESTExpiry(s.Username)
+			r.Cause = CauseExpired
+			r.Diagnosis = "REST username already expired at " + exp.UTC().Format(time.RFC3339) + " (" + now.Sub(exp).Round(time.Second).String() +
+				" ago), detected locally, nothing sent: the server would answer 401; fetch fresh credentials from the token URL or mint them with --secret"
+			continue
+		}
+		usable = append(usable, s)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.IsTURN() {
+				turnMu.Lock()
+				defer turnMu.Unlock()
+			}
+			pstart := time.Now()
+			if s.IsTURN() {
+				g.probeTURN(ctx, s, r)
+			} else {
+				g.probeSTUN(ctx, s, r)
+			}
+			r.Duration = time.Since(pstart)
+			if ctx.Err() != nil || unreachable(r.Cause) || (cfg.Policy == PolicyRelay && !s.IsTURN()) {
+				return
+			}
+			r.Gather = g.iceGather(ctx, iceconfig.Servers{s})
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res.Mappings, res.MappingVaries = g.mappingCheck(ctx, usable)
+	}()
+	wg.Wait()
+
+	// Like a browser, gather even when no server is usable: host
+	// candidates still come.
+	if ctx.Err() == nil && (len(usable.TURN()) > 0 || cfg.Policy == PolicyAll) {
+		res.Combined = g.iceGather(ctx, usable)
+	} else {
+		res.Combined = &Gather{Count: map[string]int{}, Note: "not run: no usable turn server under the relay policy"}
+		if ctx.Err() != nil {
+			res.Combined.Note = "interrupted"
+		}
+	}
+	res.Transports = transports(cfg.Servers, res.Servers)
+	res.Duration = time.Since(start)
+	return res, ctx.Err()
+}
+
+// unreachable causes make a gather through the server pointless.
+func unreachable(c Cause) bool {
+	switch c {
+	case CauseNoAnswer, CauseDNS, CauseUnreachable, CauseConnRefused, CauseTLS, CauseNetwork, CauseInterrupted:
+		return true
+	}
+	return false
+}
+
+// mappingCheck sends a Binding request from one socket to every distinct
+// UDP server address and compares the public addresses they saw.
+func (g *gatherer) mappingCheck(ctx context.Context, servers iceconfig.Servers) (map[string]string, bool) {
+	addrs := map[string]string{} // resolved address → first URL
+	var order []string
+	for _, s := range servers {
+		if s.Transport != iceconfig.TransportUDP {
+			continue
+		}
+		a, err := g.cfg.Net.ResolveUDPAddr("udp4", s.Address())
+		if err != nil {
+			continue
+		}
+		if _, ok := addrs[a.String()]; !ok {
+			addrs[a.String()] = s.URL()
+			order = append(order, a.String())
+		}
+	}
+	if len(order) < 2 {
+		return nil, false
+	}
+	pc, err := g.cfg.Net.ListenPacket("udp4", "0.0.0.0:0")
+	if err != nil {
+		return nil, false
+	}
+	c := natbehavior.NewClient(pc, g.cfg.Retransmit)
+	defer c.Close()
+	var mu sync.Mutex
+	out := map[string]string{}
+	var wg sync.WaitGroup
+	for _, a := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst, err := net.ResolveUDPAddr("udp4", a)
+			if err != nil {
+				return
+			}
+			req, err := natbehavior.BindingRequest(0, 0)
+			if err != nil {
+				return
+			}
+			r, err := c.Do(ctx, dst, req)
+			if err != nil || r.Mapped == nil {
+				return
+			}
+			mu.Lock()
+			out[addrs[a]] = r.Mapped.String()
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, m := range out {
+		seen[m] = true
+	}
+	if len(out) == 0 {
+		return nil, false
+	}
+	return out, len(seen) > 1
+}
+
+func transports(servers iceconfig.Servers, results []ServerResult) []TransportResult {
+	byHost := map[string]*TransportResult{}
+	var hosts []string
+	for i, s := range servers {
+		if !s.IsTURN() {
+			continue
+		}
+		tr, ok := byHost[s.Host]
+		if !ok {
+			tr = &TransportResult{Host: s.Host}
+			byHost[s.Host] = tr
+			hosts = append(hosts, s.Host)
+		}
+		state := "failed"
+		if results[i].Cause.OK() {
+			state = "ok"
+		}
+		var slot *string
+		switch {
+		case s.Scheme == iceconfig.SchemeTURNS:
+			slot = &tr.TLS
+		case s.Transport == iceconfig.TransportTCP:
+			slot = &tr.TCP
+		default:
+			slot = &tr.UDP
+		}
+		if *slot != "ok" {
+			*slot = state
+		}
+	}
+	sort.Strings(hosts)
+	out := make([]TransportResult, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, *byHost[h])
+	}
+	return out
+}

@@ -1,0 +1,299 @@
+package gather
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v3"
+
+	"github.com/natkit/natkit/probe/iceconfig"
+)
+
+// trackingNet wraps a transport.Net: it remembers every socket pion's agent
+// opens, and the first destination each UDP socket writes to, so that
+// candidates can be attributed to servers and every socket closed at the
+// end.
+type trackingNet struct {
+	transport.Net
+	mu     sync.Mutex
+	conns  []interface{ Close() error }
+	dest   map[string]string // "udp:<local port>" or "tcp:<local port>" → "ip:port"
+	closed bool
+}
+
+func newTrackingNet(n transport.Net) *trackingNet {
+	return &trackingNet{Net: n, dest: map[string]string{}}
+}
+
+func (t *trackingNet) track(c interface{ Close() error }) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		_ = c.Close()
+		return
+	}
+	t.conns = append(t.conns, c)
+}
+
+func (t *trackingNet) firstWrite(local net.Addr, to net.Addr) {
+	if to == nil {
+		return
+	}
+	key := "udp:" + portString(local)
+	t.mu.Lock()
+	if _, ok := t.dest[key]; !ok {
+		t.dest[key] = to.String()
+	}
+	t.mu.Unlock()
+}
+
+func (t *trackingNet) destination(proto string, port int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dest[proto+":"+strconv.Itoa(port)]
+}
+
+func (t *trackingNet) closeAll() {
+	t.mu.Lock()
+	conns := t.conns
+	t.conns, t.closed = nil, true
+	t.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func portString(a net.Addr) string {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		return strconv.Itoa(v.Port)
+	case *net.TCPAddr:
+		return strconv.Itoa(v.Port)
+	}
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}
+
+func (t *trackingNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	c, err := t.Net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	w := &trackedPacketConn{PacketConn: c, t: t}
+	t.track(w)
+	return w, nil
+}
+
+func (t *trackingNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := t.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	w := &trackedUDPConn{UDPConn: c, t: t}
+	t.track(w)
+	return w, nil
+}
+
+func (t *trackingNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := t.Net.DialUDP(network, laddr, raddr)
+	if err != nil {
+		return nil, err
+	}
+	t.firstWrite(c.LocalAddr(), raddr)
+	t.track(c)
+	return c, nil
+}
+
+func (t *trackingNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	c, err := t.Net.DialTCP(network, laddr, raddr)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.dest["tcp:"+portString(c.LocalAddr())] = raddr.String()
+	t.mu.Unlock()
+	t.track(c)
+	return c, nil
+}
+
+type trackedPacketConn struct {
+	net.PacketConn
+	t *trackingNet
+}
+
+func (c *trackedPacketConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	c.t.firstWrite(c.LocalAddr(), to)
+	return c.PacketConn.WriteTo(b, to)
+}
+
+type trackedUDPConn struct {
+	transport.UDPConn
+	t *trackingNet
+}
+
+func (c *trackedUDPConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	c.t.firstWrite(c.LocalAddr(), to)
+	return c.UDPConn.WriteTo(b, to)
+}
+
+func (c *trackedUDPConn) WriteToUDP(b []byte, to *net.UDPAddr) (int, error) {
+	c.t.firstWrite(c.LocalAddr(), to)
+	return c.UDPConn.WriteToUDP(b, to)
+}
+
+// attribution maps server addresses to URLs.
+type attribution struct {
+	udp map[string][]string // "ip:port" → every URL with that address (srflx)
+	// relay: "<relay protocol> ip:port" → TURN URLs
+	relay map[string][]string
+}
+
+func (g *gatherer) attribution(servers iceconfig.Servers) *attribution {
+	a := &attribution{udp: map[string][]string{}, relay: map[string][]string{}}
+	for _, s := range servers {
+		addr, err := g.cfg.Net.ResolveUDPAddr("udp4", s.Address())
+		if err != nil {
+			continue
+		}
+		key := addr.String()
+		a.udp[key] = appendUnique(a.udp[key], s.URL())
+		if !s.IsTURN() {
+			continue
+		}
+		proto := string(s.Transport)
+		if s.Scheme == iceconfig.SchemeTURNS {
+			proto = "tls"
+		}
+		a.relay[proto+" "+key] = appendUnique(a.relay[proto+" "+key], s.URL())
+	}
+	return a
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// iceGather gathers candidates with pion's ICE agent through servers.
+func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Gather {
+	out := &Gather{Count: map[string]int{}}
+	tnet := newTrackingNet(g.cfg.Net)
+	defer tnet.closeAll()
+	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive, ice.CandidateTypeRelay}
+	if g.cfg.Policy == PolicyRelay {
+		types = []ice.CandidateType{ice.CandidateTypeRelay}
+	}
+	opts := []ice.AgentOption{
+		ice.WithNet(tnet),
+		ice.WithUrls(servers.ICEURLs()),
+		ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4}),
+		ice.WithCandidateTypes(types),
+		ice.WithSTUNGatherTimeout(g.cfg.Timeout),
+		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
+		ice.WithLoggerFactory(g.cfg.LoggerFactory),
+	}
+	if g.cfg.IncludeLoopback {
+		opts = append(opts, ice.WithIncludeLoopback())
+	}
+	agent, err := ice.NewAgentWithOptions(opts...)
+	if err != nil {
+		out.Note = fmt.Sprintf("%v: %v", ErrAgent, err)
+		return out
+	}
+	var mu sync.Mutex
+	var raw []ice.Candidate
+	var at []time.Duration
+	done := make(chan struct{})
+	var once sync.Once
+	start := time.Now()
+	if err := agent.OnCandidate(func(c ice.Candidate) {
+		if c == nil {
+			once.Do(func() { close(done) })
+			return
+		}
+		mu.Lock()
+		raw = append(raw, c)
+		at = append(at, time.Since(start))
+		mu.Unlock()
+	}); err != nil {
+		_ = agent.Close()
+		out.Note = fmt.Sprintf("%v: %v", ErrAgent, err)
+		return out
+	}
+	if err := agent.GatherCandidates(); err != nil {
+		_ = agent.Close()
+		out.Note = fmt.Sprintf("%v: %v", ErrAgent, err)
+		return out
+	}
+	timer := time.NewTimer(g.cfg.Timeout + time.Second)
+	defer timer.Stop()
+	select {
+	case <-done:
+		out.Complete = true
+	case <-timer.C:
+		out.Note = fmt.Sprintf("gathering did not complete within %s", g.cfg.Timeout)
+	case <-ctx.Done():
+		out.Note = "interrupted"
+	}
+	out.Duration = time.Since(start)
+	mu.Lock()
+	cands, times := append([]ice.Candidate(nil), raw...), append([]time.Duration(nil), at...)
+	mu.Unlock()
+	attr := g.attribution(servers)
+	for i, c := range cands {
+		out.Candidates = append(out.Candidates, convert(c, times[i], tnet, attr))
+		out.Count[out.Candidates[len(out.Candidates)-1].Type]++
+	}
+	// Closing the tracked sockets first makes pion's pending STUN and TURN
+	// transactions fail at once instead of running out their timers.
+	tnet.closeAll()
+	_ = agent.GracefulClose()
+	sort.SliceStable(out.Candidates, func(i, j int) bool { return out.Candidates[i].At < out.Candidates[j].At })
+	return out
+}
+
+func convert(c ice.Candidate, at time.Duration, tnet *trackingNet, attr *attribution) Candidate {
+	out := Candidate{
+		At:         at,
+		Component:  c.Component(),
+		Type:       c.Type().String(),
+		Foundation: c.Foundation(),
+		Protocol:   c.NetworkType().NetworkShort(),
+		Address:    c.Address(),
+		Port:       c.Port(),
+		Priority:   c.Priority(),
+	}
+	if ra := c.RelatedAddress(); ra != nil {
+		out.RelatedAddress = net.JoinHostPort(ra.Address, strconv.Itoa(ra.Port))
+	}
+	switch c.Type() {
+	case ice.CandidateTypeServerReflexive:
+		if ra := c.RelatedAddress(); ra != nil {
+			out.ServerURL = strings.Join(attr.udp[tnet.destination("udp", ra.Port)], " ")
+		}
+	case ice.CandidateTypeRelay:
+		if rc, ok := c.(*ice.CandidateRelay); ok {
+			out.RelayProtocol = rc.RelayProtocol()
+		}
+		if ra := c.RelatedAddress(); ra != nil {
+			proto := "udp"
+			if out.RelayProtocol == "tcp" || out.RelayProtocol == "tls" {
+				proto = "tcp"
+			}
+			dest := tnet.destination(proto, ra.Port)
+			out.ServerURL = strings.Join(attr.relay[out.RelayProtocol+" "+dest], " ")
+		}
+	}
+	return out
+}

@@ -1,0 +1,124 @@
+package gather
+
+import (
+	"time"
+)
+
+// Cause is the machine-readable reason behind a server verdict.
+type Cause string
+
+// Causes.
+const (
+	CauseSTUNOK        Cause = "stun-ok"
+	CauseTURNOK        Cause = "turn-ok"
+	CauseNoAnswer      Cause = "no-answer"
+	CauseDNS           Cause = "dns-failure"
+	CauseUnreachable   Cause = "port-unreachable"
+	CauseConnRefused   Cause = "tcp-connection-refused"
+	CauseTLS           Cause = "tls-handshake-failure"
+	CauseExpired       Cause = "rest-username-expired"
+	CauseUnauthorized  Cause = "401-unauthorized"
+	CauseForbidden     Cause = "403-forbidden"
+	CauseMismatch      Cause = "437-allocation-mismatch"
+	CauseStaleNonce    Cause = "438-stale-nonce"
+	CauseQuota         Cause = "486-allocation-quota-reached"
+	CauseCapacity      Cause = "508-insufficient-capacity"
+	CauseErrorResponse Cause = "error-response"
+	CauseBadResponse   Cause = "bad-response"
+	CauseNetwork       Cause = "network-error"
+	CauseInterrupted   Cause = "interrupted"
+)
+
+// OK reports whether the cause is a success.
+func (c Cause) OK() bool { return c == CauseSTUNOK || c == CauseTURNOK }
+
+// Candidate is one gathered ICE candidate, with the columns of the
+// Trickle ICE sample.
+type Candidate struct {
+	// At is the time since the gather started.
+	At         time.Duration `json:"at"`
+	Component  uint16        `json:"component"`
+	Type       string        `json:"type"`
+	Foundation string        `json:"foundation"`
+	Protocol   string        `json:"protocol"`
+	Address    string        `json:"address"`
+	Port       int           `json:"port"`
+	Priority   uint32        `json:"priority"`
+	// RelatedAddress is "ip:port", empty for host candidates.
+	RelatedAddress string `json:"related_address,omitempty"`
+	// ServerURL is the ICE server the candidate came from (several,
+	// space-separated, when URLs share an address); empty for host
+	// candidates.
+	ServerURL string `json:"server_url,omitempty"`
+	// RelayProtocol is udp, tcp or tls for relay candidates.
+	RelayProtocol string `json:"relay_protocol,omitempty"`
+}
+
+// Gather is one ICE gather: its candidates and how long it took.
+type Gather struct {
+	Candidates []Candidate    `json:"candidates"`
+	Duration   time.Duration  `json:"duration"`
+	Complete   bool           `json:"complete"`
+	Count      map[string]int `json:"count"`
+	Note       string         `json:"note,omitempty"`
+}
+
+// Has reports whether the gather produced a candidate of type typ.
+func (g *Gather) Has(typ string) bool { return g != nil && g.Count[typ] > 0 }
+
+// ServerResult is the verdict on one ICE server.
+type ServerResult struct {
+	URL       string `json:"url"`
+	Source    string `json:"source"`
+	Scheme    string `json:"scheme"`
+	Transport string `json:"transport"`
+	Cause     Cause  `json:"cause"`
+	// Diagnosis is the sentence for people: cause and next step.
+	Diagnosis string `json:"diagnosis"`
+	// Public is the public (server-reflexive) address the server saw.
+	Public string        `json:"public,omitempty"`
+	RTT    time.Duration `json:"rtt,omitempty"`
+	// Requests is how many requests the direct probe sent.
+	Requests int `json:"requests,omitempty"`
+	// Relay is the relayed address of a successful Allocate.
+	Relay       string        `json:"relay,omitempty"`
+	Lifetime    time.Duration `json:"lifetime,omitempty"`
+	AllocateRTT time.Duration `json:"allocate_rtt,omitempty"`
+	// ErrorCode and ErrorReason are the server's STUN error, if any.
+	ErrorCode   int    `json:"error_code,omitempty"`
+	ErrorReason string `json:"error_reason,omitempty"`
+	// Gather is this server's own ICE gather (nil when skipped).
+	Gather *Gather `json:"gather,omitempty"`
+	// Duration of the direct probe.
+	Duration time.Duration `json:"duration"`
+}
+
+// Result is what Run found.
+type Result struct {
+	Policy  Policy         `json:"policy"`
+	Servers []ServerResult `json:"servers"`
+	// Combined is the gather through all servers together, as a browser
+	// would do with the whole configuration.
+	Combined *Gather `json:"combined"`
+	// Mappings are the public addresses seen by each STUN-capable server
+	// from one socket; MappingVaries is true when they differ, which
+	// means a destination-dependent (symmetric) NAT.
+	Mappings      map[string]string `json:"mappings,omitempty"`
+	MappingVaries bool              `json:"mapping_varies"`
+	// Transports says, per TURN host, whether UDP, TCP and TLS work:
+	// "ok", "failed" or "" (not tested).
+	Transports []TransportResult `json:"transports,omitempty"`
+	Duration   time.Duration     `json:"duration"`
+}
+
+// TransportResult is the transport support of one TURN host.
+type TransportResult struct {
+	Host string `json:"host"`
+	UDP  string `json:"udp,omitempty"`
+	TCP  string `json:"tcp,omitempty"`
+	TLS  string `json:"tls,omitempty"`
+}
+
+// HasCandidate reports whether the combined gather produced a candidate of
+// type typ ("host", "srflx", "relay").
+func (r *Result) HasCandidate(typ string) bool { return r.Combined.Has(typ) }
