@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,10 +77,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	wg.Wait()
 
-	// Like a browser, gather even when no server is usable: host
-	// candidates still come.
-	if ctx.Err() == nil && (len(usable.TURN()) > 0 || cfg.Policy == PolicyAll) {
-		res.Combined = g.iceGather(ctx, usable)
+	// The combined gather leaves out servers the direct probe found
+	// unreachable: they yield no candidate and would only hold the gather
+	// until its timeout. Like a browser, it runs even with no server left:
+	// host candidates still come.
+	var reachable iceconfig.Servers
+	var left []string
+	for i, s := range cfg.Servers {
+		switch c := res.Servers[i].Cause; {
+		case c == CauseExpired:
+		case unreachable(c):
+			left = append(left, s.URL()+" ("+string(c)+")")
+		default:
+			reachable = append(reachable, s)
+		}
+	}
+	if ctx.Err() == nil && (len(reachable.TURN()) > 0 || cfg.Policy == PolicyAll) {
+		res.Combined = g.iceGather(ctx, reachable)
+		if len(left) > 0 {
+			res.Combined.Note = "left out, unreachable: " + strings.Join(left, ", ")
+		}
 	} else {
 		res.Combined = &Gather{Count: map[string]int{}, Note: "not run: no usable turn server under the relay policy"}
 		if ctx.Err() != nil {

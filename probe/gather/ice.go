@@ -255,10 +255,11 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Ga
 		out.Candidates = append(out.Candidates, convert(c, times[i], tnet, attr))
 		out.Count[out.Candidates[len(out.Candidates)-1].Type]++
 	}
-	// Closing the tracked sockets first makes pion's pending STUN and TURN
-	// transactions fail at once instead of running out their timers.
-	tnet.closeAll()
+	// Closing the agent closes its candidates; closing the tracked sockets
+	// after it makes pion's still pending STUN and TURN transactions fail
+	// at once instead of running out their timers.
 	_ = agent.GracefulClose()
+	tnet.closeAll()
 	sort.SliceStable(out.Candidates, func(i, j int) bool { return out.Candidates[i].At < out.Candidates[j].At })
 	return out
 }
