@@ -139,7 +139,7 @@
       return v;
     }
     if (err && err.errorCode) {
-      const head = err.errorCode + ' ' + (err.errorText || '');
+      const head = err.errorCode + ' ' + (err.errorText || '').replace(/\.$/, '');
       const user = server.username || '';
       switch (err.errorCode) {
         case 401: {
