@@ -217,6 +217,10 @@ func (c *Client) DoElsewhere(ctx context.Context, dst *net.UDPAddr, req *stun.Me
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				// The caller's bound ran out before ours: still no answer.
+				return nil, &NoAnswerError{Server: dst.String(), Requests: requests, Waited: time.Since(start)}
+			}
 			return nil, ctx.Err()
 		case <-deadline:
 			return nil, &NoAnswerError{Server: dst.String(), Requests: requests, Waited: time.Since(start)}

@@ -36,7 +36,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r := p.res
 	r.Classic = Classic(r.NAT, r.Mapping, r.Filtering)
 	r.Implications = Implications(r.NAT, r.Mapping, r.Filtering)
-	if err == nil && ctx.Err() != nil {
+	if ctx.Err() != nil {
+		// Cancelled or out of time from outside: that, not the symptom
+		// it caused (no answer), is the error.
 		err = ctx.Err()
 	}
 	return r, err
@@ -370,10 +372,11 @@ func (p *prober) hairpin(ctx context.Context, mapped *Client, x1 *net.UDPAddr) {
 	seen, stop := mapped.Watch(req.TransactionID)
 	defer stop()
 	t := Test{Name: "hairpin", To: x1.String(), Local: localString(c)}
-	_, err = c.DoElsewhere(ctx, x1, req, seen)
+	r, err := c.DoElsewhere(ctx, x1, req, seen)
 	var na *NoAnswerError
 	switch {
 	case err == nil:
+		t.Requests = r.Requests
 		// The request itself reached the mapping socket (or was answered).
 		h.Supported = true
 		t.Answered = true
