@@ -158,15 +158,20 @@ func (r *Result) summary() string {
 		if r.Elapsed > 0 {
 			rate = float64(r.AllocationsSucceeded) / r.Elapsed.Seconds()
 		}
-		fmt.Fprintf(&b, "%d allocations (%.0f/s), %d failed; time to relay p50 %s p99 %s",
-			r.AllocationsSucceeded, rate, r.AllocationsFailed, ms(r.AllocLatency.P50), ms(r.AllocLatency.P99))
+		fmt.Fprintf(&b, "%d allocations (%.0f/s), %d failed", r.AllocationsSucceeded, rate, r.AllocationsFailed)
+		if r.AllocLatency.Count > 0 {
+			fmt.Fprintf(&b, "; time to relay p50 %s p99 %s", ms(r.AllocLatency.P50), ms(r.AllocLatency.P99))
+		}
 	} else {
 		pps := 0.0
 		if r.TrafficDuration > 0 {
 			pps = float64(r.Sent) / r.TrafficDuration.Seconds()
 		}
-		fmt.Fprintf(&b, "%d allocations × %g pps × %d B via %s: %d sent (%.0f/s), loss %s, RTT p50 %s p99 %s",
-			r.Senders, r.PPS, r.Size, r.Mode, r.Sent, pps, pct(r.LossPercent()), ms(r.RTT.P50), ms(r.RTT.P99))
+		fmt.Fprintf(&b, "%d allocations × %g pps × %d B via %s: %d sent (%.0f/s), loss %s",
+			r.Senders, r.PPS, r.Size, r.Mode, r.Sent, pps, pct(r.LossPercent()))
+		if r.RTT.Count > 0 {
+			fmt.Fprintf(&b, ", RTT p50 %s p99 %s", ms(r.RTT.P50), ms(r.RTT.P99))
+		}
 	}
 	fmt.Fprintf(&b, "; natkit used %.2f CPU s", r.CPU.Seconds())
 	if r.Stopped != nil {
