@@ -36,7 +36,7 @@ func NewRoomToken(secret string, c RoomClaims) (string, error) {
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadToken, err)
+		return "", fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
 	signing := b64.EncodeToString([]byte(jwtHeader)) + "." + b64.EncodeToString(payload)
 	return signing + "." + b64.EncodeToString(sign(secret, signing)), nil

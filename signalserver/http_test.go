@@ -20,7 +20,13 @@ import (
 	"github.com/natkit/natkit/signalserver/protocol"
 )
 
-func get(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
+// response is what a GET returned.
+type response struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func get(t *testing.T, url string, hdr map[string]string) (response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	require.NoError(t, err)
@@ -32,7 +38,7 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, strin
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, string(body)
+	return response{resp.StatusCode, resp.Header}, string(body)
 }
 
 func TestICEServersEndpoint(t *testing.T) {

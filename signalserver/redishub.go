@@ -201,7 +201,7 @@ func (h *redisHub) beat(ctx context.Context) {
 // reports them as left.
 func (h *redisHub) reapDead(ctx context.Context) {
 	limit := time.Now().Add(-h.cfg.DeadAfter).UnixMilli()
-	dead, err := h.rdb.ZRangeByScore(ctx, h.key("instances"), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(limit, 10)}).Result()
+	dead, err := h.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: h.key("instances"), Start: "-inf", Stop: strconv.FormatInt(limit, 10), ByScore: true}).Result()
 	if err != nil {
 		return
 	}

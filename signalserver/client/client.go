@@ -17,7 +17,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,8 +97,19 @@ var ErrClosed = errors.New("signal client closed")
 func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	o := opts.withDefaults()
 	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: o.HTTPClient, HTTPHeader: o.Header})
+	if resp != nil && resp.Body != nil {
+		defer resp.Body.Close()
+	}
 	if err != nil {
 		if resp != nil {
+			body := ""
+			if resp.Body != nil {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+				body = strings.TrimSpace(string(b))
+			}
+			if body != "" {
+				return nil, fmt.Errorf("dial signal server %s: http %d: %s: %w", url, resp.StatusCode, body, err)
+			}
 			return nil, fmt.Errorf("dial signal server %s: http %d: %w", url, resp.StatusCode, err)
 		}
 		return nil, fmt.Errorf("dial signal server %s: %w", url, err)
