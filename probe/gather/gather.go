@@ -12,7 +12,10 @@ import (
 	"github.com/natkit/natkit/probe/natbehavior"
 )
 
-type gatherer struct{ cfg Config }
+type gatherer struct {
+	cfg   Config
+	start time.Time
+}
 
 // Run probes every server, gathers through each on its own and through all
 // together, and returns the verdicts. It returns an error only for an
@@ -31,8 +34,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	g := &gatherer{cfg: cfg}
 	start := time.Now()
+	g := &gatherer{cfg: cfg, start: start}
 	res := &Result{Policy: cfg.Policy, Servers: make([]ServerResult, len(cfg.Servers))}
 	now := cfg.Now()
 

@@ -187,7 +187,7 @@ func appendUnique(list []string, s string) []string {
 
 // iceGather gathers candidates with pion's ICE agent through servers.
 func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Gather {
-	out := &Gather{Count: map[string]int{}}
+	out := &Gather{Count: map[string]int{}, Started: time.Since(g.start)}
 	tnet := newTrackingNet(g.cfg.Net)
 	defer tnet.closeAll()
 	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive, ice.CandidateTypeRelay}

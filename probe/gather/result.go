@@ -56,11 +56,21 @@ type Candidate struct {
 
 // Gather is one ICE gather: its candidates and how long it took.
 type Gather struct {
+	// Started is when the gather began, as an offset from Run's start.
+	Started    time.Duration  `json:"started"`
 	Candidates []Candidate    `json:"candidates"`
 	Duration   time.Duration  `json:"duration"`
 	Complete   bool           `json:"complete"`
 	Count      map[string]int `json:"count"`
 	Note       string         `json:"note,omitempty"`
+}
+
+// Last returns the time of the last candidate since Run's start, or 0.
+func (g *Gather) Last() time.Duration {
+	if g == nil || len(g.Candidates) == 0 {
+		return 0
+	}
+	return g.Started + g.Candidates[len(g.Candidates)-1].At
 }
 
 // Has reports whether the gather produced a candidate of type typ.

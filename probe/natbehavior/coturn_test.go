@@ -16,7 +16,7 @@ import (
 
 // startCoturnRFC5780 starts coturn on 127.0.0.1 and 127.0.0.2, which turns
 // on its RFC 5780 support (alternate port: port+1).
-func startCoturnRFC5780(t *testing.T) int {
+func startCoturnRFC5780(t testing.TB) int {
 	t.Helper()
 	bin := externaltest.LookPath(t, "turnserver", "coturn")
 	port := externaltest.FreePort(t, "127.0.0.1")
