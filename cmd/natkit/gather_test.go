@@ -148,6 +148,8 @@ func TestGatherTextReport(t *testing.T) {
 		assert.Contains(t, out, col)
 	}
 	assert.Contains(t, out, "TURN transports")
+	// Only the UDP URL was given: TCP on the same port is probed too.
+	assert.Regexp(t, `127\.0\.0\.1\s+ok\s+ok \(probed\)\s+not tested`, out)
 	assert.Regexp(t, `relay\s+\d+\s+udp\s+127\.0\.0\.1:\d+`, out)
 }
 

@@ -106,7 +106,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Combined.Note = "interrupted"
 		}
 	}
-	res.Transports = transports(cfg.Servers, res.Servers)
+	if ctx.Err() == nil {
+		res.Probed = g.otherTransports(ctx, res)
+	}
+	res.Transports = transports(cfg.Servers, res.Servers, res.Probed)
 	res.Duration = time.Since(start)
 	return res, ctx.Err()
 }
@@ -182,7 +185,46 @@ func (g *gatherer) mappingCheck(ctx context.Context, servers iceconfig.Servers) 
 	return out, len(seen) > 1
 }
 
-func transports(servers iceconfig.Servers, results []ServerResult) []TransportResult {
+// otherTransports probes, for each turn: URL, the other of UDP and TCP on
+// the same host and port when the input does not list it, with a direct
+// Allocate only, so that the transports table is complete. TLS needs its
+// own port and is never guessed.
+func (g *gatherer) otherTransports(ctx context.Context, res *Result) []ServerResult {
+	listed := map[string]bool{}
+	for _, s := range g.cfg.Servers {
+		if s.Scheme == iceconfig.SchemeTURN {
+			listed[s.Address()+" "+string(s.Transport)] = true
+		}
+	}
+	var out []ServerResult
+	for i, s := range g.cfg.Servers {
+		if s.Scheme != iceconfig.SchemeTURN {
+			continue
+		}
+		switch res.Servers[i].Cause {
+		case CauseExpired, CauseDNS, CauseInterrupted:
+			continue
+		}
+		other := s
+		other.Transport, other.ExplicitTransport = iceconfig.TransportTCP, true
+		if s.Transport == iceconfig.TransportTCP {
+			other.Transport = iceconfig.TransportUDP
+		}
+		key := other.Address() + " " + string(other.Transport)
+		if listed[key] {
+			continue
+		}
+		listed[key] = true
+		r := ServerResult{URL: other.URL(), Source: "probed: same host and port as " + s.URL(), Scheme: string(other.Scheme), Transport: string(other.Transport)}
+		pstart := time.Now()
+		g.probeTURN(ctx, other, &r)
+		r.Duration = time.Since(pstart)
+		out = append(out, r)
+	}
+	return out
+}
+
+func transports(servers iceconfig.Servers, results, probed []ServerResult) []TransportResult {
 	byHost := map[string]*TransportResult{}
 	var hosts []string
 	for i, s := range servers {
@@ -212,10 +254,35 @@ func transports(servers iceconfig.Servers, results []ServerResult) []TransportRe
 			*slot = state
 		}
 	}
+	for _, r := range probed {
+		tr := byHost[hostOfURL(r.URL)]
+		if tr == nil {
+			continue
+		}
+		slot := &tr.UDP
+		if r.Transport == string(iceconfig.TransportTCP) {
+			slot = &tr.TCP
+		}
+		if *slot != "" {
+			continue
+		}
+		*slot = "failed (" + string(r.Cause) + ", probed)"
+		if r.Cause.OK() {
+			*slot = "ok (probed)"
+		}
+	}
 	sort.Strings(hosts)
 	out := make([]TransportResult, 0, len(hosts))
 	for _, h := range hosts {
 		out = append(out, *byHost[h])
 	}
 	return out
+}
+
+func hostOfURL(u string) string {
+	s, err := iceconfig.ParseURL(u, "")
+	if err != nil {
+		return ""
+	}
+	return s.Host
 }

@@ -113,6 +113,8 @@ func TestGatherVNet(t *testing.T) {
 			causes: []Cause{CauseExpired}, diagnosis: "REST username already expired"},
 		{name: "no stun server", nat: &vnet.NATType{}, servers: servers(t, "", "", "stun:1.2.3.99:3478"),
 			causes: []Cause{CauseNoAnswer}, diagnosis: "STUN no answer: timeout after"},
+		{name: "dns failure", nat: &vnet.NATType{}, servers: servers(t, "", "", "stun:nowhere.example:3478"),
+			causes: []Cause{CauseDNS}, diagnosis: "DNS failure: cannot resolve nowhere.example"},
 		{name: "no turn server", nat: &vnet.NATType{}, servers: servers(t, "alice", "right", "turn:1.2.3.99:3478"),
 			causes: []Cause{CauseNoAnswer}, diagnosis: "TURN no answer: timeout after"},
 		{name: "quota reached", nat: &vnet.NATType{}, servers: servers(t, "alice", "right", "turn:1.2.3.4:3478"), preAlloc: true,

@@ -115,8 +115,12 @@ type Result struct {
 	// means a destination-dependent (symmetric) NAT.
 	Mappings      map[string]string `json:"mappings,omitempty"`
 	MappingVaries bool              `json:"mapping_varies"`
+	// Probed are direct Allocates over the transport (UDP or TCP) the
+	// input did not list for a turn: URL's host and port.
+	Probed []ServerResult `json:"probed,omitempty"`
 	// Transports says, per TURN host, whether UDP, TCP and TLS work:
-	// "ok", "failed" or "" (not tested).
+	// "ok", "failed", "ok (probed)", "failed (cause, probed)" or "" (not
+	// tested).
 	Transports []TransportResult `json:"transports,omitempty"`
 	Duration   time.Duration     `json:"duration"`
 }
