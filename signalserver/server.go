@@ -341,6 +341,8 @@ func (s *Server) PeerJoined(room, peer string) {
 		}
 		if sess.conn != nil {
 			targets = append(targets, sess.conn)
+		} else {
+			s.holdLocked(sess, Envelope{Room: room, To: id, Type: protocol.TypePeerJoined, Frame: frame})
 		}
 	}
 	kept := r.pending[:0]
@@ -379,14 +381,30 @@ func (s *Server) PeerLeft(room, peer string) {
 		return
 	}
 	for id, sess := range r.peers {
-		if id != peer && !sess.left && sess.conn != nil {
+		if id == peer || sess.left {
+			continue
+		}
+		if sess.conn != nil {
 			targets = append(targets, sess.conn)
+		} else {
+			s.holdLocked(sess, Envelope{Room: room, To: id, Type: protocol.TypePeerLeft, Frame: frame})
 		}
 	}
 	s.mu.Unlock()
 	for _, c := range targets {
 		c.enqueue(outFrame{data: frame})
 	}
+}
+
+// holdLocked keeps a presence frame for a session that is joining or away;
+// attach delivers it. Called with s.mu held.
+func (s *Server) holdLocked(sess *session, env Envelope) {
+	if len(sess.buf) >= s.cfg.QueueMax {
+		return
+	}
+	sess.buf = append(sess.buf, pendingMsg{env: env, deadline: time.Now().Add(s.cfg.QueueTTL)})
+	s.queued++
+	s.metrics.queuedNow.Set(float64(s.queued))
 }
 
 // queuePending keeps a message from a local peer until its recipient joins.

@@ -1,6 +1,7 @@
 package signalserver_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -129,6 +130,32 @@ func TestQueueForJoiningPeer(t *testing.T) {
 			require.Equal(t, protocol.TypeOffer, m.Ref)
 			require.Contains(t, m.Message, `"ghost"`)
 			noMessage(t, b, 200*time.Millisecond)
+		})
+	}
+}
+
+// TestPeerJoinedNeverLost: the second peer may join while the first one's
+// join is still completing on the server; the first must still hear
+// peer-joined (regression found by the throughput benchmark; the race
+// shows under CPU contention, so this test catches it only sometimes).
+func TestPeerJoinedNeverLost(t *testing.T) {
+	for _, hk := range hubKinds() {
+		t.Run(hk.name, func(t *testing.T) {
+			c := hk.instances(t, 2, signalserver.Config{})
+			ctx := ctxT(t)
+			for i := range 100 {
+				a, b := c.dial(2*i), c.dial(2*i+1)
+				room := fmt.Sprintf("race%d", i)
+				_, err := a.Join(ctx, room, client.JoinOptions{Peer: "a"})
+				require.NoError(t, err)
+				_, err = b.Join(ctx, room, client.JoinOptions{Peer: "b"})
+				require.NoError(t, err)
+				m, err := a.RecvType(ctx, protocol.TypePeerJoined)
+				require.NoError(t, err, "room %d", i)
+				require.Equal(t, "b", m.Peer)
+				a.Abort()
+				b.Abort()
+			}
 		})
 	}
 }
