@@ -385,7 +385,7 @@ func setup(ctx context.Context, o options) (any, error) {
 	el := time.Since(start)
 	out := map[string]any{"mode": "setup", "workers": o.workers, "seconds": el.Seconds(), "setups": done.Load(), "failed": failed.Load(),
 		"setups_per_second": float64(done.Load()) / el.Seconds(),
-		"p50_ms": float64(hist.ValueAtQuantile(50)) / 1000, "p99_ms": float64(hist.ValueAtQuantile(99)) / 1000}
+		"p50_ms":            float64(hist.ValueAtQuantile(50)) / 1000, "p99_ms": float64(hist.ValueAtQuantile(99)) / 1000}
 	if e := firstErr.Load(); e != nil {
 		out["first_error"] = e
 	}
