@@ -106,6 +106,11 @@ func TestParseForms(t *testing.T) {
 			{url: "turn:global.turn.example.com:3478?transport=udp", user: "4f1c2e", cred: "w9k", source: "f: ice_servers[1].urls", ttl: 24 * time.Hour},
 			{url: "turn:global.turn.example.com:443?transport=tcp", user: "4f1c2e", cred: "w9k", source: "f: ice_servers[2].url", ttl: 24 * time.Hour},
 		}},
+		{file: "wrapped.json", want: []srv{
+			{url: "stun:eu.example.com:3478", source: "f: v.iceServers.urls[0]"},
+			{url: "turn:eu.example.com:80?transport=udp", user: "u9", cred: "c9", source: "f: v.iceServers.urls[1]"},
+			{url: "turns:eu.example.com:443", user: "u9", cred: "c9", source: "f: v.iceServers.urls[2]"},
+		}},
 		{file: "rest.json", want: []srv{
 			{url: "turn:127.0.0.1:3478?transport=udp", user: "1900000000:carol", cred: "aGVsbG8=", source: "f: uris[0]", ttl: 24 * time.Hour},
 			{url: "turn:127.0.0.1:3478?transport=tcp", user: "1900000000:carol", cred: "aGVsbG8=", source: "f: uris[1]", ttl: 24 * time.Hour},
