@@ -263,8 +263,8 @@ func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.
 		servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: "natkit", Credential: "natkit"})
 	}
 	r, err := call.Run(ctx, call.Config{
-		A:              call.PeerConfig{Name: "a", Net: na, ICEServers: servers, ICE: cfg.ICE, LoggerFactory: cfg.LoggerFactory},
-		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers, ICE: cfg.ICE, LoggerFactory: cfg.LoggerFactory},
+		A:              call.PeerConfig{Name: "a", Net: na, ICEServers: servers, ICE: cfg.ICE, CandidatesAfterAnswer: true, LoggerFactory: cfg.LoggerFactory},
+		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers, ICE: cfg.ICE, NoTrickle: true, LoggerFactory: cfg.LoggerFactory},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Probe:          call.ProbeConfig{Count: cfg.Messages, Interval: 5 * time.Millisecond, Grace: time.Second},
 	})

@@ -12,7 +12,11 @@ import (
 	"github.com/natkit/natkit/vnet"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// pion/turn's client can leave a ChannelBind transaction waiting out its
+// retransmissions after the allocation closes; it ends on its own.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/pion/turn/v4/internal/client.(*Transaction).WaitForResult"))
+}
 
 func vnetConfig(t *testing.T, top *vnet.Topology, turn bool) Config {
 	t.Helper()

@@ -64,6 +64,7 @@ type Peer struct {
 	mu          sync.Mutex
 	dc          *webrtc.DataChannel
 	pending     []webrtc.ICECandidateInit
+	outbox      []webrtc.ICECandidateInit
 	haveRemote  bool
 	candidates  []Candidate
 	selected    *Pair
@@ -166,7 +167,17 @@ func (p *Peer) newPC() error {
 		p.candidates = append(p.candidates, cand)
 		p.mu.Unlock()
 		p.tl.Add(name, EvCandidate, cand.String())
+		if p.cfg.NoTrickle {
+			return
+		}
 		init := c.ToJSON()
+		p.mu.Lock()
+		if p.cfg.CandidatesAfterAnswer && !p.haveRemote {
+			p.outbox = append(p.outbox, init)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
 		p.send(Message{Type: MsgCandidate, Candidate: &init})
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
@@ -300,8 +311,34 @@ func (p *Peer) offer(restart bool) error {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		return &PeerError{Peer: p.cfg.Name, Op: "set local offer", Err: err}
 	}
-	p.send(Message{Type: MsgOffer, SDP: offer.SDP})
+	sdp, err := p.localSDP(offer.SDP)
+	if err != nil {
+		return err
+	}
+	p.send(Message{Type: MsgOffer, SDP: sdp})
 	return nil
+}
+
+// localSDP returns the description to send: as is when trickling, or
+// after gathering completed, with every candidate, when not.
+func (p *Peer) localSDP(sdp string) (string, error) {
+	if !p.cfg.NoTrickle {
+		return sdp, nil
+	}
+	timeout := p.cfg.GatherTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-webrtc.GatheringCompletePromise(p.pc):
+	case <-p.done:
+		return "", &PeerError{Peer: p.cfg.Name, Op: "gather", Err: ErrClosed}
+	case <-t.C:
+		p.tl.Add(p.cfg.Name, EvError, fmt.Sprintf("gathering not complete after %v; sending what we have", timeout))
+	}
+	return p.pc.LocalDescription().SDP, nil
 }
 
 func (p *Peer) loop() {
@@ -338,9 +375,12 @@ func (p *Peer) handle(m Message) error {
 		}
 		p.mu.Lock()
 		p.haveRemote = true
-		pending := p.pending
-		p.pending = nil
+		pending, outbox := p.pending, p.outbox
+		p.pending, p.outbox = nil, nil
 		p.mu.Unlock()
+		for i := range outbox {
+			p.send(Message{Type: MsgCandidate, Candidate: &outbox[i]})
+		}
 		for _, c := range pending {
 			if err := p.pc.AddICECandidate(c); err != nil {
 				return &PeerError{Peer: p.cfg.Name, Op: "add buffered candidate", Err: err}
@@ -356,7 +396,11 @@ func (p *Peer) handle(m Message) error {
 		if err := p.pc.SetLocalDescription(answer); err != nil {
 			return &PeerError{Peer: p.cfg.Name, Op: "set local answer", Err: err}
 		}
-		p.send(Message{Type: MsgAnswer, SDP: answer.SDP})
+		sdp, err := p.localSDP(answer.SDP)
+		if err != nil {
+			return err
+		}
+		p.send(Message{Type: MsgAnswer, SDP: sdp})
 	case MsgCandidate:
 		if m.Candidate == nil {
 			return fmt.Errorf("%w: candidate message without a candidate", ErrBadMessage)
