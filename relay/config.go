@@ -29,6 +29,8 @@ const (
 	DefaultPortMin     = 49152
 	DefaultPortMax     = 65535
 	DefaultMaxLifetime = time.Hour
+	// DefaultSocketBuffer is the default Config.SocketBuffer.
+	DefaultSocketBuffer = 4 << 20
 	// maxPionLifetime is the longest LIFETIME pion's server honours;
 	// requests at or above one hour fall back to its 10 minute default.
 	maxPionLifetime = time.Hour - time.Second
@@ -136,6 +138,10 @@ type Config struct {
 	// listener so that reads use several cores (real network only; 1 on
 	// any other transport.Net). Default: 1.
 	SocketsPerListener int
+	// SocketBuffer is SO_RCVBUF and SO_SNDBUF for UDP listening sockets,
+	// in bytes; relayed sockets get a quarter. The kernel caps it at
+	// net.core.rmem_max/wmem_max. Default: 4 MiB.
+	SocketBuffer int
 	// Registerer, if set, also registers the relay's Prometheus metrics
 	// there. Server.Gatherer always serves them. Default: nil.
 	Registerer prometheus.Registerer
@@ -160,6 +166,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.SocketBuffer == 0 {
+		c.SocketBuffer = DefaultSocketBuffer
 	}
 	if c.SocketsPerListener == 0 {
 		c.SocketsPerListener = 1
@@ -220,6 +229,9 @@ func (c *Config) validate() error {
 	}
 	if c.BandwidthLimit < 0 {
 		return configErr("BandwidthLimit", strconv.FormatInt(c.BandwidthLimit, 10), "want 0 (none) or more bytes per second")
+	}
+	if c.SocketBuffer < 0 {
+		return configErr("SocketBuffer", strconv.Itoa(c.SocketBuffer), "want 0 (default) or more bytes")
 	}
 	if c.SocketsPerListener < 1 || c.SocketsPerListener > 64 {
 		return configErr("SocketsPerListener", strconv.Itoa(c.SocketsPerListener), "want 1 to 64")

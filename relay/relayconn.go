@@ -42,6 +42,7 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 		s.ctr.allocations.inc(OutcomeCapacity)
 		return nil, nil, err
 	}
+	setBuffers(pc, s.cfg.SocketBuffer/4)
 	rc := &relayConn{PacketConn: pc, ctr: s.ctr}
 	if s.cfg.BandwidthLimit > 0 {
 		rc.bucket = newBucket(s.cfg.BandwidthLimit)

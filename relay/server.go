@@ -210,6 +210,7 @@ func (s *Server) listenUDP(l Listener, rfc5780 bool) ([]*udpConn, error) {
 func (s *Server) wrapUDP(l Listener, pcs []net.PacketConn, natIdx int) []*udpConn {
 	conns := make([]*udpConn, len(pcs))
 	for i, pc := range pcs {
+		setBuffers(pc, s.cfg.SocketBuffer)
 		conns[i] = newUDPConn(s, pc, natIdx, true)
 		s.closers = append(s.closers, pc.Close)
 	}
@@ -449,4 +450,18 @@ func (s *Server) advertisedHost(a Listener) string {
 		return s.cfg.PublicIP.String()
 	}
 	return host
+}
+
+// setBuffers sizes a UDP socket's kernel buffers, so that bursts wait in
+// the kernel instead of being dropped while the reader is busy. Networks
+// that have no such buffers (vnet) are left alone.
+func setBuffers(pc net.PacketConn, size int) {
+	type buffered interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}
+	if b, ok := pc.(buffered); ok && size > 0 {
+		_ = b.SetReadBuffer(size)
+		_ = b.SetWriteBuffer(size)
+	}
 }
