@@ -2,6 +2,7 @@ package gather
 
 import (
 	"crypto/tls"
+	"net"
 	"time"
 
 	"github.com/pion/logging"
@@ -74,6 +75,11 @@ func (c *Config) validate() error {
 	}
 	if c.Timeout < 0 {
 		return &ConfigError{Field: "timeout", Msg: "must be positive"}
+	}
+	for _, s := range c.Servers {
+		if ip := net.ParseIP(s.Host); ip != nil && ip.To4() == nil {
+			return &ConfigError{Field: "servers", Msg: s.Source + " " + s.URL() + ": IPv6 servers are not supported yet (gathering is IPv4 only)"}
+		}
 	}
 	if err := c.Servers.CheckCredentials(); err != nil {
 		return &ConfigError{Field: "servers", Msg: err.Error()}
