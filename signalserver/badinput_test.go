@@ -30,7 +30,7 @@ func TestBadInput(t *testing.T) {
 	cases := []tc{
 		{name: "not json", frame: "hello", code: protocol.CodeBadMessage, msg: "not a JSON message object"},
 		{name: "json array", frame: `[1,2]`, code: protocol.CodeBadMessage, msg: "not a JSON message object"},
-		{name: "trailing data", frame: `{"type":"ping"}{}`, code: protocol.CodeBadMessage, msg: "data after"},
+		{name: "trailing data", frame: `{"type":"ping"}{}`, code: protocol.CodeBadMessage, msg: "after top-level value"},
 		{name: "binary frame", frame: `{"type":"ping"}`, binary: true, code: protocol.CodeBadMessage, msg: "binary frame"},
 		{name: "no type", frame: `{"room":"r"}`, code: protocol.CodeBadMessage, msg: `no "type"`},
 		{name: "unknown type", frame: `{"type":"dance"}`, code: protocol.CodeBadMessage, msg: `unknown message type "dance"`},

@@ -3,6 +3,7 @@ package signalserver_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -107,3 +108,7 @@ func noMessage(t *testing.T, cl *client.Client, d time.Duration) {
 }
 
 func errorAs(err error, target any) bool { return errors.As(err, target) }
+
+func newHTTPServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
+
+func wsURLOf(hs *httptest.Server) string { return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws" }

@@ -36,7 +36,7 @@ type Config struct {
 	// default 50 messages/s with a burst of 100. Over it: rate_limited.
 	RatePerSecond float64
 	RateBurst     int
-	// SendQueue is the per-connection queue of outgoing frames; default 256.
+	// SendQueue is the per-connection queue of outgoing frames; default 64.
 	// A consumer that lets it fill is disconnected ("slow consumer").
 	SendQueue int
 	// WriteTimeout bounds one frame write; default 10s.
@@ -111,7 +111,7 @@ func (c Config) withDefaults() Config {
 		c.RatePerSecond = 50
 	}
 	def(&c.RateBurst, 100)
-	def(&c.SendQueue, 256)
+	def(&c.SendQueue, 64)
 	defD(&c.WriteTimeout, 10*time.Second)
 	defD(&c.HeartbeatInterval, 20*time.Second)
 	defD(&c.IdleTimeout, 60*time.Second)

@@ -26,13 +26,9 @@ const (
 	closeInternalFail = websocket.StatusInternalError
 )
 
-// outFrame is a frame for the writer; with data == nil it closes the
-// connection after the frames before it are written.
-type outFrame struct {
-	data   []byte
-	code   websocket.StatusCode
-	reason string
-}
+// closeFrame is the sentinel queued by closeAfter: the writer closes the
+// connection with closeCode and closeReason after the frames before it.
+var closeFrame = []byte{}
 
 // wsConn is one client connection: the handler goroutine reads, one writer
 // goroutine writes from a bounded queue.
@@ -41,10 +37,17 @@ type wsConn struct {
 	ws     *websocket.Conn
 	remote string
 
-	send      chan outFrame
+	send      chan []byte
 	done      chan struct{}
 	closeOnce sync.Once
 	lastSeen  atomic.Int64
+	// writeStart is when the write in progress began (0: none); the
+	// heartbeat enforces WriteTimeout with it, so that writes need no
+	// per-frame timer.
+	writeStart atomic.Int64
+	// closeCode and closeReason are set before closeFrame is queued.
+	closeCode   websocket.StatusCode
+	closeReason string
 	// closing: a close is queued behind the frames to flush first.
 	closing atomic.Bool
 
@@ -76,7 +79,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("server_full: the limit of %d connections is reached", s.cfg.MaxConnections), http.StatusServiceUnavailable)
 		return
 	}
-	c := &wsConn{s: s, remote: r.RemoteAddr, send: make(chan outFrame, s.cfg.SendQueue), done: make(chan struct{})}
+	c := &wsConn{s: s, remote: r.RemoteAddr, send: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -117,7 +120,7 @@ func (c *wsConn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 
 // enqueue queues a frame without blocking. A full queue means a slow
 // consumer: it is disconnected, and nobody else waits for it.
-func (c *wsConn) enqueue(f outFrame) bool {
+func (c *wsConn) enqueue(f []byte) bool {
 	select {
 	case <-c.done:
 		return false
@@ -134,7 +137,7 @@ func (c *wsConn) enqueue(f outFrame) bool {
 }
 
 func (c *wsConn) sendMsg(m protocol.Message) bool {
-	return c.enqueue(outFrame{data: protocol.Encode(m)})
+	return c.enqueue(protocol.Encode(m))
 }
 
 func (c *wsConn) sendErr(e *protocol.Error) {
@@ -146,8 +149,10 @@ func (c *wsConn) sendErr(e *protocol.Error) {
 func (c *wsConn) closeAfter(e *protocol.Error, code websocket.StatusCode, reason string) {
 	c.sendErr(e)
 	c.s.metrics.disconnects.WithLabelValues(e.Code).Inc()
-	c.closing.Store(true)
-	c.enqueue(outFrame{code: code, reason: reason})
+	if c.closing.CompareAndSwap(false, true) {
+		c.closeCode, c.closeReason = code, reason
+		c.enqueue(closeFrame)
+	}
 }
 
 // fail closes the connection now with code and reason (once). The close
@@ -214,38 +219,75 @@ func (c *wsConn) writeLoop() {
 		case <-c.done:
 			return
 		case f := <-c.send:
-			if f.data == nil {
-				c.kick(f.code, f.reason)
+			if len(f) == 0 {
+				c.kick(c.closeCode, c.closeReason)
 				return
 			}
-			ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, f.data)
-			cancel()
+			c.writeStart.Store(time.Now().UnixNano())
+			err := c.ws.Write(context.Background(), websocket.MessageText, f)
+			c.writeStart.Store(0)
 			if err != nil {
-				if ctx.Err() != nil && c.s.ctx.Err() == nil {
-					c.s.metrics.disconnects.WithLabelValues("write_timeout").Inc()
-					c.kick(closePolicy, "slow consumer: write timed out")
-				} else {
-					c.fail(closeNormal, "")
-				}
+				c.fail(closeNormal, "")
 				return
 			}
 		case now := <-hb.C:
-			idle := now.Sub(time.Unix(0, c.lastSeen.Load()))
-			if idle > c.s.cfg.IdleTimeout {
-				c.s.metrics.disconnects.WithLabelValues("idle_timeout").Inc()
-				c.kick(closePolicy, fmt.Sprintf("idle timeout: nothing received for %s", idle.Round(time.Second)))
+			if c.heartbeat(now) {
 				return
 			}
-			c.s.wg.Add(1)
-			go func() {
-				defer c.s.wg.Done()
-				ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.IdleTimeout)
-				defer cancel()
-				if c.ws.Ping(ctx) == nil {
-					c.touch()
+		}
+	}
+}
+
+// heartbeat runs every HeartbeatInterval: it enforces the idle timeout and
+// pings. It reports whether the connection was closed.
+func (c *wsConn) heartbeat(now time.Time) bool {
+	idle := now.Sub(time.Unix(0, c.lastSeen.Load()))
+	if idle > c.s.cfg.IdleTimeout {
+		c.s.metrics.disconnects.WithLabelValues("idle_timeout").Inc()
+		c.kick(closePolicy, fmt.Sprintf("idle timeout: nothing received for %s", idle.Round(time.Second)))
+		return true
+	}
+	c.s.wg.Add(1)
+	go func() {
+		defer c.s.wg.Done()
+		ctx, cancel := context.WithTimeout(c.s.ctx, c.s.cfg.IdleTimeout)
+		defer cancel()
+		if c.ws.Ping(ctx) == nil {
+			c.touch()
+		}
+	}()
+	return false
+}
+
+// watchWrites enforces WriteTimeout for every connection: a write that
+// takes longer means a slow consumer, and its connection is dropped (which
+// unblocks the writer).
+func (s *Server) watchWrites() {
+	defer s.wg.Done()
+	every := s.cfg.WriteTimeout / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			limit := now.Add(-s.cfg.WriteTimeout).UnixNano()
+			var slow []*wsConn
+			s.mu.RLock()
+			for c := range s.conns {
+				if ws := c.writeStart.Load(); ws != 0 && ws < limit {
+					slow = append(slow, c)
 				}
-			}()
+			}
+			s.mu.RUnlock()
+			for _, c := range slow {
+				s.metrics.disconnects.WithLabelValues("write_timeout").Inc()
+				c.kick(closePolicy, fmt.Sprintf("slow consumer: a write took longer than %s", s.cfg.WriteTimeout))
+				if c.ws != nil {
+					_ = c.ws.CloseNow()
+				}
+			}
 		}
 	}
 }
@@ -299,8 +341,8 @@ func (c *wsConn) limited(now time.Time) {
 }
 
 func (c *wsConn) session() *session {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
+	c.s.mu.RLock()
+	defer c.s.mu.RUnlock()
 	return c.sess
 }
 
@@ -445,8 +487,8 @@ func (c *wsConn) attach(sess *session) {
 	s.metrics.queuedNow.Set(float64(s.queued))
 	s.mu.Unlock()
 	for _, p := range buf {
-		if c.enqueue(outFrame{data: p.env.Frame}) && protocol.Relayed(p.env.Type) {
-			s.metrics.relayed.WithLabelValues(p.env.Type).Inc()
+		if c.enqueue(p.env.Frame) {
+			s.metrics.countRelayed(p.env.Type)
 		}
 	}
 }

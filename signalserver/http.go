@@ -60,8 +60,8 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
+	s.mu.RLock()
 	conns, rooms := len(s.conns), len(s.rooms)
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "connections": conns, "rooms": rooms})
 }

@@ -2,6 +2,8 @@ package signalserver
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/natkit/natkit/signalserver/protocol"
 )
 
 // metrics are the server's Prometheus collectors, in its own registry so
@@ -12,6 +14,8 @@ type metrics struct {
 	rooms       prometheus.Gauge
 	peers       prometheus.Gauge
 	relayed     *prometheus.CounterVec
+	// relayedBy caches relayed's counters for the relayed types.
+	relayedBy   map[string]prometheus.Counter
 	errors      *prometheus.CounterVec
 	queued      prometheus.Counter
 	queuedNow   prometheus.Gauge
@@ -44,6 +48,17 @@ func newMetrics() *metrics {
 		tokens: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "natkit_signal_ice_tokens_total", Help: "TURN credentials minted by /v1/ice-servers and joined."}),
 	}
+	m.relayedBy = map[string]prometheus.Counter{}
+	for _, t := range []string{protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate, protocol.TypeBye} {
+		m.relayedBy[t] = m.relayed.WithLabelValues(t)
+	}
 	m.reg.MustRegister(m.connections, m.rooms, m.peers, m.relayed, m.errors, m.queued, m.queuedNow, m.expired, m.disconnects, m.tokens)
 	return m
+}
+
+// countRelayed counts a relayed message; other frame types are not counted.
+func (m *metrics) countRelayed(typ string) {
+	if c := m.relayedBy[typ]; c != nil {
+		c.Inc()
+	}
 }

@@ -41,7 +41,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	rooms   map[string]*localRoom
 	conns   map[*wsConn]struct{}
 	queued  int
@@ -96,8 +96,9 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.MetricsHandler())
 	s.mux.Handle("/", webHandler())
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.janitor()
+	go s.watchWrites()
 	return s, nil
 }
 
@@ -293,21 +294,32 @@ func (s *Server) undelivered(env Envelope, why string) {
 
 // Deliver implements Delivery: a frame for a peer of this instance.
 func (s *Server) Deliver(env Envelope) {
-	s.mu.Lock()
+	s.mu.RLock()
 	var sess *session
 	if r := s.rooms[env.Room]; r != nil {
 		sess = r.peers[env.To]
 	}
+	var c *wsConn
+	if sess != nil && !sess.left {
+		c = sess.conn
+	}
+	s.mu.RUnlock()
+	if c != nil {
+		if c.enqueue(env.Frame) {
+			s.metrics.countRelayed(env.Type)
+		}
+		return
+	}
+	s.mu.Lock()
 	if sess == nil || sess.left {
 		s.mu.Unlock()
 		s.undelivered(env, "the peer left")
 		return
 	}
-	if sess.conn != nil {
-		c := sess.conn
+	if c = sess.conn; c != nil { // attached meanwhile
 		s.mu.Unlock()
-		if c.enqueue(outFrame{data: env.Frame}) && protocol.Relayed(env.Type) {
-			s.metrics.relayed.WithLabelValues(env.Type).Inc()
+		if c.enqueue(env.Frame) {
+			s.metrics.countRelayed(env.Type)
 		}
 		return
 	}
@@ -361,7 +373,7 @@ func (s *Server) PeerJoined(room, peer string) {
 	s.metrics.queuedNow.Set(float64(s.queued))
 	s.mu.Unlock()
 	for _, c := range targets {
-		c.enqueue(outFrame{data: frame})
+		c.enqueue(frame)
 	}
 	for _, env := range flush {
 		if _, err := s.hub.Route(s.ctx, env); err != nil {
@@ -392,7 +404,7 @@ func (s *Server) PeerLeft(room, peer string) {
 	}
 	s.mu.Unlock()
 	for _, c := range targets {
-		c.enqueue(outFrame{data: frame})
+		c.enqueue(frame)
 	}
 }
 

@@ -30,7 +30,6 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -166,12 +165,8 @@ func Decode(data []byte, max int) (Message, *Error) {
 	if !utf8.Valid(data) {
 		return m, Errorf(CodeBadMessage, "frame is not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		return Message{}, Errorf(CodeBadMessage, "frame is not a JSON message object: %s", jsonErr(err))
-	}
-	if dec.More() {
-		return Message{}, Errorf(CodeBadMessage, "frame has data after the JSON object")
 	}
 	if err := m.ValidateClient(); err != nil {
 		return Message{}, err
