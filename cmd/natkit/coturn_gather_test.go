@@ -57,7 +57,7 @@ type coturn struct{ port, tlsPort int }
 func startCoturn(t *testing.T, secret string) coturn {
 	t.Helper()
 	bin := externaltest.LookPath(t, "turnserver", "coturn")
-	c := coturn{port: externaltest.FreePort(t, "127.0.0.1"), tlsPort: externaltest.FreePort(t, "127.0.0.1")}
+	c := coturn{port: freePairPort(t), tlsPort: freePairPort(t)}
 	cert, key := selfSigned(t)
 	args := []string{"-n", "--listening-ip", "127.0.0.1", "--listening-ip", "127.0.0.2", "--relay-ip", "127.0.0.1",
 		"--listening-port", fmt.Sprint(c.port), "--tls-listening-port", fmt.Sprint(c.tlsPort), "--cert", cert, "--pkey", key,
@@ -140,4 +140,40 @@ func TestNatCoturn(t *testing.T) {
 	assert.Contains(t, theirs, "NAT with Endpoint Independent Mapping")
 	assert.Equal(t, natbehavior.MappingNoNAT, res.Mapping, "loopback has no translation, which natdiscovery calls endpoint-independent")
 	assert.True(t, res.RFC5780)
+}
+
+// freePairPort returns a port P such that P and P+1 are free for UDP and
+// TCP on both 127.0.0.1 and 127.0.0.2, as coturn binds all of them for RFC
+// 5780 (and TLS/DTLS alternate ports).
+func freePairPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		p := externaltest.FreeUDPPort(t, "127.0.0.1")
+		if p >= 65535 {
+			continue
+		}
+		ok := true
+		for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+			for _, port := range []int{p, p + 1} {
+				addr := net.JoinHostPort(ip, fmt.Sprint(port))
+				u, err := net.ListenPacket("udp4", addr)
+				if err != nil {
+					ok = false
+					continue
+				}
+				u.Close()
+				l, err := net.Listen("tcp4", addr)
+				if err != nil {
+					ok = false
+					continue
+				}
+				l.Close()
+			}
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no port pair free on 127.0.0.1 and 127.0.0.2")
+	return 0
 }
