@@ -164,8 +164,8 @@ type MatrixResult struct {
 	Cells    []*Cell       `json:"cells"`
 }
 
-// Expect fills a cell's theory from DESIGN.md's table.
-func Expect(a, b string, turn bool) (connected bool, path string, err error) {
+// Theory is DESIGN.md's table for a call between presets a and b.
+func Theory(a, b string, turn bool) (connected bool, path string, err error) {
 	pa, err := vnet.LookupPreset(a)
 	if err != nil {
 		return false, "", err
@@ -206,7 +206,7 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 		for _, a := range cfg.Presets {
 			for _, b := range cfg.Presets {
 				c := &Cell{A: a, B: b, TURN: t}
-				c.ExpectConnected, c.ExpectPath, _ = Expect(a, b, t)
+				c.ExpectConnected, c.ExpectPath, _ = Theory(a, b, t)
 				res.Cells = append(res.Cells, c)
 			}
 		}

@@ -136,8 +136,10 @@ func (s *Spec) withDefaults() Spec {
 	return c
 }
 
-// AuthFailure is one TURN request carrying credentials that the relay
-// answered with 401 Unauthorized (unknown user or wrong password).
+// AuthFailure is one TURN request whose credentials the relay rejected:
+// an unknown username, or a wrong password (failed MESSAGE-INTEGRITY).
+// pion's server answers these with 400 Bad Request after the initial 401
+// challenge; coturn answers 401.
 type AuthFailure struct {
 	At       time.Time
 	Side     string // "a", "b" or "" when the source is unknown
@@ -312,7 +314,7 @@ func (t *Topology) startRelay(n *pvnet.Net) error {
 			return &BuildError{Part: "relay listen " + ip, Err: err}
 		}
 		confs = append(confs, turn.PacketConnConfig{
-			PacketConn:            newAuthWatch(pc, t.recordAuthFailure),
+			PacketConn:            pc,
 			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.ParseIP(ip), Address: ip, Net: n},
 		})
 	}
@@ -323,9 +325,20 @@ func (t *Topology) startRelay(n *pvnet.Net) error {
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm:         t.spec.Realm,
 		LoggerFactory: t.spec.LoggerFactory,
-		AuthHandler: func(username, _ string, _ net.Addr) ([]byte, bool) {
+		AuthHandler: func(username, _ string, src net.Addr) ([]byte, bool) {
 			k, ok := keys[username]
+			if !ok {
+				t.recordAuthFailure(username, src)
+			}
 			return k, ok
+		},
+		EventHandler: turn.EventHandler{
+			// A known user with a wrong password: the integrity check failed.
+			OnAuth: func(src, _ net.Addr, _, username, _, _ string, verdict bool) {
+				if !verdict {
+					t.recordAuthFailure(username, src)
+				}
+			},
 		},
 		PacketConnConfigs: confs,
 	})
@@ -553,8 +566,8 @@ func (t *Topology) Drops(sideName string) Drops {
 	return Drops{}
 }
 
-// AuthFailures returns the TURN requests with credentials that the relay
-// answered with 401, oldest first.
+// AuthFailures returns the TURN requests whose credentials the relay
+// rejected, oldest first.
 func (t *Topology) AuthFailures() []AuthFailure {
 	t.mu.Lock()
 	defer t.mu.Unlock()

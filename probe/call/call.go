@@ -109,6 +109,7 @@ type Call struct {
 	sigA     Signaler
 	sigB     Signaler
 	probes   ProbeStats
+	path     *Path
 }
 
 // New creates both peers; nothing is sent until Start.
@@ -175,11 +176,23 @@ func (c *Call) Probe(ctx context.Context, cfg ProbeConfig) (ProbeStats, error) {
 	return st, err
 }
 
-// HangUp ends the call from A.
-func (c *Call) HangUp() { _ = c.A.HangUp() }
+// HangUp ends the call from A, after noting the path in use.
+func (c *Call) HangUp() {
+	c.snapshot()
+	_ = c.A.HangUp()
+}
+
+// snapshot notes the path while the peer connection is still open.
+func (c *Call) snapshot() {
+	p := PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates())
+	c.path = &p
+}
 
 // Close closes both peers and the signaling pipe.
 func (c *Call) Close() error {
+	if c.path == nil {
+		c.snapshot()
+	}
 	err := errors.Join(c.A.Close(), c.B.Close())
 	_ = c.sigA.Close()
 	return err
@@ -217,7 +230,11 @@ func (c *Call) Result() *Result {
 		}
 		r.TimeToConnected = last.Sub(c.Started)
 	}
-	r.Path = PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates())
+	if c.path != nil {
+		r.Path = *c.path
+	} else {
+		r.Path = PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates())
+	}
 	return r
 }
 

@@ -455,8 +455,14 @@ func (p *Peer) ConnectedAt() time.Time {
 	return p.connectedAt
 }
 
-// Selected returns the selected candidate pair, or nil.
+// Selected returns the selected candidate pair, or nil. It asks the ICE
+// transport first (pion does not always report a pair change after an ICE
+// restart), then falls back to the last reported pair.
 func (p *Peer) Selected() *Pair {
+	if cp, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil && cp != nil {
+		pair := Pair{Local: fromICE(cp.Local), Remote: fromICE(cp.Remote)}
+		return &pair
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.selected == nil {

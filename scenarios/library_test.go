@@ -1,0 +1,27 @@
+package scenarios
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestLibraryScenariosPass(t *testing.T) {
+	names := LibraryNames()
+	require.GreaterOrEqual(t, len(names), 12)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			spec, err := Library(name)
+			require.NoError(t, err)
+			require.Equal(t, name, spec.Name, "file name and scenario name agree")
+			res, err := Run(context.Background(), spec)
+			require.NoError(t, err)
+			for _, c := range res.Checks {
+				require.True(t, c.Pass, "%s: %s: expected %s, observed %s %s", name, c.Name, c.Expected, c.Observed, c.Message)
+			}
+			require.NotEmpty(t, res.Checks, "every shipped scenario expects something")
+		})
+	}
+}

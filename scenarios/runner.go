@@ -1,0 +1,455 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/natkit/natkit/probe/call"
+	"github.com/natkit/natkit/reports"
+	"github.com/natkit/natkit/vnet"
+)
+
+// Check is one expectation judged.
+type Check struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Pass     bool   `json:"pass"`
+	Expected string `json:"expected"`
+	Observed string `json:"observed"`
+	Message  string `json:"message,omitempty"`
+}
+
+// Result is what a scenario did, and its expectations judged. Users can
+// assert on it in their own tests.
+type Result struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description,omitempty"`
+	Started     time.Time     `json:"started"`
+	Duration    time.Duration `json:"duration"`
+	// Call is the call's own result: timeline, path, messages, RTT.
+	Call *call.Result `json:"call"`
+	// Recovery is the time from the last disruption (impair, cut_direct,
+	// ice_restart) until both peers are connected again and a probe is
+	// echoed, if wait_recovered ran.
+	Recovery  time.Duration `json:"recovery,omitempty"`
+	Recovered bool          `json:"recovered"`
+	// AuthFailures are the TURN requests whose credentials the relay
+	// rejected.
+	AuthFailures []vnet.AuthFailure `json:"auth_failures,omitempty"`
+	// Drops are the packets the topology dropped on purpose, per side.
+	Drops map[string]vnet.Drops `json:"drops"`
+	// Checks are the expectations, judged.
+	Checks []Check `json:"checks"`
+	// Diagnoses explain failures in words.
+	Diagnoses []string `json:"diagnoses,omitempty"`
+	// Topology describes each side's NAT.
+	Topology map[string]string `json:"topology"`
+}
+
+// Passed reports whether every expectation held.
+func (r *Result) Passed() bool {
+	for _, c := range r.Checks {
+		if !c.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// Options are run-time settings that are not part of a scenario.
+type Options struct {
+	// LoggerFactory receives pion's logs. Default: discard.
+	LoggerFactory logging.LoggerFactory
+}
+
+var defaultSteps = []Step{
+	{Connect: &struct{}{}},
+	{WaitConnected: &WaitStep{}},
+	{Send: &SendStep{Messages: 10}},
+	{HangUp: &struct{}{}},
+}
+
+// Run replays a scenario in its own virtual network and judges its
+// expectations. Errors are for broken setups and cancellation; a call that
+// misbehaves is a Result with failed checks.
+func Run(ctx context.Context, spec *Spec, opts ...Options) (*Result, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if spec.root == nil {
+		// Built in Go rather than parsed: validate all the same.
+		spec.file = "scenario " + spec.Name
+		if err := spec.validate(); err != nil {
+			return nil, err
+		}
+	}
+	ice, _ := spec.iceSettings()
+	top, err := vnet.Build(vnet.Spec{
+		A: sideSpec(spec.Topology.A), B: sideSpec(spec.Topology.B),
+		Seed: spec.Topology.Seed, LoggerFactory: o.LoggerFactory,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", spec.Name, err)
+	}
+	defer top.Close()
+	for name, sp := range map[string]SideSpec{"a": spec.Topology.A, "b": spec.Topology.B} {
+		if sp.Firewall == "relay-only" {
+			_ = top.SetFirewall(name, true)
+		}
+	}
+	peer := func(side string) call.PeerConfig {
+		n, _ := top.Net(side)
+		var servers []webrtc.ICEServer
+		if spec.ICE.STUN == nil || *spec.ICE.STUN {
+			servers = append(servers, webrtc.ICEServer{URLs: []string{top.STUNURL()}})
+		}
+		if spec.ICE.TURN {
+			cred := Credential{Username: "natkit", Password: "natkit"}
+			if c, ok := spec.ICE.Credentials[side]; ok {
+				cred = c
+			}
+			servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: cred.Username, Credential: cred.Password})
+		}
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: spec.ICE.Policy == "relay", ICE: &ice, LoggerFactory: o.LoggerFactory}
+	}
+	c, err := call.New(call.Config{
+		A: peer("a"), B: peer("b"),
+		Signaling: call.PipeConfig{
+			Delay: spec.Signaling.Delay.D(), Jitter: spec.Signaling.Jitter.D(), Reorder: spec.Signaling.Reorder,
+			DropCandidateTypes: spec.Signaling.DropCandidates, HoldDescriptions: spec.Signaling.CandidatesBeforeOffer.D(),
+			Seed: spec.Topology.Seed,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", spec.Name, err)
+	}
+	res := &Result{Name: spec.Name, Description: spec.Description, Started: time.Now(),
+		Topology: map[string]string{"a": top.Describe("a"), "b": top.Describe("b")}}
+	r := &runner{spec: spec, top: top, c: c, res: res}
+	runErr := r.steps(ctx)
+	r.stopTimers()
+	_ = c.Close()
+	res.Call = c.Result()
+	res.Duration = time.Since(res.Started)
+	res.AuthFailures = top.AuthFailures()
+	res.Drops = map[string]vnet.Drops{"a": top.Drops("a"), "b": top.Drops("b")}
+	r.judge()
+	if runErr != nil {
+		return res, runErr
+	}
+	return res, ctx.Err()
+}
+
+func sideSpec(s SideSpec) vnet.Side {
+	return vnet.Side{
+		Preset: s.NAT, Mapping: s.Mapping, Filtering: s.Filtering, MappingLifetime: s.MappingLifetime.D(),
+		Latency: s.Latency.D(), Jitter: s.Jitter.D(), LossPercent: s.Loss, BandwidthBPS: int(s.Bandwidth),
+	}
+}
+
+type runner struct {
+	spec       *Spec
+	top        *vnet.Topology
+	c          *call.Call
+	res        *Result
+	t0         time.Time
+	disrupted  time.Time
+	connected  bool
+	connectErr error
+	mu         sync.Mutex
+	timers     []*time.Timer
+	recoveryOK bool
+}
+
+func (r *runner) event(kind, detail string) { r.c.Timeline.Add("scenario", kind, detail) }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *runner) steps(ctx context.Context) error {
+	steps := r.spec.Steps
+	if len(steps) == 0 {
+		steps = defaultSteps
+	}
+	for i, st := range steps {
+		if st.At != nil && !r.t0.IsZero() {
+			if err := sleepCtx(ctx, time.Until(r.t0.Add(st.At.D()))); err != nil {
+				return err
+			}
+		}
+		name, _ := st.action()
+		r.event("step", fmt.Sprintf("%d %s", i+1, name))
+		if err := r.step(ctx, st, name); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.event("step-error", fmt.Sprintf("%d %s: %v", i+1, name, err))
+		}
+	}
+	return nil
+}
+
+func (r *runner) step(ctx context.Context, st Step, name string) error {
+	needsCall := func() error {
+		if !r.connected {
+			return fmt.Errorf("skipped: the call is not connected")
+		}
+		return nil
+	}
+	switch name {
+	case "connect":
+		r.t0 = time.Now()
+		return r.c.Start(ctx)
+	case "wait_connected":
+		timeout := st.WaitConnected.Timeout.D()
+		if timeout == 0 {
+			timeout = 30 * time.Second
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := r.c.WaitConnected(wctx); err != nil {
+			r.connectErr = err
+			return err
+		}
+		r.connected = true
+	case "send":
+		if err := needsCall(); err != nil {
+			return err
+		}
+		_, err := r.c.Probe(ctx, call.ProbeConfig{Count: st.Send.Messages, Size: st.Send.Size, Interval: st.Send.Interval.D()})
+		return err
+	case "impair":
+		im := st.Impair
+		if err := r.top.SetImpairment(im.Side, vnet.Impairment{LossPercent: im.Loss, Latency: im.Latency.D()}); err != nil {
+			return err
+		}
+		r.disrupted = time.Now()
+		r.event("impair", fmt.Sprintf("side %s: loss %g%%, latency %v, for %v", im.Side, im.Loss, im.Latency.D(), im.For.D()))
+		if im.For > 0 {
+			side := im.Side
+			r.mu.Lock()
+			r.timers = append(r.timers, time.AfterFunc(im.For.D(), func() {
+				_ = r.top.Restore(side)
+				r.event("restore", "side "+side+" back to its topology")
+			}))
+			r.mu.Unlock()
+		}
+	case "cut_direct":
+		r.top.CutDirect(true)
+		r.disrupted = time.Now()
+		r.event("cut", "every packet between a and b that does not go through the relay is dropped")
+	case "restore_direct":
+		r.top.CutDirect(false)
+		r.event("restore", "direct path between a and b open again")
+	case "ice_restart":
+		if err := needsCall(); err != nil {
+			return err
+		}
+		if r.disrupted.IsZero() {
+			r.disrupted = time.Now()
+		}
+		return r.c.A.RestartICE()
+	case "wait":
+		return sleepCtx(ctx, st.Wait.For.D())
+	case "wait_recovered":
+		if err := needsCall(); err != nil {
+			return err
+		}
+		timeout := st.WaitRecovered.Timeout.D()
+		if timeout == 0 {
+			timeout = 30 * time.Second
+		}
+		from := r.disrupted
+		if from.IsZero() {
+			from = time.Now()
+		}
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			// Recovered means both peer connections are connected again
+			// (an ICE restart takes them through "connecting") and a
+			// probe makes the round trip.
+			if r.c.A.State() != webrtc.PeerConnectionStateConnected || r.c.B.State() != webrtc.PeerConnectionStateConnected {
+				if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+					return err
+				}
+				continue
+			}
+			s, err := r.c.A.Probe(ctx, call.ProbeConfig{Count: 1, Grace: 250 * time.Millisecond})
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == nil && s.Received == 1 {
+				r.res.Recovery = time.Since(from)
+				r.res.Recovered = true
+				r.event("recovered", fmt.Sprintf("probe echoed %v after the disruption", r.res.Recovery.Round(time.Millisecond)))
+				return nil
+			}
+			if err != nil {
+				if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+					return err
+				}
+			}
+		}
+		return fmt.Errorf("no probe echoed within %v", timeout)
+	case "hangup":
+		r.c.HangUp()
+	}
+	return nil
+}
+
+func (r *runner) stopTimers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.timers {
+		t.Stop()
+	}
+}
+
+func (r *runner) judge() {
+	res, e, cr := r.res, r.spec.Expect, r.res.Call
+	add := func(id, name string, pass bool, expected, observed, msg string) {
+		res.Checks = append(res.Checks, Check{ID: id, Name: name, Pass: pass, Expected: expected, Observed: observed, Message: msg})
+	}
+	connectedText := "not connected"
+	if cr.Connected {
+		connectedText = "connected in " + cr.TimeToConnected.Round(time.Millisecond).String()
+	}
+	if e.Connected != nil {
+		want := "connected"
+		if !*e.Connected {
+			want = "not connected"
+		}
+		msg := ""
+		if cr.Connected != *e.Connected && cr.Error != "" {
+			msg = cr.Error
+		}
+		add("connected", "the call connects", cr.Connected == *e.Connected, want, connectedText, msg)
+	}
+	if e.Path != "" && e.Path != "any" {
+		ok := cr.Connected && ((e.Path == "direct" && cr.Path.Direct()) || (e.Path == "relay" && cr.Path.Class == call.PathRelay))
+		add("path", "the media path", ok, e.Path, cr.Path.Describe(), "")
+	}
+	if e.Within > 0 {
+		ok := cr.Connected && cr.TimeToConnected <= e.Within.D()
+		add("within", "time to connected", ok, "≤ "+e.Within.D().String(), connectedText, "")
+	}
+	if e.Delivered != nil {
+		obs := "no messages sent"
+		ok := false
+		if cr.Messages.Sent > 0 {
+			pct := 100 * float64(cr.Messages.Received) / float64(cr.Messages.Sent)
+			obs = fmt.Sprintf("%.1f%% (%d of %d echoed)", pct, cr.Messages.Received, cr.Messages.Sent)
+			ok = pct >= *e.Delivered
+		}
+		add("delivered", "probe messages delivered", ok, fmt.Sprintf("≥ %g%%", *e.Delivered), obs, "")
+	}
+	if e.RecoversWithin > 0 {
+		obs := "did not recover"
+		if res.Recovered {
+			obs = "recovered in " + res.Recovery.Round(time.Millisecond).String()
+		}
+		add("recovers", "recovery after the disruption", res.Recovered && res.Recovery <= e.RecoversWithin.D(), "≤ "+e.RecoversWithin.D().String(), obs, "")
+	}
+	bySide := map[string][]vnet.AuthFailure{}
+	for _, f := range res.AuthFailures {
+		bySide[f.Side] = append(bySide[f.Side], f)
+	}
+	if e.AuthFailure != "" {
+		obs := "the relay accepted every request"
+		if n := len(bySide[e.AuthFailure]); n > 0 {
+			obs = fmt.Sprintf("%d requests rejected", n)
+		}
+		add("auth-failure", "the relay rejects side "+e.AuthFailure+"'s credentials", len(bySide[e.AuthFailure]) > 0, "credentials rejected for side "+e.AuthFailure, obs, "")
+	}
+	for _, side := range []string{"a", "b"} {
+		if fs := bySide[side]; len(fs) > 0 {
+			hasRelay := false
+			for _, c := range cr.Candidates[side] {
+				if c.Type == "relay" {
+					hasRelay = true
+				}
+			}
+			d := fmt.Sprintf("side %s: the relay rejected the credentials of %d TURN requests (username %q, from %s) after the 401 challenge: the username or password is wrong, or expired",
+				side, len(fs), fs[0].Username, fs[0].Source)
+			if !hasRelay {
+				d += fmt.Sprintf(", so side %s has no relay candidate", side)
+			}
+			res.Diagnoses = append(res.Diagnoses, d+". Check the username and password (or the shared secret that mints them).")
+		}
+		if d := res.Drops[side]; d.Firewall > 0 {
+			res.Diagnoses = append(res.Diagnoses, fmt.Sprintf("side %s: the firewall dropped %d UDP packets that were not for the relay", side, d.Firewall))
+		}
+	}
+	if !cr.Connected && r.connectErr != nil {
+		res.Diagnoses = append(res.Diagnoses, "no connection: "+r.connectErr.Error())
+	}
+}
+
+// Report turns the result into a report of kind "scenario".
+func (r *Result) Report() *reports.Report {
+	rep := reports.New("scenario", r.Name)
+	rep.Started = r.Started
+	rep.Duration = reports.Duration(r.Duration)
+	rep.Target = fmt.Sprintf("a: %s, b: %s", r.Topology["a"], r.Topology["b"])
+	if r.Call != nil {
+		r.Call.Fill(rep)
+	}
+	for _, c := range r.Checks {
+		v := reports.VerdictPass
+		if !c.Pass {
+			v = reports.VerdictFail
+		}
+		rep.AddCheck(reports.Check{ID: c.ID, Name: c.Name, Verdict: v, Expected: c.Expected, Observed: c.Observed, Message: c.Message})
+	}
+	if len(r.Diagnoses) > 0 {
+		t := reports.Table{Title: "diagnosis", Columns: []string{"finding"}}
+		for _, d := range r.Diagnoses {
+			t.Rows = append(t.Rows, []string{d})
+		}
+		rep.Tables = append(rep.Tables, t)
+	}
+	t := reports.Table{Title: "dropped on purpose", Columns: []string{"side", "loss", "firewall", "cut"}}
+	for _, side := range []string{"a", "b"} {
+		d := r.Drops[side]
+		t.Rows = append(t.Rows, []string{side, fmt.Sprint(d.Loss), fmt.Sprint(d.Firewall), fmt.Sprint(d.Cut)})
+	}
+	rep.Tables = append(rep.Tables, t)
+	if r.Recovered {
+		rep.Metrics = append(rep.Metrics, reports.Gauge("recovery", "ms", float64(r.Recovery)/float64(time.Millisecond)))
+	}
+	var parts []string
+	if r.Call != nil {
+		if r.Call.Connected {
+			parts = append(parts, fmt.Sprintf("connected in %v, %s", r.Call.TimeToConnected.Round(time.Millisecond), r.Call.Path.Describe()))
+		} else {
+			parts = append(parts, "not connected")
+		}
+		if r.Call.Messages.Sent > 0 {
+			parts = append(parts, fmt.Sprintf("%d/%d messages echoed", r.Call.Messages.Received, r.Call.Messages.Sent))
+		}
+	}
+	if len(r.Diagnoses) > 0 {
+		parts = append(parts, r.Diagnoses[0])
+	}
+	rep.Summary = strings.Join(parts, "; ")
+	_ = rep.SetDetails(r)
+	return rep
+}

@@ -1,0 +1,501 @@
+package scenarios
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/natkit/natkit/probe/call"
+	"github.com/natkit/natkit/vnet"
+)
+
+// Spec is one scenario: a topology, ICE and signaling settings, steps on a
+// timeline, and what should happen.
+type Spec struct {
+	// Name identifies the scenario. Required.
+	Name string `yaml:"name"`
+	// Description says what it shows. Default "".
+	Description string `yaml:"description"`
+	// Topology is the virtual network. Default: both sides open.
+	Topology Topology `yaml:"topology"`
+	// ICE are the peers' ICE settings. Default: STUN on, TURN off, policy
+	// all, browser-like timeouts.
+	ICE ICE `yaml:"ice"`
+	// Signaling shapes the signaling channel. Default: instant.
+	Signaling Signaling `yaml:"signaling"`
+	// Steps run in order. Default: connect, wait_connected, send 10
+	// messages, hangup.
+	Steps []Step `yaml:"steps"`
+	// Expect is what should happen. Default: nothing is checked.
+	Expect Expect `yaml:"expect"`
+
+	file string
+	root *yaml.Node
+}
+
+// Topology is the scenario's virtual network.
+type Topology struct {
+	// Seed makes loss and jitter repeatable. Default 1.
+	Seed int64 `yaml:"seed"`
+	// A and B are the two sides. Default: open.
+	A SideSpec `yaml:"a"`
+	B SideSpec `yaml:"b"`
+}
+
+// SideSpec is one side's NAT, link and firewall.
+type SideSpec struct {
+	// NAT is a preset name. Default "open" (unless mapping/filtering).
+	NAT string `yaml:"nat"`
+	// Mapping and Filtering give a custom NAT: EIM|ADM|APDM, EIF|ADF|APDF.
+	Mapping   string `yaml:"mapping"`
+	Filtering string `yaml:"filtering"`
+	// MappingLifetime is how long an idle mapping lives. Default 30s.
+	MappingLifetime Duration `yaml:"mapping_lifetime"`
+	// Latency and Jitter are added to packets arriving at the side.
+	Latency Duration `yaml:"latency"`
+	Jitter  Duration `yaml:"jitter"`
+	// Loss is the percentage of packets lost on the side's link. Default 0.
+	Loss float64 `yaml:"loss"`
+	// Bandwidth limits the side's downlink, e.g. "512kbit", "2mbit".
+	// Default unlimited.
+	Bandwidth Bandwidth `yaml:"bandwidth"`
+	// Firewall "relay-only" drops all UDP except to and from the relay.
+	// Default "" (none).
+	Firewall string `yaml:"firewall"`
+}
+
+// ICE is the scenario's ICE settings.
+type ICE struct {
+	// STUN gives both peers the relay's STUN URL. Default true.
+	STUN *bool `yaml:"stun"`
+	// TURN gives both peers the relay's TURN URL. Default false.
+	TURN bool `yaml:"turn"`
+	// Policy is "all" or "relay". Default "all".
+	Policy string `yaml:"policy"`
+	// Credentials override a side's TURN username/password. Default:
+	// the relay's user natkit/natkit.
+	Credentials map[string]Credential `yaml:"credentials"`
+	// Timeouts is "browser" (pion's defaults) or "fast" (the matrix's),
+	// before the overrides below. Default "browser".
+	Timeouts            string    `yaml:"timeouts"`
+	DisconnectedTimeout *Duration `yaml:"disconnected_timeout"`
+	FailedTimeout       *Duration `yaml:"failed_timeout"`
+	KeepAlive           *Duration `yaml:"keepalive"`
+	HostWait            *Duration `yaml:"host_wait"`
+	SrflxWait           *Duration `yaml:"srflx_wait"`
+	PrflxWait           *Duration `yaml:"prflx_wait"`
+	RelayWait           *Duration `yaml:"relay_wait"`
+}
+
+// Credential is a TURN username and password.
+type Credential struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Signaling shapes the in-process signaling channel.
+type Signaling struct {
+	Delay   Duration `yaml:"delay"`
+	Jitter  Duration `yaml:"jitter"`
+	Reorder bool     `yaml:"reorder"`
+	// DropCandidates drops candidates of these types: host, srflx, prflx,
+	// relay.
+	DropCandidates []string `yaml:"drop_candidates"`
+	// CandidatesBeforeOffer holds offers and answers this much longer than
+	// candidates: the classic trickle race. Default 0.
+	CandidatesBeforeOffer Duration `yaml:"candidates_before_offer"`
+}
+
+// Step is one action on the timeline. Exactly one action is set.
+type Step struct {
+	// At waits until this long after the call started before the step.
+	At *Duration `yaml:"at"`
+
+	Connect       *struct{}   `yaml:"connect"`
+	WaitConnected *WaitStep   `yaml:"wait_connected"`
+	Send          *SendStep   `yaml:"send"`
+	Impair        *ImpairStep `yaml:"impair"`
+	CutDirect     *struct{}   `yaml:"cut_direct"`
+	RestoreDirect *struct{}   `yaml:"restore_direct"`
+	ICERestart    *struct{}   `yaml:"ice_restart"`
+	Wait          *WaitStep   `yaml:"wait"`
+	WaitRecovered *WaitStep   `yaml:"wait_recovered"`
+	HangUp        *struct{}   `yaml:"hangup"`
+}
+
+// WaitStep is a wait with a duration ("for") or a bound ("timeout").
+type WaitStep struct {
+	For     Duration `yaml:"for"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// SendStep sends probe messages from a to b, echoed back.
+type SendStep struct {
+	Messages int      `yaml:"messages"`
+	Size     int      `yaml:"size"`
+	Interval Duration `yaml:"interval"`
+}
+
+// ImpairStep replaces a side's loss and latency for a while.
+type ImpairStep struct {
+	Side    string   `yaml:"side"`
+	Loss    float64  `yaml:"loss"`
+	Latency Duration `yaml:"latency"`
+	For     Duration `yaml:"for"`
+}
+
+// Expect is what the scenario should show.
+type Expect struct {
+	// Connected: the call connects (true) or does not (false).
+	Connected *bool `yaml:"connected"`
+	// Path: direct, relay or any (at the end of the call).
+	Path string `yaml:"path"`
+	// Within bounds the time to connected.
+	Within Duration `yaml:"within"`
+	// Delivered is the minimum percentage of probe messages echoed.
+	Delivered *float64 `yaml:"delivered"`
+	// RecoversWithin bounds the recovery measured by wait_recovered.
+	RecoversWithin Duration `yaml:"recovers_within"`
+	// AuthFailure names the side whose TURN credentials the relay must
+	// have refused with 401.
+	AuthFailure string `yaml:"auth_failure"`
+}
+
+// Duration reads "200ms", "1.5s" from YAML.
+type Duration time.Duration
+
+// D returns the standard library duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &ParseError{Line: n.Line, Reason: "want a duration like 200ms or 1.5s"}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &ParseError{Line: n.Line, Reason: fmt.Sprintf("duration %q: want a duration like 200ms or 1.5s", n.Value)}
+	}
+	if v < 0 {
+		return &ParseError{Line: n.Line, Reason: fmt.Sprintf("duration %q must not be negative", n.Value)}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Bandwidth is bits per second, read from "512kbit", "2mbit" or a number.
+type Bandwidth int
+
+var bwRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*(bit|kbit|mbit|gbit)?$`)
+
+// UnmarshalYAML parses a bandwidth.
+func (b *Bandwidth) UnmarshalYAML(n *yaml.Node) error {
+	m := bwRe.FindStringSubmatch(strings.ToLower(n.Value))
+	if n.Kind != yaml.ScalarNode || m == nil {
+		return &ParseError{Line: n.Line, Reason: fmt.Sprintf("bandwidth %q: want e.g. 512kbit or 2mbit", n.Value)}
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	switch m[2] {
+	case "kbit":
+		v *= 1e3
+	case "mbit":
+		v *= 1e6
+	case "gbit":
+		v *= 1e9
+	}
+	if v < 8000 {
+		return &ParseError{Line: n.Line, Reason: fmt.Sprintf("bandwidth %q: below 8kbit no call can work", n.Value)}
+	}
+	*b = Bandwidth(v)
+	return nil
+}
+
+var lineRe = regexp.MustCompile(`line (\d+): (.*)`)
+
+// Parse reads a scenario. file names it in errors (file:line: reason).
+// Unknown keys, wrong types and impossible values are errors.
+func Parse(file string, data []byte) (*Spec, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &ParseError{File: file, Reason: "empty scenario"}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return nil, yamlError(file, err)
+	}
+	s.file = file
+	s.root = root.Content[0]
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func yamlError(file string, err error) error {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return &ParseError{File: file, Line: pe.Line, Reason: pe.Reason}
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		m := lineRe.FindStringSubmatch(te.Errors[0])
+		if m != nil {
+			line, _ := strconv.Atoi(m[1])
+			reason := m[2]
+			if len(te.Errors) > 1 {
+				reason += fmt.Sprintf(" (and %d more)", len(te.Errors)-1)
+			}
+			return &ParseError{File: file, Line: line, Reason: reason}
+		}
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &ParseError{File: file, Line: line, Reason: m[2]}
+	}
+	return &ParseError{File: file, Reason: msg}
+}
+
+// lineOf finds the line of the value at path (mapping keys, or sequence
+// indexes as numbers), falling back to the deepest node found.
+func (s *Spec) lineOf(path ...string) int {
+	n := s.root
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	for _, p := range path {
+		if n == nil {
+			break
+		}
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == p {
+					next = n.Content[i+1]
+					line = n.Content[i].Line
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(p); err == nil && i < len(n.Content) {
+				next = n.Content[i]
+				line = next.Line
+			}
+		}
+		n = next
+	}
+	return line
+}
+
+func (s *Spec) errAt(reason string, path ...string) error {
+	return &ParseError{File: s.file, Line: s.lineOf(path...), Reason: reason}
+}
+
+func (s *Spec) validate() error {
+	if s.Name == "" {
+		return s.errAt("name is required", "name")
+	}
+	for _, side := range []struct {
+		name string
+		sp   *SideSpec
+	}{{"a", &s.Topology.A}, {"b", &s.Topology.B}} {
+		sp := side.sp
+		at := func(reason, field string) error { return s.errAt(reason, "topology", side.name, field) }
+		if sp.NAT != "" {
+			if _, err := vnet.LookupPreset(sp.NAT); err != nil {
+				return at(err.Error(), "nat")
+			}
+			if sp.Mapping != "" || sp.Filtering != "" {
+				return at("set either nat or mapping/filtering, not both", "mapping")
+			}
+		}
+		if (sp.Mapping == "") != (sp.Filtering == "") {
+			return at("a custom nat needs both mapping and filtering", "mapping")
+		}
+		if sp.Mapping != "" && !contains(vnet.MappingNames, sp.Mapping) {
+			return at(fmt.Sprintf("mapping %q: want one of %s", sp.Mapping, strings.Join(vnet.MappingNames, ", ")), "mapping")
+		}
+		if sp.Filtering != "" && !contains(vnet.FilteringNames, sp.Filtering) {
+			return at(fmt.Sprintf("filtering %q: want one of %s", sp.Filtering, strings.Join(vnet.FilteringNames, ", ")), "filtering")
+		}
+		if sp.Loss < 0 || sp.Loss > 100 {
+			return at(fmt.Sprintf("loss %g: want a percentage from 0 to 100", sp.Loss), "loss")
+		}
+		if sp.Firewall != "" && sp.Firewall != "relay-only" {
+			return at(fmt.Sprintf("firewall %q: want relay-only", sp.Firewall), "firewall")
+		}
+		if (sp.NAT == "" || sp.NAT == "open") && sp.Mapping == "" && sp.MappingLifetime > 0 {
+			return at("an open side has no nat mapping to expire", "mapping_lifetime")
+		}
+	}
+	switch s.ICE.Policy {
+	case "", "all", "relay":
+	default:
+		return s.errAt(fmt.Sprintf("policy %q: want all or relay", s.ICE.Policy), "ice", "policy")
+	}
+	switch s.ICE.Timeouts {
+	case "", "browser", "fast":
+	default:
+		return s.errAt(fmt.Sprintf("timeouts %q: want browser or fast", s.ICE.Timeouts), "ice", "timeouts")
+	}
+	for side := range s.ICE.Credentials {
+		if side != "a" && side != "b" {
+			return s.errAt(fmt.Sprintf("credentials for side %q: want a or b", side), "ice", "credentials", side)
+		}
+	}
+	if !s.ICE.TURN && len(s.ICE.Credentials) > 0 {
+		return s.errAt("credentials without turn: true have no effect", "ice", "credentials")
+	}
+	if s.ICE.Policy == "relay" && !s.ICE.TURN {
+		return s.errAt("policy relay needs turn: true, or no candidate can be gathered", "ice", "policy")
+	}
+	if _, err := s.iceSettings(); err != nil {
+		return s.errAt(err.Error(), "ice")
+	}
+	for _, t := range s.Signaling.DropCandidates {
+		if !contains([]string{"host", "srflx", "prflx", "relay"}, t) {
+			return s.errAt(fmt.Sprintf("drop_candidates %q: want host, srflx, prflx or relay", t), "signaling", "drop_candidates")
+		}
+	}
+	if err := s.validateSteps(); err != nil {
+		return err
+	}
+	e := s.Expect
+	switch e.Path {
+	case "", "any", "direct", "relay":
+	default:
+		return s.errAt(fmt.Sprintf("path %q: want direct, relay or any", e.Path), "expect", "path")
+	}
+	if e.Connected != nil && !*e.Connected && (e.Path == "direct" || e.Path == "relay" || e.Within > 0 || e.RecoversWithin > 0) {
+		return s.errAt("a call expected not to connect has no path, time to connect or recovery", "expect", "connected")
+	}
+	if e.Delivered != nil && (*e.Delivered < 0 || *e.Delivered > 100) {
+		return s.errAt(fmt.Sprintf("delivered %g: want a percentage from 0 to 100", *e.Delivered), "expect", "delivered")
+	}
+	if e.AuthFailure != "" && e.AuthFailure != "a" && e.AuthFailure != "b" {
+		return s.errAt(fmt.Sprintf("auth_failure %q: want a or b", e.AuthFailure), "expect", "auth_failure")
+	}
+	if e.AuthFailure != "" && !s.ICE.TURN {
+		return s.errAt("auth_failure needs turn: true", "expect", "auth_failure")
+	}
+	return nil
+}
+
+func (s *Spec) validateSteps() error {
+	var last time.Duration
+	for i, st := range s.Steps {
+		idx := strconv.Itoa(i)
+		name, n := st.action()
+		if n != 1 {
+			return s.errAt(fmt.Sprintf("step %d: want exactly one action (connect, wait_connected, send, impair, cut_direct, restore_direct, ice_restart, wait, wait_recovered, hangup), got %d", i+1, n), "steps", idx)
+		}
+		if st.At != nil {
+			if st.At.D() < last {
+				return s.errAt(fmt.Sprintf("step %d: at %v is before the previous step's %v; steps run in order", i+1, st.At.D(), last), "steps", idx, "at")
+			}
+			last = st.At.D()
+		}
+		if i == 0 && name != "connect" {
+			return s.errAt("the first step must be connect", "steps", idx)
+		}
+		if i > 0 && name == "connect" {
+			return s.errAt(fmt.Sprintf("step %d: connect only as the first step", i+1), "steps", idx)
+		}
+		switch name {
+		case "send":
+			if st.Send.Messages <= 0 {
+				return s.errAt(fmt.Sprintf("step %d: send needs messages > 0", i+1), "steps", idx, "send")
+			}
+			if st.Send.Size != 0 && (st.Send.Size < 16 || st.Send.Size > 65535) {
+				return s.errAt(fmt.Sprintf("step %d: size %d: want 16 to 65535 bytes", i+1, st.Send.Size), "steps", idx, "send")
+			}
+		case "impair":
+			if st.Impair.Side != "a" && st.Impair.Side != "b" {
+				return s.errAt(fmt.Sprintf("step %d: impair side %q: want a or b", i+1, st.Impair.Side), "steps", idx, "impair")
+			}
+			if st.Impair.Loss < 0 || st.Impair.Loss > 100 {
+				return s.errAt(fmt.Sprintf("step %d: loss %g: want 0 to 100", i+1, st.Impair.Loss), "steps", idx, "impair")
+			}
+			if st.Impair.Latency > 0 {
+				sp := s.Topology.A
+				if st.Impair.Side == "b" {
+					sp = s.Topology.B
+				}
+				if sp.Latency == 0 && sp.Jitter == 0 {
+					return s.errAt(fmt.Sprintf("step %d: impair latency needs side %s to have a latency in topology", i+1, st.Impair.Side), "steps", idx, "impair")
+				}
+			}
+		case "wait":
+			if st.Wait.For <= 0 {
+				return s.errAt(fmt.Sprintf("step %d: wait needs for > 0", i+1), "steps", idx, "wait")
+			}
+		}
+	}
+	return nil
+}
+
+func (st Step) action() (string, int) {
+	name, n := "", 0
+	set := func(ok bool, s string) {
+		if ok {
+			name = s
+			n++
+		}
+	}
+	set(st.Connect != nil, "connect")
+	set(st.WaitConnected != nil, "wait_connected")
+	set(st.Send != nil, "send")
+	set(st.Impair != nil, "impair")
+	set(st.CutDirect != nil, "cut_direct")
+	set(st.RestoreDirect != nil, "restore_direct")
+	set(st.ICERestart != nil, "ice_restart")
+	set(st.Wait != nil, "wait")
+	set(st.WaitRecovered != nil, "wait_recovered")
+	set(st.HangUp != nil, "hangup")
+	return name, n
+}
+
+// iceSettings resolves the timeouts preset and overrides.
+func (s *Spec) iceSettings() (call.ICESettings, error) {
+	ice := call.BrowserLikeICE()
+	if s.ICE.Timeouts == "fast" {
+		ice = call.FastICE()
+	}
+	for _, o := range []struct {
+		v   *Duration
+		dst *time.Duration
+	}{
+		{s.ICE.DisconnectedTimeout, &ice.DisconnectedTimeout}, {s.ICE.FailedTimeout, &ice.FailedTimeout},
+		{s.ICE.KeepAlive, &ice.KeepAlive}, {s.ICE.HostWait, &ice.HostWait}, {s.ICE.SrflxWait, &ice.SrflxWait},
+		{s.ICE.PrflxWait, &ice.PrflxWait}, {s.ICE.RelayWait, &ice.RelayWait},
+	} {
+		if o.v != nil {
+			*o.dst = o.v.D()
+		}
+	}
+	if ice.KeepAlive == 0 || ice.DisconnectedTimeout == 0 || ice.FailedTimeout == 0 {
+		return ice, errors.New("disconnected_timeout, failed_timeout and keepalive must be positive")
+	}
+	return ice, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
