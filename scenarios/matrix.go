@@ -46,6 +46,9 @@ type MatrixConfig struct {
 	LoggerFactory logging.LoggerFactory
 }
 
+// Validate checks the config without running anything.
+func (c MatrixConfig) Validate() error { return c.fill() }
+
 func (c *MatrixConfig) fill() error {
 	if len(c.Presets) == 0 {
 		c.Presets = vnet.PresetNames()

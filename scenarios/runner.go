@@ -387,7 +387,7 @@ func (r *runner) judge() {
 					hasRelay = true
 				}
 			}
-			d := fmt.Sprintf("side %s: the relay rejected the credentials of %d TURN requests (username %q, from %s) after the 401 challenge: the username or password is wrong, or expired",
+			d := fmt.Sprintf("side %s: the relay rejected the credentials of %d TURN request(s) (username %q, from %s) after the 401 challenge: the username or password is wrong, or expired",
 				side, len(fs), fs[0].Username, fs[0].Source)
 			if !hasRelay {
 				d += fmt.Sprintf(", so side %s has no relay candidate", side)

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/natkit/natkit/probe/call"
+	"github.com/natkit/natkit/scenarios"
+	"github.com/natkit/natkit/vnet"
+)
+
+func init() { register(newMatrixCmd) }
+
+func newMatrixCmd(a *app) *cobra.Command {
+	var (
+		out      outputFlags
+		nats     []string
+		turn     string
+		parallel int
+		timeout  time.Duration
+		messages int
+		iceMode  string
+	)
+	cmd := &cobra.Command{
+		Use:   "matrix",
+		Short: "Run every NAT-preset pair, with and without TURN, and compare each cell with theory",
+		Long: `matrix places one call for every ordered pair of NAT presets (side a offers,
+side b answers), with STUN only and/or with a TURN relay, each in its own
+virtual network, and compares each cell with DESIGN.md's theory: a pair
+connects directly unless one side is symmetric and the other filters by port;
+with TURN every pair connects, and exactly those pairs use the relay.
+
+A cell that differs from theory is a failed check (exit 1). The HTML report
+colours the grid by path and links each cell to its call's timeline.`,
+		Example: `  natkit matrix
+  natkit matrix --nat full-cone,symmetric --turn no
+  natkit matrix --report matrix.html --report matrix.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.validate(); err != nil {
+				return err
+			}
+			cfg := scenarios.MatrixConfig{
+				TURN: turn, Parallel: parallel, ConnectTimeout: timeout, Messages: messages,
+				LoggerFactory: vnetPionLoggers(a),
+			}
+			for _, n := range nats {
+				for _, p := range strings.Split(n, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						cfg.Presets = append(cfg.Presets, p)
+					}
+				}
+			}
+			switch iceMode {
+			case "fast":
+			case "browser":
+				b := call.BrowserLikeICE()
+				cfg.ICE = &b
+				if timeout == 0 {
+					cfg.ConnectTimeout = 40 * time.Second
+				}
+			default:
+				return usageErrorf("--ice %q: want fast or browser", iceMode)
+			}
+			if parallel < 0 {
+				return usageErrorf("--parallel %d: want 1 or more", parallel)
+			}
+			if messages < 0 {
+				return usageErrorf("--messages %d: must not be negative", messages)
+			}
+			if timeout < 0 {
+				return usageErrorf("--connect-timeout %v: must not be negative", timeout)
+			}
+			if err := cfg.Validate(); err != nil {
+				var me *scenarios.MatrixError
+				if errors.As(err, &me) {
+					return usageErrorf("--%s: %s", me.Field, me.Reason)
+				}
+				return usageError(err)
+			}
+			var progress *mpb.Progress
+			if a.stderrIsTerminal() {
+				progress = mpb.NewWithContext(cmd.Context(), mpb.WithOutput(a.stderr), mpb.WithWidth(40))
+				total := len(cfg.Presets) * len(cfg.Presets)
+				if cfg.TURN == scenarios.TURNBoth || cfg.TURN == "" {
+					total *= 2
+				}
+				bar := progress.AddBar(int64(total),
+					mpb.PrependDecorators(decor.Name("matrix "), decor.CountersNoUnit("%d/%d calls")),
+					mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
+				cfg.Progress = func(done, _ int) { bar.SetCurrent(int64(done)) }
+			}
+			res, err := scenarios.RunMatrix(cmd.Context(), cfg)
+			if progress != nil {
+				progress.Shutdown()
+			}
+			if res == nil {
+				return err
+			}
+			rep := res.Report()
+			rep.Target = "vnet " + vnet.WANCIDR
+			if cmd.Context().Err() != nil {
+				rep.Interrupt()
+			}
+			return a.emit(rep, &out)
+		},
+	}
+	addOutputFlags(cmd, &out)
+	f := cmd.Flags()
+	f.StringSliceVar(&nats, "nat", nil, "NAT presets to pair, comma-separated (default: "+strings.Join(vnet.PresetNames(), ",")+")")
+	f.StringVar(&turn, "turn", "both", "with a TURN relay: no, yes or both")
+	f.IntVar(&parallel, "parallel", 8, "calls to run at once")
+	f.DurationVar(&timeout, "connect-timeout", 0, "give up on a call that has not connected after this long (default 6s with --ice fast)")
+	f.IntVar(&messages, "messages", 5, "data-channel probe messages per connected call")
+	f.StringVar(&iceMode, "ice", "fast", "ICE timers and acceptance waits: fast (tuned for the matrix) or browser (pion's defaults, slow to fail)")
+	_ = cmd.RegisterFlagCompletionFunc("nat", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return vnet.PresetNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("turn", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"no", "yes", "both"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("ice", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"fast", "browser"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/natkit/natkit/reports"
+)
+
+func TestScenarioListAndShow(t *testing.T) {
+	code, out, _ := runNatkit(t, context.Background(), "scenario", "list")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "lossy-link")
+	assert.Contains(t, out, "wrong-turn-credentials")
+
+	code, out, _ = runNatkit(t, context.Background(), "scenario", "show", "lossy-link")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "name: lossy-link")
+}
+
+func TestScenarioBadInput(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scenario", "show", "nope"}, `unknown scenario "nope"`},
+		{[]string{"scenario", "run", "nope"}, `unknown scenario "nope"`},
+		{[]string{"scenario", "run", filepath.Join("testdata", "scenario-bad.yaml")}, "scenario-bad.yaml:5: loss 250"},
+		{[]string{"scenario", "run", "testdata/missing.yaml"}, "testdata/missing.yaml: read"},
+		{[]string{"scenario", "run", "lossy-link", "--parallel", "0"}, "--parallel 0"},
+		{[]string{"scenario", "run"}, "requires at least 1 arg"},
+		{[]string{"matrix", "--nat", "open,cone"}, `--nat: unknown nat preset "cone"`},
+		{[]string{"matrix", "--turn", "maybe"}, `--turn: "maybe"`},
+		{[]string{"matrix", "--ice", "slow"}, `--ice "slow"`},
+		{[]string{"matrix", "--nat", "open,open"}, `given twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			code, _, stderr := runNatkit(t, context.Background(), tt.args...)
+			assert.Equal(t, 2, code, stderr)
+			assert.Contains(t, stderr, tt.want)
+		})
+	}
+}
+
+func TestScenarioRunReport(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "s.json")
+	code, out, stderr := runNatkit(t, context.Background(), "scenario", "run", "classic-full-cone-pair", "candidates-before-offer", "--parallel", "2", "--report", jsonPath)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "2 of 2 scenarios passed")
+	b, err := os.ReadFile(jsonPath)
+	require.NoError(t, err)
+	var rep reports.Report
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.Len(t, rep.Children, 2)
+	for _, ch := range rep.Children {
+		assert.Equal(t, reports.VerdictPass, ch.Verdict)
+		assert.NotEmpty(t, ch.Events, "each scenario keeps its call timeline")
+	}
+}
+
+func TestScenarioFailingExpectationExits1(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "wrong.yaml")
+	require.NoError(t, os.WriteFile(f, []byte(`name: wrong-on-purpose
+topology: {a: {nat: full-cone}, b: {nat: full-cone}}
+ice: {timeouts: fast}
+expect: {path: relay}
+`), 0o644))
+	code, out, _ := runNatkit(t, context.Background(), "scenario", "run", f)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "FAIL")
+}
