@@ -45,6 +45,11 @@ type wsConn struct {
 	// heartbeat enforces WriteTimeout with it, so that writes need no
 	// per-frame timer.
 	writeStart atomic.Int64
+	// wmu guards writing (a writer goroutine runs) and finished (the
+	// reader ended: no writer may start any more).
+	wmu      sync.Mutex
+	writing  bool
+	finished bool
 	// closeCode and closeReason are set before closeFrame is queued.
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -99,12 +104,12 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	s.mu.Lock()
 	c.ws = ws
+	s.mu.Unlock()
 	ws.SetReadLimit(-1) // the reader enforces MaxMessageSize itself, to answer too_large
 	c.touch()
 	c.bucket = newBucket(s.cfg.RatePerSecond, s.cfg.RateBurst, time.Now())
-	s.wg.Add(1)
-	go c.writeLoop()
 	status := c.readLoop()
 	if c.closing.Load() {
 		select {
@@ -113,6 +118,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.fail(closeNormal, "")
+	c.wmu.Lock()
+	c.finished = true
+	c.wmu.Unlock()
 	s.disconnected(c, status)
 }
 
@@ -128,12 +136,27 @@ func (c *wsConn) enqueue(f []byte) bool {
 	}
 	select {
 	case c.send <- f:
+		c.startWriter()
 		return true
 	default:
 		c.s.metrics.disconnects.WithLabelValues("slow_consumer").Inc()
 		c.kick(closePolicy, fmt.Sprintf("slow consumer: %d frames waiting to be sent", cap(c.send)))
 		return false
 	}
+}
+
+// startWriter runs a writer goroutine unless one runs already. Writers
+// exist only while there is something to send, so an idle connection costs
+// one goroutine (its reader).
+func (c *wsConn) startWriter() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writing || c.finished {
+		return
+	}
+	c.writing = true
+	c.s.wg.Add(1) // the reader still holds its own count here, so Close waits
+	go c.writeLoop()
 }
 
 func (c *wsConn) sendMsg(m protocol.Message) bool {
@@ -212,14 +235,14 @@ func (c *wsConn) kick(code websocket.StatusCode, reason string) {
 
 func (c *wsConn) writeLoop() {
 	defer c.s.wg.Done()
-	hb := time.NewTicker(c.s.cfg.HeartbeatInterval)
-	defer hb.Stop()
 	for {
 		select {
 		case <-c.done:
+			c.stopWriter()
 			return
 		case f := <-c.send:
 			if len(f) == 0 {
+				c.stopWriter()
 				c.kick(c.closeCode, c.closeReason)
 				return
 			}
@@ -227,20 +250,36 @@ func (c *wsConn) writeLoop() {
 			err := c.ws.Write(context.Background(), websocket.MessageText, f)
 			c.writeStart.Store(0)
 			if err != nil {
+				c.stopWriter()
 				c.fail(closeNormal, "")
 				return
 			}
-		case now := <-hb.C:
-			if c.heartbeat(now) {
+		default:
+			c.wmu.Lock()
+			if len(c.send) == 0 {
+				c.writing = false
+				c.wmu.Unlock()
 				return
 			}
+			c.wmu.Unlock()
 		}
 	}
+}
+
+func (c *wsConn) stopWriter() {
+	c.wmu.Lock()
+	c.writing = false
+	c.wmu.Unlock()
 }
 
 // heartbeat runs every HeartbeatInterval: it enforces the idle timeout and
 // pings. It reports whether the connection was closed.
 func (c *wsConn) heartbeat(now time.Time) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+	}
 	idle := now.Sub(time.Unix(0, c.lastSeen.Load()))
 	if idle > c.s.cfg.IdleTimeout {
 		c.s.metrics.disconnects.WithLabelValues("idle_timeout").Inc()
@@ -257,6 +296,32 @@ func (c *wsConn) heartbeat(now time.Time) bool {
 		}
 	}()
 	return false
+}
+
+// heartbeats pings every connection each HeartbeatInterval and closes the
+// idle ones, from one goroutine for all connections.
+func (s *Server) heartbeats() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.mu.RLock()
+			conns := make([]*wsConn, 0, len(s.conns))
+			for c := range s.conns {
+				if c.ws != nil {
+					conns = append(conns, c)
+				}
+			}
+			s.mu.RUnlock()
+			for _, c := range conns {
+				c.heartbeat(now)
+			}
+		}
+	}
 }
 
 // watchWrites enforces WriteTimeout for every connection: a write that
@@ -276,7 +341,7 @@ func (s *Server) watchWrites() {
 			var slow []*wsConn
 			s.mu.RLock()
 			for c := range s.conns {
-				if ws := c.writeStart.Load(); ws != 0 && ws < limit {
+				if ws := c.writeStart.Load(); ws != 0 && ws < limit && c.ws != nil {
 					slow = append(slow, c)
 				}
 			}
@@ -284,9 +349,7 @@ func (s *Server) watchWrites() {
 			for _, c := range slow {
 				s.metrics.disconnects.WithLabelValues("write_timeout").Inc()
 				c.kick(closePolicy, fmt.Sprintf("slow consumer: a write took longer than %s", s.cfg.WriteTimeout))
-				if c.ws != nil {
-					_ = c.ws.CloseNow()
-				}
+				_ = c.ws.CloseNow()
 			}
 		}
 	}

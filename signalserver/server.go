@@ -96,9 +96,10 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.MetricsHandler())
 	s.mux.Handle("/", webHandler())
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.janitor()
 	go s.watchWrites()
+	go s.heartbeats()
 	return s, nil
 }
 
