@@ -166,6 +166,18 @@ func (f *benchFlags) config(cmd *cobra.Command, args []string) (load.Config, loa
 		return cfg, slo, usageErrorf("--max-p99 %s: want a positive duration, or 0 for no check", f.maxP99)
 	}
 	slo.MaxP99 = f.maxP99
+	// Zero means "default" in load.Config; on the command line it is a
+	// mistake, so it is refused here rather than silently replaced.
+	switch {
+	case f.allocations < 1:
+		return cfg, slo, usageErrorf("--allocations %d: want at least 1", f.allocations)
+	case f.duration <= 0:
+		return cfg, slo, usageErrorf("--duration %s: want a positive duration", f.duration)
+	case f.size < load.MinSize || f.size > load.MaxSize:
+		return cfg, slo, usageErrorf("--size %d: want %d..%d bytes", f.size, load.MinSize, load.MaxSize)
+	case f.ramp < 0 || f.ramp > f.duration:
+		return cfg, slo, usageErrorf("--ramp %s: want 0 up to --duration", f.ramp)
+	}
 	rate, err := parseRate("rate", f.rate)
 	if err != nil {
 		return cfg, slo, err

@@ -33,6 +33,9 @@ peer policy allows it (coturn: --allow-loopback-peers).`,
 			if duration < 0 {
 				return usageErrorf("--duration %s: want a positive duration, or 0 to run until interrupted", duration)
 			}
+			if cfg.Readers < 1 || cfg.Readers > 64 {
+				return usageErrorf("--readers %d: want 1..64", cfg.Readers)
+			}
 			p, err := load.ListenPeer(cfg)
 			if err != nil {
 				if errors.Is(err, load.ErrConfig) {

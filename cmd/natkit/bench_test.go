@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/natkit/natkit/probe/load"
+	"github.com/natkit/natkit/relay"
+	"github.com/natkit/natkit/reports"
+)
+
+// startBenchRelay runs natkit's relay on loopback (udp and tcp) with user
+// u:p and loopback peers allowed, and returns its udp and tcp turn: URLs.
+func startBenchRelay(t *testing.T) (string, string) {
+	t.Helper()
+	srv, err := relay.New(relay.Config{
+		Listen:     []relay.Listener{{Network: "udp", Addr: "127.0.0.1:0"}, {Network: "tcp", Addr: "127.0.0.1:0"}},
+		Users:      map[string]string{"u": "p"},
+		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	return "turn:" + srv.Addrs()[0].Addr, "turn:" + srv.Addrs()[1].Addr + "?transport=tcp"
+}
+
+// startEchoPeer runs an echo peer on loopback until the test ends.
+func startEchoPeer(t *testing.T) string {
+	t.Helper()
+	p, err := load.ListenPeer(load.PeerConfig{Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return p.Addr().String()
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	url := "turn:127.0.0.1:3478"
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no server", []string{"bench", "--user", "u", "--credential", "p"}, "turn:"},
+		{"no credentials", []string{"bench", url}, "credential"},
+		{"stun only", []string{"bench", "stun:127.0.0.1:3478"}, "no turn: server"},
+		{"turns", []string{"bench", "turns:127.0.0.1:5349", "--user", "u", "--credential", "p"}, "TLS"},
+		{"bad scheme", []string{"bench", "http://x", "--user", "u", "--credential", "p"}, "argument 1"},
+		{"rate", []string{"bench", url, "--user", "u", "--credential", "p", "--rate", "fast"}, "--rate"},
+		{"rate unit", []string{"bench", url, "--user", "u", "--credential", "p", "--rate", "10/h"}, "--rate"},
+		{"max-loss", []string{"bench", url, "--user", "u", "--credential", "p", "--max-loss", "150%"}, "--max-loss"},
+		{"max-alloc-failures", []string{"bench", url, "--user", "u", "--credential", "p", "--max-alloc-failures", "x"}, "--max-alloc-failures"},
+		{"max-p99", []string{"bench", url, "--user", "u", "--credential", "p", "--max-p99", "-1s"}, "--max-p99"},
+		{"mode", []string{"bench", url, "--user", "u", "--credential", "p", "--mode", "fast"}, "--mode"},
+		{"size", []string{"bench", url, "--user", "u", "--credential", "p", "--size", "1"}, "--size"},
+		{"pps without peer", []string{"bench", url, "--user", "u", "--credential", "p", "--pps", "10"}, "--peer"},
+		{"peer and pair", []string{"bench", url, "--user", "u", "--credential", "p", "--pps", "10", "--pair", "--peer", "1.2.3.4:5"}, "--peer"},
+		{"allocations", []string{"bench", url, "--user", "u", "--credential", "p", "--allocations", "0"}, "--allocations"},
+		{"duration", []string{"bench", url, "--user", "u", "--credential", "p", "--duration", "-1s"}, "--duration"},
+		{"duration syntax", []string{"bench", url, "--user", "u", "--credential", "p", "--duration", "soon"}, "duration"},
+		{"timeout", []string{"bench", url, "--user", "u", "--credential", "p", "--timeout", "0s"}, "--timeout"},
+		{"user and secret", []string{"bench", url, "--user", "u", "--credential", "p", "--secret", "s"}, "--secret"},
+		{"format", []string{"bench", url, "--user", "u", "--credential", "p", "--format", "pdf"}, "--format"},
+		{"two servers", []string{"bench", url, "turn:127.0.0.1:3479", "--user", "u", "--credential", "p"}, "2 turn servers"},
+		{"peer listen", []string{"peer", "--listen", "nope"}, "--listen"},
+		{"peer readers", []string{"peer", "--readers", "0"}, "--readers"},
+		{"peer duration", []string{"peer", "--duration", "-1s"}, "--duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("NATKIT_TURN_PASSWORD", "")
+			t.Setenv("NATKIT_TURN_SECRET", "")
+			code, _, stderr := runNatkit(t, context.Background(), tt.args...)
+			assert.Equal(t, exitUsage, code, stderr)
+			assert.Contains(t, stderr, tt.want)
+		})
+	}
+}
+
+func readReport(t *testing.T, path string) *reports.Report {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	rep, err := reports.Decode(f)
+	require.NoError(t, err)
+	return rep
+}
+
+func TestBenchAgainstNatkitRelay(t *testing.T) {
+	udpURL, tcpURL := startBenchRelay(t)
+	peer := startEchoPeer(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		url     string
+		args    []string
+		envPass string
+		code    int
+		verdict reports.Verdict
+	}{
+		{"allocation load", udpURL, []string{"--credential", "p", "--allocations", "4", "--rate", "200/s", "--duration", "300ms"}, "", exitPass, reports.VerdictPass},
+		{"paired traffic", udpURL, []string{"--credential", "p", "--pair", "--allocations", "2", "--pps", "20", "--duration", "500ms"}, "", exitPass, reports.VerdictPass},
+		{"send indications over tcp to an echo peer", tcpURL, []string{"--credential", "p", "--peer", peer, "--allocations", "2", "--pps", "20", "--duration", "500ms", "--mode", "send"}, "", exitPass, reports.VerdictPass},
+		{"password from the environment", udpURL, []string{"--allocations", "1", "--duration", "100ms"}, "p", exitPass, reports.VerdictPass},
+		{"p99 slo breached", udpURL, []string{"--credential", "p", "--pair", "--allocations", "2", "--pps", "20", "--duration", "300ms", "--max-p99", "1ns"}, "", exitCheckFailed, reports.VerdictFail},
+		{"wrong password", udpURL, []string{"--credential", "wrong", "--allocations", "2", "--duration", "5s"}, "", exitCheckFailed, reports.VerdictFail},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("NATKIT_TURN_SECRET", "")
+			t.Setenv("NATKIT_TURN_PASSWORD", tt.envPass)
+			path := filepath.Join(dir, fmt.Sprintf("r%d.json", i))
+			args := append([]string{"bench", tt.url, "--user", "u", "--report", path, "--format", "markdown"}, tt.args...)
+			code, out, stderr := runNatkit(t, context.Background(), args...)
+			require.Equal(t, tt.code, code, "stdout:\n%s\nstderr:\n%s", out, stderr)
+			rep := readReport(t, path)
+			assert.Equal(t, "bench", rep.Kind)
+			assert.Equal(t, tt.verdict, rep.Verdict, rep.Summary)
+			assert.NotEmpty(t, rep.Metrics)
+			if tt.name == "wrong password" {
+				assert.Contains(t, rep.Summary, "credentials are wrong")
+				raw, err := os.ReadFile(path)
+				require.NoError(t, err)
+				assert.NotContains(t, string(raw), `"wrong"`, "the password never reaches the report")
+			}
+		})
+	}
+}
+
+func TestBenchInterrupted(t *testing.T) {
+	url, _ := startBenchRelay(t)
+	path := filepath.Join(t.TempDir(), "r.json")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	code, _, stderr := runNatkit(t, ctx, "bench", url, "--user", "u", "--credential", "p", "--pair",
+		"--allocations", "2", "--pps", "20", "--duration", "1m", "--report", path)
+	require.Equal(t, exitInterrupted, code, stderr)
+	rep := readReport(t, path)
+	assert.Equal(t, reports.VerdictInterrupted, rep.Verdict)
+	var sent float64
+	for _, m := range rep.Metrics {
+		if m.Name == "packets.sent" {
+			sent = m.Value
+		}
+	}
+	assert.Positive(t, sent, "metrics up to the interrupt are kept")
+}
+
+func TestPeerCommand(t *testing.T) {
+	code, out, stderr := runNatkit(t, context.Background(), "peer", "--listen", "127.0.0.1:0", "--duration", "200ms")
+	require.Equal(t, exitPass, code, stderr)
+	assert.Contains(t, out, "echoing UDP on 127.0.0.1:")
+	assert.Contains(t, out, "echoed 0 packets")
+}
