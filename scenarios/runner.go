@@ -39,8 +39,7 @@ type Result struct {
 	// echoed, if wait_recovered ran.
 	Recovery  time.Duration `json:"recovery,omitempty"`
 	Recovered bool          `json:"recovered"`
-	// AuthFailures are the TURN requests whose credentials the relay
-	// rejected.
+	// AuthFailures are the TURN requests the relay refused with 401.
 	AuthFailures []vnet.AuthFailure `json:"auth_failures,omitempty"`
 	// Drops are the packets the topology dropped on purpose, per side.
 	Drops map[string]vnet.Drops `json:"drops"`
@@ -373,11 +372,11 @@ func (r *runner) judge() {
 		bySide[f.Side] = append(bySide[f.Side], f)
 	}
 	if e.AuthFailure != "" {
-		obs := "the relay accepted every request"
-		if n := len(bySide[e.AuthFailure]); n > 0 {
-			obs = fmt.Sprintf("%d requests rejected", n)
+		obs := "no 401 from the relay"
+		if fs := bySide[e.AuthFailure]; len(fs) > 0 {
+			obs = fmt.Sprintf("%d request(s) answered 401 (%s)", len(fs), fs[0].Reason)
 		}
-		add("auth-failure", "the relay rejects side "+e.AuthFailure+"'s credentials", len(bySide[e.AuthFailure]) > 0, "credentials rejected for side "+e.AuthFailure, obs, "")
+		add("auth-failure", "the relay refuses side "+e.AuthFailure+"'s credentials", len(bySide[e.AuthFailure]) > 0, "401 Unauthorized for side "+e.AuthFailure, obs, "")
 	}
 	for _, side := range []string{"a", "b"} {
 		if fs := bySide[side]; len(fs) > 0 {
@@ -387,8 +386,8 @@ func (r *runner) judge() {
 					hasRelay = true
 				}
 			}
-			d := fmt.Sprintf("side %s: the relay rejected the credentials of %d TURN request(s) (username %q, from %s) after the 401 challenge: the username or password is wrong, or expired",
-				side, len(fs), fs[0].Username, fs[0].Source)
+			d := fmt.Sprintf("side %s: the relay answered 401 Unauthorized (%s) to %d TURN request(s) with username %q from %s: the credentials are wrong or expired",
+				side, strings.ReplaceAll(fs[0].Reason, "_", " "), len(fs), fs[0].Username, fs[0].Source)
 			if !hasRelay {
 				d += fmt.Sprintf(", so side %s has no relay candidate", side)
 			}

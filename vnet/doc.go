@@ -1,6 +1,7 @@
 // Package vnet builds two-sided NAT topologies over pion's virtual network
 // (github.com/pion/transport/v3/vnet): a WAN on the documentation range
-// 203.0.113.0/24 with an in-network STUN/TURN relay, and two sides "a" and
+// 203.0.113.0/24 with natkit's relay (STUN + TURN, RFC 5780 on
+// 203.0.113.1 and .2), and two sides "a" and
 // "b", each behind a NAT preset from DESIGN.md (or a custom mapping and
 // filtering behaviour), or on the WAN with no NAT.
 //

@@ -2,17 +2,19 @@ package vnet
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/pion/logging"
 	"github.com/pion/transport/v3"
 	pvnet "github.com/pion/transport/v3/vnet"
-	"github.com/pion/turn/v4"
 
 	"github.com/natkit/natkit/internal/pionlog"
+	"github.com/natkit/natkit/relay"
 )
 
 // Fixed addresses of every topology.
@@ -48,6 +50,8 @@ type Spec struct {
 	Seed int64
 	// LoggerFactory receives pion's logs. Default: discard.
 	LoggerFactory logging.LoggerFactory
+	// Logger receives the relay's own logs. Default: discard.
+	Logger slog.Handler
 }
 
 // Side is one side's NAT and link.
@@ -136,15 +140,16 @@ func (s *Spec) withDefaults() Spec {
 	return c
 }
 
-// AuthFailure is one TURN request whose credentials the relay rejected:
-// an unknown username, or a wrong password (failed MESSAGE-INTEGRITY).
-// pion's server answers these with 400 Bad Request after the initial 401
-// challenge; coturn answers 401.
+// AuthFailure is one TURN request whose credentials the relay refused
+// with 401 Unauthorized: an unknown user, a wrong password, expired REST
+// credentials.
 type AuthFailure struct {
-	At       time.Time
-	Side     string // "a", "b" or "" when the source is unknown
-	Username string
-	Source   string
+	At       time.Time `json:"at"`
+	Side     string    `json:"side,omitempty"` // "a", "b" or "" when the source is unknown
+	Username string    `json:"username"`
+	Source   string    `json:"source"`
+	// Reason is the relay's: unknown_user, wrong_password, expired, ...
+	Reason string `json:"reason"`
 }
 
 // Drops counts packets the topology dropped on purpose.
@@ -156,7 +161,7 @@ type Drops struct {
 type Topology struct {
 	spec  Spec
 	wan   *pvnet.Router
-	relay *turn.Server
+	relay *relay.Server
 	sides map[string]*side
 
 	mu           sync.Mutex
@@ -307,60 +312,28 @@ func (t *Topology) addSide(name string, sp Side, seed int64) (*side, error) {
 }
 
 func (t *Topology) startRelay(n *pvnet.Net) error {
-	var confs []turn.PacketConnConfig
-	for _, ip := range []string{RelayIP, RelayAlt} {
-		pc, err := n.ListenPacket("udp4", net.JoinHostPort(ip, fmt.Sprint(RelayPort)))
-		if err != nil {
-			return &BuildError{Part: "relay listen " + ip, Err: err}
-		}
-		confs = append(confs, turn.PacketConnConfig{
-			PacketConn:            pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.ParseIP(ip), Address: ip, Net: n},
-		})
-	}
-	keys := map[string][]byte{}
-	for u, p := range t.spec.Users {
-		keys[u] = turn.GenerateAuthKey(u, t.spec.Realm, p)
-	}
-	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm:         t.spec.Realm,
+	srv, err := relay.New(relay.Config{
+		Net:    n,
+		Listen: []relay.Listener{{Network: relay.NetworkUDP, Addr: net.JoinHostPort(RelayIP, fmt.Sprint(RelayPort))}},
+		AltIP:  net.ParseIP(RelayAlt),
+		Realm:  t.spec.Realm,
+		Users:  t.spec.Users,
+		// The WAN is the documentation range, which a real relay refuses
+		// as reserved; here it is the Internet. Private addresses stay
+		// refused, as on a real relay.
+		PeerPolicy:    relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix(WANCIDR)}},
+		Logger:        slog.New(&authLog{t: t, next: t.spec.Logger}),
 		LoggerFactory: t.spec.LoggerFactory,
-		AuthHandler: func(username, _ string, src net.Addr) ([]byte, bool) {
-			k, ok := keys[username]
-			if !ok {
-				t.recordAuthFailure(username, src)
-			}
-			return k, ok
-		},
-		EventHandler: turn.EventHandler{
-			// A known user with a wrong password: the integrity check failed.
-			OnAuth: func(src, _ net.Addr, _, username, _, _ string, verdict bool) {
-				if !verdict {
-					t.recordAuthFailure(username, src)
-				}
-			},
-		},
-		PacketConnConfigs: confs,
 	})
 	if err != nil {
-		for _, c := range confs {
-			_ = c.PacketConn.Close()
-		}
 		return &BuildError{Part: "relay", Err: err}
 	}
 	t.relay = srv
 	return nil
 }
 
-func (t *Topology) recordAuthFailure(username string, src net.Addr) {
-	f := AuthFailure{At: time.Now(), Username: username, Source: src.String()}
-	if ua, ok := src.(*net.UDPAddr); ok {
-		for name, sd := range t.sides {
-			if ua.IP.Equal(sd.public) {
-				f.Side = name
-			}
-		}
-	}
+func (t *Topology) recordAuthFailure(username, src, reason string) {
+	f := AuthFailure{At: time.Now(), Username: username, Source: src, Reason: reason, Side: sideOf(t, src)}
 	t.mu.Lock()
 	t.authFailures = append(t.authFailures, f)
 	t.mu.Unlock()
@@ -567,7 +540,7 @@ func (t *Topology) Drops(sideName string) Drops {
 }
 
 // AuthFailures returns the TURN requests whose credentials the relay
-// rejected, oldest first.
+// refused, oldest first.
 func (t *Topology) AuthFailures() []AuthFailure {
 	t.mu.Lock()
 	defer t.mu.Unlock()
