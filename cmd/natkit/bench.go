@@ -106,7 +106,7 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 	fl.StringVar(&f.tokenURL, "token-url", "", "GET the TURN server and credentials from this http(s) URL")
 	fl.IntVar(&f.allocations, "allocations", 10, "concurrent allocations: in-flight cap of allocation load, or number of senders")
 	fl.StringVar(&f.rate, "rate", "100/s", "allocations started per second, e.g. 2000 or 2000/s")
-	fl.DurationVar(&f.ramp, "ramp", 0, "spread the senders' traffic start over this time")
+	fl.DurationVar(&f.ramp, "ramp", 0, "rise linearly to the full load over this time (allocation start rate, or the number of sending allocations)")
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "how long to load (traffic: after the allocations are up)")
 	fl.Float64Var(&f.pps, "pps", 0, "packets per second per allocation; 0 runs allocation load only")
 	fl.IntVar(&f.size, "size", 100, fmt.Sprintf("payload bytes per packet (%d..%d)", load.MinSize, load.MaxSize))

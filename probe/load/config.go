@@ -53,9 +53,10 @@ type Config struct {
 	// Duration is how long the load runs (traffic: after all allocations
 	// are up). Default 10s.
 	Duration time.Duration
-	// Ramp spreads the traffic start of the allocations evenly over this
-	// time. Default 0 (all start together, phases spread over one packet
-	// interval).
+	// Ramp raises the load linearly to its full level over this time:
+	// the allocation start rate (allocation load) or the number of sending
+	// allocations (traffic). Default 0 (full load at once; traffic phases
+	// are still spread over one packet interval).
 	Ramp time.Duration
 	// PPS is packets per second each allocation sends. 0 means allocation
 	// load only (allocate, refresh, delete). Default 0.

@@ -92,3 +92,27 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestRampSchedule(t *testing.T) {
+	tests := []struct {
+		name string
+		k    int64
+		rate float64
+		ramp time.Duration
+		want time.Duration
+	}{
+		{"no ramp", 10, 100, 0, 100 * time.Millisecond},
+		{"first event at 0", 0, 100, time.Second, 0},
+		// 100/s over 1 s ramps: 50 events during the ramp; event 50
+		// starts when the ramp ends, then one every 10 ms.
+		{"end of ramp", 50, 100, time.Second, time.Second},
+		{"after ramp", 60, 100, time.Second, 1100 * time.Millisecond},
+		// Halfway through the ramp (0.5 s) 12.5 events have started.
+		{"quarter of the ramp's events", 12, 100, time.Second, 489897948 * time.Nanosecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.InDelta(t, float64(tt.want), float64(rampSchedule(tt.k, tt.rate, tt.ramp)), float64(time.Microsecond))
+		})
+	}
+}

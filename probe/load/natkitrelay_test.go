@@ -50,6 +50,9 @@ func TestNatkitRelayOnVnet(t *testing.T) {
 		{"send indications", Config{Mode: ModeSend, Peer: "1.2.3.20:3480"}},
 		{"paired, rest secret", Config{Mode: ModeChannel, Pair: true, Secret: "s3cret"}},
 		{"allocation load", Config{PPS: -1}},
+		// 100/s reached after a 400 ms ramp: 20 starts during the ramp,
+		// then 10 per 100 ms for the remaining 100 ms of the 500 ms run.
+		{"allocation load with ramp", Config{PPS: -1, Ramp: 400 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,8 +72,12 @@ func TestNatkitRelayOnVnet(t *testing.T) {
 			require.NoError(t, res.Stopped)
 			require.EqualValues(t, 0, res.AllocationsFailed)
 			if cfg.PPS == 0 {
-				require.EqualValues(t, 50, res.AllocationsSucceeded)
-				require.EqualValues(t, 50, res.Count(methodDelete, OutcomeOK))
+				want := int64(50)
+				if cfg.Ramp > 0 {
+					want = 30
+				}
+				require.EqualValues(t, want, res.AllocationsSucceeded)
+				require.EqualValues(t, want, res.Count(methodDelete, OutcomeOK))
 				return
 			}
 			require.EqualValues(t, 4, res.AllocationsSucceeded)

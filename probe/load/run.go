@@ -342,14 +342,13 @@ func (e *engine) establish(ctx context.Context, id uint32, sched time.Duration) 
 func (e *engine) runAllocations(ctx context.Context) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	period := float64(time.Second) / e.cfg.Rate
 	for range e.cfg.Allocations {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				k := next.Add(1) - 1
-				sched := time.Duration(float64(k) * period)
+				sched := rampSchedule(k, e.cfg.Rate, e.cfg.Ramp)
 				if sched >= e.cfg.Duration || !e.sleepUntil(ctx, sched) {
 					return
 				}
@@ -368,6 +367,21 @@ func (e *engine) runAllocations(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// rampSchedule is the start time of the k-th event (from 0) when the rate
+// rises linearly from 0 to rate over ramp, then stays: during the ramp k
+// events have started by t = sqrt(2·k·ramp/rate).
+func rampSchedule(k int64, rate float64, ramp time.Duration) time.Duration {
+	r := ramp.Seconds()
+	inRamp := rate * r / 2 // events started during the ramp
+	var t float64
+	if float64(k) < inRamp {
+		t = math.Sqrt(2 * float64(k) * r / rate)
+	} else {
+		t = r + (float64(k)-inRamp)/rate
+	}
+	return time.Duration(t * float64(time.Second))
 }
 
 // pool runs f(i) for i in [0,n) on up to width goroutines.
