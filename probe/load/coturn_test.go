@@ -199,3 +199,34 @@ func TestCoturnFaults(t *testing.T) {
 		require.True(t, strings.HasPrefix(res.Report(DefaultSLO()).Summary, "interrupted"))
 	})
 }
+
+// TestCoturnWithTurnutilsPeer uses coturn's own echo peer, and checks that
+// natkit's peer echoes for turnutils_uclient: the two tools interoperate
+// in both directions.
+func TestCoturnWithTurnutilsPeer(t *testing.T) {
+	srv := startCoturn(t, "")
+	t.Run("natkit bench to turnutils_peer", func(t *testing.T) {
+		bin := externaltest.LookPath(t, "turnutils_peer", "coturn")
+		port := externaltest.FreeUDPPort(t, "127.0.0.1")
+		externaltest.Start(t, bin, "-L", "127.0.0.1", "-p", fmt.Sprint(port))
+		time.Sleep(200 * time.Millisecond)
+		res, err := Run(context.Background(), Config{Server: srv.addr, Username: "u", Password: "p",
+			Allocations: 3, PPS: 50, Duration: time.Second, Peer: fmt.Sprintf("127.0.0.1:%d", port)})
+		require.NoError(t, err)
+		require.Positive(t, res.Sent)
+		require.Equal(t, res.Sent, res.Received)
+	})
+	t.Run("turnutils_uclient to natkit peer", func(t *testing.T) {
+		bin := externaltest.LookPath(t, "turnutils_uclient", "coturn")
+		peer := startPeer(t)
+		_, port, _ := strings.Cut(srv.addr, ":")
+		_, peerPort, _ := strings.Cut(peer.Addr().String(), ":")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := externaltest.Run(ctx, bin, "-c", "-m", "2", "-n", "20", "-z", "10", "-l", "100",
+			"-e", "127.0.0.1", "-r", peerPort, "-u", "u", "-w", "p", "-p", port, "127.0.0.1")
+		require.NoError(t, err, out)
+		require.Contains(t, out, "tot_recv_msgs=40", out)
+		require.EqualValues(t, 40, peer.Stats().Packets)
+	})
+}
