@@ -112,8 +112,20 @@ type Call struct {
 	path     *Path
 }
 
-// New creates both peers; nothing is sent until Start.
+// New creates both peers over an in-process signaling pipe shaped by
+// cfg.Signaling; nothing is sent until Start.
 func New(cfg Config) (*Call, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	sigA, sigB := NewPipe(cfg.Signaling)
+	return NewWith(cfg, sigA, sigB)
+}
+
+// NewWith creates both peers over the given signalers (e.g. two clients
+// of a real signaling server); cfg.Signaling is ignored. Close closes
+// both signalers.
+func NewWith(cfg Config, sigA, sigB Signaler) (*Call, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -127,16 +139,15 @@ func New(cfg Config) (*Call, error) {
 	if cfg.B.Name == "" {
 		cfg.B.Name = "b"
 	}
-	c := &Call{Timeline: &Timeline{}, Started: time.Now(), cfg: cfg}
-	c.sigA, c.sigB = NewPipe(cfg.Signaling)
+	c := &Call{Timeline: &Timeline{}, Started: time.Now(), cfg: cfg, sigA: sigA, sigB: sigB}
 	var err error
 	if c.A, err = NewPeer(cfg.A, c.sigA, c.Timeline); err != nil {
-		_ = c.sigA.Close()
+		_ = c.closeSignalers()
 		return nil, err
 	}
 	if c.B, err = NewPeer(cfg.B, c.sigB, c.Timeline); err != nil {
 		_ = c.A.Close()
-		_ = c.sigA.Close()
+		_ = c.closeSignalers()
 		return nil, err
 	}
 	return c, nil
@@ -194,8 +205,12 @@ func (c *Call) Close() error {
 		c.snapshot()
 	}
 	err := errors.Join(c.A.Close(), c.B.Close())
-	_ = c.sigA.Close()
+	_ = c.closeSignalers()
 	return err
+}
+
+func (c *Call) closeSignalers() error {
+	return errors.Join(c.sigA.Close(), c.sigB.Close())
 }
 
 // Result is what a call did.
@@ -238,14 +253,28 @@ func (c *Call) Result() *Result {
 	return r
 }
 
-// Run places a whole call: connect, probe, hang up. A call that does not
-// connect is a Result with Connected false, not an error; errors are for
-// bad configs and broken setups.
+// Run places a whole call over an in-process pipe: connect, probe, hang
+// up. A call that does not connect is a Result with Connected false, not
+// an error; errors are for bad configs and broken setups.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	c, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return c.run(ctx)
+}
+
+// RunWith is Run over the given signalers.
+func RunWith(ctx context.Context, cfg Config, sigA, sigB Signaler) (*Result, error) {
+	c, err := NewWith(cfg, sigA, sigB)
+	if err != nil {
+		return nil, err
+	}
+	return c.run(ctx)
+}
+
+func (c *Call) run(ctx context.Context) (*Result, error) {
+	cfg := c.cfg
 	defer c.Close()
 	if err := c.Start(ctx); err != nil {
 		return nil, err
@@ -260,6 +289,98 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		c.HangUp()
 	}
 	r := c.Result()
+	if runErr != nil {
+		r.Error = runErr.Error()
+	}
+	return r, ctx.Err()
+}
+
+// SoloConfig is one peer of a call whose other peer runs elsewhere (e.g.
+// natkit call --role on another machine).
+type SoloConfig struct {
+	// Peer configures this peer; its Role says offer or answer.
+	Peer PeerConfig
+	// ConnectTimeout bounds the wait for "connected". Default 30s.
+	ConnectTimeout time.Duration
+	// Probe is what the offerer sends. Default: 10 × 64 bytes.
+	Probe ProbeConfig
+	// Linger is how long an answerer stays after connecting when the
+	// offerer does not hang up. Default 30s.
+	Linger time.Duration
+}
+
+// RunSolo runs one peer: the offerer connects, probes and hangs up; the
+// answerer connects, echoes, and stays until the offerer hangs up (or
+// Linger). The result is seen from this peer; the other peer's candidates
+// are unknown, so Path keeps peer-reflexive remote candidates as such.
+func RunSolo(ctx context.Context, cfg SoloConfig, sig Signaler) (*Result, error) {
+	if err := cfg.Probe.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ConnectTimeout < 0 || cfg.Linger < 0 {
+		return nil, &ConfigError{Field: "timeout", Reason: "must not be negative"}
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = 30 * time.Second
+	}
+	tl := &Timeline{}
+	started := time.Now()
+	p, err := NewPeer(cfg.Peer, sig, tl)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	var probes ProbeStats
+	var path *Path
+	snapshot := func() {
+		pp := PathOf(p.Selected(), p.Name(), "remote", nil)
+		path = &pp
+	}
+	runErr := func() error {
+		if err := p.Start(ctx); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+		defer cancel()
+		if err := p.WaitConnected(wctx); err != nil {
+			return err
+		}
+		if err := p.WaitDataChannel(wctx); err != nil {
+			return err
+		}
+		if p.Role() == RoleOffer {
+			st, err := p.Probe(ctx, cfg.Probe)
+			probes = st
+			snapshot()
+			if err == nil {
+				_ = p.HangUp()
+			}
+			return err
+		}
+		t := time.NewTimer(cfg.Linger)
+		defer t.Stop()
+		select {
+		case <-p.RemoteHungUp():
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		snapshot()
+		return nil
+	}()
+	if path == nil {
+		snapshot()
+	}
+	r := &Result{
+		Started: started, ICE: p.ICE(), Messages: probes, RTT: p.RTT(), Path: *path,
+		Candidates: map[string][]Candidate{p.Name(): p.Candidates()}, Events: tl.Events(),
+	}
+	if at := p.ConnectedAt(); !at.IsZero() {
+		r.Connected = true
+		r.TimeToConnected = at.Sub(started)
+	}
 	if runErr != nil {
 		r.Error = runErr.Error()
 	}

@@ -113,3 +113,26 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRunSoloBothRoles(t *testing.T) {
+	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: "full-cone"}, B: vnet.Side{Preset: "symmetric"}})
+	require.NoError(t, err)
+	defer top.Close()
+	cfg := vnetConfig(t, top, false)
+	cfg.A.Role, cfg.B.Role = RoleOffer, RoleAnswer
+	sigA, sigB := NewPipe(PipeConfig{})
+	defer sigA.Close()
+	answered := make(chan *Result, 1)
+	go func() {
+		r, _ := RunSolo(context.Background(), SoloConfig{Peer: cfg.B, ConnectTimeout: 8 * time.Second, Linger: 5 * time.Second}, sigB)
+		answered <- r
+	}()
+	offered, err := RunSolo(context.Background(), SoloConfig{Peer: cfg.A, ConnectTimeout: 8 * time.Second, Probe: ProbeConfig{Count: 3}}, sigA)
+	require.NoError(t, err)
+	require.True(t, offered.Connected, offered.Error)
+	require.Equal(t, 3, offered.Messages.Received)
+	require.True(t, offered.Path.Direct(), offered.Path.Describe())
+	ans := <-answered
+	require.True(t, ans.Connected, ans.Error)
+	require.Less(t, ans.Events[len(ans.Events)-1].At.Sub(ans.Started), 5*time.Second, "the answerer left on the offerer's bye, not after lingering")
+}
