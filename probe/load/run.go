@@ -356,11 +356,14 @@ func (e *engine) runAllocations(ctx context.Context) {
 				if s == nil {
 					continue
 				}
-				if err := s.refresh(ctx, 10*time.Minute); err == nil {
-					_ = s.refresh(ctx, 0)
-				} else if ctx.Err() == nil {
-					_ = s.refresh(ctx, 0)
+				_ = s.refresh(ctx, 10*time.Minute)
+				// Delete even after Ctrl-C, briefly, so the server is left clean.
+				delCtx, cancel := ctx, context.CancelFunc(func() {})
+				if ctx.Err() != nil {
+					delCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(e.cfg.RequestTimeout, 2*time.Second))
 				}
+				_ = s.refresh(delCtx, 0)
+				cancel()
 				e.active.Add(-1)
 				s.close()
 			}
