@@ -14,12 +14,13 @@ import (
 // through Server.inspect first.
 type udpConn struct {
 	net.PacketConn
-	s *Server
-	o origin
+	s     *Server
+	o     origin
+	batch *batchReader // nil on networks without recvmmsg
 }
 
 func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn {
-	c := &udpConn{PacketConn: pc, s: s}
+	c := &udpConn{PacketConn: pc, s: s, batch: newBatchReader(pc, batchSize)}
 	c.o = origin{
 		transport: NetworkUDP, natIdx: natIdx, turn: turnToo, local: pc.LocalAddr(),
 		write: func(b []byte, dst net.Addr) error { _, err := pc.WriteTo(b, dst); return err },
@@ -30,7 +31,14 @@ func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn
 // ReadFrom returns the next datagram pion should handle.
 func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		var n int
+		var addr net.Addr
+		var err error
+		if c.batch != nil {
+			n, addr, err = c.batch.ReadFrom(p)
+		} else {
+			n, addr, err = c.PacketConn.ReadFrom(p)
+		}
 		if err != nil {
 			return n, addr, err
 		}

@@ -59,13 +59,25 @@ type relayConn struct {
 	net.PacketConn
 	ctr    *counters
 	bucket *bucket
+	batch  *batchReader // made after relayBatchAfter packets (real UDP only)
+	reads  int          // packets read one by one so far
 	closed atomic.Bool
 }
 
 // ReadFrom receives from peers (toward the client).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		var n int
+		var addr net.Addr
+		var err error
+		if c.batch != nil {
+			n, addr, err = c.batch.ReadFrom(p)
+		} else {
+			n, addr, err = c.PacketConn.ReadFrom(p)
+			if c.reads++; c.reads == relayBatchAfter {
+				c.batch = newBatchReader(c.PacketConn, relayBatchSize)
+			}
+		}
 		if err != nil {
 			return n, addr, err
 		}
