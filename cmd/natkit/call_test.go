@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/natkit/natkit/internal/externaltest"
+	"github.com/natkit/natkit/relay"
+	"github.com/natkit/natkit/reports"
+	"github.com/natkit/natkit/signalserver"
+)
+
+const callSecret = "call-test-secret"
+
+// startSignal runs natkit's signaling server in-process, minting TURN REST
+// credentials for turnURL.
+func startSignal(t *testing.T, turnURL string) (wsURL, tokenURL string) {
+	t.Helper()
+	srv, err := signalserver.NewServer(signalserver.Config{TURNSecrets: []string{callSecret}, TURNURLs: []string{turnURL}})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		_ = srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", ts.URL + "/v1/ice-servers"
+}
+
+func callJSON(t *testing.T, args ...string) (int, *reports.Report, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "call.json")
+	code, _, stderr := runNatkit(t, context.Background(), append(args, "--report", path)...)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err, stderr)
+	var rep reports.Report
+	require.NoError(t, json.Unmarshal(b, &rep))
+	return code, &rep, stderr
+}
+
+func TestCallThroughNatkitSignalAndRelay(t *testing.T) {
+	port := externaltest.FreeUDPPort(t, "127.0.0.1")
+	rl, err := relay.New(relay.Config{
+		Listen:     []relay.Listener{{Network: relay.NetworkUDP, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}},
+		Secrets:    []string{callSecret},
+		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rl.Close() })
+	ws, token := startSignal(t, fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", port))
+
+	t.Run("both peers, relay only, token url", func(t *testing.T) {
+		code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "r1", "--token-url", token, "--relay-only", "--messages", "5", "--timeout", "20s")
+		require.Equal(t, 0, code, "%s\n%s", stderr, rep.Summary)
+		assert.Contains(t, rep.Summary, "relayed through")
+		assert.Contains(t, rep.Summary, "5/5 messages echoed")
+		kinds := map[string]bool{}
+		for _, e := range rep.Events {
+			kinds[e.Kind] = true
+		}
+		for _, k := range []string{"joined", "peer-joined", "candidate", "signal-send", "signal-recv", "selected-pair", "datachannel-open"} {
+			assert.True(t, kinds[k], "timeline has %s", k)
+		}
+	})
+
+	t.Run("one peer per process", func(t *testing.T) {
+		answered := make(chan int, 1)
+		go func() {
+			code, _, _ := runNatkit(t, context.Background(), "call", "--signal", ws, "--room", "r2", "--role", "answer", "--token-url", token, "--relay-only", "--timeout", "20s")
+			answered <- code
+		}()
+		time.Sleep(300 * time.Millisecond) // the answerer joins first
+		code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "r2", "--role", "offer", "--token-url", token, "--relay-only", "--messages", "3", "--timeout", "20s")
+		require.Equal(t, 0, code, "%s\n%s", stderr, rep.Summary)
+		assert.Contains(t, rep.Summary, "3/3 messages echoed")
+		assert.Equal(t, 0, <-answered)
+	})
+
+	t.Run("no peer joins", func(t *testing.T) {
+		code, rep, _ := callJSON(t, "call", "--signal", ws, "--room", "lonely", "--role", "offer", "--token-url", token, "--timeout", "1s")
+		assert.Equal(t, 1, code)
+		assert.Contains(t, rep.Summary, "no other peer joined")
+	})
+}
+
+// TestCallThroughCoturn uses coturn (use-auth-secret) as the relay, with
+// credentials minted by natkit signal.
+func TestCallThroughCoturn(t *testing.T) {
+	bin := externaltest.LookPath(t, "turnserver", "coturn")
+	port := externaltest.FreeUDPPort(t, "127.0.0.1")
+	externaltest.Start(t, bin, "-n", "--log-file=stdout", "--no-cli", "--no-tls", "--no-dtls",
+		"-L", "127.0.0.1", "-E", "127.0.0.1", "-X", "127.0.0.1", "-p", strconv.Itoa(port),
+		"--min-port", "50000", "--max-port", "50999", "--use-auth-secret", "--static-auth-secret="+callSecret,
+		"--realm=natkit", "--allow-loopback-peers", "--cli-password=unused")
+	time.Sleep(500 * time.Millisecond)
+	ws, token := startSignal(t, fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", port))
+	code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "coturn", "--token-url", token, "--relay-only", "--messages", "5", "--timeout", "20s")
+	require.Equal(t, 0, code, "%s\n%s", stderr, rep.Summary)
+	assert.Contains(t, rep.Summary, "relayed through")
+}
+
+func TestCallBadFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"call", "--room", "r"}, "--signal: required"},
+		{[]string{"call", "--signal", "http://x/ws", "--room", "r"}, "want a ws:// or wss:// URL"},
+		{[]string{"call", "--signal", "ws://x/ws"}, "--room: required"},
+		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "--role", "both-ways"}, `--role "both-ways"`},
+		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "--messages", "0"}, "--messages 0"},
+		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "--size", "8"}, "--size 8"},
+		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "turn:x:3478"}, "credential"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			code, _, stderr := runNatkit(t, context.Background(), tt.args...)
+			assert.Equal(t, 2, code, stderr)
+			assert.Contains(t, stderr, tt.want)
+		})
+	}
+}
