@@ -177,15 +177,17 @@ func TestCoturnFaults(t *testing.T) {
 		rep := res.Report(DefaultSLO())
 		require.Equal(t, "fail", string(rep.Verdict))
 	})
-	t.Run("unreachable server", func(t *testing.T) {
-		port := externaltest.FreeUDPPort(t, "127.0.0.1")
-		res, err := Run(context.Background(), Config{Server: fmt.Sprintf("127.0.0.1:%d", port), Username: "u", Password: "p",
-			Allocations: 2, Duration: 20 * time.Second, RequestTimeout: 700 * time.Millisecond})
-		require.NoError(t, err)
-		require.True(t, errors.Is(res.Stopped, ErrUnreachable), "%v", res.Stopped)
-		require.Less(t, res.Elapsed, 10*time.Second)
-		require.Equal(t, "fail", string(res.Report(DefaultSLO()).Verdict))
-	})
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run("unreachable server over "+transport, func(t *testing.T) {
+			port := externaltest.FreePort(t, "127.0.0.1")
+			res, err := Run(context.Background(), Config{Server: fmt.Sprintf("127.0.0.1:%d", port), Transport: transport,
+				Username: "u", Password: "p", Allocations: 2, Duration: 20 * time.Second, RequestTimeout: 700 * time.Millisecond})
+			require.NoError(t, err)
+			require.True(t, errors.Is(res.Stopped, ErrUnreachable), "%v", res.Stopped)
+			require.Less(t, res.Elapsed, 10*time.Second)
+			require.Equal(t, "fail", string(res.Report(DefaultSLO()).Verdict))
+		})
+	}
 	t.Run("interrupted", func(t *testing.T) {
 		srv := startCoturn(t, "")
 		ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)

@@ -57,7 +57,7 @@ type engine struct {
 	lastRx                                     atomic.Int64
 	received, bytesRx, sent, bytesTx, late     atomic.Int64
 	allocOK, allocFail, active, peakActive     atomic.Int64
-	unauthorized, timeouts                     atomic.Int64
+	unauthorized, timeouts, netErrors          atomic.Int64
 
 	mu       sync.Mutex
 	outcomes map[[2]string]int64
@@ -94,6 +94,8 @@ func (e *engine) outcome(method, label string) {
 		}
 	case OutcomeTimeout:
 		e.timeouts.Add(1)
+	case OutcomeNetwork:
+		e.netErrors.Add(1)
 	}
 }
 
@@ -137,7 +139,7 @@ func (e *engine) hopeless() {
 	switch {
 	case e.unauthorized.Load() >= enough:
 		e.stop(fmt.Errorf("%w: the credentials are wrong or expired", ErrUnauthorized))
-	case e.timeouts.Load() >= enough && e.lastRx.Load() == 0:
+	case e.timeouts.Load()+e.netErrors.Load() >= enough && e.lastRx.Load() == 0:
 		e.stop(fmt.Errorf("%w within %s: it is down, unreachable, or not a TURN server on %s", ErrUnreachable, e.cfg.RequestTimeout, e.cfg.Transport))
 	}
 }
@@ -313,6 +315,9 @@ func (e *engine) establish(ctx context.Context, id uint32, sched time.Duration) 
 			e.outcome(methodAllocate, OutcomeNetwork)
 			e.allocFail.Add(1)
 			e.log.Debug("dial", "err", err)
+			if ctx.Err() == nil {
+				e.hopeless()
+			}
 			return nil
 		}
 		if err := s.allocate(ctx); err != nil {
