@@ -15,6 +15,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +138,7 @@ func (c *Client) readLoop() {
 			continue
 		}
 		var m protocol.Message
-		if err := jsonUnmarshal(data, &m); err != nil {
+		if err := json.Unmarshal(data, &m); err != nil {
 			c.setErr(fmt.Errorf("signal server sent a malformed frame: %w", err))
 			_ = c.conn.Close(websocket.StatusUnsupportedData, "malformed frame")
 			return
