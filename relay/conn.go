@@ -141,7 +141,7 @@ func (c *framedConn) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		out, pass := c.s.inspect(frame, c.Conn.RemoteAddr(), &c.o)
+		out, pass := c.s.inspect(frame, c.RemoteAddr(), &c.o)
 		if !pass {
 			continue
 		}
@@ -161,10 +161,10 @@ func (c *framedConn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	var size int
-	switch {
-	case hdr[0]&0xC0 == 0x40: // ChannelData, padded to 4 bytes on streams
+	switch hdr[0] & 0xC0 {
+	case 0x40: // ChannelData, padded to 4 bytes on streams
 		size = 4 + (int(binary.BigEndian.Uint16(hdr[2:4]))+3)&^3
-	case hdr[0]&0xC0 == 0:
+	case 0:
 		size = 20 + int(binary.BigEndian.Uint16(hdr[2:4]))
 		h, err := c.r.Peek(8)
 		if err != nil {
@@ -189,8 +189,8 @@ func (c *framedConn) readFrame() ([]byte, error) {
 func (c *framedConn) fail(reason string) error {
 	c.s.ctr.bad.inc(reason)
 	c.s.log.Info("relay: closing connection on bad frame", "reason", reason,
-		"client", c.Conn.RemoteAddr().String(), "transport", c.l.transport)
-	return fmt.Errorf("%w from %s: %s", errBadFrame, c.Conn.RemoteAddr(), reason)
+		"client", c.RemoteAddr().String(), "transport", c.l.transport)
+	return fmt.Errorf("%w from %s: %s", errBadFrame, c.RemoteAddr(), reason)
 }
 
 func (c *framedConn) Close() error {

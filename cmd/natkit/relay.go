@@ -273,6 +273,26 @@ func (f *relayFlags) config() (relay.Config, error) {
 	return cfg, nil
 }
 
+// configFlag names the flag behind a relay.Config field.
+func configFlag(field string) string {
+	switch {
+	case strings.HasPrefix(field, "Listen"):
+		return "--listen"
+	case strings.HasPrefix(field, "Secrets"):
+		return "--secret"
+	}
+	flags := map[string]string{
+		"RelayIP": "--relay-ip", "PublicIP": "--public-ip", "AltIP": "--alt-ip", "AltPort": "--alt-port",
+		"PortMin/PortMax": "--port-range", "MaxAllocations": "--max-allocations", "UserQuota": "--user-quota",
+		"MaxLifetime": "--max-lifetime", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets",
+		"Users": "--user",
+	}
+	if f, ok := flags[field]; ok {
+		return f
+	}
+	return field
+}
+
 func redactUser(s string) string {
 	name, _, _ := strings.Cut(s, ":")
 	return name + ":…"
@@ -327,8 +347,9 @@ func runRelay(ctx context.Context, a *app, f *relayFlags, cfg relay.Config, out 
 	rep := reports.New("relay", "natkit relay")
 	srv, err := relay.New(cfg)
 	if err != nil {
-		if errors.Is(err, relay.ErrConfig) {
-			return usageError(err)
+		var ce *relay.ConfigError
+		if errors.As(err, &ce) {
+			return usageErrorf("%s %q: %v", configFlag(ce.Field), ce.Value, ce.Err)
 		}
 		return err
 	}
