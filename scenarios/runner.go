@@ -116,7 +116,7 @@ func Run(ctx context.Context, spec *Spec, opts ...Options) (*Result, error) {
 			}
 			servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: cred.Username, Credential: cred.Password})
 		}
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: spec.ICE.Policy == "relay", ICE: &ice, LoggerFactory: o.LoggerFactory}
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: spec.ICE.Policy == "relay", ICE: &ice, Audio: spec.Media.Audio, LoggerFactory: o.LoggerFactory}
 	}
 	c, err := call.New(call.Config{
 		A: peer("a"), B: peer("b"),
@@ -359,6 +359,16 @@ func (r *runner) judge() {
 			ok = pct >= *e.Delivered
 		}
 		add("delivered", "probe messages delivered", ok, fmt.Sprintf("≥ %g%%", *e.Delivered), obs, "")
+	}
+	if e.AudioDelivered != nil {
+		obs := "no audio sent"
+		ok := false
+		if cr.Audio != nil && cr.Audio.Sent > 0 {
+			pct := 100 * float64(cr.Audio.Received) / float64(cr.Audio.Sent)
+			obs = fmt.Sprintf("%.1f%% (%d of %d RTP packets)", pct, cr.Audio.Received, cr.Audio.Sent)
+			ok = pct >= *e.AudioDelivered
+		}
+		add("audio", "audio packets delivered", ok, fmt.Sprintf("≥ %g%%", *e.AudioDelivered), obs, "")
 	}
 	if e.RecoversWithin > 0 {
 		obs := "did not recover"

@@ -29,6 +29,8 @@ type Spec struct {
 	ICE ICE `yaml:"ice"`
 	// Signaling shapes the signaling channel. Default: instant.
 	Signaling Signaling `yaml:"signaling"`
+	// Media adds media beside the data channel. Default: none.
+	Media Media `yaml:"media"`
 	// Steps run in order. Default: connect, wait_connected, send 10
 	// messages, hangup.
 	Steps []Step `yaml:"steps"`
@@ -112,6 +114,13 @@ type Signaling struct {
 	CandidatesBeforeOffer Duration `yaml:"candidates_before_offer"`
 }
 
+// Media is what the call carries beside the data channel.
+type Media struct {
+	// Audio adds an Opus track of synthetic RTP from a to b (a packet every
+	// 20 ms once connected). Default false.
+	Audio bool `yaml:"audio"`
+}
+
 // Step is one action on the timeline. Exactly one action is set.
 type Step struct {
 	// At waits until this long after the call started before the step.
@@ -165,6 +174,9 @@ type Expect struct {
 	// AuthFailure names the side whose TURN credentials the relay must
 	// have refused with 401.
 	AuthFailure string `yaml:"auth_failure"`
+	// AudioDelivered is the minimum percentage of audio packets received
+	// (needs media.audio).
+	AudioDelivered *float64 `yaml:"audio_delivered"`
 }
 
 // Duration reads "200ms", "1.5s" from YAML.
@@ -386,6 +398,12 @@ func (s *Spec) validate() error {
 	}
 	if e.AuthFailure != "" && e.AuthFailure != "a" && e.AuthFailure != "b" {
 		return s.errAt(fmt.Sprintf("auth_failure %q: want a or b", e.AuthFailure), "expect", "auth_failure")
+	}
+	if e.AudioDelivered != nil && (*e.AudioDelivered < 0 || *e.AudioDelivered > 100) {
+		return s.errAt(fmt.Sprintf("audio_delivered %g: want a percentage from 0 to 100", *e.AudioDelivered), "expect", "audio_delivered")
+	}
+	if e.AudioDelivered != nil && !s.Media.Audio {
+		return s.errAt("audio_delivered needs media: {audio: true}", "expect", "audio_delivered")
 	}
 	if e.AuthFailure != "" && !s.ICE.TURN {
 		return s.errAt("auth_failure needs turn: true", "expect", "auth_failure")

@@ -32,6 +32,7 @@ func TestParseErrors(t *testing.T) {
 		{"expect path", "name: x\nexpect:\n  path: sideways\n", `f.yaml:3: path "sideways"`},
 		{"not yaml", "name: [x\n", "f.yaml:"},
 		{"empty", "", "f.yaml: empty scenario"},
+		{"audio expectation without audio", "name: x\nexpect:\n  audio_delivered: 90\n", "f.yaml:3: audio_delivered needs media"},
 		{"open with lifetime", "name: x\ntopology:\n  a: {mapping_lifetime: 5s}\n", "f.yaml:3: an open side has no nat mapping"},
 	}
 	for _, tt := range tests {

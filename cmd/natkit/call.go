@@ -32,6 +32,7 @@ type callFlags struct {
 	credential string
 	secret     string
 	relayOnly  bool
+	audio      bool
 	messages   int
 	size       int
 	timeout    time.Duration
@@ -76,6 +77,7 @@ message are used.`,
 	fl.StringVar(&f.credential, "credential", "", "TURN password (default $NATKIT_TURN_PASSWORD)")
 	fl.StringVar(&f.secret, "secret", "", "TURN REST shared secret: mint credentials locally (default $NATKIT_TURN_SECRET)")
 	fl.BoolVar(&f.relayOnly, "relay-only", false, "ICE transport policy relay: only relayed candidates")
+	fl.BoolVar(&f.audio, "audio", false, "add an Opus track of synthetic RTP from the offerer (both peers must use it)")
 	fl.IntVar(&f.messages, "messages", 10, "data-channel probe messages the offerer sends (echoed by the answerer)")
 	fl.IntVar(&f.size, "size", 64, "probe message size in bytes (16 to 65535)")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up if the call has not connected after this long; an answerer also waits this long for the offerer's bye")
@@ -188,7 +190,7 @@ func placeCall(ctx context.Context, a *app, f *callFlags, servers []webrtc.ICESe
 				ss = append(ss, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 			}
 		}
-		return call.PeerConfig{Name: name, Role: role, ICEServers: ss, RelayOnly: f.relayOnly, LoggerFactory: vnetPionLoggers(a)}
+		return call.PeerConfig{Name: name, Role: role, ICEServers: ss, RelayOnly: f.relayOnly, Audio: f.audio, LoggerFactory: vnetPionLoggers(a)}
 	}
 	probe := call.ProbeConfig{Count: f.messages, Size: f.size}
 	switch f.role {
@@ -387,6 +389,14 @@ func callReport(rep *reports.Report, r *call.Result, f *callFlags) {
 		}
 		rep.AddCheck(reports.Check{ID: "messages", Name: "probe messages echoed", Verdict: v,
 			Expected: fmt.Sprint(r.Messages.Sent), Observed: fmt.Sprintf("%d of %d (%d lost)", r.Messages.Received, r.Messages.Sent, r.Messages.Lost())})
+	}
+	if r.Audio != nil && r.Audio.Sent > 0 && f.role == "both" {
+		v := reports.VerdictPass
+		if r.Audio.Received == 0 {
+			v = reports.VerdictFail
+		}
+		rep.AddCheck(reports.Check{ID: "audio", Name: "audio packets received", Verdict: v,
+			Expected: "> 0", Observed: fmt.Sprintf("%d of %d RTP packets", r.Audio.Received, r.Audio.Sent)})
 	}
 	parts := []string{obs}
 	if r.Connected {

@@ -62,7 +62,7 @@ func TestCallThroughNatkitSignalAndRelay(t *testing.T) {
 	ws, token := startSignal(t, fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", port))
 
 	t.Run("both peers, relay only, token url", func(t *testing.T) {
-		code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "r1", "--token-url", token, "--relay-only", "--messages", "5", "--timeout", "20s")
+		code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "r1", "--token-url", token, "--relay-only", "--audio", "--messages", "5", "--timeout", "20s")
 		require.Equal(t, 0, code, "%s\n%s", stderr, rep.Summary)
 		assert.Contains(t, rep.Summary, "relayed through")
 		assert.Contains(t, rep.Summary, "5/5 messages echoed")
@@ -70,7 +70,7 @@ func TestCallThroughNatkitSignalAndRelay(t *testing.T) {
 		for _, e := range rep.Events {
 			kinds[e.Kind] = true
 		}
-		for _, k := range []string{"joined", "peer-joined", "candidate", "signal-send", "signal-recv", "selected-pair", "datachannel-open"} {
+		for _, k := range []string{"joined", "peer-joined", "candidate", "signal-send", "signal-recv", "selected-pair", "datachannel-open", "first-rtp"} {
 			assert.True(t, kinds[k], "timeline has %s", k)
 		}
 	})

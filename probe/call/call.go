@@ -215,18 +215,26 @@ func (c *Call) closeSignalers() error {
 
 // Result is what a call did.
 type Result struct {
-	Started         time.Time              `json:"started"`
-	Connected       bool                   `json:"connected"`
-	TimeToConnected time.Duration          `json:"time_to_connected,omitempty"`
-	Path            Path                   `json:"path"`
-	Messages        ProbeStats             `json:"messages"`
-	ICE             ICESettings            `json:"ice"`
-	Candidates      map[string][]Candidate `json:"candidates"`
-	Events          []Event                `json:"events"`
+	Started         time.Time     `json:"started"`
+	Connected       bool          `json:"connected"`
+	TimeToConnected time.Duration `json:"time_to_connected,omitempty"`
+	Path            Path          `json:"path"`
+	Messages        ProbeStats    `json:"messages"`
+	// Audio counts synthetic RTP packets, when the call had audio.
+	Audio      *AudioStats            `json:"audio,omitempty"`
+	ICE        ICESettings            `json:"ice"`
+	Candidates map[string][]Candidate `json:"candidates"`
+	Events     []Event                `json:"events"`
 	// Error is why the call did not complete, if it did not.
 	Error string `json:"error,omitempty"`
 	// RTT is the data-channel round-trip time of the probes.
 	RTT *reports.Recorder `json:"-"`
+}
+
+// AudioStats counts the synthetic audio track's packets.
+type AudioStats struct {
+	Sent     int64 `json:"sent"`
+	Received int64 `json:"received"`
 }
 
 // Result summarises the call so far.
@@ -235,6 +243,11 @@ func (c *Call) Result() *Result {
 		Started: c.Started, ICE: c.A.ICE(), Messages: c.probes, RTT: c.A.RTT(),
 		Candidates: map[string][]Candidate{c.A.Name(): c.A.Candidates(), c.B.Name(): c.B.Candidates()},
 		Events:     c.Timeline.Events(),
+	}
+	if c.cfg.A.Audio {
+		sent, _ := c.A.Audio()
+		_, recv := c.B.Audio()
+		r.Audio = &AudioStats{Sent: sent, Received: recv}
 	}
 	ta, tb := c.A.ConnectedAt(), c.B.ConnectedAt()
 	if !ta.IsZero() && !tb.IsZero() {
@@ -377,6 +390,10 @@ func RunSolo(ctx context.Context, cfg SoloConfig, sig Signaler) (*Result, error)
 		Started: started, ICE: p.ICE(), Messages: probes, RTT: p.RTT(), Path: *path,
 		Candidates: map[string][]Candidate{p.Name(): p.Candidates()}, Events: tl.Events(),
 	}
+	if cfg.Peer.Audio {
+		sent, recv := p.Audio()
+		r.Audio = &AudioStats{Sent: sent, Received: recv}
+	}
 	if at := p.ConnectedAt(); !at.IsZero() {
 		r.Connected = true
 		r.TimeToConnected = at.Sub(started)
@@ -397,6 +414,11 @@ func (r *Result) Fill(rep *reports.Report) {
 	}
 	if r.RTT != nil && r.RTT.Count() > 0 {
 		rep.Metrics = append(rep.Metrics, r.RTT.Metric())
+	}
+	if r.Audio != nil {
+		rep.Metrics = append(rep.Metrics,
+			reports.Counter("audio_packets_sent", "packets", float64(r.Audio.Sent)),
+			reports.Counter("audio_packets_received", "packets", float64(r.Audio.Received)))
 	}
 	if r.Messages.Sent > 0 {
 		rep.Metrics = append(rep.Metrics,

@@ -136,3 +136,24 @@ func TestRunSoloBothRoles(t *testing.T) {
 	require.True(t, ans.Connected, ans.Error)
 	require.Less(t, ans.Events[len(ans.Events)-1].At.Sub(ans.Started), 5*time.Second, "the answerer left on the offerer's bye, not after lingering")
 }
+
+func TestCallWithAudio(t *testing.T) {
+	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: "port-restricted-cone"}, B: vnet.Side{Preset: "full-cone"}})
+	require.NoError(t, err)
+	defer top.Close()
+	cfg := vnetConfig(t, top, false)
+	cfg.A.Audio, cfg.B.Audio = true, true
+	cfg.Probe = ProbeConfig{Count: 20, Interval: 20 * time.Millisecond}
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.True(t, res.Connected, res.Error)
+	require.NotNil(t, res.Audio)
+	require.Greater(t, res.Audio.Sent, int64(5))
+	require.Greater(t, res.Audio.Received, int64(0))
+	require.LessOrEqual(t, res.Audio.Received, res.Audio.Sent)
+	kinds := map[string]bool{}
+	for _, e := range res.Events {
+		kinds[e.Kind] = true
+	}
+	require.True(t, kinds[EvTrack] && kinds[EvFirstRTP], "the answerer saw the track and its first packet")
+}

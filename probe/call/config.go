@@ -114,6 +114,11 @@ type PeerConfig struct {
 	// ones) as peer-reflexive, which would put them under the prflx
 	// acceptance wait. Default false. The matrix uses it.
 	CandidatesAfterAnswer bool
+	// Audio adds an Opus audio track of synthetic RTP: the offerer sends a
+	// 20 ms packet of silence every 20 ms once connected, the answerer
+	// counts what arrives (SRTP over the same path). Both peers must agree.
+	// Default false (data channel only).
+	Audio bool
 	// GatherTimeout bounds the wait for complete gathering with NoTrickle.
 	// Default 10s.
 	GatherTimeout time.Duration

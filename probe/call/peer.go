@@ -8,9 +8,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/natkit/natkit/internal/pionlog"
@@ -86,6 +88,9 @@ type Peer struct {
 	wg         sync.WaitGroup
 	rtt        *reports.Recorder
 	reconnects chan struct{}
+	track      *webrtc.TrackLocalStaticRTP
+	audioOut   atomic.Int64
+	audioIn    atomic.Int64
 }
 
 // Pair is a selected candidate pair, seen from one peer.
@@ -139,7 +144,15 @@ func (p *Peer) newPC() error {
 	se.SetSrflxAcceptanceMinWait(p.ice.SrflxWait)
 	se.SetPrflxAcceptanceMinWait(p.ice.PrflxWait)
 	se.SetRelayAcceptanceMinWait(p.ice.RelayWait)
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	opts := []func(*webrtc.API){webrtc.WithSettingEngine(se)}
+	if p.cfg.Audio {
+		m := &webrtc.MediaEngine{}
+		if err := m.RegisterDefaultCodecs(); err != nil {
+			return err
+		}
+		opts = append(opts, webrtc.WithMediaEngine(m))
+	}
+	api := webrtc.NewAPI(opts...)
 	conf := webrtc.Configuration{ICEServers: p.cfg.ICEServers}
 	if p.cfg.RelayOnly {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
@@ -212,8 +225,68 @@ func (p *Peer) newPC() error {
 		p.tl.Add(name, EvSelectedPair, pair.Local.String()+" ↔ "+pair.Remote.String())
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) { p.attach(dc) })
+	if p.cfg.Audio {
+		return p.setupAudio()
+	}
 	return nil
 }
+
+// setupAudio adds the offerer's synthetic track, or the answerer's
+// receiver.
+func (p *Peer) setupAudio() error {
+	if p.cfg.Role == RoleOffer {
+		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "natkit")
+		if err != nil {
+			return err
+		}
+		if _, err := p.pc.AddTrack(track); err != nil {
+			return err
+		}
+		p.track = track
+		return nil
+	}
+	p.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		p.tl.Add(p.cfg.Name, EvTrack, tr.Kind().String()+" "+tr.Codec().MimeType)
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			if p.audioIn.Add(1) == 1 {
+				p.tl.Add(p.cfg.Name, EvFirstRTP, "first audio packet")
+			}
+		}
+	})
+	return nil
+}
+
+// sendAudio writes a packet of Opus silence every 20 ms until the peer
+// closes.
+func (p *Peer) sendAudio() {
+	defer p.wg.Done()
+	select {
+	case <-p.connected:
+	case <-p.done:
+		return
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2}, Payload: []byte{0xf8, 0xff, 0xfe}}
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+		pkt.SequenceNumber++
+		pkt.Timestamp += 960
+		if err := p.track.WriteRTP(pkt); err == nil {
+			p.audioOut.Add(1)
+		}
+	}
+}
+
+// Audio returns the RTP packets sent (offerer) and received (answerer).
+func (p *Peer) Audio() (sent, received int64) { return p.audioOut.Load(), p.audioIn.Load() }
 
 func (p *Peer) candidateCount() int {
 	p.mu.Lock()
@@ -290,6 +363,10 @@ func (p *Peer) onMessage(dc *webrtc.DataChannel, b []byte) {
 func (p *Peer) Start(ctx context.Context) error {
 	p.wg.Add(1)
 	go p.loop()
+	if p.track != nil {
+		p.wg.Add(1)
+		go p.sendAudio()
+	}
 	if p.cfg.Role != RoleOffer {
 		return nil
 	}

@@ -20,6 +20,8 @@ const (
 	EvDTLSState         = "dtls-state"
 	EvDataChannelOpen   = "datachannel-open"
 	EvFirstMessage      = "first-message"
+	EvTrack             = "track"
+	EvFirstRTP          = "first-rtp"
 	EvICERestart        = "ice-restart"
 	EvHangUp            = "hangup"
 	EvError             = "error"
