@@ -37,7 +37,6 @@ type wsConn struct {
 	ws     *websocket.Conn
 	remote string
 
-	send      chan []byte
 	done      chan struct{}
 	closeOnce sync.Once
 	lastSeen  atomic.Int64
@@ -45,9 +44,11 @@ type wsConn struct {
 	// heartbeat enforces WriteTimeout with it, so that writes need no
 	// per-frame timer.
 	writeStart atomic.Int64
-	// wmu guards writing (a writer goroutine runs) and finished (the
-	// reader ended: no writer may start any more).
+	// wmu guards queue (frames to send, at most SendQueue; nil while
+	// empty, so an idle connection holds no buffer), writing (a writer
+	// goroutine runs) and finished (the reader ended: no writer may start).
 	wmu      sync.Mutex
+	queue    [][]byte
 	writing  bool
 	finished bool
 	// closeCode and closeReason are set before closeFrame is queued.
@@ -84,24 +85,18 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("server_full: the limit of %d connections is reached", s.cfg.MaxConnections), http.StatusServiceUnavailable)
 		return
 	}
-	c := &wsConn{s: s, remote: r.RemoteAddr, send: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{})}
+	c := &wsConn{s: s, remote: r.RemoteAddr, done: make(chan struct{})}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
 	s.metrics.connections.Inc()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.metrics.connections.Dec()
-	}()
-
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // origin checked above
 		OnPongReceived:     func(context.Context, []byte) { c.touch() },
 	})
 	if err != nil {
+		s.forget(c)
+		s.wg.Done()
 		return
 	}
 	s.mu.Lock()
@@ -110,6 +105,24 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(-1) // the reader enforces MaxMessageSize itself, to answer too_large
 	c.touch()
 	c.bucket = newBucket(s.cfg.RatePerSecond, s.cfg.RateBurst, time.Now())
+	// The reader gets its own goroutine so that the HTTP handler returns
+	// and net/http frees the request: an idle connection keeps only what
+	// the WebSocket needs.
+	go c.serve()
+}
+
+func (s *Server) forget(c *wsConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.metrics.connections.Dec()
+}
+
+// serve reads until the connection ends, then cleans up.
+func (c *wsConn) serve() {
+	s := c.s
+	defer s.wg.Done()
+	defer s.forget(c)
 	status := c.readLoop()
 	if c.closing.Load() {
 		select {
@@ -134,29 +147,39 @@ func (c *wsConn) enqueue(f []byte) bool {
 		return false
 	default:
 	}
-	select {
-	case c.send <- f:
-		c.startWriter()
-		return true
-	default:
+	c.wmu.Lock()
+	if len(c.queue) >= c.s.cfg.SendQueue {
+		c.wmu.Unlock()
 		c.s.metrics.disconnects.WithLabelValues("slow_consumer").Inc()
-		c.kick(closePolicy, fmt.Sprintf("slow consumer: %d frames waiting to be sent", cap(c.send)))
+		c.kick(closePolicy, fmt.Sprintf("slow consumer: %d frames waiting to be sent", c.s.cfg.SendQueue))
 		return false
 	}
+	c.queue = append(c.queue, f)
+	if !c.writing && !c.finished {
+		// Writers exist only while there is something to send, so an idle
+		// connection costs one goroutine (its reader). The reader still
+		// holds its own count of s.wg here, so Close waits for the writer.
+		c.writing = true
+		c.s.wg.Add(1)
+		go c.writeLoop()
+	}
+	c.wmu.Unlock()
+	return true
 }
 
-// startWriter runs a writer goroutine unless one runs already. Writers
-// exist only while there is something to send, so an idle connection costs
-// one goroutine (its reader).
-func (c *wsConn) startWriter() {
+// next pops the next frame, or ends the writer when there is none.
+func (c *wsConn) next() ([]byte, bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.writing || c.finished {
-		return
+	if len(c.queue) == 0 {
+		c.queue = nil
+		c.writing = false
+		return nil, false
 	}
-	c.writing = true
-	c.s.wg.Add(1) // the reader still holds its own count here, so Close waits
-	go c.writeLoop()
+	f := c.queue[0]
+	c.queue[0] = nil
+	c.queue = c.queue[1:]
+	return f, true
 }
 
 func (c *wsConn) sendMsg(m protocol.Message) bool {
@@ -236,32 +259,28 @@ func (c *wsConn) kick(code websocket.StatusCode, reason string) {
 func (c *wsConn) writeLoop() {
 	defer c.s.wg.Done()
 	for {
+		f, ok := c.next()
+		if !ok {
+			return
+		}
 		select {
 		case <-c.done:
 			c.stopWriter()
 			return
-		case f := <-c.send:
-			if len(f) == 0 {
-				c.stopWriter()
-				c.kick(c.closeCode, c.closeReason)
-				return
-			}
-			c.writeStart.Store(time.Now().UnixNano())
-			err := c.ws.Write(context.Background(), websocket.MessageText, f)
-			c.writeStart.Store(0)
-			if err != nil {
-				c.stopWriter()
-				c.fail(closeNormal, "")
-				return
-			}
 		default:
-			c.wmu.Lock()
-			if len(c.send) == 0 {
-				c.writing = false
-				c.wmu.Unlock()
-				return
-			}
-			c.wmu.Unlock()
+		}
+		if len(f) == 0 {
+			c.stopWriter()
+			c.kick(c.closeCode, c.closeReason)
+			return
+		}
+		c.writeStart.Store(time.Now().UnixNano())
+		err := c.ws.Write(context.Background(), websocket.MessageText, f)
+		c.writeStart.Store(0)
+		if err != nil {
+			c.stopWriter()
+			c.fail(closeNormal, "")
+			return
 		}
 	}
 }
@@ -269,6 +288,7 @@ func (c *wsConn) writeLoop() {
 func (c *wsConn) stopWriter() {
 	c.wmu.Lock()
 	c.writing = false
+	c.queue = nil
 	c.wmu.Unlock()
 }
 
@@ -360,7 +380,9 @@ func (s *Server) watchWrites() {
 func (c *wsConn) readLoop() websocket.StatusCode {
 	max := c.s.cfg.MaxMessageSize
 	for {
-		typ, r, err := c.ws.Reader(c.s.ctx)
+		// No context: Close unblocks the read by closing the connection,
+		// and an idle read then holds no context registration.
+		typ, r, err := c.ws.Reader(context.Background())
 		if err != nil {
 			return websocket.CloseStatus(err)
 		}
