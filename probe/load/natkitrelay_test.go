@@ -117,3 +117,21 @@ func TestNatkitRelayQuotaAndPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestMaintenanceRefreshes shortens the renewal period so that a short
+// run renews its allocations, permissions and channels while sending.
+func TestMaintenanceRefreshes(t *testing.T) {
+	old := maintainEvery
+	maintainEvery = 300 * time.Millisecond
+	t.Cleanup(func() { maintainEvery = old })
+	srv, err := relay.New(relay.Config{Listen: []relay.Listener{{Network: "udp", Addr: "127.0.0.1:0"}},
+		Users: map[string]string{"u": "p"}, PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	res, err := Run(context.Background(), Config{Server: srv.Addrs()[0].Addr, Username: "u", Password: "p",
+		Allocations: 2, PPS: 20, Pair: true, Duration: time.Second})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, res.Count(methodRefresh, OutcomeOK), int64(4), "%+v", res.Outcomes)
+	require.GreaterOrEqual(t, res.Count(methodChannelBind, OutcomeOK), int64(2+4))
+	require.Equal(t, res.Sent, res.Received)
+}

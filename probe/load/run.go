@@ -26,7 +26,7 @@ const firstChannel = 0x4000
 
 // maintainEvery renews allocations, permissions (5 min) and channels
 // (10 min) during long traffic runs.
-const maintainEvery = 4 * time.Minute
+var maintainEvery = 4 * time.Minute
 
 // Snapshot is the live state passed to Config.Progress.
 type Snapshot struct {
