@@ -303,19 +303,22 @@ func latency(ctx context.Context, o options) (any, error) {
 		go recv(p.b)
 		senders = append(senders, p.a, p.b)
 	}
-	// One ticker per 100 senders: each tick sends one message from each.
+	// Each sender ticks on its own, the starts spread over one interval, so
+	// that the load is even rather than in bursts.
 	perSender := o.rate / float64(len(senders))
 	interval := time.Duration(float64(time.Second) / perSender)
 	var sent atomic.Int64
 	start := time.Now()
 	deadline := start.Add(o.duration)
-	for g := 0; g < len(senders); g += 100 {
-		group := senders[g:min(g+100, len(senders))]
+	for i, snd := range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Spread the groups over the interval.
-			time.Sleep(time.Duration(g/100) * interval / time.Duration(len(senders)/100+1))
+			select {
+			case <-rctx.Done():
+				return
+			case <-time.After(time.Duration(i) * interval / time.Duration(len(senders))):
+			}
 			t := time.NewTicker(interval)
 			defer t.Stop()
 			for {
@@ -326,10 +329,8 @@ func latency(ctx context.Context, o options) (any, error) {
 					if now.After(deadline) {
 						return
 					}
-					for _, s := range group {
-						_ = s.Send(rctx, protocol.Message{Type: protocol.TypeOffer, SDP: strconv.FormatInt(time.Now().UnixNano(), 10)})
-						sent.Add(1)
-					}
+					_ = snd.Send(rctx, protocol.Message{Type: protocol.TypeOffer, SDP: strconv.FormatInt(time.Now().UnixNano(), 10)})
+					sent.Add(1)
 				}
 			}
 		}()
