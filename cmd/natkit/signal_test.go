@@ -2,8 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -84,4 +100,69 @@ func TestSignalRun(t *testing.T) {
 	require.Contains(t, rep.Summary, "relayed 1 messages")
 	a.Abort()
 	b.Abort()
+}
+
+// TestSignalTLSMetricsAndEnv: --tls-cert/--tls-key serve wss, --metrics
+// serves Prometheus on its own address, NATKIT_TURN_SECRET enables the
+// token endpoint.
+func TestSignalTLSMetricsAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile)
+	t.Setenv("NATKIT_TURN_SECRET", "from-env")
+	port := externaltest.FreeTCPPort(t, "127.0.0.1")
+	mport := externaltest.FreeTCPPort(t, "127.0.0.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := runNatkit(t, ctx, "signal", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--tls-cert", certFile, "--tls-key", keyFile,
+			"--metrics", fmt.Sprintf("127.0.0.1:%d", mport), "--turn-url", "turn:127.0.0.1:3478")
+		done <- code
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	externaltest.WaitTCP(t, addr, 5*time.Second)
+	externaltest.WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", mport), 5*time.Second)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test certificate
+	resp, err := hc.Get("https://" + addr + "/v1/ice-servers?user=env")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	mac := hmac.New(sha1.New, []byte("from-env"))
+	var creds struct{ Username, Password string }
+	require.NoError(t, json.Unmarshal(body, &creds))
+	mac.Write([]byte(creds.Username))
+	require.Equal(t, base64.StdEncoding.EncodeToString(mac.Sum(nil)), creds.Password)
+
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	c, err := client.Dial(dctx, "wss://"+addr+"/ws", &client.Options{HTTPClient: hc})
+	require.NoError(t, err)
+	_, err = c.Join(dctx, "tls", client.JoinOptions{})
+	require.NoError(t, err)
+
+	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), "natkit_signal_connections 1")
+	require.Contains(t, string(body), "go_goroutines")
+	c.Abort()
+	cancel()
+	require.Equal(t, exitPass, <-done)
+}
+
+func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
 }
