@@ -126,13 +126,12 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 			return nil, false
 		}
 	case stun.MethodAllocate, stun.MethodRefresh:
-		if nb, lifetime, changed := s.clampLifetime(m, key); changed {
+		nb, lifetime, changed := s.clampLifetime(m, key)
+		if changed {
 			out = nb
-			if m.Type.Method == stun.MethodAllocate {
-				s.lifetimes.Store(fiveTupleKey(src, o.local), lifetime)
-			}
-		} else if m.Type.Method == stun.MethodAllocate {
-			s.lifetimes.Store(fiveTupleKey(src, o.local), lifetime)
+		}
+		if m.Type.Method == stun.MethodAllocate {
+			s.noteLifetime(fiveTupleKey(src, o.local), lifetime)
 		}
 	}
 	return out, true

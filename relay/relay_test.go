@@ -415,3 +415,22 @@ func TestListenErrorNamesTheAddress(t *testing.T) {
 	require.ErrorIs(t, err, relay.ErrListen)
 	require.Contains(t, err.Error(), fmt.Sprintf("udp://%s", busy.LocalAddr()))
 }
+
+func TestReusePortSockets(t *testing.T) {
+	srv := startLoopback(t, relay.Config{
+		Listen:             []relay.Listener{{Network: "udp", Addr: "127.0.0.1:0"}},
+		Users:              map[string]string{"a": "pa"},
+		SocketsPerListener: 3,
+	})
+	require.Len(t, srv.Addrs(), 1)
+	udp := addrOf(t, srv, "udp")
+	for i := range 12 {
+		c := newRawClient(t, udp, "a", "pa")
+		resp := c.allocate()
+		require.Zero(t, errorCode(resp), "client %d: %s", i, resp)
+		// Every request of a client lands on the same socket, so its
+		// allocation is found again.
+		require.Zero(t, errorCode(c.authed(stun.MethodRefresh, lifetime(time.Minute))), "client %d refresh", i)
+	}
+	require.EqualValues(t, 12, srv.Stats().ActiveAllocations)
+}

@@ -37,9 +37,10 @@ type Server struct {
 	draining atomic.Bool
 	closed   atomic.Bool
 
-	usersMu   sync.Mutex
-	userCount map[string]int
-	lifetimes sync.Map // five-tuple key → granted lifetime, for the log
+	usersMu    sync.Mutex
+	userCount  map[string]int
+	lifetimeMu sync.Mutex
+	lifetimes  map[string]time.Duration // five-tuple key → granted lifetime, for the log
 }
 
 // New starts a relay. It returns once every socket is listening.
@@ -68,6 +69,7 @@ func New(cfg Config) (*Server, error) {
 		ctr:       newCounters(),
 		reg:       prometheus.NewRegistry(),
 		userCount: map[string]int{},
+		lifetimes: map[string]time.Duration{},
 	}
 	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, lf.NewLogger("turn-auth"))
 
@@ -304,11 +306,28 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, username, _ string, r
 	s.userCount[quotaKey(username)]++
 	s.usersMu.Unlock()
 	lifetime := defaultLifetime
-	if v, ok := s.lifetimes.LoadAndDelete(fiveTupleKey(src, dst)); ok {
-		lifetime = v.(time.Duration)
+	key := fiveTupleKey(src, dst)
+	s.lifetimeMu.Lock()
+	if v, ok := s.lifetimes[key]; ok {
+		lifetime = v
+		delete(s.lifetimes, key)
 	}
+	s.lifetimeMu.Unlock()
 	s.log.Debug("relay: allocation created", "user", username, "client", src.String(), "server", dst.String(),
 		"transport", transportOf(src), "relay", relayAddr.String(), "lifetime", lifetime)
+}
+
+// maxNotedLifetimes bounds the lifetimes noted for Allocate requests that
+// never became allocations (refused by quota, retransmitted, …).
+const maxNotedLifetimes = 10000
+
+func (s *Server) noteLifetime(key string, d time.Duration) {
+	s.lifetimeMu.Lock()
+	defer s.lifetimeMu.Unlock()
+	if len(s.lifetimes) >= maxNotedLifetimes {
+		clear(s.lifetimes)
+	}
+	s.lifetimes[key] = d
 }
 
 func (s *Server) onAllocationDeleted(src, dst net.Addr, _, username, _ string) {
