@@ -190,11 +190,19 @@ type side struct {
 	drops    Drops
 }
 
-// Build validates spec and starts its network and relay.
+// buildMu serializes Build: pion's vnet.NewNet and NewRouter assign MAC
+// addresses from an unsynchronized package counter, a data race when
+// topologies are built in parallel (the matrix does).
+var buildMu sync.Mutex
+
+// Build validates spec and starts its network and relay. It is safe to
+// call from several goroutines.
 func Build(spec Spec) (*Topology, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
 	s := spec.withDefaults()
 	t := &Topology{spec: s, sides: map[string]*side{}, stop: make(chan struct{})}
 	wan, err := pvnet.NewRouter(&pvnet.RouterConfig{Name: "wan", CIDR: WANCIDR, LoggerFactory: s.LoggerFactory})
