@@ -201,6 +201,14 @@ func TestBrowserGatherPage(t *testing.T) {
 		{name: "token endpoint", query: "auto=1&timeout=8", cause: "turn-ok", relay: true},
 		{name: "wrong credential", query: "auto=1&timeout=5&servers=" + url.QueryEscape(string(bad)), cause: "401-unauthorized"},
 	}
+	t.Run("index", func(t *testing.T) {
+		tab := newTab(t, browser)
+		require.NoError(t, chromedp.Do(tab, chromedp.Navigate(c.https[0].URL+"/")))
+		links, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`[...document.querySelectorAll("a")].map(a => a.getAttribute("href"))`))
+		require.NoError(t, err)
+		require.Subset(t, links, []string{"gather.html", "call.html", "v1/ice-servers", "healthz", "metrics"})
+		screenshot(t, tab, "index")
+	})
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := newTab(t, browser)
