@@ -254,7 +254,7 @@ func (s *session) transact(ctx context.Context, method string, mt stun.Method, a
 		m := &stun.Message{Raw: resp}
 		if err := m.Decode(); err != nil {
 			s.eng.outcome(method, OutcomeMalformed)
-			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, method, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, method, err)
 		}
 		if m.Type.Class == stun.ClassSuccessResponse {
 			s.eng.outcome(method, OutcomeOK)
