@@ -162,3 +162,17 @@ func TestPeerCommand(t *testing.T) {
 	assert.Contains(t, out, "echoing UDP on 127.0.0.1:")
 	assert.Contains(t, out, "echoed 0 packets")
 }
+
+func TestBenchICEServersFile(t *testing.T) {
+	udpURL, _ := startBenchRelay(t)
+	dir := t.TempDir()
+	ice := filepath.Join(dir, "ice.json")
+	require.NoError(t, os.WriteFile(ice, []byte(`{"iceServers":[{"urls":["stun:127.0.0.1:1","`+udpURL+`"],"username":"u","credential":"p"}]}`), 0o600))
+	path := filepath.Join(dir, "r.json")
+	code, out, stderr := runNatkit(t, context.Background(), "bench", "--ice-servers", ice,
+		"--allocations", "2", "--duration", "200ms", "--report", path)
+	require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, stderr)
+	rep := readReport(t, path)
+	assert.Equal(t, reports.VerdictPass, rep.Verdict)
+	assert.Equal(t, udpURL+"?transport=udp", rep.Target)
+}
