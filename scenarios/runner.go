@@ -164,7 +164,6 @@ type runner struct {
 	connectErr error
 	mu         sync.Mutex
 	timers     []*time.Timer
-	recoveryOK bool
 }
 
 func (r *runner) event(kind, detail string) { r.c.Timeline.Add("scenario", kind, detail) }

@@ -15,9 +15,8 @@ const refusedMsg = "relay: refused credentials"
 // credentials" records into AuthFailures and passes every record on to
 // next (which may be nil: discard).
 type authLog struct {
-	t     *Topology
-	next  slog.Handler
-	attrs []slog.Attr
+	t    *Topology
+	next slog.Handler
 }
 
 func (h *authLog) Enabled(ctx context.Context, l slog.Level) bool {

@@ -2,7 +2,6 @@ package vnet
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -82,7 +81,9 @@ func (p Preset) Symmetric() bool { return !p.NoNAT && p.Mapping == "APDM" }
 // ExpectDirect is DESIGN.md's theory for a STUN-only call between a and b:
 // direct unless one side is symmetric and the other filters by port.
 func ExpectDirect(a, b Preset) bool {
-	return !((a.Symmetric() && b.FiltersByPort()) || (b.Symmetric() && a.FiltersByPort()))
+	symA := a.Symmetric() && b.FiltersByPort()
+	symB := b.Symmetric() && a.FiltersByPort()
+	return !symA && !symB
 }
 
 var behaviorNames = map[string]pvnet.EndpointDependencyType{
@@ -107,13 +108,4 @@ func natType(mapping, filtering string, lifetime time.Duration) (*pvnet.NATType,
 		return nil, &SpecError{Field: "filtering", Reason: fmt.Sprintf("%q: want one of %s", filtering, strings.Join(FilteringNames, ", "))}
 	}
 	return &pvnet.NATType{Mode: pvnet.NATModeNormal, MappingBehavior: m, FilteringBehavior: f, MappingLifeTime: lifetime}, nil
-}
-
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

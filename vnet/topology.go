@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand"
@@ -86,8 +87,11 @@ func (s *Side) validate(name string) error {
 			return &SpecError{Field: field("preset"), Reason: "set either a preset or mapping/filtering, not both"}
 		}
 		if _, err := natType(s.Mapping, s.Filtering, 0); err != nil {
-			se := err.(*SpecError)
-			return &SpecError{Field: field(se.Field), Reason: se.Reason}
+			var se *SpecError
+			if errors.As(err, &se) {
+				return &SpecError{Field: field(se.Field), Reason: se.Reason}
+			}
+			return err
 		}
 	} else if s.Preset != "" {
 		if _, err := LookupPreset(s.Preset); err != nil {

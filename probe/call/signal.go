@@ -212,7 +212,7 @@ func (p *pipe) deliver(to *pipeEnd, q *lane) {
 	defer timer.Stop()
 	for {
 		q.mu.Lock()
-		var wait time.Duration = time.Hour
+		wait := time.Hour
 		var ready []Message
 		now := time.Now()
 		for q.h.Len() > 0 {
