@@ -142,7 +142,7 @@ func TestFloodIsRateLimited(t *testing.T) {
 // TestSlowConsumer: a peer that stops reading is disconnected with a
 // reason, and its sender is never stalled.
 func TestSlowConsumer(t *testing.T) {
-	c := memoryHub().instances(t, 1, signalserver.Config{SendQueue: 4, WriteTimeout: time.Second, RatePerSecond: 1e6, RateBurst: 1e6, MaxMessageSize: 1 << 20})
+	c := memoryHub().instances(t, 1, signalserver.Config{WriteTimeout: time.Second, RatePerSecond: 1e6, RateBurst: 1e6, MaxMessageSize: 1 << 20})
 	// 100 MB go through the server: slow under the race detector.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -159,19 +159,21 @@ func TestSlowConsumer(t *testing.T) {
 	// The sender keeps reading (undelivered errors come back once the slow
 	// peer is gone); it waits for peer-left.
 	left := make(chan string, 1)
+	readerDone := make(chan struct{})
 	go func() {
+		defer close(readerDone)
 		for {
 			m, err := sender.Recv(ctx)
 			if err != nil {
-				close(left)
+				t.Logf("sender connection ended: %v", err)
 				return
 			}
 			if m.Type == protocol.TypePeerLeft {
 				left <- m.Peer
-				return
 			}
 		}
 	}()
+	defer func() { sender.Abort(); <-readerDone }()
 	sdp := strings.Repeat("s", 512<<10)
 	start := time.Now()
 	for i := 0; i < 200; i++ {
