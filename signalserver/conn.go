@@ -102,6 +102,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	c.ws = ws
 	s.mu.Unlock()
+	select {
+	case <-c.done: // Close ran during the upgrade
+		_ = ws.CloseNow()
+		s.forget(c)
+		s.wg.Done()
+		return
+	default:
+	}
 	ws.SetReadLimit(-1) // the reader enforces MaxMessageSize itself, to answer too_large
 	c.touch()
 	c.bucket = newBucket(s.cfg.RatePerSecond, s.cfg.RateBurst, time.Now())

@@ -305,24 +305,26 @@ func (s *Server) Deliver(env Envelope) {
 		c = sess.conn
 	}
 	s.mu.RUnlock()
-	if c != nil {
-		if c.enqueue(env.Frame) {
-			s.metrics.countRelayed(env.Type)
-		}
+	if c != nil && c.enqueue(env.Frame) {
+		s.metrics.countRelayed(env.Type)
 		return
 	}
+	// No connection, or it is closing: hold the frame as for an away peer,
+	// so that a resume gets it or its sender hears that it was not
+	// delivered.
 	s.mu.Lock()
 	if sess == nil || sess.left {
 		s.mu.Unlock()
 		s.undelivered(env, "the peer left")
 		return
 	}
-	if c = sess.conn; c != nil { // attached meanwhile
+	if c2 := sess.conn; c2 != nil && c2 != c { // a new connection attached meanwhile
 		s.mu.Unlock()
-		if c.enqueue(env.Frame) {
+		if c2.enqueue(env.Frame) {
 			s.metrics.countRelayed(env.Type)
+			return
 		}
-		return
+		s.mu.Lock()
 	}
 	if len(sess.buf) >= s.cfg.QueueMax {
 		s.mu.Unlock()
