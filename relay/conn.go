@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 )
 
@@ -16,11 +17,13 @@ type udpConn struct {
 	net.PacketConn
 	s     *Server
 	o     origin
-	batch *batchReader // nil on networks without recvmmsg
+	batch *batchReader   // nil on networks without recvmmsg
+	local netip.AddrPort // for the ChannelData fast path
 }
 
 func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn {
 	c := &udpConn{PacketConn: pc, s: s, batch: newBatchReader(pc, batchSize)}
+	c.local, _ = addrPort(pc.LocalAddr())
 	c.o = origin{
 		transport: NetworkUDP, natIdx: natIdx, turn: turnToo, local: pc.LocalAddr(),
 		write: func(b []byte, dst net.Addr) error { _, err := pc.WriteTo(b, dst); return err },
@@ -45,6 +48,9 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if n >= len(p) {
 			c.s.ctr.bad.inc(BadOversized)
 			c.s.logBad(BadOversized, addr, &c.o)
+			continue
+		}
+		if c.o.turn && n >= 4 && p[0]&0xC0 == 0x40 && c.s.fast.toPeer(p[:n], addr, c.local) {
 			continue
 		}
 		out, pass := c.s.inspect(p[:n], addr, &c.o)

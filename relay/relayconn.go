@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +44,11 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 		return nil, nil, err
 	}
 	setBuffers(pc, s.cfg.SocketBuffer/4)
-	rc := &relayConn{PacketConn: pc, ctr: s.ctr}
+	rc := &relayConn{PacketConn: pc, ctr: s.ctr, fast: s.fast}
 	if s.cfg.BandwidthLimit > 0 {
 		rc.bucket = newBucket(s.cfg.BandwidthLimit)
 	}
+	s.fast.addRelay(addr, rc)
 	return rc, addr, nil
 }
 
@@ -62,6 +64,13 @@ type relayConn struct {
 	batch  *batchReader // made after relayBatchAfter packets (real UDP only)
 	reads  int          // packets read one by one so far
 	closed atomic.Bool
+
+	// Fast path state, guarded by fast.mu.
+	fast    *fastPath
+	addr    netip.AddrPort
+	keys    []chanKey
+	in      map[netip.AddrPort]toClient
+	scratch [4 + inboundMTU + 1]byte // ChannelData frame toward the client (reader only)
 }
 
 // ReadFrom receives from peers (toward the client).
@@ -87,6 +96,9 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		c.ctr.pktsToClient.Add(1)
 		c.ctr.bytesToClient.Add(uint64(n))
+		if c.fast.toClient(c, p[:n], addr) {
+			continue
+		}
 		return n, addr, nil
 	}
 }
@@ -108,6 +120,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 func (c *relayConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.ctr.active.Add(-1)
+		c.fast.forget(c)
 	}
 	return c.PacketConn.Close()
 }

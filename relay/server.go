@@ -28,6 +28,7 @@ type Server struct {
 	auth *authenticator
 	ctr  *counters
 	reg  *prometheus.Registry
+	fast *fastPath
 
 	addrs    []Listener
 	nat      *natSockets
@@ -67,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		ctr:       newCounters(),
+		fast:      newFastPath(),
 		reg:       prometheus.NewRegistry(),
 		userCount: map[string]int{},
 		lifetimes: map[string]time.Duration{},
@@ -98,8 +100,12 @@ func New(cfg Config) (*Server, error) {
 			OnPermissionCreated: func(net.Addr, net.Addr, string, string, string, net.Addr, net.IP) {
 				s.ctr.permissions.Add(1)
 			},
-			OnChannelCreated: func(net.Addr, net.Addr, string, string, string, net.Addr, net.Addr, uint16) {
+			OnChannelCreated: func(src, dst net.Addr, _, _, _ string, relayAddr, peer net.Addr, ch uint16) {
 				s.ctr.channels.Add(1)
+				s.fast.channelCreated(src, dst, relayAddr, peer, ch)
+			},
+			OnChannelDeleted: func(src, dst net.Addr, _, _, _ string, relayAddr, peer net.Addr, ch uint16) {
+				s.fast.channelDeleted(src, dst, relayAddr, peer, ch)
 			},
 		},
 		InboundMTU: inboundMTU,
@@ -213,6 +219,9 @@ func (s *Server) wrapUDP(l Listener, pcs []net.PacketConn, natIdx int) []*udpCon
 	conns := make([]*udpConn, len(pcs))
 	for i, pc := range pcs {
 		setBuffers(pc, s.cfg.SocketBuffer)
+		if i == 0 {
+			s.fast.addListener(pc)
+		}
 		conns[i] = newUDPConn(s, pc, natIdx, true)
 		s.closers = append(s.closers, pc.Close)
 	}
