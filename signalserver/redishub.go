@@ -73,7 +73,8 @@ func (c RedisHubConfig) validate() error {
 //	<prefix>room:<room>      hash   peer → instance id (membership)
 //	<prefix>inst:<id>        set    "room\npeer" for the instance's peers (reaping)
 //	<prefix>instances        zset   instance id → last heartbeat (ms)
-//	<prefix>ch:<id>          pub/sub channel of an instance
+//	<prefix>ch:<id>          pub/sub channel of an instance: presence as JSON,
+//	                         messages as "peer\n" + JSON (see routeScript)
 //
 // Joins and leaves are Lua scripts, so capacity holds across instances and
 // a dead instance's peer is reported left exactly once.
@@ -120,7 +121,6 @@ type redisWire struct {
 	Kind  string          `json:"k"` // m: message, j: joined, l: left
 	Room  string          `json:"r"`
 	From  string          `json:"f,omitempty"`
-	To    string          `json:"t,omitempty"`
 	Type  string          `json:"y,omitempty"`
 	Peer  string          `json:"p,omitempty"`
 	Frame json.RawMessage `json:"m,omitempty"`
@@ -157,13 +157,23 @@ func (h *redisHub) receive(ch <-chan *redis.Message) {
 	defer h.wg.Done()
 	for msg := range ch {
 		var w redisWire
-		if err := json.Unmarshal([]byte(msg.Payload), &w); err != nil {
+		payload := msg.Payload
+		to := ""
+		if !strings.HasPrefix(payload, "{") { // "peer\n" + message, from routeScript
+			var ok bool
+			to, payload, ok = strings.Cut(payload, "\n")
+			if !ok {
+				h.cfg.Logger.Warn("redis hub: malformed message")
+				continue
+			}
+		}
+		if err := json.Unmarshal([]byte(payload), &w); err != nil {
 			h.cfg.Logger.Warn("redis hub: malformed message", "err", err)
 			continue
 		}
 		switch w.Kind {
 		case "m":
-			h.d.Deliver(Envelope{Room: w.Room, From: w.From, To: w.To, Type: w.Type, Frame: []byte(w.Frame)})
+			h.d.Deliver(Envelope{Room: w.Room, From: w.From, To: to, Type: w.Type, Frame: []byte(w.Frame)})
 		case "j":
 			h.d.PeerJoined(w.Room, w.Peer)
 		case "l":
@@ -339,44 +349,64 @@ func (h *redisHub) Members(ctx context.Context, room string) ([]string, error) {
 	return ps, nil
 }
 
+// routeScript looks up the recipients and publishes to the remote ones in
+// one round trip. A message goes out as "peer\n" + the wire JSON (without
+// "t"), so one payload serves every recipient. It returns -1 when the
+// addressed peer is not in the room, else {remote count, local peers…}.
+var routeScript = redis.NewScript(`
+local locals = {0}
+if ARGV[3] ~= '' then
+  local inst = redis.call('HGET', KEYS[1], ARGV[3])
+  if not inst then return -1 end
+  if inst == ARGV[1] then
+    table.insert(locals, ARGV[3])
+  else
+    redis.call('PUBLISH', ARGV[5] .. inst, ARGV[3] .. '\n' .. ARGV[4])
+    locals[1] = 1
+  end
+  return locals
+end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local p, inst = all[i], all[i + 1]
+  if p ~= ARGV[2] then
+    if inst == ARGV[1] then
+      table.insert(locals, p)
+    else
+      redis.call('PUBLISH', ARGV[5] .. inst, p .. '\n' .. ARGV[4])
+      locals[1] = locals[1] + 1
+    end
+  end
+end
+return locals
+`)
+
 func (h *redisHub) Route(ctx context.Context, env Envelope) (int, error) {
 	if h.isClosed() {
 		return 0, ErrHubClosed
 	}
-	var targets map[string]string
-	if env.To != "" {
-		inst, err := h.rdb.HGet(ctx, h.roomKey(env.Room), env.To).Result()
-		if errors.Is(err, redis.Nil) {
-			return 0, ErrUnknownPeer
-		}
-		if err != nil {
-			return 0, &HubError{Op: "route", Err: err}
-		}
-		targets = map[string]string{env.To: inst}
-	} else {
-		all, err := h.rdb.HGetAll(ctx, h.roomKey(env.Room)).Result()
-		if err != nil {
-			return 0, &HubError{Op: "route", Err: err}
-		}
-		delete(all, env.From)
-		targets = all
+	payload, err := json.Marshal(redisWire{Kind: "m", Room: env.Room, From: env.From, Type: env.Type, Frame: json.RawMessage(env.Frame)})
+	if err != nil {
+		return 0, &HubError{Op: "route", Err: err}
 	}
-	n := 0
-	for peer, inst := range targets {
+	res, err := routeScript.Run(ctx, h.rdb, []string{h.roomKey(env.Room)}, h.id, env.From, env.To, payload, h.channel("")).Result()
+	if err != nil {
+		return 0, &HubError{Op: "route", Err: err}
+	}
+	if n, ok := res.(int64); ok && n < 0 {
+		return 0, ErrUnknownPeer
+	}
+	arr, _ := res.([]any)
+	if len(arr) == 0 {
+		return 0, &HubError{Op: "route", Err: errorf("unexpected reply %v", res)}
+	}
+	remote, _ := arr[0].(int64)
+	n := int(remote)
+	for _, v := range arr[1:] {
+		peer, _ := v.(string)
 		e := env
 		e.To = peer
-		if inst == h.id {
-			h.d.Deliver(e)
-			n++
-			continue
-		}
-		payload, err := json.Marshal(redisWire{Kind: "m", Room: e.Room, From: e.From, To: e.To, Type: e.Type, Frame: json.RawMessage(e.Frame)})
-		if err != nil {
-			return n, &HubError{Op: "route", Err: err}
-		}
-		if err := h.rdb.Publish(ctx, h.channel(inst), payload).Err(); err != nil {
-			return n, &HubError{Op: "route", Err: err}
-		}
+		h.d.Deliver(e)
 		n++
 	}
 	return n, nil
