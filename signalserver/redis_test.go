@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/transport/v3/stdnet"
 	"github.com/stretchr/testify/require"
 
 	"github.com/natkit/natkit/internal/externaltest"
@@ -31,7 +32,9 @@ func newRedisHub(t *testing.T, url, prefix string) signalserver.Hub {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	h, err := signalserver.NewRedisHub(ctx, signalserver.RedisHubConfig{URL: url, Prefix: prefix, Heartbeat: 200 * time.Millisecond, DeadAfter: time.Second})
+	nw, err := stdnet.NewNet()
+	require.NoError(t, err)
+	h, err := signalserver.NewRedisHub(ctx, signalserver.RedisHubConfig{URL: url, Net: nw, Prefix: prefix, Heartbeat: 200 * time.Millisecond, DeadAfter: time.Second})
 	require.NoError(t, err)
 	return h
 }
@@ -110,4 +113,19 @@ func TestRedisCapacityAcrossInstances(t *testing.T) {
 	}
 	require.Equal(t, 3, ok)
 	require.Equal(t, n-3, full)
+}
+
+func TestRedisHubConfigErrors(t *testing.T) {
+	ctx := ctxT(t)
+	_, err := signalserver.NewRedisHub(ctx, signalserver.RedisHubConfig{})
+	var ce *signalserver.ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "Redis.URL", ce.Field)
+	_, err = signalserver.NewRedisHub(ctx, signalserver.RedisHubConfig{URL: "http://x"})
+	require.ErrorAs(t, err, &ce)
+	port := externaltest.FreeTCPPort(t, "127.0.0.1")
+	_, err = signalserver.NewRedisHub(ctx, signalserver.RedisHubConfig{URL: fmt.Sprintf("redis://127.0.0.1:%d", port)})
+	var he *signalserver.HubError
+	require.ErrorAs(t, err, &he)
+	require.Contains(t, err.Error(), "connect to redis")
 }

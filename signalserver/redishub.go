@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pion/transport/v3"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -18,6 +20,8 @@ type RedisHubConfig struct {
 	// URL is the Redis server, redis://[user:password@]host:port[/db];
 	// required unless Client is set.
 	URL string
+	// Net dials Redis; default stdnet.NewNet().
+	Net transport.Net
 	// Client is an existing client to use instead of URL; default none.
 	// The hub does not close it.
 	Client *redis.Client
@@ -104,6 +108,10 @@ func NewRedisHub(ctx context.Context, cfg RedisHubConfig) (Hub, error) {
 		opt, err := redis.ParseURL(cfg.URL)
 		if err != nil {
 			return nil, configErrorf("Redis.URL", "%q: %v", cfg.URL, err)
+		}
+		if cfg.Net != nil {
+			nw := cfg.Net
+			opt.Dialer = func(_ context.Context, network, addr string) (net.Conn, error) { return nw.Dial(network, addr) }
 		}
 		h.rdb = redis.NewClient(opt)
 		h.ownsRDB = true
