@@ -116,49 +116,53 @@ type callState struct {
 
 // TestBrowserCallThroughRelay: two Chromium tabs open the call page, join
 // a room, and connect through natkit relay with the relay-only policy; the
-// selected pair must be relayed and data must flow both ways.
+// selected pair must be relayed and data must flow both ways. With the
+// Redis hub the two tabs use two signal instances.
 func TestBrowserCallThroughRelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts chromium")
 	}
 	const secret = "browser-test-secret"
 	turnURL := startRelay(t, secret)
-	c := memoryHub().instances(t, 1, signalserver.Config{TURNSecrets: []string{secret}, TURNURLs: []string{turnURL}})
 	browser := startChromium(t)
-	page := c.https[0].URL + "/call.html?room=browser1&relay=1&auto=1"
-
-	tabs := []context.Context{newTab(t, browser), newTab(t, browser)}
-	for i, tab := range tabs {
-		require.NoError(t, chromedp.Do(tab, chromedp.Navigate(page)), "tab %d", i)
-		require.NoError(t, waitFor(tab, 10*time.Second, func(s callState) bool { return s.Signaling == "joined" }), "tab %d joins", i)
-	}
-	var states [2]callState
-	err := externaltest.WaitFor(45*time.Second, func() bool {
-		for i, tab := range tabs {
-			if evalJSON(tab, "window.natkitCall", &states[i]) != nil {
-				return false
+	for _, hk := range hubKinds() {
+		t.Run(hk.name, func(t *testing.T) {
+			c := hk.instances(t, 2, signalserver.Config{TURNSecrets: []string{secret}, TURNURLs: []string{turnURL}})
+			tabs := []context.Context{newTab(t, browser), newTab(t, browser)}
+			for i, tab := range tabs {
+				page := c.https[i%len(c.https)].URL + "/call.html?room=browser1&relay=1&auto=1"
+				require.NoError(t, chromedp.Do(tab, chromedp.Navigate(page)), "tab %d", i)
+				require.NoError(t, waitFor(tab, 10*time.Second, func(s callState) bool { return s.Signaling == "joined" }), "tab %d joins", i)
 			}
-		}
-		for _, s := range states {
-			if s.Pair == nil || s.Connection != "connected" || s.DCReceived < 4 || s.RTT == nil {
-				return false
+			var states [2]callState
+			err := externaltest.WaitFor(45*time.Second, func() bool {
+				for i, tab := range tabs {
+					if evalJSON(tab, "window.natkitCall", &states[i]) != nil {
+						return false
+					}
+				}
+				for _, s := range states {
+					if s.Pair == nil || s.Connection != "connected" || s.DCReceived < 4 || s.RTT == nil {
+						return false
+					}
+				}
+				return true
+			})
+			for i, tab := range tabs {
+				screenshot(t, tab, fmt.Sprintf("call-%s-tab%d", hk.name, i+1))
 			}
-		}
-		return true
-	})
-	for i, tab := range tabs {
-		screenshot(t, tab, fmt.Sprintf("call-tab%d", i+1))
+			require.NoError(t, err, "call did not connect with data flowing: %+v / %+v", states[0], states[1])
+			for i, s := range states {
+				require.Equal(t, "relay", s.Pair.LocalType, "tab %d local candidate", i)
+				require.True(t, s.Pair.Relayed, "tab %d", i)
+				require.Equal(t, "udp", s.Pair.RelayProtocol, "tab %d", i)
+				require.Empty(t, s.Errors, "tab %d", i)
+				t.Logf("tab %d: %s/%s over %s, ICE RTT %.1f ms, %d data-channel messages", i+1, s.Pair.LocalType, s.Pair.RemoteType, s.Pair.Protocol, *s.RTT, s.DCReceived)
+			}
+			require.Equal(t, states[0].Me, states[1].Peer)
+			require.Equal(t, states[1].Me, states[0].Peer)
+		})
 	}
-	require.NoError(t, err, "call did not connect with data flowing: %+v / %+v", states[0], states[1])
-	for i, s := range states {
-		require.Equal(t, "relay", s.Pair.LocalType, "tab %d local candidate", i)
-		require.True(t, s.Pair.Relayed, "tab %d", i)
-		require.Equal(t, "udp", s.Pair.RelayProtocol, "tab %d", i)
-		require.Empty(t, s.Errors, "tab %d", i)
-		t.Logf("tab %d: %s/%s over %s, ICE RTT %.1f ms, %d data-channel messages", i+1, s.Pair.LocalType, s.Pair.RemoteType, s.Pair.Protocol, *s.RTT, s.DCReceived)
-	}
-	require.Equal(t, states[0].Me, states[1].Peer)
-	require.Equal(t, states[1].Me, states[0].Peer)
 }
 
 func waitFor(tab context.Context, d time.Duration, cond func(callState) bool) error {
