@@ -77,3 +77,11 @@ expect: {path: relay}
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "FAIL")
 }
+
+func TestScenarioInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code, out, _ := runNatkit(t, ctx, "scenario", "run", "classic-full-cone-pair")
+	assert.Equal(t, 130, code)
+	assert.Contains(t, out, "interrupted")
+}

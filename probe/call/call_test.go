@@ -157,3 +157,33 @@ func TestCallWithAudio(t *testing.T) {
 	}
 	require.True(t, kinds[EvTrack] && kinds[EvFirstRTP], "the answerer saw the track and its first packet")
 }
+
+func TestPipeOrdering(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     PipeConfig
+		ordered bool
+	}{
+		{"fifo despite jitter", PipeConfig{Jitter: 20 * time.Millisecond, Seed: 5}, true},
+		{"reorder with jitter", PipeConfig{Jitter: 20 * time.Millisecond, Reorder: true, Seed: 5}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := NewPipe(tt.cfg)
+			defer a.Close()
+			for i := 0; i < 30; i++ {
+				require.NoError(t, a.Send(context.Background(), Message{Type: MsgCandidate, Candidate: &webrtc.ICECandidateInit{Candidate: string(rune('A' + i))}}))
+			}
+			inOrder := true
+			prev := ""
+			for i := 0; i < 30; i++ {
+				m := <-b.Recv()
+				if m.Candidate.Candidate < prev {
+					inOrder = false
+				}
+				prev = m.Candidate.Candidate
+			}
+			require.Equal(t, tt.ordered, inOrder)
+		})
+	}
+}
