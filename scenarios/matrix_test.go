@@ -3,9 +3,13 @@ package scenarios
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/natkit/natkit/probe/call"
+	"github.com/natkit/natkit/reports"
 )
 
 // pion/turn's client can leave a ChannelBind transaction waiting out its
@@ -26,4 +30,28 @@ func TestMatrixMatchesTheory(t *testing.T) {
 	require.Len(t, rep.Grids, 2)
 	require.Len(t, rep.Children, 50)
 	t.Logf("wall %v", res.Duration)
+}
+
+// A cell that differs from theory is a failed check with a finding, and the
+// grid marks it; nothing is special-cased.
+func TestMatrixReportMismatch(t *testing.T) {
+	cfg := MatrixConfig{Presets: []string{"full-cone", "symmetric"}, TURN: TURNNo}
+	require.NoError(t, cfg.fill())
+	relayed := &call.Pair{Local: call.Candidate{Type: "relay"}, Remote: call.Candidate{Type: "srflx"}}
+	res := &MatrixResult{Config: cfg, Cells: []*Cell{
+		{A: "full-cone", B: "full-cone", ExpectConnected: true, ExpectPath: "direct",
+			Result: &call.Result{Connected: true, TimeToConnected: time.Second, Path: call.PathOf(relayed, "a", "b", nil)}},
+		{A: "symmetric", B: "symmetric", ExpectConnected: false,
+			Result: &call.Result{Connected: false}},
+		{A: "full-cone", B: "symmetric", ExpectConnected: true, ExpectPath: "direct"}, // not run
+	}}
+	rep := res.Report()
+	require.Equal(t, reports.VerdictFail, rep.Verdict)
+	require.Contains(t, rep.Summary, "1 of 2 calls differ from theory; 1 not run")
+	require.Equal(t, reports.VerdictFail, rep.Checks[0].Verdict)
+	require.Contains(t, rep.Checks[0].Message, "relayed through a's TURN relay")
+	require.Equal(t, "relay", rep.Grids[0].Cells[0][0].Class)
+	require.Contains(t, rep.Grids[0].Cells[0][0].Text, "expected connected, direct")
+	require.Equal(t, reports.VerdictPass, rep.Checks[1].Verdict)
+	require.Equal(t, reports.VerdictSkip, rep.Checks[2].Verdict)
 }
