@@ -2,62 +2,106 @@ package relay
 
 import (
 	"net"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
 
-// Batch sizes: how many datagrams one recvmmsg may return on a listening
-// socket, and on a busy relayed socket (each allocation has one, so its
-// buffers are kept small and only made once it carries traffic).
+// Batched reads: recvmmsg returns many datagrams per system call when a
+// socket is busy, but costs more than recvfrom when it returns one. So a
+// socket reads one datagram at a time until it sees a high rate, then
+// batches until the batches come back with single datagrams again.
 const (
+	// batchSize is how many datagrams one recvmmsg may return on a
+	// listening socket; relayBatchSize on a relayed socket (each
+	// allocation has one, so its buffers stay small).
 	batchSize      = 32
 	relayBatchSize = 8
-	// relayBatchAfter is how many packets a relayed socket reads one by
-	// one before it switches to batched reads.
-	relayBatchAfter = 64
+	// rateWindow plain reads faster than rateWindow×minGap switch to
+	// batched reads.
+	rateWindow = 256
+	minGap     = 20 * time.Microsecond
+	// singles is how many one-datagram batches in a row switch back.
+	singles = 64
 )
 
-// batchReader reads datagrams from a real UDP socket several at a time
-// (recvmmsg on Linux) and hands them out one by one: under load one system
-// call serves many packets. It is used by one reader goroutine only.
-type batchReader struct {
-	read func([]ipv4.Message, int) (int, error)
-	msgs []ipv4.Message
-	n, i int
+// adaptiveReader reads a real UDP socket (nil read on other networks,
+// e.g. vnet). It is used by one reader goroutine only.
+type adaptiveReader struct {
+	pc       net.PacketConn
+	size     int
+	batch    func([]ipv4.Message, int) (int, error)
+	msgs     []ipv4.Message
+	n, i     int
+	batching bool
+	count    int       // plain reads in this window, or single batches in a row
+	since    time.Time // start of the rate window
 }
 
-// newBatchReader returns nil when pc is not a real UDP socket (vnet).
-func newBatchReader(pc net.PacketConn, size int) *batchReader {
+func newAdaptiveReader(pc net.PacketConn, size int) *adaptiveReader {
+	r := &adaptiveReader{pc: pc, size: size}
 	uc, ok := pc.(*net.UDPConn)
 	if !ok {
-		return nil
-	}
-	r := &batchReader{msgs: make([]ipv4.Message, size)}
-	for i := range r.msgs {
-		// One byte more than the relay accepts, to see oversized ones.
-		r.msgs[i].Buffers = [][]byte{make([]byte, inboundMTU+1)}
+		return r
 	}
 	if la, ok := uc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
-		r.read = ipv6.NewPacketConn(uc).ReadBatch
+		r.batch = ipv6.NewPacketConn(uc).ReadBatch
 	} else {
-		r.read = ipv4.NewPacketConn(uc).ReadBatch
+		r.batch = ipv4.NewPacketConn(uc).ReadBatch
 	}
 	return r
 }
 
-// ReadFrom returns the next datagram; a datagram larger than p is cut to
-// len(p) bytes and returns n == len(p), as a plain UDP read would.
-func (r *batchReader) ReadFrom(p []byte) (int, net.Addr, error) {
-	if r.i >= r.n {
-		n, err := r.read(r.msgs, 0)
-		if err != nil {
-			return 0, nil, err
-		}
-		r.n, r.i = n, 0
+// ReadFrom returns the next datagram; one larger than p is cut to len(p)
+// bytes and returns n == len(p), as a plain UDP read would.
+func (r *adaptiveReader) ReadFrom(p []byte) (int, net.Addr, error) {
+	if r.i < r.n {
+		return r.next(p)
 	}
+	if !r.batching {
+		n, addr, err := r.pc.ReadFrom(p)
+		if err == nil && r.batch != nil {
+			r.count++
+			if r.count == 1 {
+				r.since = time.Now()
+			} else if r.count >= rateWindow {
+				if time.Since(r.since) < rateWindow*minGap {
+					r.startBatching()
+				}
+				r.count = 0
+			}
+		}
+		return n, addr, err
+	}
+	n, err := r.batch(r.msgs, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	r.n, r.i = n, 0
+	if n == 1 {
+		if r.count++; r.count >= singles {
+			r.batching, r.count = false, 0
+		}
+	} else {
+		r.count = 0
+	}
+	return r.next(p)
+}
+
+func (r *adaptiveReader) startBatching() {
+	if r.msgs == nil {
+		r.msgs = make([]ipv4.Message, r.size)
+		for i := range r.msgs {
+			// One byte more than the relay accepts, to see oversized ones.
+			r.msgs[i].Buffers = [][]byte{make([]byte, inboundMTU+1)}
+		}
+	}
+	r.batching = true
+}
+
+func (r *adaptiveReader) next(p []byte) (int, net.Addr, error) {
 	m := &r.msgs[r.i]
 	r.i++
-	n := copy(p, m.Buffers[0][:m.N])
-	return n, m.Addr, nil
+	return copy(p, m.Buffers[0][:m.N]), m.Addr, nil
 }

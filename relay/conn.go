@@ -15,14 +15,14 @@ import (
 // through Server.inspect first.
 type udpConn struct {
 	net.PacketConn
-	s     *Server
-	o     origin
-	batch *batchReader   // nil on networks without recvmmsg
-	local netip.AddrPort // for the ChannelData fast path
+	s      *Server
+	o      origin
+	reader *adaptiveReader
+	local  netip.AddrPort // for the ChannelData fast path
 }
 
 func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn {
-	c := &udpConn{PacketConn: pc, s: s, batch: newBatchReader(pc, batchSize)}
+	c := &udpConn{PacketConn: pc, s: s, reader: newAdaptiveReader(pc, batchSize)}
 	c.local, _ = addrPort(pc.LocalAddr())
 	c.o = origin{
 		transport: NetworkUDP, natIdx: natIdx, turn: turnToo, local: pc.LocalAddr(),
@@ -34,14 +34,7 @@ func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn
 // ReadFrom returns the next datagram pion should handle.
 func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		var n int
-		var addr net.Addr
-		var err error
-		if c.batch != nil {
-			n, addr, err = c.batch.ReadFrom(p)
-		} else {
-			n, addr, err = c.PacketConn.ReadFrom(p)
-		}
+		n, addr, err := c.reader.ReadFrom(p)
 		if err != nil {
 			return n, addr, err
 		}

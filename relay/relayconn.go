@@ -44,7 +44,7 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 		return nil, nil, err
 	}
 	setBuffers(pc, s.cfg.SocketBuffer/4)
-	rc := &relayConn{PacketConn: pc, ctr: s.ctr, fast: s.fast}
+	rc := &relayConn{PacketConn: pc, ctr: s.ctr, fast: s.fast, reader: newAdaptiveReader(pc, relayBatchSize)}
 	if s.cfg.BandwidthLimit > 0 {
 		rc.bucket = newBucket(s.cfg.BandwidthLimit)
 	}
@@ -61,8 +61,7 @@ type relayConn struct {
 	net.PacketConn
 	ctr    *counters
 	bucket *bucket
-	batch  *batchReader // made after relayBatchAfter packets (real UDP only)
-	reads  int          // packets read one by one so far
+	reader *adaptiveReader
 	closed atomic.Bool
 
 	// Fast path state, guarded by fast.mu.
@@ -76,17 +75,7 @@ type relayConn struct {
 // ReadFrom receives from peers (toward the client).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		var n int
-		var addr net.Addr
-		var err error
-		if c.batch != nil {
-			n, addr, err = c.batch.ReadFrom(p)
-		} else {
-			n, addr, err = c.PacketConn.ReadFrom(p)
-			if c.reads++; c.reads == relayBatchAfter {
-				c.batch = newBatchReader(c.PacketConn, relayBatchSize)
-			}
-		}
+		n, addr, err := c.reader.ReadFrom(p)
 		if err != nil {
 			return n, addr, err
 		}
