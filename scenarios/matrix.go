@@ -281,7 +281,7 @@ func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.
 // check per cell, one child report (the call's timeline) per cell, and the
 // time to connected over all connected cells.
 func (m *MatrixResult) Report() *reports.Report {
-	rep := reports.New("matrix", "nat matrix")
+	rep := reports.New("matrix", fmt.Sprintf("%d presets, turn %s", len(m.Config.Presets), m.Config.TURN))
 	rep.Started = m.Started
 	rep.Duration = reports.Duration(m.Duration)
 	ttc := reports.NewLatencyRecorder("time_to_connected")
