@@ -144,10 +144,12 @@ for hub in ("memory", "redis"):
     t = rows.get("throughput-" + hub)
     if t:
         cpu = t["server_cpu_seconds"] / max(t["messages"], 1) * 1e6
-        print(f"throughput ({hub:6}) {t['messages_per_second']:,.0f} messages/s, {t['rooms']} rooms of 2, window {t['window']}; server {cpu:.1f} µs CPU per message")
+        gen = t.get("generator_cpu_seconds", 0) / max(t["messages"], 1) * 1e6
+        print(f"throughput ({hub:6}) {t['messages_per_second']:,.0f} messages/s, {t['rooms']} rooms of 2, window {t['window']}; CPU per message: server {cpu:.1f} µs, load generator {gen:.1f} µs")
 if "latency-memory" in rows:
     l = rows["latency-memory"]
     print(f"latency (memory)      at {l['achieved_rate']:,.0f}/s (target {l['target_rate']:,.0f}): p50 {l['p50_ms']:.2f} ms, p90 {l['p90_ms']:.2f} ms, p99 {l['p99_ms']:.2f} ms, max {l['max_ms']:.2f} ms")
+    print(f"                      CPU: server {l['server_cpu_seconds']:.1f} s, load generator {l.get('generator_cpu_seconds', 0):.1f} s")
 for hub in ("memory", "redis"):
     s = rows.get("setup-" + hub)
     if s:
