@@ -3,13 +3,13 @@
 # after `make build`). Many loopback clients against one server process:
 #   1. idle connections and the server's RSS per connection
 #   2. relay throughput, 1000 rooms of 2 (closed loop, WINDOW in flight per room)
-#   3. relay latency at a fixed rate (default 20k messages/s), p50/p99
+#   3. relay latency at fixed rates (default 5k, 10k and 20k messages/s), p50/p99
 #   4. call set-ups per second (join + offer + answer + 10 candidates each way)
 # Throughput and set-ups are measured against the memory hub and, as the
 # peer in the same run, against the Redis hub (if redis-server exists).
 #
 # Environment: NATKIT (default bin/natkit), DURATION (10s), ROOMS (1000),
-# WINDOW (16), RATE (20000), WORKERS (50), IDLE (total idle connections,
+# WINDOW (16), RATES (latency rates, "5000 10000 20000"), WORKERS (50), IDLE (total idle connections,
 # default: what the open-file limit allows, at most 20000), OUT (jsonl file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ NATKIT=${NATKIT:-bin/natkit}
 DURATION=${DURATION:-10s}
 ROOMS=${ROOMS:-1000}
 WINDOW=${WINDOW:-16}
-RATE=${RATE:-20000}
+RATES=${RATES:-5000 10000 20000}
 WORKERS=${WORKERS:-50}
 OUT=${OUT:-$(mktemp -t natkit-signal-bench.XXXXXX.jsonl)}
 [ -x "$NATKIT" ] || { echo "bench/signal.sh: $NATKIT not found; run 'make build' first" >&2; exit 2; }
@@ -78,7 +78,7 @@ PY
 	echo "$line"
 }
 
-echo "== natkit signal benchmark ($(nproc) cores, open-file limit $(ulimit -n)); results in $OUT"
+echo "== natkit signal benchmark ($(nproc) cores, open-file limit $(ulimit -n), load average $(cut -d' ' -f1-3 /proc/loadavg)); results in $OUT"
 
 # 1. Idle connections. Each process (server and generators) is bound by the
 # open-file limit, so two generators share the load.
@@ -109,7 +109,9 @@ stop_server
 # 2-4 against the memory hub.
 start_server
 run_gen throughput-memory -mode throughput -rooms "$ROOMS" -window "$WINDOW" -duration "$DURATION" -prefix m1
-run_gen latency-memory -mode latency -rooms "$ROOMS" -rate "$RATE" -duration "$DURATION" -prefix m2
+for rate in $RATES; do
+	run_gen "latency-memory-$rate" -mode latency -rooms "$ROOMS" -rate "$rate" -duration "$DURATION" -prefix "m2-$rate"
+done
 run_gen setup-memory -mode setup -workers "$WORKERS" -duration "$DURATION" -prefix m3
 stop_server
 
@@ -128,7 +130,7 @@ else
 fi
 
 echo
-echo "== summary"
+echo "== summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 python3 - "$OUT" <<'PY'
 import json, sys
 rows = {}
@@ -146,10 +148,9 @@ for hub in ("memory", "redis"):
         cpu = t["server_cpu_seconds"] / max(t["messages"], 1) * 1e6
         gen = t.get("generator_cpu_seconds", 0) / max(t["messages"], 1) * 1e6
         print(f"throughput ({hub:6}) {t['messages_per_second']:,.0f} messages/s, {t['rooms']} rooms of 2, window {t['window']}; CPU per message: server {cpu:.1f} µs, load generator {gen:.1f} µs")
-if "latency-memory" in rows:
-    l = rows["latency-memory"]
-    print(f"latency (memory)      at {l['achieved_rate']:,.0f}/s (target {l['target_rate']:,.0f}): p50 {l['p50_ms']:.2f} ms, p90 {l['p90_ms']:.2f} ms, p99 {l['p99_ms']:.2f} ms, max {l['max_ms']:.2f} ms")
-    print(f"                      CPU: server {l['server_cpu_seconds']:.1f} s, load generator {l.get('generator_cpu_seconds', 0):.1f} s")
+for label, l in rows.items():
+    if label.startswith("latency-memory-"):
+        print(f"latency (memory)      at {l['achieved_rate']:,.0f}/s (target {l['target_rate']:,.0f}): p50 {l['p50_ms']:.2f} ms, p90 {l['p90_ms']:.2f} ms, p99 {l['p99_ms']:.2f} ms, max {l['max_ms']:.2f} ms; CPU s: server {l['server_cpu_seconds']:.1f}, generator {l.get('generator_cpu_seconds', 0):.1f}")
 for hub in ("memory", "redis"):
     s = rows.get("setup-" + hub)
     if s:
