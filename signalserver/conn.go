@@ -18,20 +18,18 @@ import (
 
 // WebSocket close codes the server uses.
 const (
-	closeNormal       = websocket.StatusNormalClosure
-	closeGoingAway    = websocket.StatusGoingAway
-	closePolicy       = websocket.StatusPolicyViolation
-	closeTooBig       = websocket.StatusMessageTooBig
-	closeTryAgain     = websocket.StatusTryAgainLater
-	closeInternalFail = websocket.StatusInternalError
+	closeNormal    = websocket.StatusNormalClosure
+	closeGoingAway = websocket.StatusGoingAway
+	closePolicy    = websocket.StatusPolicyViolation
+	closeTooBig    = websocket.StatusMessageTooBig
 )
 
 // closeFrame is the sentinel queued by closeAfter: the writer closes the
 // connection with closeCode and closeReason after the frames before it.
 var closeFrame = []byte{}
 
-// wsConn is one client connection: the handler goroutine reads, one writer
-// goroutine writes from a bounded queue.
+// wsConn is one client connection: a reader goroutine, and a writer
+// goroutine while frames wait in its bounded queue.
 type wsConn struct {
 	s      *Server
 	ws     *websocket.Conn
@@ -215,25 +213,28 @@ func (c *wsConn) closeAfter(e *protocol.Error, code websocket.StatusCode, reason
 func (c *wsConn) fail(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		if c.ws == nil {
-			return
+		c.s.mu.RLock()
+		ws := c.ws
+		c.s.mu.RUnlock()
+		if ws == nil {
+			return // the upgrade sees done and closes the connection
 		}
 		c.s.wg.Add(1)
 		go func() {
 			defer c.s.wg.Done()
 			if reason == "" {
-				_ = c.ws.CloseNow()
+				_ = ws.CloseNow()
 				return
 			}
 			closed := make(chan struct{})
 			go func() {
 				defer close(closed)
-				_ = c.ws.Close(code, reason)
+				_ = ws.Close(code, reason)
 			}()
 			select {
 			case <-closed:
 			case <-time.After(2 * time.Second):
-				_ = c.ws.CloseNow()
+				_ = ws.CloseNow()
 				<-closed
 			}
 		}()
