@@ -5,7 +5,7 @@
 #   1. turnutils_uclient -m 100 -n 2000 -l 100 -z 0 toward turnutils_peer
 #      (a burst: 100 clients × 2000 packets as fast as uclient can send);
 #   2. natkit bench with a paced load (ALLOCS × PPS packets/s, ChannelData).
-# For each it prints relayed packets per second (client→peer plus
+# Each load runs REPEAT times, alternating the relays. For each it prints relayed packets per second (client→peer plus
 # peer→client, as the client counted them), loss, RTT through the relay,
 # and the relay process's CPU seconds per million relayed packets (from
 # /proc/PID/stat, so only the server's own CPU is counted).
@@ -23,6 +23,7 @@ ALLOCS=${ALLOCS:-50}        # natkit bench allocations
 PPS=${PPS:-200}             # natkit bench packets/s per allocation
 SECS=${SECS:-5}             # natkit bench seconds of traffic
 SOCKETS=${SOCKETS:-1}       # natkit relay --sockets (SO_REUSEPORT)
+REPEAT=${REPEAT:-3}         # rounds of each load, coturn and natkit alternating (a shared machine is noisy)
 
 [[ -x $NATKIT ]] || { echo "bench/relay.sh: $NATKIT missing: run make build" >&2; exit 3; }
 for p in turnserver turnutils_uclient turnutils_peer jq; do
@@ -105,14 +106,18 @@ bench_run() {
 
 echo "== turnutils_uclient -m $CLIENTS -n $MSGS -l $SIZE -z 0 → turnutils_peer (coturn :$coturn_port, natkit :$natkit_port, --sockets $SOCKETS)"
 printf "%-14s %9s %9s %8s %10s %7s %9s %8s %12s %10s\n" relay sent recv loss% "relayed/s" "xmit s" "wall s" "srv CPU" "CPU s/Mpkt" "RTT ms"
-uclient_run coturn "$coturn_pid" "$coturn_port"
-uclient_run natkit "$natkit_pid" "$natkit_port"
+for _ in $(seq "$REPEAT"); do
+	uclient_run coturn "$coturn_pid" "$coturn_port"
+	uclient_run natkit "$natkit_pid" "$natkit_port"
+done
 
 echo
 echo "== natkit bench: $ALLOCS allocations × $PPS pps × $SIZE B, ChannelData, ${SECS}s → turnutils_peer"
 printf "%-14s %9s %9s %8s %10s %8s %12s %10s %10s\n" relay sent recv loss% "relayed/s" "srv CPU" "CPU s/Mpkt" "RTT ms" "p99 ms"
-bench_run coturn "$coturn_pid" "$coturn_port"
-bench_run natkit "$natkit_pid" "$natkit_port"
+for _ in $(seq "$REPEAT"); do
+	bench_run coturn "$coturn_pid" "$coturn_port"
+	bench_run natkit "$natkit_pid" "$natkit_port"
+done
 echo
 echo "(relayed/s counts client→peer plus peer→client packets, over uclient's own transmit time (whole seconds) or natkit bench's send rate;"
 echo " wall s includes uclient's allocation setup; CPU is the relay process only, from /proc/PID/stat)"
