@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -62,5 +63,5 @@ func TestLoad(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadScenario)
 	s, err := Load("lossy-link")
 	require.NoError(t, err)
-	require.Equal(t, 5.0, s.Topology.A.Loss)
+	require.Equal(t, 200*time.Millisecond, s.Topology.A.Latency.D())
 }
