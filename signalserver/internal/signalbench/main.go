@@ -217,42 +217,47 @@ func closePairs(ps []pair) {
 // throughput: closed loop, window messages circulating in each room; a
 // peer answers every message it receives. Counts deliveries per second.
 func throughput(ctx context.Context, o options) (any, error) {
-	pairs, err := openPairs(ctx, o, o.rooms)
+	pairs, err := openRawPairs(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer closePairs(pairs)
+	defer closeRaw(pairs)
 	var delivered, errs atomic.Int64
 	var counting atomic.Bool
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	msg := protocol.Message{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{Candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host"}}
-	bounce := func(me *client.Client) {
+	// Raw frames: the generator neither decodes nor encodes JSON in the
+	// loop, so that its CPU goes to the sockets and the server gets the
+	// rest of the machine.
+	msg := protocol.Encode(protocol.Message{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{Candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host"}})
+	errPrefix := []byte(`{"type":"error"`)
+	bounce := func(me *websocket.Conn) {
 		defer wg.Done()
 		for {
-			m, err := me.Recv(rctx)
+			_, data, err := me.Read(rctx)
 			if err != nil {
 				return
 			}
-			if m.Type == protocol.TypeError {
+			if len(data) >= len(errPrefix) && string(data[:len(errPrefix)]) == string(errPrefix) {
 				errs.Add(1)
 				continue
 			}
 			if counting.Load() {
 				delivered.Add(1)
 			}
-			if err := me.Send(rctx, msg); err != nil {
+			if err := me.Write(rctx, websocket.MessageText, msg); err != nil {
 				return
 			}
 		}
 	}
 	for _, p := range pairs {
 		wg.Add(2)
-		go bounce(p.a)
-		go bounce(p.b)
+		go bounce(p[0])
+		go bounce(p[1])
 		for range o.window {
-			if err := p.a.Send(ctx, msg); err != nil {
+			if err := p[0].Write(ctx, websocket.MessageText, msg); err != nil {
 				cancel()
+				wg.Wait()
 				return nil, err
 			}
 		}
@@ -268,10 +273,74 @@ func throughput(ctx context.Context, o options) (any, error) {
 	el := time.Since(start)
 	counting.Store(false)
 	cancel()
-	closePairs(pairs)
+	closeRaw(pairs)
 	wg.Wait()
 	return map[string]any{"mode": "throughput", "rooms": o.rooms, "window": o.window, "seconds": el.Seconds(),
 		"messages": n, "messages_per_second": float64(n) / el.Seconds(), "error_frames": errs.Load()}, nil
+}
+
+// openRawPairs opens o.rooms rooms of two raw WebSocket connections, both
+// joined, the first having seen the second join.
+func openRawPairs(ctx context.Context, o options) ([][2]*websocket.Conn, error) {
+	var pairs [][2]*websocket.Conn
+	readType := func(c *websocket.Conn, ctx context.Context, typ string) error {
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				return err
+			}
+			var m protocol.Message
+			if err := json.Unmarshal(data, &m); err != nil {
+				return err
+			}
+			if m.Type == typ {
+				return nil
+			}
+			if m.Type == protocol.TypeError {
+				return m.Err()
+			}
+		}
+	}
+	for i := range o.rooms {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var p [2]*websocket.Conn
+		room := fmt.Sprintf("%s-%s-%d", o.prefix, o.mode, i)
+		var err error
+		for j := range 2 {
+			p[j], _, err = websocket.Dial(dctx, o.url, nil)
+			if err != nil {
+				break
+			}
+			if err = p[j].Write(dctx, websocket.MessageText, protocol.Encode(protocol.Message{Type: protocol.TypeJoin, Room: room})); err != nil {
+				break
+			}
+			if err = readType(p[j], dctx, protocol.TypeJoined); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = readType(p[0], dctx, protocol.TypePeerJoined)
+		}
+		cancel()
+		if err != nil {
+			for _, c := range p {
+				if c != nil {
+					_ = c.CloseNow()
+				}
+			}
+			closeRaw(pairs)
+			return nil, fmt.Errorf("room %d: %w", i, err)
+		}
+		pairs = append(pairs, p)
+	}
+	return pairs, nil
+}
+
+func closeRaw(pairs [][2]*websocket.Conn) {
+	for _, p := range pairs {
+		_ = p[0].CloseNow()
+		_ = p[1].CloseNow()
+	}
 }
 
 // latency: open loop at a fixed total rate; each message carries its send
