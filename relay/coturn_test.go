@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func TestCoturnUclientInterop(t *testing.T) {
 	}{
 		{"static user udp", loopback, []string{"-u", "lab", "-w", "labpass"}, true, ""},
 		{"static user tcp", loopback, []string{"-t", "-u", "lab", "-w", "labpass"}, true, ""},
+		{"static user tls", loopback, []string{"-t", "-S", "-u", "lab", "-w", "labpass"}, true, ""},
 		{"rest secret", loopback, []string{"-W", "shared-secret", "-u", "carol"}, true, ""},
 		{"wrong password", loopback, []string{"-u", "lab", "-w", "nope"}, false, "Cannot complete Allocation"},
 		{"default policy refuses loopback peer", relay.PeerPolicy{}, []string{"-u", "lab", "-w", "labpass"}, false, "403"},
@@ -52,12 +54,21 @@ func TestCoturnUclientInterop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := externaltest.FreePort(t, "127.0.0.1")
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			tlsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(externaltest.FreeTCPPort(t, "127.0.0.1")))
+			tlsCfg, _, err := relay.SelfSignedTLS([]string{"127.0.0.1"}, time.Hour)
+			require.NoError(t, err)
 			srv := startLoopback(t, relay.Config{
-				Listen:     []relay.Listener{{Network: "udp", Addr: addr}, {Network: "tcp", Addr: addr}},
+				Listen: []relay.Listener{{Network: "udp", Addr: addr}, {Network: "tcp", Addr: addr},
+					{Network: "tls", Addr: tlsAddr}},
 				Users:      map[string]string{"lab": "labpass"},
 				Secrets:    []string{"shared-secret"},
 				PeerPolicy: tc.policy,
+				TLSConfig:  tlsCfg,
 			})
+			if slices.Contains(tc.args, "-S") {
+				_, p, _ := net.SplitHostPort(tlsAddr)
+				port, _ = strconv.Atoi(p)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			args := append([]string{"-p", strconv.Itoa(port), "-e", "127.0.0.1", "-r", strconv.Itoa(peerPort),
