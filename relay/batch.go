@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"net/netip"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -30,6 +31,7 @@ const (
 // e.g. vnet). It is used by one reader goroutine only.
 type adaptiveReader struct {
 	pc       net.PacketConn
+	uc       *net.UDPConn // nil on other networks
 	size     int
 	batch    func([]ipv4.Message, int) (int, error)
 	msgs     []ipv4.Message
@@ -45,6 +47,7 @@ func newAdaptiveReader(pc net.PacketConn, size int) *adaptiveReader {
 	if !ok {
 		return r
 	}
+	r.uc = uc
 	if la, ok := uc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
 		r.batch = ipv6.NewPacketConn(uc).ReadBatch
 	} else {
@@ -53,14 +56,25 @@ func newAdaptiveReader(pc net.PacketConn, size int) *adaptiveReader {
 	return r
 }
 
-// ReadFrom returns the next datagram; one larger than p is cut to len(p)
-// bytes and returns n == len(p), as a plain UDP read would.
-func (r *adaptiveReader) ReadFrom(p []byte) (int, net.Addr, error) {
+// read returns the next datagram and its source as an AddrPort; addr is
+// the same source as a net.Addr when the read produced one anyway (nil
+// otherwise: call netAddr only when needed, it allocates). A datagram
+// larger than p is cut to len(p) bytes and returns n == len(p), as a
+// plain UDP read would.
+func (r *adaptiveReader) read(p []byte) (n int, ap netip.AddrPort, addr net.Addr, err error) {
 	if r.i < r.n {
 		return r.next(p)
 	}
 	if !r.batching {
-		n, addr, err := r.pc.ReadFrom(p)
+		if r.uc != nil {
+			n, ap, err = r.uc.ReadFromUDPAddrPort(p)
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		} else {
+			n, addr, err = r.pc.ReadFrom(p)
+			if err == nil {
+				ap, _ = addrPort(addr)
+			}
+		}
 		if err == nil && r.batch != nil {
 			r.count++
 			if r.count == 1 {
@@ -72,11 +86,11 @@ func (r *adaptiveReader) ReadFrom(p []byte) (int, net.Addr, error) {
 				r.count = 0
 			}
 		}
-		return n, addr, err
+		return n, ap, addr, err
 	}
-	n, err := r.batch(r.msgs, 0)
+	n, err = r.batch(r.msgs, 0)
 	if err != nil {
-		return 0, nil, err
+		return 0, ap, nil, err
 	}
 	r.n, r.i = n, 0
 	if n == 1 {
@@ -100,8 +114,17 @@ func (r *adaptiveReader) startBatching() {
 	r.batching = true
 }
 
-func (r *adaptiveReader) next(p []byte) (int, net.Addr, error) {
+func (r *adaptiveReader) next(p []byte) (int, netip.AddrPort, net.Addr, error) {
 	m := &r.msgs[r.i]
 	r.i++
-	return copy(p, m.Buffers[0][:m.N]), m.Addr, nil
+	ap, _ := addrPort(m.Addr)
+	return copy(p, m.Buffers[0][:m.N]), ap, m.Addr, nil
+}
+
+// netAddr returns addr, or makes one from ap.
+func netAddr(ap netip.AddrPort, addr net.Addr) net.Addr {
+	if addr != nil {
+		return addr
+	}
+	return net.UDPAddrFromAddrPort(ap)
 }

@@ -34,18 +34,19 @@ func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn
 // ReadFrom returns the next datagram pion should handle.
 func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.reader.ReadFrom(p)
+		n, ap, addr, err := c.reader.read(p)
 		if err != nil {
 			return n, addr, err
 		}
 		if n >= len(p) {
 			c.s.ctr.bad.inc(BadOversized)
-			c.s.logBad(BadOversized, addr, &c.o)
+			c.s.logBad(BadOversized, netAddr(ap, addr), &c.o)
 			continue
 		}
-		if c.o.turn && n >= 4 && p[0]&0xC0 == 0x40 && c.s.fast.toPeer(p[:n], addr, c.local) {
+		if c.o.turn && n >= 4 && p[0]&0xC0 == 0x40 && c.s.fast.toPeer(p[:n], ap, c.local) {
 			continue
 		}
+		addr = netAddr(ap, addr)
 		out, pass := c.s.inspect(p[:n], addr, &c.o)
 		if !pass {
 			continue

@@ -125,16 +125,12 @@ func (f *fastPath) channelDeleted(src, dst, relayAddr, peer net.Addr, ch uint16)
 
 // toPeer relays one ChannelData datagram from a client if its channel is
 // known; false means pion should handle it.
-func (f *fastPath) toPeer(b []byte, src net.Addr, local netip.AddrPort) bool {
+func (f *fastPath) toPeer(b []byte, client, local netip.AddrPort) bool {
 	if len(b) < 4 {
 		return false
 	}
 	n := int(binary.BigEndian.Uint16(b[2:4]))
 	if 4+n > len(b) {
-		return false
-	}
-	client, ok := addrPort(src)
-	if !ok {
 		return false
 	}
 	f.mu.RLock()
@@ -149,11 +145,7 @@ func (f *fastPath) toPeer(b []byte, src net.Addr, local netip.AddrPort) bool {
 
 // toClient relays one datagram from a peer as ChannelData if the peer has
 // a channel; false means pion should handle it (Data indication).
-func (f *fastPath) toClient(rc *relayConn, b []byte, from net.Addr) bool {
-	pa, ok := addrPort(from)
-	if !ok {
-		return false
-	}
+func (f *fastPath) toClient(rc *relayConn, b []byte, pa netip.AddrPort) bool {
 	f.mu.RLock()
 	t, ok := rc.in[pa]
 	f.mu.RUnlock()

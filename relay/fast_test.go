@@ -43,30 +43,30 @@ func TestFastPathLifecycle(t *testing.T) {
 	frame := []byte{0x40, 0x01, 0x00, 0x03, 'a', 'b', 'c', 0}
 
 	// Unknown channel: pion's job.
-	require.False(t, f.toPeer(frame, client, mustAP(local)))
+	require.False(t, f.toPeer(frame, mustAP(client), mustAP(local)))
 	f.channelCreated(client, local, udp("203.0.113.1:50000"), peer, 0x4001)
-	require.True(t, f.toPeer(frame, client, mustAP(local)))
+	require.True(t, f.toPeer(frame, mustAP(client), mustAP(local)))
 	require.Equal(t, [][]byte{[]byte("abc")}, relaySock.sent)
 	require.Equal(t, []string{peer.String()}, relaySock.to)
 	require.EqualValues(t, 1, ctr.pktsToPeer.Load())
 	// Another channel number or client is not ours.
-	require.False(t, f.toPeer([]byte{0x40, 0x02, 0x00, 0x01, 'x'}, client, mustAP(local)))
-	require.False(t, f.toPeer(frame, udp("127.0.0.9:4001"), mustAP(local)))
+	require.False(t, f.toPeer([]byte{0x40, 0x02, 0x00, 0x01, 'x'}, mustAP(client), mustAP(local)))
+	require.False(t, f.toPeer(frame, mustAP(udp("127.0.0.9:4001")), mustAP(local)))
 	// Truncated frames go to pion, which counts them.
-	require.False(t, f.toPeer(frame[:5], client, mustAP(local)))
+	require.False(t, f.toPeer(frame[:5], mustAP(client), mustAP(local)))
 
-	require.True(t, f.toClient(rc, []byte("pong"), peer))
+	require.True(t, f.toClient(rc, []byte("pong"), mustAP(peer)))
 	require.Equal(t, [][]byte{{0x40, 0x01, 0x00, 0x04, 'p', 'o', 'n', 'g'}}, listener.sent)
 	require.Equal(t, []string{client.String()}, listener.to)
-	require.False(t, f.toClient(rc, []byte("x"), udp("198.51.100.7:6001")))
+	require.False(t, f.toClient(rc, []byte("x"), mustAP(udp("198.51.100.7:6001"))))
 
 	f.channelDeleted(client, local, udp("203.0.113.1:50000"), peer, 0x4001)
-	require.False(t, f.toPeer(frame, client, mustAP(local)))
-	require.False(t, f.toClient(rc, []byte("pong"), peer))
+	require.False(t, f.toPeer(frame, mustAP(client), mustAP(local)))
+	require.False(t, f.toClient(rc, []byte("pong"), mustAP(peer)))
 
 	f.channelCreated(client, local, udp("203.0.113.1:50000"), peer, 0x4001)
 	require.NoError(t, rc.Close())
-	require.False(t, f.toPeer(frame, client, mustAP(local)))
+	require.False(t, f.toPeer(frame, mustAP(client), mustAP(local)))
 	require.Empty(t, f.out)
 	require.Empty(t, f.relays)
 	// A channel event for a closed socket is ignored.

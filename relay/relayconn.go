@@ -75,7 +75,7 @@ type relayConn struct {
 // ReadFrom receives from peers (toward the client).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.reader.ReadFrom(p)
+		n, ap, addr, err := c.reader.read(p)
 		if err != nil {
 			return n, addr, err
 		}
@@ -85,10 +85,10 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		c.ctr.pktsToClient.Add(1)
 		c.ctr.bytesToClient.Add(uint64(n))
-		if c.fast.toClient(c, p[:n], addr) {
+		if c.fast.toClient(c, p[:n], ap) {
 			continue
 		}
-		return n, addr, nil
+		return n, netAddr(ap, addr), nil
 	}
 }
 
