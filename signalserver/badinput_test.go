@@ -201,12 +201,15 @@ func TestSlowConsumer(t *testing.T) {
 	require.Eventually(t, func() bool { return c.servers[0].Stats().Connections == 1 }, 5*time.Second, 20*time.Millisecond)
 }
 
+// TestResume: a dropped peer resumes with its token and gets what was
+// queued; with the Redis hub it resumes on the other instance. Without a
+// resume the grace period ends in peer-left and undelivered.
 func TestResume(t *testing.T) {
 	for _, hk := range hubKinds() {
 		t.Run(hk.name, func(t *testing.T) {
-			c := hk.instances(t, 1, signalserver.Config{ResumeGrace: 2 * time.Second})
+			c := hk.instances(t, 2, signalserver.Config{ResumeGrace: 2 * time.Second})
 			ctx := ctxT(t)
-			a, b := c.dial(0), c.dial(0)
+			a, b := c.dial(0), c.dial(1)
 			ja, err := a.Join(ctx, "r", client.JoinOptions{Peer: "a"})
 			require.NoError(t, err)
 			_, err = b.Join(ctx, "r", client.JoinOptions{Peer: "b"})
@@ -218,13 +221,13 @@ func TestResume(t *testing.T) {
 			require.NoError(t, b.SendOffer(ctx, "a", "while-away"))
 
 			// A wrong resume token is refused.
-			bad := c.dial(0)
+			bad := c.dial(1)
 			_, err = bad.Join(ctx, "r", client.JoinOptions{Peer: "a", Resume: "wrong"})
 			var pe *protocol.Error
 			require.ErrorAs(t, err, &pe)
 			require.Equal(t, protocol.CodeUnauthorize, pe.Code)
 
-			a2 := c.dial(0)
+			a2 := c.dial(1) // the other instance, with the Redis hub
 			j2, err := a2.Join(ctx, "r", client.JoinOptions{Peer: "a", Resume: ja.Resume})
 			require.NoError(t, err)
 			require.Equal(t, []string{"b"}, j2.Peers)

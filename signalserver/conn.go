@@ -2,7 +2,9 @@ package signalserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -563,6 +565,11 @@ func (c *wsConn) join(m protocol.Message) {
 		return
 	}
 	s.metrics.peers.Inc()
+	if mv, ok := s.hub.(Mover); ok && s.cfg.ResumeGrace > 0 {
+		if err := mv.SetResume(s.ctx, m.Room, peer, hashToken(sess.resume)); err != nil {
+			s.log.Warn("hub: resume token not shared; a resume must reach this instance", "room", m.Room, "peer", peer, "err", err)
+		}
+	}
 	c.sendMsg(protocol.Message{Type: protocol.TypeJoined, Room: m.Room, Peer: peer, Peers: others, Resume: sess.resume, ICEServers: s.iceServersFor(peer)})
 	c.attach(sess)
 	s.PeerJoined(m.Room, peer)
@@ -594,10 +601,18 @@ func (c *wsConn) resume(m protocol.Message) {
 	if r := s.rooms[m.Room]; r != nil {
 		sess = r.peers[m.Peer]
 	}
-	if sess == nil || sess.left || subtle.ConstantTimeCompare([]byte(sess.resume), []byte(m.Resume)) != 1 {
+	if sess == nil {
 		s.mu.Unlock()
-		c.sendErr(&protocol.Error{Code: protocol.CodeUnauthorize, Ref: m.Type,
-			Message: fmt.Sprintf("join: cannot resume peer %q in room %q: no such session on this server, the grace period of %s passed, or the resume token is wrong", m.Peer, m.Room, s.cfg.ResumeGrace)})
+		if mv, ok := s.hub.(Mover); ok {
+			c.resumeFromElsewhere(m, mv)
+			return
+		}
+		c.refuseResume(m)
+		return
+	}
+	if sess.left || subtle.ConstantTimeCompare([]byte(sess.resume), []byte(m.Resume)) != 1 {
+		s.mu.Unlock()
+		c.refuseResume(m)
 		return
 	}
 	if sess.awayTimer != nil {
@@ -627,6 +642,65 @@ func (c *wsConn) resume(m protocol.Message) {
 	c.sendMsg(protocol.Message{Type: protocol.TypeJoined, Room: m.Room, Peer: m.Peer, Peers: others, Resume: sess.resume, ICEServers: s.iceServersFor(m.Peer)})
 	c.attach(sess)
 	s.log.Debug("resumed", "room", m.Room, "peer", m.Peer, "remote", c.remote)
+}
+
+func (c *wsConn) refuseResume(m protocol.Message) {
+	c.sendErr(&protocol.Error{Code: protocol.CodeUnauthorize, Ref: m.Type,
+		Message: fmt.Sprintf("join: cannot resume peer %q in room %q: no such session, the grace period of %s passed, or the resume token is wrong; join afresh", m.Peer, m.Room, c.s.cfg.ResumeGrace)})
+}
+
+// resumeFromElsewhere resumes a session that another instance holds: the
+// hub moves the peer here, and the other instance forwards what it held.
+func (c *wsConn) resumeFromElsewhere(m protocol.Message, mv Mover) {
+	s := c.s
+	sess := &session{room: m.Room, peer: m.Peer, resume: m.Resume}
+	s.mu.Lock()
+	r := s.rooms[m.Room]
+	if r == nil {
+		r = &localRoom{peers: map[string]*session{}}
+		s.rooms[m.Room] = r
+	}
+	if r.peers[m.Peer] != nil {
+		s.mu.Unlock()
+		c.refuseResume(m)
+		return
+	}
+	r.peers[m.Peer] = sess // buffers what the old instance forwards
+	s.metrics.rooms.Set(float64(len(s.rooms)))
+	s.mu.Unlock()
+	if err := mv.Takeover(s.ctx, m.Room, m.Peer, hashToken(m.Resume)); err != nil {
+		s.mu.Lock()
+		if r.peers[m.Peer] == sess {
+			delete(r.peers, m.Peer)
+		}
+		if len(r.peers) == 0 && s.rooms[m.Room] == r {
+			delete(s.rooms, m.Room)
+		}
+		s.queued -= len(sess.buf)
+		s.metrics.rooms.Set(float64(len(s.rooms)))
+		s.mu.Unlock()
+		c.refuseResume(m)
+		return
+	}
+	s.metrics.peers.Inc()
+	members, err := s.hub.Members(s.ctx, m.Room)
+	if err != nil {
+		members = nil
+	}
+	others := make([]string, 0, len(members))
+	for _, p := range members {
+		if p != m.Peer {
+			others = append(others, p)
+		}
+	}
+	c.sendMsg(protocol.Message{Type: protocol.TypeJoined, Room: m.Room, Peer: m.Peer, Peers: others, Resume: m.Resume, ICEServers: s.iceServersFor(m.Peer)})
+	c.attach(sess)
+	s.log.Debug("resumed from another instance", "room", m.Room, "peer", m.Peer, "remote", c.remote)
+}
+
+func hashToken(t string) string {
+	h := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(h[:])
 }
 
 // disconnected runs when c's reader ends. A clean close (1000, 1001) or a

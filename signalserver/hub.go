@@ -18,6 +18,9 @@ type Envelope struct {
 	Type string `json:"y"`
 	// Frame is the encoded server → client message.
 	Frame []byte `json:"m"`
+	// rerouted marks a frame sent through the hub again because its
+	// recipient had moved; it is not rerouted twice.
+	rerouted bool
 }
 
 // Delivery is what a hub calls on the server that started it.
@@ -29,6 +32,22 @@ type Delivery interface {
 	// room; the instance that made a change reports it locally itself.
 	PeerJoined(room, peer string)
 	PeerLeft(room, peer string)
+	// PeerMoved reports that peer resumed on another instance: this
+	// instance forgets it without reporting it left, and forwards what it
+	// held for it.
+	PeerMoved(room, peer string)
+}
+
+// Mover is implemented by hubs that let a peer resume on another instance
+// (the Redis hub): the resume token's hash is shared, and the peer's
+// membership moves to the instance it resumes on.
+type Mover interface {
+	// SetResume records the hash of peer's resume token.
+	SetResume(ctx context.Context, room, peer, hash string) error
+	// Takeover moves peer to this instance if hash is its resume token's
+	// and another instance holds it; otherwise ErrUnknownPeer or
+	// ErrBadToken.
+	Takeover(ctx context.Context, room, peer, hash string) error
 }
 
 // Hub holds room membership and routes frames between the instances that

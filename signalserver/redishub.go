@@ -126,7 +126,7 @@ func NewRedisHub(ctx context.Context, cfg RedisHubConfig) (Hub, error) {
 }
 
 type redisWire struct {
-	Kind  string          `json:"k"` // m: message, j: joined, l: left
+	Kind  string          `json:"k"` // m: message, j: joined, l: left, v: moved
 	Room  string          `json:"r"`
 	From  string          `json:"f,omitempty"`
 	Type  string          `json:"y,omitempty"`
@@ -134,10 +134,53 @@ type redisWire struct {
 	Frame json.RawMessage `json:"m,omitempty"`
 }
 
-func (h *redisHub) key(parts ...string) string { return h.cfg.Prefix + strings.Join(parts, "") }
-func (h *redisHub) roomKey(room string) string { return h.key("room:", room) }
-func (h *redisHub) instKey(id string) string   { return h.key("inst:", id) }
-func (h *redisHub) channel(id string) string   { return h.key("ch:", id) }
+func (h *redisHub) key(parts ...string) string   { return h.cfg.Prefix + strings.Join(parts, "") }
+func (h *redisHub) roomKey(room string) string   { return h.key("room:", room) }
+func (h *redisHub) instKey(id string) string     { return h.key("inst:", id) }
+func (h *redisHub) channel(id string) string     { return h.key("ch:", id) }
+func (h *redisHub) resumeKey(room string) string { return h.key("resume:", room) }
+
+// SetResume implements Mover.
+func (h *redisHub) SetResume(ctx context.Context, room, peer, hash string) error {
+	if err := h.rdb.HSet(ctx, h.resumeKey(room), peer, hash).Err(); err != nil {
+		return &HubError{Op: "set resume", Err: err}
+	}
+	return nil
+}
+
+var takeoverScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old or old == ARGV[3] then return -1 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return -2 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('SREM', ARGV[5] .. 'inst:' .. old, ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('PUBLISH', ARGV[5] .. 'ch:' .. old, ARGV[6])
+return 0
+`)
+
+// Takeover implements Mover.
+func (h *redisHub) Takeover(ctx context.Context, room, peer, hash string) error {
+	if h.isClosed() {
+		return ErrHubClosed
+	}
+	payload, err := json.Marshal(redisWire{Kind: "v", Room: room, Peer: peer})
+	if err != nil {
+		return &HubError{Op: "takeover", Err: err}
+	}
+	res, err := takeoverScript.Run(ctx, h.rdb, []string{h.roomKey(room), h.resumeKey(room), h.instKey(h.id)},
+		peer, hash, h.id, room+"\n"+peer, h.cfg.Prefix, payload).Int64()
+	if err != nil {
+		return &HubError{Op: "takeover", Err: err}
+	}
+	switch res {
+	case -1:
+		return ErrUnknownPeer
+	case -2:
+		return ErrBadToken
+	}
+	return nil
+}
 
 func (h *redisHub) Start(d Delivery) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -186,6 +229,8 @@ func (h *redisHub) receive(ch <-chan *redis.Message) {
 			h.d.PeerJoined(w.Room, w.Peer)
 		case "l":
 			h.d.PeerLeft(w.Room, w.Peer)
+		case "v":
+			h.d.PeerMoved(w.Room, w.Peer)
 		}
 	}
 }
@@ -256,6 +301,7 @@ return all
 var leaveScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[3])
 return redis.call('HGETALL', KEYS[1])
 `)
@@ -328,7 +374,7 @@ func (h *redisHub) Leave(ctx context.Context, room, peer string) error {
 // the instances of the remaining members (locally too when inst is not
 // this instance, i.e. when reaping).
 func (h *redisHub) leaveAs(ctx context.Context, room, peer, inst string) error {
-	res, err := leaveScript.Run(ctx, h.rdb, []string{h.roomKey(room), h.instKey(inst)}, peer, inst, room+"\n"+peer).Result()
+	res, err := leaveScript.Run(ctx, h.rdb, []string{h.roomKey(room), h.instKey(inst), h.resumeKey(room)}, peer, inst, room+"\n"+peer).Result()
 	if err != nil {
 		return &HubError{Op: "leave", Err: err}
 	}

@@ -315,6 +315,14 @@ func (s *Server) Deliver(env Envelope) {
 	s.mu.Lock()
 	if sess == nil || sess.left {
 		s.mu.Unlock()
+		if !env.rerouted {
+			// The peer may have resumed on another instance: ask the hub
+			// once more where it is.
+			env.rerouted = true
+			if _, err := s.hub.Route(s.ctx, env); err == nil {
+				return
+			}
+		}
 		s.undelivered(env, "the peer left")
 		return
 	}
@@ -420,6 +428,66 @@ func (s *Server) holdLocked(sess *session, env Envelope) {
 	sess.buf = append(sess.buf, pendingMsg{env: env, deadline: time.Now().Add(s.cfg.QueueTTL)})
 	s.queued++
 	s.metrics.queuedNow.Set(float64(s.queued))
+}
+
+// PeerMoved implements Delivery: peer resumed on another instance. Forget
+// it here without reporting it left, and forward what was held for it.
+func (s *Server) PeerMoved(room, peer string) {
+	s.mu.Lock()
+	r := s.rooms[room]
+	var sess *session
+	if r != nil {
+		sess = r.peers[peer]
+	}
+	if sess == nil || sess.left {
+		s.mu.Unlock()
+		return
+	}
+	sess.left = true
+	if sess.awayTimer != nil {
+		sess.awayTimer.Stop()
+	}
+	old := sess.conn
+	sess.conn = nil
+	if old != nil {
+		old.sess = nil
+	}
+	buf := sess.buf
+	sess.buf = nil
+	s.queued -= len(buf)
+	delete(r.peers, peer)
+	var orphans []pendingMsg
+	kept := r.pending[:0]
+	for _, p := range r.pending {
+		if p.env.From == peer || len(r.peers) == 0 {
+			orphans = append(orphans, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	clear(r.pending[len(kept):])
+	r.pending = kept
+	s.queued -= len(orphans)
+	if len(r.peers) == 0 {
+		delete(s.rooms, room)
+	}
+	s.metrics.queuedNow.Set(float64(s.queued))
+	s.metrics.rooms.Set(float64(len(s.rooms)))
+	s.metrics.peers.Dec()
+	s.mu.Unlock()
+	if old != nil {
+		old.fail(closePolicy, "session resumed on another instance")
+	}
+	for _, p := range buf {
+		env := p.env
+		env.rerouted = true
+		if _, err := s.hub.Route(s.ctx, env); err != nil {
+			s.undelivered(p.env, err.Error())
+		}
+	}
+	for _, p := range orphans {
+		s.undelivered(p.env, "its sender resumed on another instance before the recipient joined")
+	}
 }
 
 // queuePending keeps a message from a local peer until its recipient joins.
