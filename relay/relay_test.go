@@ -434,3 +434,31 @@ func TestReusePortSockets(t *testing.T) {
 	}
 	require.EqualValues(t, 12, srv.Stats().ActiveAllocations)
 }
+
+func TestIPv6Loopback(t *testing.T) {
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	probe.Close()
+	srv := startLoopback(t, relay.Config{
+		Listen: []relay.Listener{{Network: "udp", Addr: "[::1]:0"}},
+		Users:  map[string]string{"a": "pa"},
+	})
+	conn, err := net.ListenPacket("udp6", "[::1]:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	server, err := net.ResolveUDPAddr("udp6", addrOf(t, srv, "udp"))
+	require.NoError(t, err)
+	// pion's client resolves servers as udp4 only, so speak raw STUN.
+	c := &rawClient{t: t, conn: conn, server: server, user: "a", pass: "pa"}
+	resp := c.request(stun.BindingRequest)
+	var xor stun.XORMappedAddress
+	require.NoError(t, xor.GetFrom(resp))
+	require.Equal(t, conn.LocalAddr().String(), (&net.UDPAddr{IP: xor.IP, Port: xor.Port}).String())
+	resp = c.allocate()
+	require.Zero(t, errorCode(resp), "response %s", resp)
+	var relayed stun.XORMappedAddress
+	require.NoError(t, relayed.GetFromAs(resp, stun.AttrXORRelayedAddress))
+	require.Equal(t, "::1", relayed.IP.String())
+}

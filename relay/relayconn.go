@@ -37,6 +37,9 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 			break
 		}
 	}
+	if s.cfg.RelayIP.To4() == nil {
+		network = "udp6" // pion asks for udp4 whatever the relay IP
+	}
 	pc, addr, err := g.inner.AllocatePacketConn(network, requestedPort)
 	if err != nil {
 		s.ctr.active.Add(-1)

@@ -75,9 +75,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, lf.NewLogger("turn-auth"))
 
+	bindAddr := cfg.RelayIP.String()
+	if cfg.RelayIP.To4() == nil {
+		bindAddr = "[" + bindAddr + "]" // pion joins host and port with %s:%d
+	}
 	gen := &relayGen{s: s, inner: &turn.RelayAddressGeneratorPortRange{
 		RelayAddress: cfg.PublicIP,
-		Address:      cfg.RelayIP.String(),
+		Address:      bindAddr,
 		MinPort:      cfg.PortMin,
 		MaxPort:      cfg.PortMax,
 		Net:          cfg.Net,
