@@ -31,6 +31,10 @@
 // vnet has no TCP, so only "udp" listeners work there (a "tcp" listener
 // fails with ErrUnsupported).
 //
+// Relayed addresses take RelayIP's family: an IPv6 RelayIP (e.g. listening
+// on [::1]) relays over IPv6. Addrs returns the listeners with their real
+// ports; ICEServers returns RTCIceServer entries with fresh credentials.
+//
 // # Credentials
 //
 // Config.Users are static long-term credentials. Config.Secrets are TURN
