@@ -198,7 +198,7 @@ func (in *Input) fetch(ctx context.Context) ([]byte, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.TokenURL, nil)
 	if err != nil {
-		return nil, &FieldError{Source: source, Err: fmt.Errorf("%w: %v", ErrTokenURL, err)}
+		return nil, &FieldError{Source: source, Err: fmt.Errorf("%w: %w", ErrTokenURL, err)}
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)

@@ -1,6 +1,7 @@
 package natbehavior
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"time"
@@ -110,7 +111,8 @@ func (c *Config) validate() error {
 func withPort(hostport string) (string, error) {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
-		if ae, ok := err.(*net.AddrError); ok && ae.Err == "missing port in address" {
+		var ae *net.AddrError
+		if errors.As(err, &ae) && ae.Err == "missing port in address" {
 			return net.JoinHostPort(hostport, strconv.Itoa(DefaultPort)), nil
 		}
 		return "", errString("want host:port")
