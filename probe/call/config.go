@@ -108,7 +108,9 @@ type PeerConfig struct {
 	// measure connectivity checks, not gathering on a loaded machine.
 	NoTrickle bool
 	// CandidatesAfterAnswer makes a trickling offerer hold its candidates
-	// until the answer arrived. With an answerer that does not trickle,
+	// until the answer arrived and its ICE agent holds the answer's
+	// candidates (pion adds them asynchronously). With an answerer that
+	// does not trickle,
 	// the controlling offerer then knows every answerer candidate by its
 	// type before any check arrives, instead of learning some (even relay
 	// ones) as peer-reflexive, which would put them under the prflx

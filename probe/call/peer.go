@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,7 @@ type Peer struct {
 	dc          *webrtc.DataChannel
 	pending     []webrtc.ICECandidateInit
 	outbox      []webrtc.ICECandidateInit
+	outboxOpen  bool
 	haveRemote  bool
 	candidates  []Candidate
 	selected    *Pair
@@ -185,7 +187,7 @@ func (p *Peer) newPC() error {
 		}
 		init := c.ToJSON()
 		p.mu.Lock()
-		if p.cfg.CandidatesAfterAnswer && !p.haveRemote {
+		if p.cfg.CandidatesAfterAnswer && !p.outboxOpen {
 			p.outbox = append(p.outbox, init)
 			p.mu.Unlock()
 			return
@@ -452,18 +454,18 @@ func (p *Peer) handle(m Message) error {
 		}
 		p.mu.Lock()
 		p.haveRemote = true
-		pending, outbox := p.pending, p.outbox
-		p.pending, p.outbox = nil, nil
+		pending := p.pending
+		p.pending = nil
 		p.mu.Unlock()
-		for i := range outbox {
-			p.send(Message{Type: MsgCandidate, Candidate: &outbox[i]})
-		}
 		for _, c := range pending {
 			if err := p.pc.AddICECandidate(c); err != nil {
 				return &PeerError{Peer: p.cfg.Name, Op: "add buffered candidate", Err: err}
 			}
 		}
 		if typ == webrtc.SDPTypeAnswer {
+			if p.cfg.CandidatesAfterAnswer {
+				p.releaseOutbox(sdpCandidates(m.SDP))
+			}
 			return nil
 		}
 		answer, err := p.pc.CreateAnswer(nil)
@@ -499,6 +501,57 @@ func (p *Peer) handle(m Message) error {
 		return fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
 	}
 	return nil
+}
+
+// releaseOutbox sends the held candidates once the ICE agent holds the n
+// candidates of the answer. pion adds a description's candidates to the
+// agent asynchronously; releasing earlier lets the answerer's checks (from
+// its relay candidate, say) arrive before the agent knows that candidate,
+// and the agent then learns it as peer-reflexive. The wait is bounded.
+func (p *Peer) releaseOutbox(n int) {
+	deadline := time.Now().Add(2 * time.Second)
+	have := 0
+	for n > 0 && time.Now().Before(deadline) {
+		if have = p.remoteCandidateCount(); have >= n {
+			break
+		}
+		select {
+		case <-p.done:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	p.mu.Lock()
+	p.outboxOpen = true
+	outbox := p.outbox
+	p.outbox = nil
+	p.mu.Unlock()
+	p.tl.Add(p.cfg.Name, EvCandidatesReleased, fmt.Sprintf("%d held candidates sent; the ice agent holds %d of the answer's %d", len(outbox), have, n))
+	for i := range outbox {
+		p.send(Message{Type: MsgCandidate, Candidate: &outbox[i]})
+	}
+}
+
+// sdpCandidates counts a description's component-1 candidates (pion also
+// writes each one for component 2, which the agent ignores).
+func sdpCandidates(sdp string) int {
+	n := 0
+	for _, line := range strings.Split(sdp, "\n") {
+		if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "a=candidate:")); strings.HasPrefix(strings.TrimSpace(line), "a=candidate:") && len(f) > 1 && f[1] == "1" {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Peer) remoteCandidateCount() int {
+	n := 0
+	for _, st := range p.pc.GetStats() {
+		if c, ok := st.(webrtc.ICECandidateStats); ok && c.Type == webrtc.StatsTypeRemoteCandidate {
+			n++
+		}
+	}
+	return n
 }
 
 // WaitConnected waits until the peer connection is connected, failed, or
