@@ -89,6 +89,12 @@ func TestCoturnTraffic(t *testing.T) {
 			require.EqualValues(t, 4, res.Count(methodAllocate, OutcomeOK))
 			require.EqualValues(t, 4, res.Count(methodAllocate, OutcomeChallenge))
 			require.EqualValues(t, 4, res.Count(methodDelete, OutcomeOK))
+			if haveFastPath && cfg.Transport != "tcp" {
+				require.Equal(t, DataPathBatched, res.DataPath)
+				require.Zero(t, res.RxWakeStamped, "every echo carries the kernel's receive timestamp")
+			} else {
+				require.Equal(t, DataPathPerSession, res.DataPath)
+			}
 			if cfg.Mode == ModeChannel {
 				require.EqualValues(t, 4, res.Count(methodChannelBind, OutcomeOK))
 			}

@@ -24,7 +24,7 @@ func maxRSS() int64 {
 		return 0
 	}
 	if runtime.GOOS == "darwin" {
-		return ru.Maxrss
+		return int64(ru.Maxrss)
 	}
-	return ru.Maxrss * 1024
+	return int64(ru.Maxrss) * 1024
 }

@@ -81,6 +81,7 @@ func TestNatkitRelayOnVnet(t *testing.T) {
 				return
 			}
 			require.EqualValues(t, 4, res.AllocationsSucceeded)
+			require.Equal(t, DataPathPerSession, res.DataPath, "vnet has no sockets for the batched path")
 			require.InDelta(t, 4*40/2, res.Sent, 4)
 			require.Equal(t, res.Sent, res.Received)
 			require.Equal(t, "pass", string(res.Report(DefaultSLO()).Verdict))

@@ -37,8 +37,17 @@ type Result struct {
 	Size        int           `json:"size"`
 	Duration    time.Duration `json:"duration"`
 
-	Elapsed     time.Duration `json:"elapsed"`
-	Interrupted bool          `json:"interrupted,omitempty"`
+	Elapsed time.Duration `json:"elapsed"`
+	// DataPath is how relayed packets were sent and read: DataPathBatched
+	// (Linux, UDP: a thread per core, epoll and recvmmsg, RTT from the
+	// kernel's receive timestamp) or DataPathPerSession (a reader goroutine
+	// per session, RTT from the time it woke).
+	DataPath string `json:"data_path,omitempty"`
+	// RxWakeStamped counts batched-path packets that carried no kernel
+	// receive timestamp, so were timestamped when the thread woke (up to
+	// one fastTick late).
+	RxWakeStamped int64 `json:"rx_wake_stamped,omitempty"`
+	Interrupted   bool  `json:"interrupted,omitempty"`
 	// Stopped says why the run ended early (ErrUnauthorized,
 	// ErrUnreachable, ErrServerStopped); nil when it ran its course.
 	Stopped error `json:"-"`

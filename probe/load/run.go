@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pion/transport/v3/stdnet"
 	"github.com/pion/turn/v4"
 
 	"github.com/natkit/natkit/reports"
@@ -77,6 +78,15 @@ type engine struct {
 
 	seriesMu sync.Mutex
 	series   map[string]*reports.Series
+
+	// fast is the batched Linux data path (nil: one reader goroutine per
+	// session). polling switches it from waking on every packet to
+	// polling every fastTick, while traffic flows and drains.
+	fast    fastPath
+	polling atomic.Bool
+	// rxWakeStamped counts fast-path datagrams without a usable kernel
+	// receive timestamp, timestamped at the thread's wake instead.
+	rxWakeStamped atomic.Int64
 }
 
 func (e *engine) now() time.Duration { return time.Since(e.t0) }
@@ -217,6 +227,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
 	defer cancel()
+	if cfg.PPS > 0 && cfg.Transport == "udp" {
+		if _, real := cfg.Net.(*stdnet.Net); real {
+			if e.fast, err = newFastPath(e); err != nil {
+				e.log.Debug("fast path unavailable", "err", err)
+			}
+			if e.fast != nil {
+				defer e.fast.close()
+			}
+		}
+	}
 	tickDone := make(chan struct{})
 	tickStop := make(chan struct{})
 	go e.ticker(tickStop, tickDone)
@@ -232,6 +252,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	<-tickDone
 
 	res.Elapsed = e.now()
+	res.DataPath = DataPathPerSession
+	if e.fast != nil {
+		res.DataPath = DataPathBatched
+	}
+	res.RxWakeStamped = e.rxWakeStamped.Load()
 	res.CPU = cpuTime() - cpu0
 	res.MaxRSS = maxRSS()
 	res.Interrupted = ctx.Err() != nil
@@ -468,6 +493,7 @@ func (e *engine) runTraffic(parent, ctx context.Context, res *Result) {
 		e.recvBySec = make([]atomic.Int64, e.buckets)
 		e.lastRx.Store(int64(e.trafficStart))
 		e.phase.Store("traffic")
+		e.polling.Store(true)
 		go e.maintain(ctx, all, maint, maintDone)
 		e.sendAll(ctx, active)
 		close(maint)
@@ -486,6 +512,7 @@ func (e *engine) runTraffic(parent, ctx context.Context, res *Result) {
 	// Per-session receive statistics; the readers stop touching rx once
 	// the session is closed.
 	e.phase.Store("deleting")
+	e.polling.Store(false)
 	serverGone := errors.Is(e.stopErr, ErrServerStopped) || errors.Is(e.stopErr, ErrUnreachable)
 	delCtx, cancel := context.WithTimeout(context.WithoutCancel(parent), min(cfg.RequestTimeout, 2*time.Second))
 	defer cancel()
@@ -538,16 +565,14 @@ func (e *engine) maintain(ctx context.Context, all []*session, stop <-chan struc
 // time is fixed in advance, so a late tool shows up as send lag and in the
 // RTT measured from the schedule.
 func (e *engine) sendAll(ctx context.Context, active []*session) {
+	if e.fast != nil {
+		e.fast.sendAll(ctx, active)
+		return
+	}
 	shards := min(runtime.GOMAXPROCS(0), len(active))
 	var wg sync.WaitGroup
 	for j := range shards {
-		var mine []*session
-		for i := j; i < len(active); i += shards {
-			mine = append(mine, active[i])
-		}
-		for i, s := range mine {
-			s.firstTx = time.Duration(float64(e.cfg.Ramp) * float64(i) / float64(len(mine)))
-		}
+		mine := e.shard(active, j, shards)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -557,11 +582,23 @@ func (e *engine) sendAll(ctx context.Context, active []*session) {
 	wg.Wait()
 }
 
+// shard returns the j-th of shards interleaved slices of active and sets
+// their sessions' ramp start times.
+func (e *engine) shard(active []*session, j, shards int) []*session {
+	var mine []*session
+	for i := j; i < len(active); i += shards {
+		mine = append(mine, active[i])
+	}
+	for i, s := range mine {
+		s.firstTx = time.Duration(float64(e.cfg.Ramp) * float64(i) / float64(len(mine)))
+	}
+	return mine
+}
+
 func (e *engine) sendShard(ctx context.Context, mine []*session) {
 	n := int64(len(mine))
 	interval := float64(time.Second) / (float64(n) * e.cfg.PPS)
 	end := e.trafficStart + e.cfg.Duration
-	lateAfter := e.cfg.LateAfter
 	for k := int64(0); ; k++ {
 		sched := e.trafficStart + time.Duration(float64(k)*interval)
 		if sched >= end {
@@ -581,23 +618,29 @@ func (e *engine) sendShard(ctx context.Context, mine []*session) {
 		if sched-e.trafficStart < s.firstTx {
 			continue
 		}
-		lag := now - sched
-		if lag > lateAfter {
-			s.late++
-			e.late.Add(1)
+		e.sendOne(s, k/n, sched, now)
+	}
+}
+
+// sendOne sends session s's packet seq, scheduled at sched, now, and
+// counts it.
+func (e *engine) sendOne(s *session, seq int64, sched, now time.Duration) {
+	lag := now - sched
+	if lag > e.cfg.LateAfter {
+		s.late++
+		e.late.Add(1)
+	}
+	e.sendLag.RecordDuration(lag)
+	if err := s.send(seq, sched, now); err != nil {
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			e.sendErrors.Add(1)
 		}
-		e.sendLag.RecordDuration(lag)
-		if err := s.send(k/n, sched, now); err != nil {
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				e.sendErrors.Add(1)
-			}
-		}
-		s.sent++
-		e.sent.Add(1)
-		e.bytesTx.Add(int64(e.cfg.Size))
-		if i := int((sched - e.trafficStart) / time.Second); i < e.buckets {
-			e.sentBySec[i].Add(1)
-		}
+	}
+	s.sent++
+	e.sent.Add(1)
+	e.bytesTx.Add(int64(e.cfg.Size))
+	if i := int((sched - e.trafficStart) / time.Second); i < e.buckets {
+		e.sentBySec[i].Add(1)
 	}
 }
 

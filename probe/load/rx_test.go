@@ -53,7 +53,7 @@ func TestReceiveAccounting(t *testing.T) {
 			s := &session{id: 7, eng: e}
 			s.rx.maxSeq = -1
 			for _, seq := range tt.seqs {
-				s.onData(payload(7, seq, time.Second, time.Second))
+				s.onData(payload(7, seq, time.Second, time.Second), e.now())
 			}
 			require.Equal(t, tt.received, s.rx.received)
 			require.Equal(t, tt.dups, s.rx.dups)
@@ -74,7 +74,7 @@ func TestReceiveRejectsForeignPayloads(t *testing.T) {
 	future := payload(7, 0, 2*time.Hour, 2*time.Hour) // sent after now: forged
 	other := payload(8, 0, 0, 0)                      // another session's, and no echo path
 	for _, p := range [][]byte{short, badMagic, future, other} {
-		s.onData(p)
+		s.onData(p, e.now())
 	}
 	require.EqualValues(t, 4, e.foreign.Load())
 	require.EqualValues(t, 0, s.rx.received)
@@ -93,7 +93,7 @@ func TestJitterRFC3550(t *testing.T) {
 		if i%2 == 1 {
 			transit = 20 * time.Millisecond
 		}
-		s.onData(payload(1, int64(i), now-transit, now-transit))
+		s.onData(payload(1, int64(i), now-transit, now-transit), now)
 	}
 	// |D| is ~10 ms every step, so J converges to ~10 ms (elapsed time
 	// between calls adds a little noise).

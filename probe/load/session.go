@@ -57,8 +57,12 @@ func pad4(n int) int { return (n + 3) &^ 3 }
 type session struct {
 	id     uint32
 	eng    *engine
-	conn   net.Conn
+	conn   io.WriteCloser // the connection to the server
+	rd     io.Reader      // conn's read side; nil when the fast path reads
 	tcp    bool
+	fast   bool // conn is a raw socket read by the engine's fast path
+	fd     int  // the fast path's socket
+	shard  int  // the fast path thread that reads fd
 	br     *bufio.Reader
 	closed atomic.Bool
 	done   chan struct{}
@@ -106,9 +110,14 @@ func (e *engine) dial(id uint32) (*session, error) {
 	var err error
 	if e.cfg.Transport == "tcp" {
 		s.tcp = true
-		s.conn, err = e.cfg.Net.Dial("tcp4", e.serverAddr.String())
-		if err == nil {
-			s.br = bufio.NewReaderSize(s.conn, 2048)
+		var c net.Conn
+		if c, err = e.cfg.Net.Dial("tcp4", e.serverAddr.String()); err == nil {
+			s.conn, s.br = c, bufio.NewReaderSize(c, 2048)
+		}
+	} else if e.fast != nil {
+		if err = e.fast.dial(s); err == nil {
+			s.user, s.pass = e.credentials()
+			return s, nil
 		}
 	} else {
 		var uc transport.UDPConn
@@ -116,7 +125,7 @@ func (e *engine) dial(id uint32) (*session, error) {
 			// Bursts of echoes must not overflow the default buffer; the
 			// kernel charges only what is queued.
 			_ = uc.SetReadBuffer(socketBuffer)
-			s.conn = uc
+			s.conn, s.rd = uc, uc
 		}
 	}
 	if err != nil {
@@ -131,6 +140,12 @@ func (s *session) close() {
 	if s.closed.Swap(true) {
 		return
 	}
+	if s.fast {
+		s.eng.fast.remove(s)
+		_ = s.conn.Close()
+		close(s.done)
+		return
+	}
 	_ = s.conn.Close()
 	<-s.done
 }
@@ -138,7 +153,7 @@ func (s *session) close() {
 // readFrame reads one datagram (UDP) or one STUN/ChannelData frame (TCP).
 func (s *session) readFrame(buf []byte) (int, error) {
 	if !s.tcp {
-		return s.conn.Read(buf)
+		return s.rd.Read(buf)
 	}
 	if _, err := io.ReadFull(s.br, buf[:4]); err != nil {
 		return 0, err
@@ -178,16 +193,19 @@ func (s *session) readLoop() {
 			s.eng.log.Debug("read", "session", s.id, "err", err)
 			return
 		}
-		s.eng.lastRx.Store(int64(s.eng.now()))
-		s.handle(buf[:n])
+		now := s.eng.now()
+		s.eng.lastRx.Store(int64(now))
+		s.handle(buf[:n], now)
 	}
 }
 
-func (s *session) handle(b []byte) {
+// handle dispatches one datagram or frame received at `at` (on the run's
+// monotonic clock).
+func (s *session) handle(b []byte, at time.Duration) {
 	if len(b) >= 4 && b[0]&0xC0 == 0x40 {
 		l := int(binary.BigEndian.Uint16(b[2:4]))
 		if 4+l <= len(b) {
-			s.onData(b[4 : 4+l])
+			s.onData(b[4:4+l], at)
 		}
 		return
 	}
@@ -202,7 +220,7 @@ func (s *session) handle(b []byte) {
 	case stun.ClassIndication:
 		if m.Type.Method == stun.MethodData {
 			if v, err := m.Get(stun.AttrData); err == nil {
-				s.onData(v)
+				s.onData(v, at)
 			}
 		}
 	case stun.ClassSuccessResponse, stun.ClassErrorResponse:
@@ -449,8 +467,8 @@ func (s *session) send(seq int64, sched, actual time.Duration) error {
 	return err
 }
 
-// onData handles a payload relayed from the peer.
-func (s *session) onData(p []byte) {
+// onData handles a payload relayed from the peer that arrived at now.
+func (s *session) onData(p []byte, now time.Duration) {
 	if len(p) < MinSize || binary.BigEndian.Uint32(p[0:4]) != magic {
 		s.eng.foreign.Add(1)
 		return
@@ -466,7 +484,6 @@ func (s *session) onData(p []byte) {
 		}
 		return
 	}
-	now := s.eng.now()
 	seq := int64(binary.BigEndian.Uint64(p[offSeq:]))
 	sched := time.Duration(binary.BigEndian.Uint64(p[offSched:]))
 	actual := time.Duration(binary.BigEndian.Uint64(p[offActual:]))
