@@ -134,13 +134,15 @@ func (a *app) emit(rep *reports.Report, o *outputFlags) error {
 	}
 	opts := reports.RenderOptions{Color: format == reports.FormatText && a.stdoutIsTerminal() && !a.noColor}
 	var errs []error
-	if err := reports.Render(a.stdout, rep, format, opts); err != nil {
-		errs = append(errs, fmt.Errorf("write report to stdout: %w", err))
-	}
+	// Files first: stdout may be a pipe that is already closed (`| head`),
+	// and a write there can end the process before the files exist.
 	for _, p := range o.reports {
 		if err := writeReportFile(p, rep); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := reports.Render(a.stdout, rep, format, opts); err != nil {
+		errs = append(errs, fmt.Errorf("write report to stdout: %w", err))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

@@ -169,3 +169,19 @@ func TestInterruptedCommandStillWritesReport(t *testing.T) {
 	assert.Equal(t, reports.VerdictInterrupted, rep.Verdict)
 	assert.Len(t, rep.Checks, 1, "partial results are kept")
 }
+
+// failingWriter is a stdout whose reader went away.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+// A closed stdout (natkit … | head) must not cost the report files.
+func TestReportFilesWrittenEvenWhenStdoutFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.json")
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"report", "render", fixturePath("matrix.json"), "--report", path}, strings.NewReader(""), failingWriter{}, &stderr)
+	assert.Equal(t, 3, code, "a failed stdout write is natkit failing to run")
+	assert.Contains(t, stderr.String(), "write report to stdout")
+	_, err := os.Stat(path)
+	assert.NoError(t, err, "the --report file is written before stdout")
+}
