@@ -231,7 +231,7 @@ details pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px}
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
 {{if .Metrics}}<h3>Metrics</h3>
-<table><tr><th>metric</th><th>count</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>unit</th></tr>
+<table><tr><th>metric</th><th>count/value</th><th>min</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>unit</th></tr>
 {{range .Metrics}}<tr>{{range $i, $c := .}}<td{{if $i}} class="num"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
 {{if .Charts}}<div class="charts">{{range .Charts}}{{.}}{{end}}</div>{{end}}

@@ -95,7 +95,7 @@ func (m *mdWriter) report(rep *Report, level int) {
 		m.printf("\n")
 	}
 	if len(rep.Metrics) > 0 {
-		m.printf("| metric | count | min | mean | p50 | p90 | p99 | max | unit |\n|---|---|---|---|---|---|---|---|---|\n")
+		m.printf("| metric | count/value | min | mean | p50 | p90 | p99 | max | unit |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range metricRows(rep.Metrics) {
 			m.printf("| %s |\n", mdJoin(r))
 		}

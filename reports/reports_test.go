@@ -275,3 +275,19 @@ func TestWorse(t *testing.T) {
 	assert.Equal(t, VerdictInterrupted, Worse(VerdictInterrupted, VerdictError))
 	assert.Equal(t, VerdictPass, Worse(VerdictPass, VerdictPass))
 }
+
+func TestTextListsManyChildrenCompactly(t *testing.T) {
+	rep := New("matrix", "m")
+	for i := range maxTextChildren + 1 {
+		c := New("call", "call-"+itoa(i))
+		c.Summary = "connected directly"
+		c.Metrics = []Metric{Counter("messages_sent", "messages", 5)}
+		rep.Children = append(rep.Children, c)
+	}
+	var buf bytes.Buffer
+	require.NoError(t, RenderText(&buf, rep, RenderOptions{}))
+	out := buf.String()
+	assert.Contains(t, out, "9 child reports")
+	assert.Contains(t, out, "call call-8")
+	assert.NotContains(t, out, "messages_sent", "children are summarised, not rendered in full")
+}

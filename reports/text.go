@@ -94,7 +94,7 @@ func (t *textWriter) report(rep *Report, depth int) {
 	}
 	if len(rep.Metrics) > 0 {
 		t.printf("\n%sMetrics\n", ind)
-		t.table(ind, []string{"metric", "count", "min", "mean", "p50", "p90", "p99", "max", "unit"}, metricRows(rep.Metrics))
+		t.table(ind, []string{"metric", "count/value", "min", "mean", "p50", "p90", "p99", "max", "unit"}, metricRows(rep.Metrics))
 	}
 	if len(rep.Events) > 0 && depth == 0 && len(rep.Children) == 0 {
 		t.printf("\n%sTimeline\n", ind)
@@ -104,11 +104,25 @@ func (t *textWriter) report(rep *Report, depth int) {
 		}
 		t.table(ind, []string{"time", "source", "event", "detail"}, rows)
 	}
+	// Many children (a matrix holds 50 calls) would drown the terminal: list
+	// them one per line; the JSON and HTML reports keep every detail.
+	if len(rep.Children) > maxTextChildren {
+		t.printf("\n%s%d child reports (full detail in --report FILE.html or .json)\n", ind, len(rep.Children))
+		rows := make([][]string, 0, len(rep.Children))
+		for _, c := range rep.Children {
+			rows = append(rows, []string{t.verdict(c.Verdict), titleOf(c), roundDuration(c.Duration), c.Summary})
+		}
+		t.table(ind, []string{"", "report", "took", "summary"}, rows)
+		return
+	}
 	for _, c := range rep.Children {
 		t.printf("\n")
 		t.report(c, depth+1)
 	}
 }
+
+// maxTextChildren is how many child reports the text format shows in full.
+const maxTextChildren = 8
 
 func (t *textWriter) table(ind string, cols []string, rows [][]string) {
 	if t.err != nil {
