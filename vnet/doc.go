@@ -12,7 +12,15 @@
 // path between the two sides are chunk filters on the WAN router and can be
 // switched at run time, e.g. in the middle of a call.
 //
+// Silence drops a side's outbound packets at its own NAT router, before
+// translation, so the NAT stops refreshing the side's mappings; Rebind
+// keeps that up for the mapping lifetime (plus RebindMargin), after which
+// the NAT has forgotten every mapping and the next packet from each socket
+// leaves from a new external port. The topology pairs each outbound packet
+// before and after translation (pion keeps a chunk's tag), so
+// MappingChanges and ExternalAddr report the NAT's translations as the
+// destination sees them.
+//
 // vnet models mapping, filtering, mapping lifetime, loss, delay and
-// bandwidth. It does not model hairpinning, port preservation, TCP or
-// rebinding a NAT mapping to a new port on demand.
+// bandwidth. It does not model hairpinning, port preservation or TCP.
 package vnet

@@ -13,6 +13,8 @@ var (
 	ErrBadSpec = errors.New("bad topology spec")
 	// ErrUnknownSide: a side other than "a" or "b" was named.
 	ErrUnknownSide = errors.New("unknown side")
+	// ErrNoNAT: a NAT operation (silence, rebind) on a side without a NAT.
+	ErrNoNAT = errors.New("side has no nat")
 	// ErrClosed: the topology was already closed.
 	ErrClosed = errors.New("topology closed")
 )

@@ -26,6 +26,9 @@ const (
 	RelayPort = 3478
 )
 
+// defaultMappingLifetime is pion's NAT mapping lifetime when none is set.
+const defaultMappingLifetime = 30 * time.Second
+
 // Side names.
 const (
 	SideA = "a"
@@ -159,6 +162,9 @@ type AuthFailure struct {
 // Drops counts packets the topology dropped on purpose.
 type Drops struct {
 	Loss, Firewall, Cut int
+	// Silence counts the host's packets dropped at its NAT by Silence or
+	// Rebind.
+	Silence int
 }
 
 // Topology is a running virtual network. Close it when done.
@@ -192,6 +198,9 @@ type side struct {
 	jitter   time.Duration
 	firewall bool
 	drops    Drops
+	silent   bool
+	lifetime time.Duration // the NAT's mapping lifetime; 0 without a NAT
+	mappings *mappingLog   // nil without a NAT
 }
 
 // buildMu serializes Build: pion's vnet.NewNet and NewRouter assign MAC
@@ -320,6 +329,12 @@ func (t *Topology) addSide(name string, sp Side, seed int64) (*side, error) {
 		return nil, &BuildError{Part: "side " + name + " nat", Err: err}
 	}
 	sd.router = r
+	sd.lifetime = nt.MappingLifeTime
+	if sd.lifetime == 0 {
+		sd.lifetime = defaultMappingLifetime
+	}
+	sd.mappings = newMappingLog()
+	r.AddChunkFilter(t.natFilter(sd))
 	return sd, nil
 }
 
@@ -360,6 +375,7 @@ func (t *Topology) filter(c pvnet.Chunk) bool {
 	for _, sd := range t.sides {
 		if src.Equal(sd.public) {
 			from = sd
+			t.noteExternal(sd, c)
 		}
 		if dst.Equal(sd.public) {
 			to = sd
