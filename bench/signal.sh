@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$TMP/signalbench" ./signalserver/internal/signalbench
+go build -o "$TMP/signalbench" ./cmd/signalbench
 GEN="$TMP/signalbench"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

@@ -80,7 +80,7 @@ func main() {
 	enc := json.NewEncoder(os.Stdout)
 	if err != nil {
 		_ = enc.Encode(map[string]string{"mode": o.mode, "error": err.Error()})
-		os.Exit(1) //nolint:forbidigo // a benchmark command, not a library
+		os.Exit(1)
 	}
 	_ = enc.Encode(res)
 }
