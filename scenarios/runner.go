@@ -39,8 +39,16 @@ type Result struct {
 	// echoed, if wait_recovered ran.
 	Recovery  time.Duration `json:"recovery,omitempty"`
 	Recovered bool          `json:"recovered"`
+	// Detection is the time from the last disruption until a peer
+	// connection reported disconnected or failed, if wait_disconnected
+	// saw it.
+	Detection time.Duration `json:"detection,omitempty"`
+	Detected  bool          `json:"detected"`
 	// AuthFailures are the TURN requests the relay refused with 401.
 	AuthFailures []vnet.AuthFailure `json:"auth_failures,omitempty"`
+	// MappingChanges are the NAT mappings seen to change, per side: the
+	// call's packets to one destination left from a new external port.
+	MappingChanges map[string][]vnet.MappingChange `json:"mapping_changes,omitempty"`
 	// Drops are the packets the topology dropped on purpose, per side.
 	Drops map[string]vnet.Drops `json:"drops"`
 	// Checks are the expectations, judged.
@@ -135,10 +143,20 @@ func Run(ctx context.Context, spec *Spec, opts ...Options) (*Result, error) {
 	runErr := r.steps(ctx)
 	r.stopTimers()
 	_ = c.Close()
-	res.Call = c.Result()
 	res.Duration = time.Since(res.Started)
 	res.AuthFailures = top.AuthFailures()
 	res.Drops = map[string]vnet.Drops{"a": top.Drops("a"), "b": top.Drops("b")}
+	for _, side := range []string{"a", "b"} {
+		for _, mc := range top.MappingChanges(side) {
+			if res.MappingChanges == nil {
+				res.MappingChanges = map[string][]vnet.MappingChange{}
+			}
+			res.MappingChanges[side] = append(res.MappingChanges[side], mc)
+			c.Timeline.AddAt(mc.At, "nat-"+side, "mapping-changed",
+				fmt.Sprintf("%s → %s now leaves from %s (was %s)", mc.Local, mc.Remote, mc.New, mc.Old))
+		}
+	}
+	res.Call = c.Result()
 	r.judge()
 	if runErr != nil {
 		return res, runErr
@@ -265,8 +283,58 @@ func (r *runner) step(ctx context.Context, st Step, name string) error {
 			r.disrupted = time.Now()
 		}
 		return r.c.A.RestartICE()
+	case "silence":
+		ss := st.Silence
+		if err := r.top.Silence(ss.Side, true); err != nil {
+			return err
+		}
+		r.disrupted = time.Now()
+		r.event("silence", fmt.Sprintf("side %s sends nothing for %v: its NAT sees no outbound packet (mapping lifetime %v)", ss.Side, ss.For.D(), r.top.MappingLifetime(ss.Side)))
+		side := ss.Side
+		r.mu.Lock()
+		r.timers = append(r.timers, time.AfterFunc(ss.For.D(), func() {
+			_ = r.top.Silence(side, false)
+			r.event("silence-end", "side "+side+" sends again")
+		}))
+		r.mu.Unlock()
+	case "rebind":
+		side := st.Rebind.Side
+		r.event("rebind", fmt.Sprintf("side %s silent at its NAT for its mapping lifetime %v + %v", side, r.top.MappingLifetime(side), vnet.RebindMargin))
+		if _, err := r.top.Rebind(ctx, side); err != nil {
+			return err
+		}
+		r.disrupted = time.Now() // the new mapping takes effect now
+		r.event("rebind-end", "side "+side+"'s NAT has forgotten its mappings: the next packet from each socket leaves from a new external port")
 	case "wait":
 		return sleepCtx(ctx, st.Wait.For.D())
+	case "wait_disconnected":
+		if err := needsCall(); err != nil {
+			return err
+		}
+		timeout := st.WaitDisconnected.Timeout.D()
+		if timeout == 0 {
+			timeout = 30 * time.Second
+		}
+		from := r.disrupted
+		if from.IsZero() {
+			from = time.Now()
+		}
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			for _, p := range []*call.Peer{r.c.A, r.c.B} {
+				switch st := p.State(); st {
+				case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+					r.res.Detection = time.Since(from)
+					r.res.Detected = true
+					r.event("detected", fmt.Sprintf("peer %s %s %v after the disruption", p.Name(), st, r.res.Detection.Round(time.Millisecond)))
+					return nil
+				}
+			}
+			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("no peer connection disconnected within %v", timeout)
 	case "wait_recovered":
 		if err := needsCall(); err != nil {
 			return err
@@ -376,6 +444,22 @@ func (r *runner) judge() {
 		}
 		add("recovers", "recovery after the disruption", res.Recovered && res.Recovery <= e.RecoversWithin.D(), "≤ "+e.RecoversWithin.D().String(), obs, "")
 	}
+	if e.DetectedWithin > 0 {
+		obs := "no peer connection reported disconnected"
+		if res.Detected {
+			obs = "disconnected after " + res.Detection.Round(time.Millisecond).String()
+		}
+		add("detected", "the dead path is detected (disconnected)", res.Detected && res.Detection <= e.DetectedWithin.D(), "≤ "+e.DetectedWithin.D().String(), obs, "")
+	}
+	if e.Rebound != "" {
+		mcs := res.MappingChanges[e.Rebound]
+		obs := "no mapping changed: every packet left from the external port it used before"
+		if len(mcs) > 0 {
+			obs = fmt.Sprintf("%d flow(s) moved, e.g. %s → %s from %s to %s", len(mcs), mcs[0].Local, mcs[0].Remote, mcs[0].Old, mcs[0].New)
+		}
+		add("rebound", "side "+e.Rebound+"'s NAT rebinds the call to a new external port", len(mcs) > 0,
+			"packets to the same destination from a new external port", obs, "")
+	}
 	bySide := map[string][]vnet.AuthFailure{}
 	for _, f := range res.AuthFailures {
 		bySide[f.Side] = append(bySide[f.Side], f)
@@ -434,12 +518,24 @@ func (r *Result) Report() *reports.Report {
 		}
 		rep.Tables = append(rep.Tables, t)
 	}
-	t := reports.Table{Title: "dropped on purpose", Columns: []string{"side", "loss", "firewall", "cut"}}
+	t := reports.Table{Title: "dropped on purpose", Columns: []string{"side", "loss", "firewall", "cut", "silence"}}
 	for _, side := range []string{"a", "b"} {
 		d := r.Drops[side]
-		t.Rows = append(t.Rows, []string{side, fmt.Sprint(d.Loss), fmt.Sprint(d.Firewall), fmt.Sprint(d.Cut)})
+		t.Rows = append(t.Rows, []string{side, fmt.Sprint(d.Loss), fmt.Sprint(d.Firewall), fmt.Sprint(d.Cut), fmt.Sprint(d.Silence)})
 	}
 	rep.Tables = append(rep.Tables, t)
+	if len(r.MappingChanges) > 0 {
+		mt := reports.Table{Title: "nat mappings that changed", Columns: []string{"side", "host socket", "destination", "old external", "new external"}}
+		for _, side := range []string{"a", "b"} {
+			for _, mc := range r.MappingChanges[side] {
+				mt.Rows = append(mt.Rows, []string{side, mc.Local, mc.Remote, mc.Old, mc.New})
+			}
+		}
+		rep.Tables = append(rep.Tables, mt)
+	}
+	if r.Detected {
+		rep.Metrics = append(rep.Metrics, reports.Gauge("detection", "ms", float64(r.Detection)/float64(time.Millisecond)))
+	}
 	if r.Recovered {
 		rep.Metrics = append(rep.Metrics, reports.Gauge("recovery", "ms", float64(r.Recovery)/float64(time.Millisecond)))
 	}

@@ -126,16 +126,19 @@ type Step struct {
 	// At waits until this long after the call started before the step.
 	At *Duration `yaml:"at"`
 
-	Connect       *struct{}   `yaml:"connect"`
-	WaitConnected *WaitStep   `yaml:"wait_connected"`
-	Send          *SendStep   `yaml:"send"`
-	Impair        *ImpairStep `yaml:"impair"`
-	CutDirect     *struct{}   `yaml:"cut_direct"`
-	RestoreDirect *struct{}   `yaml:"restore_direct"`
-	ICERestart    *struct{}   `yaml:"ice_restart"`
-	Wait          *WaitStep   `yaml:"wait"`
-	WaitRecovered *WaitStep   `yaml:"wait_recovered"`
-	HangUp        *struct{}   `yaml:"hangup"`
+	Connect          *struct{}   `yaml:"connect"`
+	WaitConnected    *WaitStep   `yaml:"wait_connected"`
+	Send             *SendStep   `yaml:"send"`
+	Impair           *ImpairStep `yaml:"impair"`
+	CutDirect        *struct{}   `yaml:"cut_direct"`
+	RestoreDirect    *struct{}   `yaml:"restore_direct"`
+	ICERestart       *struct{}   `yaml:"ice_restart"`
+	Silence          *SideStep   `yaml:"silence"`
+	Rebind           *SideStep   `yaml:"rebind"`
+	Wait             *WaitStep   `yaml:"wait"`
+	WaitDisconnected *WaitStep   `yaml:"wait_disconnected"`
+	WaitRecovered    *WaitStep   `yaml:"wait_recovered"`
+	HangUp           *struct{}   `yaml:"hangup"`
 }
 
 // WaitStep is a wait with a duration ("for") or a bound ("timeout").
@@ -159,6 +162,15 @@ type ImpairStep struct {
 	For     Duration `yaml:"for"`
 }
 
+// SideStep acts on one side's NAT: silence (for a while) or rebind.
+type SideStep struct {
+	// Side is "a" or "b"; it must sit behind a NAT.
+	Side string `yaml:"side"`
+	// For is how long a silence lasts. Required for silence; rebind
+	// takes no duration (it lasts the side's mapping lifetime + 250ms).
+	For Duration `yaml:"for"`
+}
+
 // Expect is what the scenario should show.
 type Expect struct {
 	// Connected: the call connects (true) or does not (false).
@@ -177,6 +189,14 @@ type Expect struct {
 	// AudioDelivered is the minimum percentage of audio packets received
 	// (needs media.audio).
 	AudioDelivered *float64 `yaml:"audio_delivered"`
+	// DetectedWithin bounds the time from the last disruption until a peer
+	// connection reports disconnected or failed, measured by
+	// wait_disconnected (ICE consent noticing a dead path).
+	DetectedWithin Duration `yaml:"detected_within"`
+	// Rebound names the side whose NAT must have sent the call's packets
+	// from a new external port (a mapping expired and was recreated) to
+	// the same destination. Default "": not checked.
+	Rebound string `yaml:"rebound"`
 }
 
 // Duration reads "200ms", "1.5s" from YAML.
@@ -390,7 +410,7 @@ func (s *Spec) validate() error {
 	default:
 		return s.errAt(fmt.Sprintf("path %q: want direct, relay or any", e.Path), "expect", "path")
 	}
-	if e.Connected != nil && !*e.Connected && (e.Path == "direct" || e.Path == "relay" || e.Within > 0 || e.RecoversWithin > 0) {
+	if e.Connected != nil && !*e.Connected && (e.Path == "direct" || e.Path == "relay" || e.Within > 0 || e.RecoversWithin > 0 || e.DetectedWithin > 0) {
 		return s.errAt("a call expected not to connect has no path, time to connect or recovery", "expect", "connected")
 	}
 	if e.Delivered != nil && (*e.Delivered < 0 || *e.Delivered > 100) {
@@ -405,6 +425,14 @@ func (s *Spec) validate() error {
 	if e.AudioDelivered != nil && !s.Media.Audio {
 		return s.errAt("audio_delivered needs media: {audio: true}", "expect", "audio_delivered")
 	}
+	if e.Rebound != "" {
+		if e.Rebound != "a" && e.Rebound != "b" {
+			return s.errAt(fmt.Sprintf("rebound %q: want a or b", e.Rebound), "expect", "rebound")
+		}
+		if !s.Topology.side(e.Rebound).hasNAT() {
+			return s.errAt(fmt.Sprintf("rebound %s: side %s has no nat, so no mapping to rebind", e.Rebound, e.Rebound), "expect", "rebound")
+		}
+	}
 	if e.AuthFailure != "" && !s.ICE.TURN {
 		return s.errAt("auth_failure needs turn: true", "expect", "auth_failure")
 	}
@@ -417,7 +445,7 @@ func (s *Spec) validateSteps() error {
 		idx := strconv.Itoa(i)
 		name, n := st.action()
 		if n != 1 {
-			return s.errAt(fmt.Sprintf("step %d: want exactly one action (connect, wait_connected, send, impair, cut_direct, restore_direct, ice_restart, wait, wait_recovered, hangup), got %d", i+1, n), "steps", idx)
+			return s.errAt(fmt.Sprintf("step %d: want exactly one action (connect, wait_connected, send, impair, cut_direct, restore_direct, ice_restart, silence, rebind, wait, wait_disconnected, wait_recovered, hangup), got %d", i+1, n), "steps", idx)
 		}
 		if st.At != nil {
 			if st.At.D() < last {
@@ -455,6 +483,33 @@ func (s *Spec) validateSteps() error {
 					return s.errAt(fmt.Sprintf("step %d: impair latency needs side %s to have a latency in topology", i+1, st.Impair.Side), "steps", idx, "impair")
 				}
 			}
+		case "silence", "rebind":
+			ss := st.Silence
+			if name == "rebind" {
+				ss = st.Rebind
+			}
+			if ss.Side != "a" && ss.Side != "b" {
+				return s.errAt(fmt.Sprintf("step %d: %s side %q: want a or b", i+1, name, ss.Side), "steps", idx, name)
+			}
+			if !s.Topology.side(ss.Side).hasNAT() {
+				return s.errAt(fmt.Sprintf("step %d: %s side %s: the side has no nat (set topology.%s.nat)", i+1, name, ss.Side, ss.Side), "steps", idx, name)
+			}
+			if name == "silence" && ss.For <= 0 {
+				return s.errAt(fmt.Sprintf("step %d: silence needs for > 0", i+1), "steps", idx, name)
+			}
+			if name == "rebind" && ss.For > 0 {
+				return s.errAt(fmt.Sprintf("step %d: rebind takes no for: it lasts side %s's mapping_lifetime + 250ms", i+1, ss.Side), "steps", idx, name, "for")
+			}
+		case "wait_disconnected", "wait_connected", "wait_recovered":
+			w := st.WaitDisconnected
+			if name == "wait_connected" {
+				w = st.WaitConnected
+			} else if name == "wait_recovered" {
+				w = st.WaitRecovered
+			}
+			if w.For > 0 {
+				return s.errAt(fmt.Sprintf("step %d: %s takes a timeout, not for", i+1, name), "steps", idx, name, "for")
+			}
 		case "wait":
 			if st.Wait.For <= 0 {
 				return s.errAt(fmt.Sprintf("step %d: wait needs for > 0", i+1), "steps", idx, "wait")
@@ -479,7 +534,10 @@ func (st Step) action() (string, int) {
 	set(st.CutDirect != nil, "cut_direct")
 	set(st.RestoreDirect != nil, "restore_direct")
 	set(st.ICERestart != nil, "ice_restart")
+	set(st.Silence != nil, "silence")
+	set(st.Rebind != nil, "rebind")
 	set(st.Wait != nil, "wait")
+	set(st.WaitDisconnected != nil, "wait_disconnected")
 	set(st.WaitRecovered != nil, "wait_recovered")
 	set(st.HangUp != nil, "hangup")
 	return name, n
@@ -508,6 +566,15 @@ func (s *Spec) iceSettings() (call.ICESettings, error) {
 	}
 	return ice, nil
 }
+
+func (t Topology) side(name string) SideSpec {
+	if name == "b" {
+		return t.B
+	}
+	return t.A
+}
+
+func (s SideSpec) hasNAT() bool { return s.Mapping != "" || (s.NAT != "" && s.NAT != "open") }
 
 func contains(list []string, s string) bool {
 	for _, v := range list {

@@ -34,6 +34,17 @@ func TestParseErrors(t *testing.T) {
 		{"not yaml", "name: [x\n", "f.yaml:"},
 		{"empty", "", "f.yaml: empty scenario"},
 		{"audio expectation without audio", "name: x\nexpect:\n  audio_delivered: 90\n", "f.yaml:3: audio_delivered needs media"},
+		{"rebind side", "name: x\ntopology: {a: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - rebind: {side: c}\n", `f.yaml:5: step 2: rebind side "c": want a or b`},
+		{"rebind open side", "name: x\nsteps:\n  - connect: {}\n  - rebind: {side: b}\n", "f.yaml:4: step 2: rebind side b: the side has no nat"},
+		{"rebind with for", "name: x\ntopology: {a: {nat: symmetric}}\nsteps:\n  - connect: {}\n  - rebind:\n      side: a\n      for: 2s\n", "f.yaml:7: step 2: rebind takes no for"},
+		{"rebind unknown key", "name: x\ntopology: {a: {nat: symmetric}}\nsteps:\n  - connect: {}\n  - rebind: {side: a, port: 5000}\n", "f.yaml:5: field port not found"},
+		{"silence without for", "name: x\ntopology: {a: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - silence: {side: a}\n", "f.yaml:5: step 2: silence needs for > 0"},
+		{"silence custom nat ok, open side not", "name: x\ntopology: {a: {mapping: EIM, filtering: EIF}}\nsteps:\n  - connect: {}\n  - silence: {side: a, for: 1s}\n  - silence: {side: b, for: 1s}\n", "f.yaml:6: step 3: silence side b: the side has no nat"},
+		{"rebind and silence in one step", "name: x\ntopology: {a: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - {rebind: {side: a}, silence: {side: a, for: 1s}}\n", "f.yaml:5: step 2: want exactly one action"},
+		{"wait_disconnected with for", "name: x\nsteps:\n  - connect: {}\n  - wait_disconnected: {for: 1s}\n", "f.yaml:4: step 2: wait_disconnected takes a timeout, not for"},
+		{"rebound side", "name: x\nexpect:\n  rebound: c\n", `f.yaml:3: rebound "c": want a or b`},
+		{"rebound open side", "name: x\nexpect:\n  rebound: a\n", "f.yaml:3: rebound a: side a has no nat"},
+		{"detected but not connected", "name: x\nexpect:\n  connected: false\n  detected_within: 5s\n", "f.yaml:3: a call expected not to connect"},
 		{"open with lifetime", "name: x\ntopology:\n  a: {mapping_lifetime: 5s}\n", "f.yaml:3: an open side has no nat mapping"},
 	}
 	for _, tt := range tests {
@@ -54,6 +65,21 @@ func TestParseDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "3s", ice.RelayWait.String())
 	require.Equal(t, "100ms", ice.SrflxWait.String(), "the fast preset under the override")
+}
+
+func TestParseRebindSteps(t *testing.T) {
+	s, err := Parse("f.yaml", []byte("name: x\ntopology: {a: {nat: symmetric, mapping_lifetime: 2s}, b: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - {at: 2s, rebind: {side: a}}\n  - silence: {side: b, for: 1500ms}\n  - wait_disconnected: {timeout: 9s}\nexpect: {rebound: a, detected_within: 6s}\n"))
+	require.NoError(t, err)
+	require.Len(t, s.Steps, 4)
+	name, n := s.Steps[1].action()
+	require.Equal(t, "rebind", name)
+	require.Equal(t, 1, n)
+	require.Equal(t, "a", s.Steps[1].Rebind.Side)
+	require.Equal(t, 2*time.Second, s.Steps[1].At.D())
+	require.Equal(t, SideStep{Side: "b", For: Duration(1500 * time.Millisecond)}, *s.Steps[2].Silence)
+	require.Equal(t, 9*time.Second, s.Steps[3].WaitDisconnected.Timeout.D())
+	require.Equal(t, "a", s.Expect.Rebound)
+	require.Equal(t, 6*time.Second, s.Expect.DetectedWithin.D())
 }
 
 func TestLoad(t *testing.T) {

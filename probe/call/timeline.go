@@ -50,6 +50,14 @@ func (t *Timeline) Add(peer, kind, detail string) {
 	t.mu.Unlock()
 }
 
+// AddAt records an event that happened at at (e.g. one observed in the
+// network after the fact); Events keeps time order.
+func (t *Timeline) AddAt(at time.Time, peer, kind, detail string) {
+	t.mu.Lock()
+	t.events = append(t.events, Event{At: at, Peer: peer, Kind: kind, Detail: detail})
+	t.mu.Unlock()
+}
+
 // Events returns the events in time order.
 func (t *Timeline) Events() []Event {
 	t.mu.Lock()
