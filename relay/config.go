@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -138,6 +139,14 @@ type Config struct {
 	// listener so that reads use several cores (real network only; 1 on
 	// any other transport.Net). Default: 1.
 	SocketsPerListener int
+	// Loops is how many event loops serve the UDP sockets on the real
+	// network on Linux (IPv4): each waits in epoll_wait on its own thread
+	// and relays ChannelData of known channels without waking a goroutine
+	// per packet; listening sockets (SocketsPerListener) and relayed
+	// sockets are spread over them. Other networks and IPv6 use pion's
+	// goroutine per socket. Default: half of GOMAXPROCS, at least 1 (a
+	// loop blocked in epoll_wait keeps its P unless another P is idle).
+	Loops int
 	// SocketBuffer is SO_RCVBUF and SO_SNDBUF for UDP listening sockets,
 	// in bytes; relayed sockets get a quarter. The kernel caps it at
 	// net.core.rmem_max/wmem_max. Default: 4 MiB.
@@ -172,6 +181,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SocketsPerListener == 0 {
 		c.SocketsPerListener = 1
+	}
+	if c.Loops == 0 {
+		c.Loops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -232,6 +244,9 @@ func (c *Config) validate() error {
 	}
 	if c.SocketBuffer < 0 {
 		return configErr("SocketBuffer", strconv.Itoa(c.SocketBuffer), "want 0 (default) or more bytes")
+	}
+	if c.Loops < 1 || c.Loops > 64 {
+		return configErr("Loops", strconv.Itoa(c.Loops), "want 1 to 64")
 	}
 	if c.SocketsPerListener < 1 || c.SocketsPerListener > 64 {
 		return configErr("SocketsPerListener", strconv.Itoa(c.SocketsPerListener), "want 1 to 64")

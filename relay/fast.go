@@ -31,9 +31,10 @@ type toPeer struct {
 }
 
 type toClient struct {
-	ch     uint16
-	client *net.UDPAddr
-	turn   net.PacketConn
+	ch       uint16
+	client   *net.UDPAddr
+	clientAP netip.AddrPort
+	turn     net.PacketConn
 }
 
 func newFastPath() *fastPath {
@@ -107,7 +108,7 @@ func (f *fastPath) channelCreated(src, dst, relayAddr, peer net.Addr, ch uint16)
 	if rc.in == nil {
 		rc.in = map[netip.AddrPort]toClient{}
 	}
-	rc.in[pa] = toClient{ch: ch, client: net.UDPAddrFromAddrPort(client), turn: turn}
+	rc.in[pa] = toClient{ch: ch, client: net.UDPAddrFromAddrPort(client), clientAP: client, turn: turn}
 }
 
 func (f *fastPath) channelDeleted(src, dst, relayAddr, peer net.Addr, ch uint16) {

@@ -40,7 +40,18 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	if s.cfg.RelayIP.To4() == nil {
 		network = "udp6" // pion asks for udp4 whatever the relay IP
 	}
-	pc, addr, err := g.inner.AllocatePacketConn(network, requestedPort)
+	var pc net.PacketConn
+	var addr net.Addr
+	var raw *rawConn
+	var err error
+	if s.loops.usable(s.cfg.RelayIP) {
+		raw, err = s.loops.allocateRelay(s.cfg.RelayIP, requestedPort, s.cfg.PortMin, s.cfg.PortMax)
+		if err == nil {
+			pc, addr = raw, &net.UDPAddr{IP: s.cfg.PublicIP, Port: int(raw.local.Port())}
+		}
+	} else {
+		pc, addr, err = g.inner.AllocatePacketConn(network, requestedPort)
+	}
 	if err != nil {
 		s.ctr.active.Add(-1)
 		s.ctr.allocations.inc(OutcomeCapacity)
@@ -52,6 +63,9 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 		rc.bucket = newBucket(s.cfg.BandwidthLimit)
 	}
 	s.fast.addRelay(addr, rc)
+	if raw != nil {
+		raw.relay.Store(rc)
+	}
 	return rc, addr, nil
 }
 

@@ -29,6 +29,9 @@ type Server struct {
 	ctr  *counters
 	reg  *prometheus.Registry
 	fast *fastPath
+	// loops serve raw UDP sockets on the real network (Linux, IPv4);
+	// nil elsewhere.
+	loops *loops
 
 	addrs    []Listener
 	nat      *natSockets
@@ -72,6 +75,13 @@ func New(cfg Config) (*Server, error) {
 		reg:       prometheus.NewRegistry(),
 		userCount: map[string]int{},
 		lifetimes: map[string]time.Duration{},
+	}
+	if _, ok := cfg.Net.(*stdnet.Net); ok {
+		ls, err := newLoops(s)
+		if err != nil {
+			return nil, fmt.Errorf("relay: event loops: %w", err)
+		}
+		s.loops = ls
 	}
 	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, lf.NewLogger("turn-auth"))
 
@@ -236,6 +246,9 @@ func (s *Server) wrapUDP(l Listener, pcs []net.PacketConn, natIdx int) []*udpCon
 // openUDP opens SocketsPerListener sockets on one address (SO_REUSEPORT
 // when more than one).
 func (s *Server) openUDP(host string, port int) ([]net.PacketConn, error) {
+	if s.loops.usable(net.ParseIP(host)) {
+		return s.loops.listenUDP(host, port, s.cfg.SocketsPerListener)
+	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if s.cfg.SocketsPerListener == 1 {
 		pc, err := s.cfg.Net.ListenPacket("udp", addr)
@@ -287,6 +300,7 @@ func (s *Server) closeAll() {
 	for _, c := range s.closers {
 		_ = c()
 	}
+	s.loops.close()
 }
 
 func (s *Server) quota(username, _ string, src net.Addr) bool {

@@ -50,6 +50,7 @@ type relayFlags struct {
 	bandwidthLimit  int64
 	metrics         string
 	sockets         int
+	loops           int
 	drainTimeout    time.Duration
 	duration        time.Duration
 	iceUser         string
@@ -121,6 +122,7 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 	fl.DurationVar(&f.maxLifetime, "max-lifetime", relay.DefaultMaxLifetime, "longest allocation lifetime granted")
 	fl.Int64Var(&f.bandwidthLimit, "bandwidth-limit", 0, "per-allocation relayed bytes per second, both directions (0: none)")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on ADDR, e.g. 127.0.0.1:9090")
+	fl.IntVar(&f.loops, "loops", 0, "event loops serving UDP sockets on Linux (0: half the CPUs, at least 1)")
 	fl.IntVar(&f.sockets, "sockets", 1, "SO_REUSEPORT sockets per UDP listener (reads on several cores)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on Ctrl-C, how long to wait for live allocations to end")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: run until interrupted)")
@@ -228,6 +230,10 @@ func (f *relayFlags) config() (relay.Config, error) {
 	if f.bandwidthLimit < 0 {
 		return cfg, usageErrorf("--bandwidth-limit %d: want 0 (none) or more bytes per second", f.bandwidthLimit)
 	}
+	if f.loops < 0 || f.loops > 64 {
+		return cfg, usageErrorf("--loops %d: want 0 (automatic) to 64", f.loops)
+	}
+	cfg.Loops = f.loops
 	if f.sockets < 1 || f.sockets > 64 {
 		return cfg, usageErrorf("--sockets %d: want 1 to 64", f.sockets)
 	}
@@ -284,7 +290,7 @@ func configFlag(field string) string {
 	flags := map[string]string{
 		"RelayIP": "--relay-ip", "PublicIP": "--public-ip", "AltIP": "--alt-ip", "AltPort": "--alt-port",
 		"PortMin/PortMax": "--port-range", "MaxAllocations": "--max-allocations", "UserQuota": "--user-quota",
-		"MaxLifetime": "--max-lifetime", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets",
+		"MaxLifetime": "--max-lifetime", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",
 		"Users": "--user",
 	}
 	if f, ok := flags[field]; ok {

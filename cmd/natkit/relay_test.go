@@ -402,6 +402,7 @@ func TestRelayAllowPeer(t *testing.T) {
 		{"allow-peer opens loopback", []string{"--allow-peer", "127.0.0.0/8"}, true},
 		{"allow-peer single IP", []string{"--allow-peer", "127.0.0.1"}, true},
 		{"allow-peer other range", []string{"--allow-peer", "10.0.0.0/8"}, false},
+		{"two event loops and sockets", []string{"--allow-peer", "127.0.0.0/8", "--loops", "2", "--sockets", "2"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,6 +503,7 @@ func TestRelayBadFlags(t *testing.T) {
 		{"max-lifetime", []string{"--max-lifetime", "10ms"}, "--max-lifetime 10ms"},
 		{"bandwidth-limit", []string{"--bandwidth-limit", "-5"}, "--bandwidth-limit -5"},
 		{"sockets", []string{"--sockets", "0"}, "--sockets 0"},
+		{"loops", []string{"--loops", "-1"}, "--loops -1: want 0 (automatic) to 64"},
 		{"metrics", []string{"--metrics", "9090"}, `--metrics "9090": want HOST:PORT`},
 		{"duration", []string{"--duration", "-1s"}, "--duration"},
 		{"format", []string{"--format", "yaml"}, "--format"},
