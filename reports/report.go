@@ -6,6 +6,8 @@ package reports
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strconv"
 	"time"
 )
 
@@ -243,4 +245,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// CountTable turns counts by key (e.g. errors by code) into a two-column
+// table sorted by key, so reports list them in a stable order.
+func CountTable(title, keyColumn string, counts map[string]uint64) Table {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	t := Table{Title: title, Columns: []string{keyColumn, "count"}, Rows: [][]string{}}
+	for _, k := range keys {
+		t.Rows = append(t.Rows, []string{k, strconv.FormatUint(counts[k], 10)})
+	}
+	return t
 }

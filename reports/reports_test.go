@@ -291,3 +291,10 @@ func TestTextListsManyChildrenCompactly(t *testing.T) {
 	assert.Contains(t, out, "call call-8")
 	assert.NotContains(t, out, "messages_sent", "children are summarised, not rendered in full")
 }
+
+func TestCountTableSortsKeys(t *testing.T) {
+	tb := CountTable("Errors by code", "code", map[string]uint64{"rate_limited": 2, "bad_message": 5})
+	assert.Equal(t, []string{"code", "count"}, tb.Columns)
+	assert.Equal(t, [][]string{{"bad_message", "5"}, {"rate_limited", "2"}}, tb.Rows)
+	assert.Empty(t, CountTable("none", "k", nil).Rows)
+}

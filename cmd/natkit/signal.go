@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -289,21 +287,11 @@ func signalReport(rep *reports.Report, t signalserver.Totals) {
 		reports.Counter("expired_undelivered", "messages", float64(t.Expired)),
 		reports.Counter("ice_tokens", "credentials", float64(t.ICETokens)),
 	)
-	table := func(title, col string, m map[string]uint64) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		tb := reports.Table{Title: title, Columns: []string{col, "count"}}
-		for _, k := range keys {
-			tb.Rows = append(tb.Rows, []string{k, strconv.FormatUint(m[k], 10)})
-		}
-		rep.Tables = append(rep.Tables, tb)
-	}
-	table("Messages relayed by type", "type", t.Relayed)
-	table("Error frames by code", "code", t.Errors)
-	table("Disconnects by reason", "reason", t.Disconnects)
+	rep.Tables = append(rep.Tables,
+		reports.CountTable("Messages relayed by type", "type", t.Relayed),
+		reports.CountTable("Error frames by code", "code", t.Errors),
+		reports.CountTable("Disconnects by reason", "reason", t.Disconnects),
+	)
 	_ = rep.SetDetails(t)
 }
 
