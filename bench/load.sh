@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
 # bench/load.sh — natkit bench side by side with turnutils_uclient against
 # the same coturn turnserver on loopback (`make bench-load`, after
-# `make build`). It prints, for the same load shape (ALLOCS allocations ×
-# PPS packets/s × SIZE bytes through ChannelData to an echo peer), the
-# packet rate, loss, RTT and CPU cost of each tool, then natkit's highest
-# clean packet rate, its allocation rate and its memory at 10,000
-# allocations.
+# `make build`). For the same load shape (ALLOCS allocations × PPS packets/s
+# × SIZE bytes through ChannelData to an echo peer) it runs both tools REPS
+# times, alternating, and prints each run's packet rate, loss, RTT and CPU
+# cost (user+sys seconds of the whole process per million packets, sent +
+# received), then the medians and natkit ÷ uclient in packets per CPU
+# second. It repeats that at a high rate (HIGH_PPS per allocation), then
+# prints natkit's highest clean packet rate, its allocation rate and its
+# memory at 10,000 allocations.
 #
 # Needs: bin/natkit, turnserver and turnutils_uclient (apt-get install -y
-# coturn), jq. Everything listens on 127.0.0.1 and stops on exit.
+# coturn), jq (apt-get install -y jq). Everything listens on 127.0.0.1 and
+# stops on exit. SECTIONS picks what runs (default: all of
+# "same high sweep alloc mem").
 set -euo pipefail
 
 NATKIT=${NATKIT:-bin/natkit}
 ALLOCS=${ALLOCS:-50}        # concurrent allocations (uclient -m)
 PPS=${PPS:-200}             # packets/s per allocation (uclient -z 1000/PPS)
+HIGH_PPS=${HIGH_PPS:-1000}  # packets/s per allocation for the high-rate comparison
 SECS=${SECS:-5}             # seconds of traffic
 SIZE=${SIZE:-100}           # payload bytes (uclient -l)
+REPS=${REPS:-3}             # runs of each tool per comparison (medians are printed)
 SWEEP=${SWEEP:-"1000 2000 4000"}   # per-allocation pps for natkit's max-rate sweep
 ALLOC_RATE=${ALLOC_RATE:-2500}     # allocations/s for the allocation-rate run
 MEM_ALLOCS=${MEM_ALLOCS:-10000}    # concurrent allocations for the memory run
+SECTIONS=${SECTIONS:-"same high sweep alloc mem"}
 
-for p in "$NATKIT" ; do [[ -x $p ]] || { echo "bench/load.sh: $p missing: run make build" >&2; exit 3; }; done
-for p in turnserver turnutils_uclient jq; do
-	command -v "$p" >/dev/null || { echo "bench/load.sh: $p missing: apt-get install -y coturn jq" >&2; exit 3; }
+[[ -x $NATKIT ]] || { echo "bench/load.sh: $NATKIT missing: run make build" >&2; exit 3; }
+for p in turnserver turnutils_uclient; do
+	command -v "$p" >/dev/null || { echo "bench/load.sh: $p missing: apt-get install -y coturn" >&2; exit 3; }
 done
+command -v jq >/dev/null || { echo "bench/load.sh: jq missing: apt-get install -y jq" >&2; exit 3; }
+(( 1000 % PPS == 0 && 1000 % HIGH_PPS == 0 )) || {
+	echo "bench/load.sh: PPS and HIGH_PPS must divide 1000 (uclient takes a whole-ms interval)" >&2; exit 2; }
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 work=$(mktemp -d)
 pids=()
@@ -45,47 +57,72 @@ pids+=($!)
 pids+=($!)
 for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
 
-# cpu CMD... runs CMD and writes "user+sys seconds" to $work/cpu.
+# cpu CMD... runs CMD and writes "user+sys seconds" to $work/cpu and the
+# wall-clock seconds to $work/wall.
 cpu() {
-	local TIMEFORMAT='%U %S'
+	local TIMEFORMAT='%U %S %R'
 	{ time "$@" >"$work/out" 2>"$work/err"; } 2>"$work/time" || true
-	awk '{printf "%.3f", $1 + $2}' "$work/time" >"$work/cpu"
+	tail -1 "$work/time" | awk '{printf "%.3f", $1 + $2}' >"$work/cpu"
+	tail -1 "$work/time" | awk '{printf "%.3f", $3}' >"$work/wall"
 }
 
-echo "== same load: $ALLOCS allocations × $PPS pps × $SIZE B, channel, ${SECS}s, coturn on 127.0.0.1:$port"
-n=$((PPS * SECS))
-z=$((1000 / PPS))
-cpu turnutils_uclient -c -m "$ALLOCS" -n "$n" -z "$z" -l "$SIZE" -e 127.0.0.1 -r "$peer_port" \
-	-u u -w p -p "$port" 127.0.0.1
-u_cpu=$(cat "$work/cpu")
-u_sent=$(grep -o 'tot_send_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
-u_recv=$(grep -o 'tot_recv_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
-u_time=$(grep -o 'Total transmit time is [0-9]*' "$work/out" | awk '{print $5}')
-u_loss=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$work/out" | sed 's/.*(\(.*\)%)/\1/')
-u_rtt=$(grep -o 'Average round trip delay [0-9.]*' "$work/out" | awk '{print $5}')
+# uclient PPS: one turnutils_uclient run; appends "sent recv secs loss% rtt_ms cpu" to $work/rows.u
+uclient() {
+	local n=$(($1 * SECS)) z=$((1000 / $1))
+	cpu turnutils_uclient -c -m "$ALLOCS" -n "$n" -z "$z" -l "$SIZE" -e 127.0.0.1 -r "$peer_port" \
+		-u u -w p -p "$port" 127.0.0.1
+	local sent recv loss rtt
+	sent=$(grep -o 'tot_send_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
+	recv=$(grep -o 'tot_recv_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
+	loss=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$work/out" | sed 's/.*(\(.*\)%)/\1/')
+	rtt=$(grep -o 'Average round trip delay [0-9.]*' "$work/out" | awk '{print $5}')
+	# uclient's own transmit time is in whole seconds; the process's wall
+	# time (setup included) is the finer measure of how long it took.
+	echo "${sent:-0} ${recv:-0} $(cat "$work/wall") ${loss:-100} ${rtt:-0} $(cat "$work/cpu")" >>"$work/rows.u"
+}
 
-cpu "$NATKIT" bench "turn:127.0.0.1:$port" --user u --credential p --allocations "$ALLOCS" --pps "$PPS" \
-	--size "$SIZE" --duration "${SECS}s" --peer "127.0.0.1:$peer_port" --max-loss 100 --format json
-n_cpu=$(cat "$work/cpu")
-cp "$work/out" "$work/same.json"
-q() { jq -r "$1" "$work/same.json"; }
-n_sent=$(q '.metrics[] | select(.name=="packets.sent") | .value')
-n_recv=$(q '.metrics[] | select(.name=="packets.received") | .value')
-n_rate=$(q '.metrics[] | select(.name=="packets.sent_rate") | .value')
-n_loss=$(q '.metrics[] | select(.name=="packets.lost") | .value')
-n_rtt=$(q '.metrics[] | select(.name=="relay.rtt") | .mean')
-n_p99=$(q '.metrics[] | select(.name=="relay.rtt") | .p99')
+# natkit PPS: one natkit bench run; appends "sent recv secs loss% rtt_ms cpu p99_ms path" to $work/rows.n
+natkit() {
+	cpu "$NATKIT" bench "turn:127.0.0.1:$port" --user u --credential p --allocations "$ALLOCS" --pps "$1" \
+		--size "$SIZE" --duration "${SECS}s" --peer "127.0.0.1:$peer_port" --max-loss 100 --format json
+	jq -r --arg c "$(cat "$work/cpu")" '(.metrics | map({(.name): .}) | add) as $m
+		| [$m["packets.sent"].value, $m["packets.received"].value, ($m["packets.sent"].value / $m["packets.sent_rate"].value),
+		   (100 * ($m["packets.lost"].value // 0) / $m["packets.sent"].value), $m["relay.rtt"].mean, ($c|tonumber),
+		   $m["relay.rtt"].p99, .details.data_path] | map(tostring) | join(" ")' "$work/out" >>"$work/rows.n"
+}
 
-awk -v us="$u_sent" -v ur="$u_recv" -v ut="$u_time" -v ul="$u_loss" -v urtt="$u_rtt" -v uc="$u_cpu" \
-	-v ns="$n_sent" -v nr="$n_recv" -v nrate="$n_rate" -v nl="$n_loss" -v nrtt="$n_rtt" -v np99="$n_p99" -v nc="$n_cpu" 'BEGIN {
-	urate = (ut > 0) ? us / ut : 0
-	printf "%-18s %10s %10s %8s %12s %8s %14s %14s\n", "tool", "sent", "pkts/s", "loss%", "mean RTT ms", "CPU s", "CPU s/Mpkt", "pkts/CPU-s"
-	printf "%-18s %10d %10.0f %8.3f %12.3f %8.2f %14.2f %14.0f\n", "turnutils_uclient", us, urate, ul, urtt, uc, 1e6 * uc / (us + ur), us / uc
-	printf "%-18s %10d %10.0f %8.3f %12.3f %8.2f %14.2f %14.0f\n", "natkit bench", ns, nrate, 100 * nl / ns, nrtt, nc, 1e6 * nc / (ns + nr), ns / nc
-	printf "natkit RTT p99 %.3f ms; pkts per CPU second, natkit / uclient: %.2f×\n", np99, (ns / nc) / (us / uc)
-	printf "(uclient counts its transmit time in whole seconds and RTT in whole ms; CPU is the whole process, setup included; CPU s/Mpkt counts sent + received)\n"
-}'
+# compare PPS: REPS alternating runs of each tool, each run's row, the
+# medians and the ratio.
+compare() {
+	local pps=$1
+	echo "== $ALLOCS allocations × $pps pps × $SIZE B, channel, ${SECS}s, coturn on 127.0.0.1:$port; $REPS runs each, alternating"
+	: >"$work/rows.u"; : >"$work/rows.n"
+	for _ in $(seq "$REPS"); do uclient "$pps"; natkit "$pps"; done
+	awk -v nreps="$REPS" '
+	function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+	BEGIN { printf "%-18s %9s %9s %9s %7s %11s %7s %11s %11s\n", "tool", "sent", "recv", "pkts/s", "loss%", "mean RTT ms", "CPU s", "CPU s/Mpkt", "pkts/CPU-s" }
+	{
+		tool = (FILENAME ~ /rows.u$/) ? "turnutils_uclient" : "natkit bench"
+		k = (tool == "natkit bench") ? "n" : "u"
+		per = ($6 > 0 && $1 + $2 > 0) ? 1e6 * $6 / ($1 + $2) : 0
+		eff = ($6 > 0) ? ($1 + $2) / $6 : 0
+		c[k]++; cpm[k, c[k]] = per; pcs[k, c[k]] = eff; rate[k, c[k]] = ($3 > 0) ? $1 / $3 : 0
+		printf "%-18s %9d %9d %9.0f %7.3f %11.3f %7.2f %11.2f %11.0f%s\n", tool, $1, $2, ($3 > 0) ? $1 / $3 : 0, $4, $5, $6, per, eff, (k == "n") ? "  (" $8 ", RTT p99 " $7 " ms)" : ""
+	}
+	END {
+		for (k in c) { n = c[k]; for (i = 1; i <= n; i++) { a[i] = cpm[k, i]; b[i] = pcs[k, i]; r[i] = rate[k, i] }
+			mc[k] = median(a, n); mp[k] = median(b, n); mr[k] = median(r, n); delete a; delete b; delete r }
+		printf "median: uclient %.0f pkts/s sent, %.2f CPU s/Mpkt; natkit %.0f pkts/s sent, %.2f CPU s/Mpkt\n", mr["u"], mc["u"], mr["n"], mc["n"]
+		printf "packets per CPU second, natkit / uclient: %.2f× (target ≥ 2×)\n", (mp["u"] > 0) ? mp["n"] / mp["u"] : 0
+	}' "$work/rows.u" "$work/rows.n"
+	echo "(CPU is user+sys of the whole process, setup included; packets count sent + received; uclient's rate is sent ÷ its process wall time, as it does not keep the -z schedule under load)"
+}
 
+if want same; then compare "$PPS"; fi
+if want high; then echo; compare "$HIGH_PPS"; fi
+
+if want sweep; then
 echo
 echo "== natkit max packet rate: $ALLOCS allocations, per-allocation pps sweep ($SWEEP), ${SECS}s each"
 printf "%-8s %10s %10s %8s %10s %8s %10s\n" "pps/alloc" "target" "pkts/s" "loss%" "late%" "CPU s" "CPU s/Mpkt"
@@ -95,21 +132,26 @@ for p in $SWEEP; do
 	jq -r --arg p "$p" --arg a "$ALLOCS" --arg c "$(cat "$work/cpu")" '
 		(.metrics | map({(.name): .}) | add) as $m
 		| [$p, (($p|tonumber) * ($a|tonumber)), $m["packets.sent_rate"].value,
-		   (100 * $m["packets.lost"].value / $m["packets.sent"].value),
-		   (100 * $m["packets.late_sends"].value / $m["packets.sent"].value), ($c|tonumber),
+		   (100 * ($m["packets.lost"].value // 0) / $m["packets.sent"].value),
+		   (100 * ($m["packets.late_sends"].value // 0) / $m["packets.sent"].value), ($c|tonumber),
 		   (1e6 * ($c|tonumber) / ($m["packets.sent"].value + $m["packets.received"].value))]
 		| "\(.[0])\t\(.[1])\t\(.[2]|floor)\t\(.[3]*1000|round/1000)\t\(.[4]*1000|round/1000)\t\(.[5])\t\(.[6]*100|round/100)"' \
 		"$work/out" | awk -F'\t' '{printf "%-8s %10s %10s %8s %10s %8s %10s\n", $1, $2, $3, $4, $5, $6, $7}'
 done
+fi
 
+if want alloc; then
 echo
 echo "== natkit allocation rate: allocate+refresh+delete at $ALLOC_RATE/s, 400 in flight, ${SECS}s"
 "$NATKIT" bench "turn:127.0.0.1:$port" --user u --credential p --allocations 400 --rate "$ALLOC_RATE" \
 	--duration "${SECS}s" --format json >"$work/alloc.json" || true
 jq -r '.summary' "$work/alloc.json"
+fi
 
+if want mem; then
 echo
 echo "== natkit memory: $MEM_ALLOCS concurrent allocations, 1 pps each, 10s"
 "$NATKIT" bench "turn:127.0.0.1:$port" --user u --credential p --allocations "$MEM_ALLOCS" --rate 2000 --pps 1 \
 	--duration 10s --peer "127.0.0.1:$peer_port" --format json >"$work/mem.json" || true
 jq -r '(.metrics | map({(.name): .}) | add) as $m | "peak allocations \($m["allocations.peak"].value), max RSS \($m["bench.max_rss"].value*10|round/10) MiB; \(.summary)"' "$work/mem.json"
+fi
