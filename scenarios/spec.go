@@ -502,9 +502,10 @@ func (s *Spec) validateSteps() error {
 			}
 		case "wait_disconnected", "wait_connected", "wait_recovered":
 			w := st.WaitDisconnected
-			if name == "wait_connected" {
+			switch name {
+			case "wait_connected":
 				w = st.WaitConnected
-			} else if name == "wait_recovered" {
+			case "wait_recovered":
 				w = st.WaitRecovered
 			}
 			if w.For > 0 {

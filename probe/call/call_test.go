@@ -187,3 +187,47 @@ func TestPipeOrdering(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartCandidatesFollowDescription: after an ICE restart each peer
+// sends its new candidates only after the description that starts their
+// generation (a candidate that overtakes the restart offer reaches the
+// other peer's old session and is lost: between two port-restricted
+// NATs the restart then never connects), and the call comes back.
+func TestRestartCandidatesFollowDescription(t *testing.T) {
+	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: "port-restricted-cone"}, B: vnet.Side{Preset: "port-restricted-cone"}})
+	require.NoError(t, err)
+	defer top.Close()
+	c, err := New(vnetConfig(t, top, false))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	require.NoError(t, c.WaitConnected(ctx))
+	for i := 0; i < 3; i++ {
+		from := len(c.Timeline.Events())
+		require.NoError(t, c.A.RestartICE())
+		require.Eventually(t, func() bool {
+			if c.A.State() != webrtc.PeerConnectionStateConnected || c.B.State() != webrtc.PeerConnectionStateConnected {
+				return false
+			}
+			st, err := c.Probe(ctx, ProbeConfig{Count: 1, Grace: 200 * time.Millisecond})
+			return err == nil && st.Received == 1
+		}, 10*time.Second, 50*time.Millisecond, "restart %d recovers", i+1)
+		first := map[string]string{}
+		candidates := 0
+		for _, e := range c.Timeline.Events()[from:] {
+			if e.Kind != EvSignalSend {
+				continue
+			}
+			if _, ok := first[e.Peer]; !ok {
+				first[e.Peer] = e.Detail
+			}
+			if len(e.Detail) >= 9 && e.Detail[:9] == "candidate" {
+				candidates++
+			}
+		}
+		require.Regexp(t, `^offer `, first["a"], "restart %d: a's first message", i+1)
+		require.Regexp(t, `^answer `, first["b"], "restart %d: b's first message", i+1)
+		require.Positive(t, candidates, "restart %d trickles new candidates", i+1)
+	}
+}

@@ -64,11 +64,17 @@ type Peer struct {
 	pc    *webrtc.PeerConnection
 	start time.Time
 
-	mu          sync.Mutex
-	dc          *webrtc.DataChannel
-	pending     []webrtc.ICECandidateInit
-	outbox      []webrtc.ICECandidateInit
-	outboxOpen  bool
+	mu         sync.Mutex
+	dc         *webrtc.DataChannel
+	pending    []webrtc.ICECandidateInit
+	outbox     []webrtc.ICECandidateInit
+	outboxOpen bool
+	// describing holds trickled candidates while a description is being
+	// set and sent: a candidate of a new ICE generation (a restart) that
+	// overtook its offer or answer would reach the other peer's old
+	// session and be lost.
+	describing  bool
+	early       []webrtc.ICECandidateInit
 	haveRemote  bool
 	candidates  []Candidate
 	selected    *Pair
@@ -187,13 +193,13 @@ func (p *Peer) newPC() error {
 		}
 		init := c.ToJSON()
 		p.mu.Lock()
-		if p.cfg.CandidatesAfterAnswer && !p.outboxOpen {
-			p.outbox = append(p.outbox, init)
+		if p.describing {
+			p.early = append(p.early, init)
 			p.mu.Unlock()
 			return
 		}
 		p.mu.Unlock()
-		p.send(Message{Type: MsgCandidate, Candidate: &init})
+		p.sendCandidate(init)
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		p.tl.Add(name, EvICEState, s.String())
@@ -383,6 +389,9 @@ func (p *Peer) Start(ctx context.Context) error {
 }
 
 func (p *Peer) offer(restart bool) error {
+	// pion starts a restart's gathering in CreateOffer.
+	p.holdCandidates()
+	defer p.releaseCandidates()
 	offer, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {
 		return &PeerError{Peer: p.cfg.Name, Op: "create offer", Err: err}
@@ -396,6 +405,38 @@ func (p *Peer) offer(restart bool) error {
 	}
 	p.send(Message{Type: MsgOffer, SDP: sdp})
 	return nil
+}
+
+// holdCandidates keeps trickled candidates back until releaseCandidates,
+// which runs once the description that starts their generation is sent.
+func (p *Peer) holdCandidates() {
+	p.mu.Lock()
+	p.describing = true
+	p.mu.Unlock()
+}
+
+func (p *Peer) releaseCandidates() {
+	p.mu.Lock()
+	p.describing = false
+	early := p.early
+	p.early = nil
+	p.mu.Unlock()
+	for _, c := range early {
+		p.sendCandidate(c)
+	}
+}
+
+// sendCandidate trickles c, or keeps it in the outbox until the answer
+// when the peer sends its candidates only after the answer.
+func (p *Peer) sendCandidate(c webrtc.ICECandidateInit) {
+	p.mu.Lock()
+	if p.cfg.CandidatesAfterAnswer && !p.outboxOpen {
+		p.outbox = append(p.outbox, c)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.send(Message{Type: MsgCandidate, Candidate: &c})
 }
 
 // localSDP returns the description to send: as is when trickling, or
@@ -448,6 +489,10 @@ func (p *Peer) handle(m Message) error {
 		typ := webrtc.SDPTypeOffer
 		if m.Type == MsgAnswer {
 			typ = webrtc.SDPTypeAnswer
+		} else {
+			// A restart offer can start gathering as soon as it is set.
+			p.holdCandidates()
+			defer p.releaseCandidates()
 		}
 		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: m.SDP}); err != nil {
 			return &PeerError{Peer: p.cfg.Name, Op: "set remote " + m.Type, Err: err}
