@@ -18,15 +18,8 @@ import (
 // startCoturn runs coturn's turnserver with use-auth-secret on 127.0.0.1.
 func startCoturn(t *testing.T, secret string) string {
 	t.Helper()
-	bin := externaltest.LookPath(t, "turnserver", "coturn")
-	port := externaltest.FreePort(t, "127.0.0.1")
-	externaltest.Start(t, bin, "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", fmt.Sprint(port),
-		"--realm", "natkit", "--no-cli", "--no-tls", "--no-dtls", "--log-file", "stdout", "--no-stun-backward-compatibility",
-		"--pidfile", t.TempDir()+"/turnserver.pid", "--userdb", t.TempDir()+"/turndb",
-		"--use-auth-secret", "--static-auth-secret", secret)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	externaltest.WaitTCP(t, addr, 10*time.Second)
-	return fmt.Sprintf("turn:%s?transport=udp", addr)
+	c := externaltest.StartCoturn(t, externaltest.CoturnConfig{Secret: secret, Extra: []string{"--no-stun-backward-compatibility"}})
+	return fmt.Sprintf("turn:%s?transport=udp", c.Addr())
 }
 
 // allocate runs a TURN Allocate with the credentials.

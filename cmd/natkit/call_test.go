@@ -98,14 +98,9 @@ func TestCallThroughNatkitSignalAndRelay(t *testing.T) {
 // TestCallThroughCoturn uses coturn (use-auth-secret) as the relay, with
 // credentials minted by natkit signal.
 func TestCallThroughCoturn(t *testing.T) {
-	bin := externaltest.LookPath(t, "turnserver", "coturn")
-	port := externaltest.FreeUDPPort(t, "127.0.0.1")
-	externaltest.Start(t, bin, "-n", "--log-file=stdout", "--no-cli", "--no-tls", "--no-dtls",
-		"-L", "127.0.0.1", "-E", "127.0.0.1", "-X", "127.0.0.1", "-p", strconv.Itoa(port),
-		"--min-port", "50000", "--max-port", "50999", "--use-auth-secret", "--static-auth-secret="+callSecret,
-		"--realm=natkit", "--allow-loopback-peers", "--cli-password=unused")
-	time.Sleep(500 * time.Millisecond)
-	ws, token := startSignal(t, fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", port))
+	c := externaltest.StartCoturn(t, externaltest.CoturnConfig{Secret: callSecret, AllowLoopbackPeers: true,
+		Extra: []string{"--min-port", "50000", "--max-port", "50999"}})
+	ws, token := startSignal(t, fmt.Sprintf("turn:%s?transport=udp", c.Addr()))
 	code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "coturn", "--token-url", token, "--relay-only", "--messages", "5", "--timeout", "20s")
 	require.Equal(t, 0, code, "%s\n%s", stderr, rep.Summary)
 	assert.Contains(t, rep.Summary, "relayed through")

@@ -3,7 +3,6 @@ package natbehavior
 import (
 	"context"
 	"fmt"
-	"net"
 	"regexp"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ import (
 // on its RFC 5780 support (alternate port: port+1).
 func startCoturnRFC5780(t testing.TB) int {
 	t.Helper()
-	bin := externaltest.LookPath(t, "turnserver", "coturn")
-	port := freePairPort(t)
-	externaltest.Start(t, bin, "-n", "--listening-ip", "127.0.0.1", "--listening-ip", "127.0.0.2",
-		"--listening-port", fmt.Sprint(port), "--no-tls", "--no-dtls", "--no-cli",
-		"--lt-cred-mech", "--user", "u:p", "--realm", "natkit", "--log-file", "stdout", "--pidfile", t.TempDir()+"/turnserver.pid")
-	externaltest.WaitTCP(t, net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), 5*time.Second)
-	return port
+	return externaltest.StartCoturn(t, externaltest.CoturnConfig{RFC5780: true, Users: []string{"u:p"}}).Port
 }
 
 var natdiscoveryRe = regexp.MustCompile(`NAT with (Endpoint Independent|Address Dependent|Address and Port Dependent) (Mapping|Filtering)`)
@@ -63,40 +56,4 @@ func TestCoturnAgreesWithNatdiscovery(t *testing.T) {
 	require.NotNil(t, res.Lifetime)
 	assert.Empty(t, res.Lifetime.Note)
 	assert.Equal(t, "more than 1s", res.Lifetime.Range())
-}
-
-// freePairPort returns a port P such that P and P+1 are free for UDP and
-// TCP on both 127.0.0.1 and 127.0.0.2, as coturn binds all of them for RFC
-// 5780.
-func freePairPort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		p := externaltest.FreeUDPPort(t, "127.0.0.1")
-		if p >= 65535 {
-			continue
-		}
-		ok := true
-		for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-			for _, port := range []int{p, p + 1} {
-				addr := net.JoinHostPort(ip, fmt.Sprint(port))
-				u, err := net.ListenPacket("udp4", addr)
-				if err != nil {
-					ok = false
-					continue
-				}
-				u.Close()
-				l, err := net.Listen("tcp4", addr)
-				if err != nil {
-					ok = false
-					continue
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no port pair free on 127.0.0.1 and 127.0.0.2")
-	return 0
 }
