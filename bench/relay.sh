@@ -23,6 +23,7 @@ ALLOCS=${ALLOCS:-50}        # natkit bench allocations
 PPS=${PPS:-200}             # natkit bench packets/s per allocation
 SECS=${SECS:-5}             # natkit bench seconds of traffic
 SOCKETS=${SOCKETS:-1}       # natkit relay --sockets (SO_REUSEPORT)
+LOOPS=${LOOPS:-}            # natkit relay --loops (event loops; empty: the relay's default, half the CPUs)
 REPEAT=${REPEAT:-3}         # rounds of each load, coturn and natkit alternating (a shared machine is noisy)
 
 [[ -x $NATKIT ]] || { echo "bench/relay.sh: $NATKIT missing: run make build" >&2; exit 3; }
@@ -51,7 +52,7 @@ turnserver -n --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$c
 coturn_pid=$!
 pids+=("$coturn_pid")
 "$NATKIT" relay --listen "udp://127.0.0.1:$natkit_port" --listen "tcp://127.0.0.1:$natkit_port" \
-	--user u:p --allow-peer 127.0.0.0/8 --sockets "$SOCKETS" --format json >"$work/natkit-relay.json" 2>"$work/natkit-relay.log" &
+	--user u:p --allow-peer 127.0.0.0/8 --sockets "$SOCKETS" ${LOOPS:+--loops "$LOOPS"} --format json >"$work/natkit-relay.json" 2>"$work/natkit-relay.log" &
 natkit_pid=$!
 pids+=("$natkit_pid")
 turnutils_peer -L 127.0.0.1 -p "$peer_port" >"$work/peer.log" 2>&1 &
@@ -104,7 +105,8 @@ bench_run() {
 		awk -F'\t' '{printf "%-14s %9d %9d %8.3f %10.0f %8.2f %12.2f %10.3f %10.3f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
 }
 
-echo "== turnutils_uclient -m $CLIENTS -n $MSGS -l $SIZE -z 0 → turnutils_peer (coturn :$coturn_port, natkit :$natkit_port, --sockets $SOCKETS)"
+echo "== turnutils_uclient -m $CLIENTS -n $MSGS -l $SIZE -z 0 → turnutils_peer (coturn :$coturn_port, natkit :$natkit_port, --sockets $SOCKETS${LOOPS:+ --loops $LOOPS})"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 printf "%-14s %9s %9s %8s %10s %7s %9s %8s %12s %10s\n" relay sent recv loss% "relayed/s" "xmit s" "wall s" "srv CPU" "CPU s/Mpkt" "RTT ms"
 for _ in $(seq "$REPEAT"); do
 	uclient_run coturn "$coturn_pid" "$coturn_port"
