@@ -234,8 +234,9 @@ func (r *reactor) run() {
 			continue
 		}
 		wake := r.e.now()
-		next := wake + maxIdleSleep
+		next := wake + fastTick // draining: poll every tick
 		if job != nil {
+			next = wake + maxIdleSleep
 			if at, more := job.step(r.e); more {
 				next = min(next, at)
 			} else {

@@ -78,7 +78,7 @@ type session struct {
 
 	mu     sync.Mutex
 	waitID [stun.TransactionIDSize]byte
-	waitCh chan []byte
+	waitCh chan response
 
 	// Data path. sendBuf belongs to the sender goroutine, echoBuf and rx to
 	// the reader goroutine.
@@ -90,6 +90,14 @@ type session struct {
 	late    int64
 	firstTx time.Duration // scheduled start of this session's traffic
 	rx      rxStats
+}
+
+// response is a STUN response and when it was received (on the run's
+// clock: the kernel's receive time on the batched path), so request
+// latency does not include the wait for a reader to wake.
+type response struct {
+	raw []byte
+	at  time.Duration
 }
 
 // rxStats is what one session's reader learns about its own packets.
@@ -105,7 +113,7 @@ type rxStats struct {
 }
 
 func (e *engine) dial(id uint32) (*session, error) {
-	s := &session{id: id, eng: e, done: make(chan struct{}), waitCh: make(chan []byte, 1)}
+	s := &session{id: id, eng: e, done: make(chan struct{}), waitCh: make(chan response, 1)}
 	s.rx.maxSeq = -1
 	var err error
 	if e.cfg.Transport == "tcp" {
@@ -232,7 +240,7 @@ func (s *session) handle(b []byte, at time.Duration) {
 		s.mu.Unlock()
 		if match {
 			select {
-			case s.waitCh <- append([]byte(nil), b...):
+			case s.waitCh <- response{raw: append([]byte(nil), b...), at: at}:
 			default:
 			}
 		}
@@ -257,7 +265,7 @@ func (s *session) transact(ctx context.Context, method string, mt stun.Method, a
 		if s.tcp {
 			raw = append([]byte(nil), raw...)
 		}
-		start := time.Now()
+		start := s.eng.now()
 		resp, err := s.roundTrip(ctx, tid, raw)
 		if err != nil {
 			if errors.Is(err, ErrTimeout) {
@@ -269,14 +277,14 @@ func (s *session) transact(ctx context.Context, method string, mt stun.Method, a
 			}
 			return nil, fmt.Errorf("turn %s %s: %w", method, s.eng.serverAddr, err)
 		}
-		m := &stun.Message{Raw: resp}
+		m := &stun.Message{Raw: resp.raw}
 		if err := m.Decode(); err != nil {
 			s.eng.outcome(method, OutcomeMalformed)
 			return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, method, err)
 		}
 		if m.Type.Class == stun.ClassSuccessResponse {
 			s.eng.outcome(method, OutcomeOK)
-			s.eng.requestLatency(method, time.Since(start))
+			s.eng.requestLatency(method, resp.at-start)
 			return m, nil
 		}
 		var ec stun.ErrorCodeAttribute
@@ -308,7 +316,7 @@ func (s *session) transact(ctx context.Context, method string, mt stun.Method, a
 // roundTrip writes raw and waits for the response with transaction id tid,
 // retransmitting over UDP (RFC 8489: RTO 500 ms, doubling) until the
 // request timeout.
-func (s *session) roundTrip(ctx context.Context, tid [stun.TransactionIDSize]byte, raw []byte) ([]byte, error) {
+func (s *session) roundTrip(ctx context.Context, tid [stun.TransactionIDSize]byte, raw []byte) (response, error) {
 	s.mu.Lock()
 	s.waitID = tid
 	s.mu.Unlock()
@@ -322,18 +330,18 @@ func (s *session) roundTrip(ctx context.Context, tid [stun.TransactionIDSize]byt
 	retrans := time.NewTimer(rto)
 	defer retrans.Stop()
 	if _, err := s.conn.Write(raw); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
-		return nil, err
+		return response{}, err
 	}
 	for {
 		select {
 		case resp := <-s.waitCh:
 			return resp, nil
 		case <-s.done:
-			return nil, ErrClosed
+			return response{}, ErrClosed
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return response{}, ctx.Err()
 		case <-deadline.C:
-			return nil, ErrTimeout
+			return response{}, ErrTimeout
 		case <-retrans.C:
 			if s.tcp {
 				continue
