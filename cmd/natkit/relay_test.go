@@ -80,6 +80,7 @@ func startRelayCommand(t *testing.T, args ...string) *relayRun {
 		}
 		select {
 		case code := <-r.done:
+			r.done <- code // for the cleanup
 			t.Fatalf("natkit relay exited %d before its banner: %s%s", code, r.stdout, r.stderr)
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -300,12 +301,9 @@ func TestRelayCredentialFlags(t *testing.T) {
 // request with CHANGE-REQUEST gets its answer from the other IP and port,
 // and responses carry OTHER-ADDRESS.
 func TestRelayAltIPAnswersChangeRequest(t *testing.T) {
-	addr, listen := udpListen(t)
-	r := startRelayCommand(t, "--listen", listen, "--alt-ip", "127.0.0.2", "--user", "a:b")
-	_, portStr, _ := net.SplitHostPort(addr)
-	var port int
-	_, err := fmt.Sscan(portStr, &port)
-	require.NoError(t, err)
+	port := rfc5780Port(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	r := startRelayCommand(t, "--listen", "udp://"+addr, "--alt-ip", "127.0.0.2", "--user", "a:b")
 	other := fmt.Sprintf("127.0.0.2:%d", port+1)
 	assert.Contains(t, r.banner, "RFC 5780: alternate address "+other)
 
@@ -352,6 +350,31 @@ func TestRelayAltIPAnswersChangeRequest(t *testing.T) {
 			assert.Equal(t, tt.wantOrigin, ro.String())
 		})
 	}
+}
+
+// rfc5780Port returns a UDP port p such that p and p+1 are free on both
+// 127.0.0.1 and 127.0.0.2.
+func rfc5780Port(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := externaltest.FreeUDPPort(t, "127.0.0.1")
+		var held []net.PacketConn
+		for _, a := range []string{"127.0.0.1:%d", "127.0.0.2:%d"} {
+			for _, q := range []int{p, p + 1} {
+				if pc, err := net.ListenPacket("udp4", fmt.Sprintf(a, q)); err == nil {
+					held = append(held, pc)
+				}
+			}
+		}
+		for _, pc := range held {
+			pc.Close()
+		}
+		if len(held) == 4 {
+			return p
+		}
+	}
+	t.Fatal("no free RFC 5780 port pair on 127.0.0.1 and 127.0.0.2")
+	return 0
 }
 
 // TestRelayMetrics: --metrics serves /healthz and Prometheus /metrics that
