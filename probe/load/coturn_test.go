@@ -23,24 +23,13 @@ type coturn struct {
 // use-auth-secret when secret is set, plus extra flags.
 func startCoturn(t testing.TB, secret string, extra ...string) *coturn {
 	t.Helper()
-	bin := externaltest.LookPath(t, "turnserver", "coturn")
-	port := externaltest.FreePort(t, "127.0.0.1")
-	args := []string{
-		"-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--listening-port", fmt.Sprint(port),
-		"--realm", "r", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--log-file", "stdout",
-		"--no-stun-backward-compatibility", "--min-port", "20000", "--max-port", "39999",
-		"--pidfile", t.TempDir() + "/turnserver.pid", "--userdb", t.TempDir() + "/turndb",
+	cfg := externaltest.CoturnConfig{Realm: "r", Secret: secret, AllowLoopbackPeers: true,
+		Extra: append([]string{"--no-stun-backward-compatibility", "--min-port", "20000", "--max-port", "39999"}, extra...)}
+	if secret == "" {
+		cfg.Users = []string{"u:p"}
 	}
-	if secret != "" {
-		args = append(args, "--use-auth-secret", "--static-auth-secret", secret)
-	} else {
-		args = append(args, "--lt-cred-mech", "--user", "u:p")
-	}
-	args = append(args, extra...)
-	p := externaltest.Start(t, bin, args...)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	externaltest.WaitTCP(t, addr, 10*time.Second)
-	return &coturn{addr: addr, proc: p}
+	c := externaltest.StartCoturn(t, cfg)
+	return &coturn{addr: c.Addr(), proc: c.Process}
 }
 
 func startPeer(t testing.TB) *Peer {
