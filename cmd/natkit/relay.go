@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -420,22 +419,12 @@ func relayReport(rep *reports.Report, st relay.Stats) {
 		reports.Counter("binding_requests", "requests", float64(st.BindingRequests)),
 		reports.Counter("bandwidth_drops", "packets", float64(st.BandwidthDrops)),
 	)
-	table := func(title, col string, m map[string]uint64) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		t := reports.Table{Title: title, Columns: []string{col, "count"}}
-		for _, k := range keys {
-			t.Rows = append(t.Rows, []string{k, strconv.FormatUint(m[k], 10)})
-		}
-		rep.Tables = append(rep.Tables, t)
-	}
-	table("Allocations by outcome", "outcome", st.Allocations)
-	table("Auth failures by reason", "reason", st.AuthFailures)
-	table("Permissions denied by rule", "rule", st.PermissionsDenied)
-	table("Bad packets by reason", "reason", st.BadPackets)
+	rep.Tables = append(rep.Tables,
+		reports.CountTable("Allocations by outcome", "outcome", st.Allocations),
+		reports.CountTable("Auth failures by reason", "reason", st.AuthFailures),
+		reports.CountTable("Permissions denied by rule", "rule", st.PermissionsDenied),
+		reports.CountTable("Bad packets by reason", "reason", st.BadPackets),
+	)
 	_ = rep.SetDetails(st)
 }
 

@@ -301,7 +301,7 @@ func TestRelayCredentialFlags(t *testing.T) {
 // request with CHANGE-REQUEST gets its answer from the other IP and port,
 // and responses carry OTHER-ADDRESS.
 func TestRelayAltIPAnswersChangeRequest(t *testing.T) {
-	port := rfc5780Port(t)
+	port := externaltest.FreePortPair(t, "127.0.0.1", externaltest.AltIP)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	r := startRelayCommand(t, "--listen", "udp://"+addr, "--alt-ip", "127.0.0.2", "--user", "a:b")
 	other := fmt.Sprintf("127.0.0.2:%d", port+1)
@@ -350,31 +350,6 @@ func TestRelayAltIPAnswersChangeRequest(t *testing.T) {
 			assert.Equal(t, tt.wantOrigin, ro.String())
 		})
 	}
-}
-
-// rfc5780Port returns a UDP port p such that p and p+1 are free on both
-// 127.0.0.1 and 127.0.0.2.
-func rfc5780Port(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		p := externaltest.FreeUDPPort(t, "127.0.0.1")
-		var held []net.PacketConn
-		for _, a := range []string{"127.0.0.1:%d", "127.0.0.2:%d"} {
-			for _, q := range []int{p, p + 1} {
-				if pc, err := net.ListenPacket("udp4", fmt.Sprintf(a, q)); err == nil {
-					held = append(held, pc)
-				}
-			}
-		}
-		for _, pc := range held {
-			pc.Close()
-		}
-		if len(held) == 4 {
-			return p
-		}
-	}
-	t.Fatal("no free RFC 5780 port pair on 127.0.0.1 and 127.0.0.2")
-	return 0
 }
 
 // TestRelayMetrics: --metrics serves /healthz and Prometheus /metrics that
