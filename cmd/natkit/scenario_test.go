@@ -85,3 +85,24 @@ func TestScenarioInterrupted(t *testing.T) {
 	assert.Equal(t, 130, code)
 	assert.Contains(t, out, "interrupted")
 }
+
+func TestScenarioRebindStepErrors(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want string
+	}{
+		{"name: r\nsteps:\n  - connect: {}\n  - rebind: {side: a}\n", "r.yaml:4: step 2: rebind side a: the side has no nat"},
+		{"name: r\ntopology: {a: {nat: symmetric}}\nsteps:\n  - connect: {}\n  - rebind: {side: a, for: 3s}\n", "r.yaml:5: step 2: rebind takes no for"},
+		{"name: r\ntopology: {b: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - silence: {side: b}\n", "r.yaml:5: step 2: silence needs for > 0"},
+		{"name: r\ntopology: {b: {nat: full-cone}}\nexpect: {rebound: a}\n", "r.yaml:3: rebound a: side a has no nat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "r.yaml")
+			require.NoError(t, os.WriteFile(f, []byte(tt.yaml), 0o644))
+			code, _, stderr := runNatkit(t, context.Background(), "scenario", "run", f)
+			assert.Equal(t, 2, code, stderr)
+			assert.Contains(t, stderr, tt.want)
+		})
+	}
+}
