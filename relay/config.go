@@ -159,6 +159,21 @@ type Config struct {
 	Logger *slog.Logger
 	// LoggerFactory receives pion's logs. Default: an adapter to Logger.
 	LoggerFactory logging.LoggerFactory
+	// OnAuthFailure, if set, is called for every request refused with 401,
+	// on the packet path: it must return quickly. Default: nil.
+	OnAuthFailure func(AuthFailure)
+}
+
+// AuthFailure is one request whose credentials the relay refused.
+type AuthFailure struct {
+	// User is the USERNAME the client sent.
+	User string
+	// Client is the client's transport address.
+	Client net.Addr
+	// Reason is one of the Reason* constants, e.g. ReasonWrongPassword.
+	Reason string
+	// Transport is "udp", "tcp" or "tls"; Method the STUN method.
+	Transport, Method string
 }
 
 // withDefaults returns a copy with every default filled in. It does not

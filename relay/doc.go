@@ -89,6 +89,8 @@
 // _bytes_total{direction}, _bandwidth_drops_total, _binding_requests_total).
 // Config.Logger gets structured logs; every allocation is logged at debug
 // with user, 5-tuple and lifetime. Secrets and passwords are never logged.
+// Config.OnAuthFailure is called with a typed AuthFailure for every 401,
+// e.g. for a simulated topology to tell which side's credentials failed.
 //
 // # Bad input
 //

@@ -112,6 +112,10 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 		}
 		s.log.Info("relay: refused credentials", "reason", reason, "user", user.String(),
 			"client", src.String(), "transport", o.transport, "method", m.Type.Method.String())
+		if s.cfg.OnAuthFailure != nil {
+			s.cfg.OnAuthFailure(AuthFailure{User: user.String(), Client: src, Reason: reason,
+				Transport: string(o.transport), Method: m.Type.Method.String()})
+		}
 		s.replyError(m, src, o, stun.CodeUnauthorized, nil, nil,
 			stun.NewRealm(s.cfg.Realm), &nonce)
 		return nil, false

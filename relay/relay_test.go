@@ -22,9 +22,11 @@ import (
 
 func TestAuthentication(t *testing.T) {
 	const secret, rotated = "current-secret", "previous-secret"
+	failures := make(chan relay.AuthFailure, 16)
 	srv := startLoopback(t, relay.Config{
-		Users:   map[string]string{"alice": "wonderland"},
-		Secrets: []string{secret, rotated},
+		Users:         map[string]string{"alice": "wonderland"},
+		Secrets:       []string{secret, rotated},
+		OnAuthFailure: func(f relay.AuthFailure) { failures <- f },
 	})
 	udp := addrOf(t, srv, "udp")
 	rest := func(s, user string, ttl time.Duration) (string, string) {
@@ -60,6 +62,16 @@ func TestAuthentication(t *testing.T) {
 				return
 			}
 			require.Equal(t, before+1, srv.Stats().AuthFailures[tc.wantReason])
+			select {
+			case f := <-failures:
+				require.Equal(t, tc.wantReason, f.Reason)
+				require.Equal(t, tc.user, f.User)
+				require.Equal(t, "Allocate", f.Method)
+				require.Equal(t, "udp", f.Transport)
+				require.NotNil(t, f.Client)
+			default:
+				t.Fatal("OnAuthFailure was not called")
+			}
 			var realm stun.Realm
 			require.NoError(t, realm.GetFrom(resp))
 			require.Equal(t, relay.DefaultRealm, realm.String())
