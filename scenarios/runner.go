@@ -35,8 +35,9 @@ type Result struct {
 	// Call is the call's own result: timeline, path, messages, RTT.
 	Call *call.Result `json:"call"`
 	// Recovery is the time from the last disruption (impair, cut_direct,
-	// ice_restart) until both peers are connected again and a probe is
-	// echoed, if wait_recovered ran.
+	// silence from its start, rebind from its end, or ice_restart when
+	// nothing came before) until both peers are connected again and a
+	// probe is echoed, if wait_recovered ran.
 	Recovery  time.Duration `json:"recovery,omitempty"`
 	Recovered bool          `json:"recovered"`
 	// Detection is the time from the last disruption until a peer
