@@ -349,14 +349,25 @@ func (t *Topology) startRelay(n *pvnet.Net) error {
 		// as reserved; here it is the Internet. Private addresses stay
 		// refused, as on a real relay.
 		PeerPolicy:    relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix(WANCIDR)}},
-		Logger:        slog.New(&authLog{t: t, next: t.spec.Logger}),
+		Logger:        relayLogger(t.spec.Logger),
 		LoggerFactory: t.spec.LoggerFactory,
+		OnAuthFailure: func(f relay.AuthFailure) {
+			t.recordAuthFailure(f.User, f.Client.String(), f.Reason)
+		},
 	})
 	if err != nil {
 		return &BuildError{Part: "relay", Err: err}
 	}
 	t.relay = srv
 	return nil
+}
+
+// relayLogger returns a logger for the relay's own logs: h, or discard.
+func relayLogger(h slog.Handler) *slog.Logger {
+	if h == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(h)
 }
 
 func (t *Topology) recordAuthFailure(username, src, reason string) {
