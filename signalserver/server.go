@@ -368,20 +368,7 @@ func (s *Server) PeerJoined(room, peer string) {
 			s.holdLocked(sess, Envelope{Room: room, To: id, Type: protocol.TypePeerJoined, Frame: frame})
 		}
 	}
-	kept := r.pending[:0]
-	for _, p := range r.pending {
-		if p.env.From != peer && (p.env.To == peer || p.env.To == "") {
-			env := p.env
-			env.To = peer
-			flush = append(flush, env)
-		} else {
-			kept = append(kept, p)
-		}
-	}
-	clear(r.pending[len(kept):])
-	r.pending = kept
-	s.queued -= len(flush)
-	s.metrics.queuedNow.Set(float64(s.queued))
+	flush = s.takePendingLocked(r, peer)
 	s.mu.Unlock()
 	for _, c := range targets {
 		c.enqueue(frame)
@@ -521,28 +508,36 @@ func (s *Server) queuePending(env Envelope) {
 	}
 }
 
-func (s *Server) flushPendingFor(room, peer string) {
-	var flush []Envelope
-	s.mu.Lock()
-	r := s.rooms[room]
-	if r == nil {
-		s.mu.Unlock()
-		return
-	}
+// takePendingLocked removes from the room's queue the messages waiting for
+// peer (addressed to it, or to everyone but not from it) and returns them
+// addressed to peer. s.mu must be held.
+func (s *Server) takePendingLocked(r *localRoom, peer string) []Envelope {
+	var take []Envelope
 	kept := r.pending[:0]
 	for _, p := range r.pending {
 		if p.env.From != peer && (p.env.To == peer || p.env.To == "") {
 			env := p.env
 			env.To = peer
-			flush = append(flush, env)
+			take = append(take, env)
 		} else {
 			kept = append(kept, p)
 		}
 	}
 	clear(r.pending[len(kept):])
 	r.pending = kept
-	s.queued -= len(flush)
+	s.queued -= len(take)
 	s.metrics.queuedNow.Set(float64(s.queued))
+	return take
+}
+
+func (s *Server) flushPendingFor(room, peer string) {
+	s.mu.Lock()
+	r := s.rooms[room]
+	if r == nil {
+		s.mu.Unlock()
+		return
+	}
+	flush := s.takePendingLocked(r, peer)
 	s.mu.Unlock()
 	for _, env := range flush {
 		if _, err := s.hub.Route(s.ctx, env); err != nil {
