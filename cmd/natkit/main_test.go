@@ -185,3 +185,54 @@ func TestReportFilesWrittenEvenWhenStdoutFails(t *testing.T) {
 	_, err := os.Stat(path)
 	assert.NoError(t, err, "the --report file is written before stdout")
 }
+
+// writeBenchWorker saves a bench worker report with sent/lost packets and
+// its own (failing, when over 1%) loss check.
+func writeBenchWorker(t *testing.T, dir, name string, sent, lost int) string {
+	t.Helper()
+	rtt := reports.NewLatencyRecorder("relay.rtt")
+	for v := 1; v <= 100; v++ {
+		rtt.RecordDuration(time.Duration(v) * time.Millisecond)
+	}
+	rep := reports.New("bench", "relayed traffic")
+	rep.Metrics = []reports.Metric{
+		reports.Counter("allocations.succeeded", "allocations", 10),
+		reports.Counter("allocations.failed", "allocations", 0),
+		reports.Counter("packets.sent", "packets", float64(sent)),
+		reports.Counter("packets.lost", "packets", float64(lost)),
+		rtt.Metric(),
+	}
+	v := reports.VerdictPass
+	if 100*float64(lost)/float64(sent) > 1 {
+		v = reports.VerdictFail
+	}
+	rep.AddCheck(reports.Check{ID: "bench.loss", Name: "relayed packet loss", Verdict: v})
+	path := filepath.Join(dir, name)
+	require.NoError(t, writeReportFile(path, rep))
+	return path
+}
+
+func TestReportMergeJudgesSLOOnTotals(t *testing.T) {
+	dir := t.TempDir()
+	a := writeBenchWorker(t, dir, "a.json", 1000, 0)
+	b := writeBenchWorker(t, dir, "b.json", 1000, 15) // 1.5% alone, 0.75% together
+
+	code, _, stderr := runNatkit(t, context.Background(), "report", "merge", a, b)
+	assert.Equal(t, 1, code, "without SLO flags the worst worker verdict stands: %s", stderr)
+
+	code, out, stderr := runNatkit(t, context.Background(), "report", "merge", a, b, "--max-loss", "1")
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "relayed packet loss (all workers)")
+
+	code, out, _ = runNatkit(t, context.Background(), "report", "merge", a, b, "--max-loss", "1", "--max-p99", "50ms")
+	assert.Equal(t, 1, code, "p99 of the merged histogram is 99 ms")
+	assert.Contains(t, out, "relayed RTT p99 (all workers)")
+
+	code, _, stderr = runNatkit(t, context.Background(), "report", "merge", a, b, "--max-loss", "lots")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `--max-loss "lots"`)
+
+	code, _, stderr = runNatkit(t, context.Background(), "report", "merge", fixturePath("matrix.json"), "--max-p99", "10ms")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `these are "matrix" reports`)
+}

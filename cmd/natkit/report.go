@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/natkit/natkit/probe/load"
 	"github.com/natkit/natkit/reports"
 )
 
@@ -49,6 +51,8 @@ func newReportRenderCmd(a *app) *cobra.Command {
 
 func newReportMergeCmd(a *app) *cobra.Command {
 	var out outputFlags
+	var maxLoss, maxAllocFailures string
+	var maxP99 time.Duration
 	cmd := &cobra.Command{
 		Use:   "merge A.json B.json...",
 		Short: "Merge reports of the same kind: histograms merged exactly, counters summed, worst verdict",
@@ -56,8 +60,14 @@ func newReportMergeCmd(a *app) *cobra.Command {
 pod. Percentiles are recomputed from the merged HDR histograms, never
 averaged; counters are summed; gauges keep the maximum; checks, series and
 events are kept, labelled with the worker they came from; the verdict is the
-worst of all.`,
-		Example: `  natkit report merge worker-*.json --report merged.json --report merged.html`,
+worst of all.
+
+For bench reports, --max-loss, --max-p99 and --max-alloc-failures judge the
+SLO on the merged totals (loss from the summed counters, p99 from the merged
+histogram) instead of on each worker's share; they replace the workers' own
+SLO checks.`,
+		Example: `  natkit report merge worker-*.json --report merged.json --report merged.html
+  natkit report merge worker-*.json --max-loss 0.1 --max-p99 50ms --report merged.xml`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
@@ -80,10 +90,33 @@ worst of all.`,
 				}
 				return fmt.Errorf("merge: %w", err)
 			}
+			fl := cmd.Flags()
+			if fl.Changed("max-loss") || fl.Changed("max-p99") || fl.Changed("max-alloc-failures") {
+				if merged.Kind != load.ReportKind {
+					return usageErrorf("--max-loss, --max-p99 and --max-alloc-failures apply to %s reports; these are %q reports", load.ReportKind, merged.Kind)
+				}
+				slo := load.DefaultSLO()
+				if slo.MaxLossPercent, err = parsePercent("max-loss", maxLoss); err != nil {
+					return err
+				}
+				if slo.MaxAllocFailurePercent, err = parsePercent("max-alloc-failures", maxAllocFailures); err != nil {
+					return err
+				}
+				if maxP99 < 0 {
+					return usageErrorf("--max-p99 %s: want a positive duration", maxP99)
+				}
+				slo.MaxP99 = maxP99
+				if err := load.ApplySLO(merged, slo); err != nil {
+					return usageErrorf("merge: %v", err)
+				}
+			}
 			return a.emitSaved(merged, &out)
 		},
 	}
 	addOutputFlags(cmd, &out)
+	cmd.Flags().StringVar(&maxLoss, "max-loss", "1%", "bench: fail when the merged relayed packet loss is above this percentage")
+	cmd.Flags().DurationVar(&maxP99, "max-p99", 0, "bench: fail when the merged p99 (RTT, or time to relayed address) is above this; 0 = not checked")
+	cmd.Flags().StringVar(&maxAllocFailures, "max-alloc-failures", "1%", "bench: fail when more than this percentage of all allocations failed")
 	return cmd
 }
 
