@@ -35,6 +35,7 @@ var closeFrame = []byte{}
 type wsConn struct {
 	s      *Server
 	ws     *websocket.Conn
+	cc     *corkConn // ws's network connection
 	remote string
 
 	done      chan struct{}
@@ -90,7 +91,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // origin checked above
 		OnPongReceived:     func(context.Context, []byte) { c.touch() },
 	})
@@ -101,6 +103,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	c.ws = ws
+	c.cc = cw.cc
 	s.mu.Unlock()
 	select {
 	case <-c.done: // Close ran during the upgrade
@@ -175,19 +178,19 @@ func (c *wsConn) enqueue(f []byte) bool {
 	return true
 }
 
-// next pops the next frame, or ends the writer when there is none.
-func (c *wsConn) next() ([]byte, bool) {
+// takeAll takes every queued frame, or ends the writer when there is
+// none. The queue bound applies to frames waiting; the batch being written
+// holds at most as many again.
+func (c *wsConn) takeAll() ([][]byte, bool) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if len(c.queue) == 0 {
-		c.queue = nil
+	q := c.queue
+	c.queue = nil
+	if len(q) == 0 {
 		c.writing = false
 		return nil, false
 	}
-	f := c.queue[0]
-	c.queue[0] = nil
-	c.queue = c.queue[1:]
-	return f, true
+	return q, true
 }
 
 func (c *wsConn) sendMsg(m protocol.Message) bool {
@@ -267,10 +270,12 @@ func (c *wsConn) kick(code websocket.StatusCode, reason string) {
 	}
 }
 
+// writeLoop writes what is queued, in order, each batch with one system
+// call (corkConn), until the queue is empty.
 func (c *wsConn) writeLoop() {
 	defer c.s.wg.Done()
 	for {
-		f, ok := c.next()
+		batch, ok := c.takeAll()
 		if !ok {
 			return
 		}
@@ -280,17 +285,31 @@ func (c *wsConn) writeLoop() {
 			return
 		default:
 		}
-		if len(f) == 0 {
-			c.stopWriter()
-			c.kick(c.closeCode, c.closeReason)
-			return
-		}
 		c.writeStart.Store(time.Now().UnixNano())
-		err := c.ws.Write(context.Background(), websocket.MessageText, f)
+		c.cc.cork()
+		var err error
+		closing := false
+		for _, f := range batch {
+			if len(f) == 0 { // closeFrame: close after the frames before it
+				closing = true
+				break
+			}
+			if err = c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+				break
+			}
+		}
+		if uerr := c.cc.uncork(); err == nil {
+			err = uerr
+		}
 		c.writeStart.Store(0)
 		if err != nil {
 			c.stopWriter()
 			c.fail(closeNormal, "")
+			return
+		}
+		if closing {
+			c.stopWriter()
+			c.kick(c.closeCode, c.closeReason)
 			return
 		}
 	}

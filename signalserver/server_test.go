@@ -159,3 +159,35 @@ func TestPeerJoinedNeverLost(t *testing.T) {
 		})
 	}
 }
+
+// TestBurstKeepsOrder sends a burst faster than one write per frame: the
+// server writes queued frames in batches, and every frame arrives once, in
+// order. (The queue holds the whole burst: with the default of 64 the
+// receiver would be disconnected as a slow consumer, TestSlowConsumer.)
+func TestBurstKeepsOrder(t *testing.T) {
+	c := memoryHub().instances(t, 1, signalserver.Config{RatePerSecond: 1e6, RateBurst: 1e6, SendQueue: 2000})
+	ctx := ctxT(t)
+	a, b := c.dial(0), c.dial(0)
+	_, err := a.Join(ctx, "burst", client.JoinOptions{Peer: "a"})
+	require.NoError(t, err)
+	_, err = b.Join(ctx, "burst", client.JoinOptions{Peer: "b"})
+	require.NoError(t, err)
+	recvType(t, a, protocol.TypePeerJoined)
+	const n = 2000
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := a.SendOffer(ctx, "b", fmt.Sprint(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		m := recvType(t, b, protocol.TypeOffer)
+		require.Equal(t, fmt.Sprint(i), m.SDP)
+		require.Equal(t, "a", m.From)
+	}
+	require.NoError(t, <-done)
+}

@@ -9,9 +9,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -125,7 +125,10 @@ func idle(ctx context.Context, o options) (any, error) {
 	var firstErr error
 	for i := 0; i < o.n && ctx.Err() == nil; i++ {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, _, err := websocket.Dial(dctx, o.url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+		c, resp, err := websocket.Dial(dctx, o.url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close()
+		}
 		if err == nil {
 			join := protocol.Encode(protocol.Message{Type: protocol.TypeJoin, Room: fmt.Sprintf("%s-idle-%d", o.prefix, i/2)})
 			err = c.Write(dctx, websocket.MessageText, join)
@@ -167,55 +170,10 @@ func idle(ctx context.Context, o options) (any, error) {
 	return out, nil
 }
 
-type pair struct{ a, b *client.Client }
-
-func openPairs(ctx context.Context, o options, n int) ([]pair, error) {
-	pairs := make([]pair, 0, n)
-	for i := range n {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		a, err := client.Dial(dctx, o.url, nil)
-		if err != nil {
-			cancel()
-			closePairs(pairs)
-			return nil, fmt.Errorf("room %d: dial: %w", i, err)
-		}
-		b, err := client.Dial(dctx, o.url, nil)
-		if err != nil {
-			cancel()
-			a.Abort()
-			closePairs(pairs)
-			return nil, fmt.Errorf("room %d: dial: %w", i, err)
-		}
-		room := fmt.Sprintf("%s-%s-%d", o.prefix, o.mode, i)
-		_, err1 := a.Join(dctx, room, client.JoinOptions{Peer: "a"})
-		_, err2 := b.Join(dctx, room, client.JoinOptions{Peer: "b"})
-		if err := errors.Join(err1, err2); err != nil {
-			cancel()
-			a.Abort()
-			b.Abort()
-			closePairs(pairs)
-			return nil, fmt.Errorf("room %d: %w", i, err)
-		}
-		if _, err := a.RecvType(dctx, protocol.TypePeerJoined); err != nil {
-			cancel()
-			closePairs(pairs)
-			return nil, fmt.Errorf("room %d: peer-joined: %w", i, err)
-		}
-		cancel()
-		pairs = append(pairs, pair{a, b})
-	}
-	return pairs, nil
-}
-
-func closePairs(ps []pair) {
-	for _, p := range ps {
-		p.a.Abort()
-		p.b.Abort()
-	}
-}
-
 // throughput: closed loop, window messages circulating in each room; a
 // peer answers every message it receives. Counts deliveries per second.
+// Each connection has one goroutine; the answers to all frames of one
+// read go out in one write.
 func throughput(ctx context.Context, o options) (any, error) {
 	pairs, err := openRawPairs(ctx, o)
 	if err != nil {
@@ -224,68 +182,72 @@ func throughput(ctx context.Context, o options) (any, error) {
 	defer closeRaw(pairs)
 	var delivered, errs atomic.Int64
 	var counting atomic.Bool
-	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	// Raw frames: the generator neither decodes nor encodes JSON in the
-	// loop, so that its CPU goes to the sockets and the server gets the
-	// rest of the machine.
-	msg := protocol.Encode(protocol.Message{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{Candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host"}})
+	// Pre-encoded frames: the generator neither decodes nor encodes JSON
+	// in the loop.
+	msg := frame(opText, protocol.Encode(protocol.Message{Type: protocol.TypeCandidate, Candidate: &protocol.Candidate{Candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host"}}))
+	burst := bytes.Repeat(msg, max(o.window, 1))
 	errPrefix := []byte(`{"type":"error"`)
-	bounce := func(me *websocket.Conn) {
+	bounce := func(me *rawConn) {
 		defer wg.Done()
-		for {
-			_, data, err := me.Read(rctx)
-			if err != nil {
-				return
-			}
-			if len(data) >= len(errPrefix) && string(data[:len(errPrefix)]) == string(errPrefix) {
+		var local int64
+		_ = me.eachFrame(func(p []byte) {
+			if bytes.HasPrefix(p, errPrefix) {
 				errs.Add(1)
-				continue
-			}
-			if counting.Load() {
-				delivered.Add(1)
-			}
-			if err := me.Write(rctx, websocket.MessageText, msg); err != nil {
 				return
 			}
-		}
+			local++
+		}, func(k int) error {
+			if counting.Load() {
+				delivered.Add(local)
+			}
+			local = 0
+			for k > 0 {
+				n := min(k, o.window)
+				if err := me.write(burst[:n*len(msg)]); err != nil {
+					return err
+				}
+				k -= n
+			}
+			return nil
+		})
 	}
 	for _, p := range pairs {
 		wg.Add(2)
 		go bounce(p[0])
 		go bounce(p[1])
-		for range o.window {
-			if err := p[0].Write(ctx, websocket.MessageText, msg); err != nil {
-				cancel()
-				wg.Wait()
-				return nil, err
-			}
+		if err := p[0].write(burst[:o.window*len(msg)]); err != nil {
+			closeRaw(pairs)
+			wg.Wait()
+			return nil, err
 		}
 	}
 	time.Sleep(time.Second) // warm up
 	counting.Store(true)
 	start := time.Now()
+	cpu0 := cpuSeconds()
 	select {
 	case <-ctx.Done():
 	case <-time.After(o.duration):
 	}
 	n := delivered.Load()
 	el := time.Since(start)
+	cpu := cpuSeconds() - cpu0
 	counting.Store(false)
-	cancel()
 	closeRaw(pairs)
 	wg.Wait()
 	return map[string]any{"mode": "throughput", "rooms": o.rooms, "window": o.window, "seconds": el.Seconds(),
-		"messages": n, "messages_per_second": float64(n) / el.Seconds(), "error_frames": errs.Load()}, nil
+		"messages": n, "messages_per_second": float64(n) / el.Seconds(), "error_frames": errs.Load(),
+		"generator_cpu_seconds_measured": cpu}, nil
 }
 
 // openRawPairs opens o.rooms rooms of two raw WebSocket connections, both
 // joined, the first having seen the second join.
-func openRawPairs(ctx context.Context, o options) ([][2]*websocket.Conn, error) {
-	var pairs [][2]*websocket.Conn
-	readType := func(c *websocket.Conn, ctx context.Context, typ string) error {
+func openRawPairs(ctx context.Context, o options) ([][2]*rawConn, error) {
+	var pairs [][2]*rawConn
+	readType := func(c *rawConn, typ string) error {
 		for {
-			_, data, err := c.Read(ctx)
+			data, err := c.readText()
 			if err != nil {
 				return err
 			}
@@ -303,29 +265,36 @@ func openRawPairs(ctx context.Context, o options) ([][2]*websocket.Conn, error) 
 	}
 	for i := range o.rooms {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		var p [2]*websocket.Conn
+		dl, _ := dctx.Deadline()
+		var p [2]*rawConn
 		room := fmt.Sprintf("%s-%s-%d", o.prefix, o.mode, i)
 		var err error
 		for j := range 2 {
-			p[j], _, err = websocket.Dial(dctx, o.url, nil)
+			p[j], err = dialRaw(dctx, o.url)
 			if err != nil {
 				break
 			}
-			if err = p[j].Write(dctx, websocket.MessageText, protocol.Encode(protocol.Message{Type: protocol.TypeJoin, Room: room})); err != nil {
+			_ = p[j].nc.SetDeadline(dl)
+			if err = p[j].write(frame(opText, protocol.Encode(protocol.Message{Type: protocol.TypeJoin, Room: room, Peer: string(rune('a' + j))}))); err != nil {
 				break
 			}
-			if err = readType(p[j], dctx, protocol.TypeJoined); err != nil {
+			if err = readType(p[j], protocol.TypeJoined); err != nil {
 				break
 			}
 		}
 		if err == nil {
-			err = readType(p[0], dctx, protocol.TypePeerJoined)
+			err = readType(p[0], protocol.TypePeerJoined)
 		}
 		cancel()
+		for _, c := range p {
+			if c != nil {
+				_ = c.nc.SetDeadline(time.Time{})
+			}
+		}
 		if err != nil {
 			for _, c := range p {
 				if c != nil {
-					_ = c.CloseNow()
+					c.close()
 				}
 			}
 			closeRaw(pairs)
@@ -336,96 +305,104 @@ func openRawPairs(ctx context.Context, o options) ([][2]*websocket.Conn, error) 
 	return pairs, nil
 }
 
-func closeRaw(pairs [][2]*websocket.Conn) {
+func closeRaw(pairs [][2]*rawConn) {
 	for _, p := range pairs {
-		_ = p[0].CloseNow()
-		_ = p[1].CloseNow()
+		p[0].close()
+		p[1].close()
 	}
 }
 
 // latency: open loop at a fixed total rate; each message carries its send
-// time; receivers record the one-way latency through the server.
+// time; receivers record the one-way latency through the server. One
+// pacing goroutine sends, round robin over all peers, as many messages
+// as the rate allows each tick (1 ms); every connection has one reader.
 func latency(ctx context.Context, o options) (any, error) {
-	pairs, err := openPairs(ctx, o, o.rooms)
+	pairs, err := openRawPairs(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	defer closePairs(pairs)
+	defer closeRaw(pairs)
 	hist := hdrhistogram.New(1, 10_000_000, 3) // µs
 	var mu sync.Mutex
 	var received, errs atomic.Int64
-	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	recv := func(me *client.Client) {
+	errPrefix := []byte(`{"type":"error"`)
+	sdpKey := []byte(`"sdp":"`)
+	recv := func(me *rawConn) {
 		defer wg.Done()
-		for {
-			m, err := me.Recv(rctx)
-			if err != nil {
+		_ = me.eachFrame(func(p []byte) {
+			now := time.Now().UnixNano()
+			if bytes.HasPrefix(p, errPrefix) {
+				errs.Add(1)
 				return
 			}
-			if m.Type == protocol.TypeError {
-				errs.Add(1)
-				continue
+			i := bytes.Index(p, sdpKey)
+			if i < 0 {
+				return
 			}
-			ts, err := strconv.ParseInt(m.SDP, 10, 64)
-			if err != nil {
-				continue
+			p = p[i+len(sdpKey):]
+			var ts int64
+			for _, d := range p {
+				if d < '0' || d > '9' {
+					break
+				}
+				ts = ts*10 + int64(d-'0')
 			}
-			us := time.Since(time.Unix(0, ts)).Microseconds()
+			us := (now - ts) / 1000
 			mu.Lock()
 			_ = hist.RecordValue(max(us, 1))
 			mu.Unlock()
 			received.Add(1)
-		}
+		}, nil)
 	}
-	senders := make([]*client.Client, 0, 2*len(pairs))
+	// The offer's SDP is the send time in nanoseconds, 19 digits, patched
+	// into a pre-encoded frame.
+	tmpl := frame(opText, protocol.Encode(protocol.Message{Type: protocol.TypeOffer, SDP: "0000000000000000000"}))
+	at := bytes.Index(tmpl, []byte("0000000000000000000"))
+	senders := make([]*rawConn, 0, 2*len(pairs))
 	for _, p := range pairs {
 		wg.Add(2)
-		go recv(p.a)
-		go recv(p.b)
-		senders = append(senders, p.a, p.b)
+		go recv(p[0])
+		go recv(p[1])
+		senders = append(senders, p[0], p[1])
 	}
-	// Each sender ticks on its own, the starts spread over one interval, so
-	// that the load is even rather than in bursts.
-	perSender := o.rate / float64(len(senders))
-	interval := time.Duration(float64(time.Second) / perSender)
-	var sent atomic.Int64
+	var sent int64
 	start := time.Now()
 	deadline := start.Add(o.duration)
-	for i, snd := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-rctx.Done():
-				return
-			case <-time.After(time.Duration(i) * interval / time.Duration(len(senders))):
+	t := time.NewTicker(time.Millisecond)
+	buf := bytes.Clone(tmpl)
+	next := 0
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case now := <-t.C:
+			if now.After(deadline) {
+				break loop
 			}
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			for {
-				select {
-				case <-rctx.Done():
-					return
-				case now := <-t.C:
-					if now.After(deadline) {
-						return
-					}
-					_ = snd.Send(rctx, protocol.Message{Type: protocol.TypeOffer, SDP: strconv.FormatInt(time.Now().UnixNano(), 10)})
-					sent.Add(1)
+			due := int64(o.rate*now.Sub(start).Seconds()) - sent
+			for ; due > 0; due-- {
+				ts := time.Now().UnixNano()
+				for i := at + 18; i >= at; i-- {
+					buf[i] = byte('0' + ts%10)
+					ts /= 10
 				}
+				_ = senders[next].write(buf)
+				next = (next + 1) % len(senders)
+				sent++
 			}
-		}()
+		}
 	}
+	t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-time.After(o.duration + 2*time.Second):
+	case <-time.After(2 * time.Second): // let the last messages arrive
 	}
-	cancel()
-	closePairs(pairs)
+	closeRaw(pairs)
 	wg.Wait()
 	el := o.duration.Seconds()
-	return map[string]any{"mode": "latency", "rooms": o.rooms, "target_rate": o.rate, "sent": sent.Load(), "received": received.Load(),
+	return map[string]any{"mode": "latency", "rooms": o.rooms, "target_rate": o.rate, "sent": sent, "received": received.Load(),
 		"achieved_rate": float64(received.Load()) / el, "error_frames": errs.Load(),
 		"p50_ms": float64(hist.ValueAtQuantile(50)) / 1000, "p90_ms": float64(hist.ValueAtQuantile(90)) / 1000,
 		"p99_ms": float64(hist.ValueAtQuantile(99)) / 1000, "max_ms": float64(hist.Max()) / 1000}, nil
