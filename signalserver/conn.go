@@ -1,6 +1,7 @@
 package signalserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -405,10 +406,19 @@ func (s *Server) watchWrites() {
 	}
 }
 
+// readBufs recycles frame read buffers: a reader holds one only while it
+// handles a frame, so that an idle connection holds none, and a busy one
+// does not allocate per frame.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledRead is the largest read buffer kept for reuse.
+const maxPooledRead = 64 << 10
+
 // readLoop reads frames until the connection ends and returns the close
 // status the client sent (-1 if none).
 func (c *wsConn) readLoop() websocket.StatusCode {
 	max := c.s.cfg.MaxMessageSize
+	var lr io.LimitedReader
 	for {
 		// No context: Close unblocks the read by closing the connection,
 		// and an idle read then holds no context registration.
@@ -416,31 +426,52 @@ func (c *wsConn) readLoop() websocket.StatusCode {
 		if err != nil {
 			return websocket.CloseStatus(err)
 		}
-		data, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+		buf := readBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		lr.R, lr.N = r, int64(max)+1
+		_, err = buf.ReadFrom(&lr)
+		lr.R = nil
+		stop := false
+		if err == nil {
+			stop = c.frame(typ, buf.Bytes())
+		}
+		if buf.Cap() <= maxPooledRead {
+			readBufs.Put(buf)
+		}
 		if err != nil {
 			return websocket.CloseStatus(err)
 		}
-		c.touch()
-		if len(data) > max {
-			c.closeAfter(protocol.Errorf(protocol.CodeTooLarge, "frame exceeds the limit of %d bytes", max), closeTooBig, "too_large")
+		if stop {
 			return -1
 		}
-		if typ != websocket.MessageText {
-			c.sendErr(protocol.Errorf(protocol.CodeBadMessage, "binary frame of %d bytes: the protocol uses JSON text frames", len(data)))
-			continue
-		}
-		now := time.Now()
-		if !c.bucket.allow(now) {
-			c.limited(now)
-			continue
-		}
-		m, perr := protocol.Decode(data, max)
-		if perr != nil {
-			c.sendErr(perr)
-			continue
-		}
-		c.handle(m)
 	}
+}
+
+// frame handles one frame (data is only valid during the call); true
+// means the connection is being closed.
+func (c *wsConn) frame(typ websocket.MessageType, data []byte) bool {
+	max := c.s.cfg.MaxMessageSize
+	c.touch()
+	if len(data) > max {
+		c.closeAfter(protocol.Errorf(protocol.CodeTooLarge, "frame exceeds the limit of %d bytes", max), closeTooBig, "too_large")
+		return true
+	}
+	if typ != websocket.MessageText {
+		c.sendErr(protocol.Errorf(protocol.CodeBadMessage, "binary frame of %d bytes: the protocol uses JSON text frames", len(data)))
+		return false
+	}
+	now := time.Now()
+	if !c.bucket.allow(now) {
+		c.limited(now)
+		return false
+	}
+	m, perr := protocol.Decode(data, max)
+	if perr != nil {
+		c.sendErr(perr)
+		return false
+	}
+	c.handle(m)
+	return false
 }
 
 // limited answers rate_limited at most once a second, counting the

@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -158,14 +159,20 @@ func Relayed(t string) bool {
 // bytes (max <= 0: no limit). Unknown fields are ignored; unknown types,
 // missing fields and malformed ids are bad_message errors.
 func Decode(data []byte, max int) (Message, *Error) {
-	var m Message
 	if max > 0 && len(data) > max {
-		return m, Errorf(CodeTooLarge, "frame of %d bytes exceeds the limit of %d bytes", len(data), max)
+		return Message{}, Errorf(CodeTooLarge, "frame of %d bytes exceeds the limit of %d bytes", len(data), max)
 	}
 	if !utf8.Valid(data) {
-		return m, Errorf(CodeBadMessage, "frame is not valid UTF-8")
+		return Message{}, Errorf(CodeBadMessage, "frame is not valid UTF-8")
 	}
-	if err := json.Unmarshal(data, &m); err != nil {
+	// json needs a pointer; a pooled one saves a heap copy per message.
+	mp := msgs.Get().(*Message)
+	*mp = Message{}
+	err := json.Unmarshal(data, mp)
+	m := *mp
+	*mp = Message{}
+	msgs.Put(mp)
+	if err != nil {
 		return Message{}, Errorf(CodeBadMessage, "frame is not a JSON message object: %s", jsonErr(err))
 	}
 	if err := m.ValidateClient(); err != nil {
@@ -173,6 +180,9 @@ func Decode(data []byte, max int) (Message, *Error) {
 	}
 	return m, nil
 }
+
+// msgs recycles the Message that Decode and Encode hand to encoding/json.
+var msgs = sync.Pool{New: func() any { return new(Message) }}
 
 func jsonErr(err error) string {
 	s := err.Error()
@@ -255,7 +265,11 @@ func ValidID(field, id string) error {
 
 // Encode marshals a message; it cannot fail for Message values.
 func Encode(m Message) []byte {
-	b, err := json.Marshal(m)
+	mp := msgs.Get().(*Message)
+	*mp = m
+	b, err := json.Marshal(mp)
+	*mp = Message{}
+	msgs.Put(mp)
 	if err != nil {
 		// Unreachable: Message has only strings, slices and pointers to them.
 		return []byte(`{"type":"error","code":"bad_message","message":"unencodable message"}`)
