@@ -61,11 +61,15 @@ stop_server() {
 connections() { curl -fsS "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"])'; }
 
 # run_gen LABEL ARGS... — runs the generator, adds the server's CPU time
-# per relayed unit, appends the JSON line to $OUT and echoes it.
+# over the whole run (server_cpu_seconds, including connection set-up),
+# appends the JSON line to $OUT and echoes it. Throughput and latency runs
+# also carry both processes' CPU time over the measurement alone
+# (server_cpu_seconds_measured, generator_cpu_seconds_measured): the
+# per-message figures use those.
 run_gen() {
 	local label=$1; shift
 	local t0; t0=$(cpu_ticks "$SERVER_PID")
-	local line; line=$("$GEN" -url "ws://127.0.0.1:$PORT/ws" "$@")
+	local line; line=$("$GEN" -url "ws://127.0.0.1:$PORT/ws" -pid "$SERVER_PID" "$@")
 	local t1; t1=$(cpu_ticks "$SERVER_PID")
 	line=$(python3 - "$line" "$label" "$(( t1 - t0 ))" "$clk_tck" <<'PY'
 import json, sys
@@ -142,15 +146,20 @@ if "idle" in rows:
     i = rows["idle"]
     print(f"idle connections      {i['connections']} of {i['target']} held; server RSS {i['server_rss_kib']/1024:.0f} MiB, "
           f"{i['kib_per_connection']:.1f} KiB per connection ({i['kib_per_connection_incl_base']:.1f} incl. the base)")
+def per_msg(d, n):
+    """CPU µs per message of server and generator over the measurement."""
+    srv = d.get("server_cpu_seconds_measured", d["server_cpu_seconds"])
+    gen = d.get("generator_cpu_seconds_measured", d.get("generator_cpu_seconds", 0))
+    return srv / max(n, 1) * 1e6, gen / max(n, 1) * 1e6
 for hub in ("memory", "redis"):
     t = rows.get("throughput-" + hub)
     if t:
-        cpu = t["server_cpu_seconds"] / max(t["messages"], 1) * 1e6
-        gen = t.get("generator_cpu_seconds", 0) / max(t["messages"], 1) * 1e6
+        cpu, gen = per_msg(t, t["messages"])
         print(f"throughput ({hub:6}) {t['messages_per_second']:,.0f} messages/s, {t['rooms']} rooms of 2, window {t['window']}; CPU per message: server {cpu:.1f} µs, load generator {gen:.1f} µs")
 for label, l in rows.items():
     if label.startswith("latency-memory-"):
-        print(f"latency (memory)      at {l['achieved_rate']:,.0f}/s (target {l['target_rate']:,.0f}): p50 {l['p50_ms']:.2f} ms, p90 {l['p90_ms']:.2f} ms, p99 {l['p99_ms']:.2f} ms, max {l['max_ms']:.2f} ms; CPU s: server {l['server_cpu_seconds']:.1f}, generator {l.get('generator_cpu_seconds', 0):.1f}")
+        cpu, gen = per_msg(l, l["sent"])
+        print(f"latency (memory)      at {l['achieved_rate']:,.0f}/s (target {l['target_rate']:,.0f}): p50 {l['p50_ms']:.2f} ms, p90 {l['p90_ms']:.2f} ms, p99 {l['p99_ms']:.2f} ms, max {l['max_ms']:.2f} ms; CPU per message: server {cpu:.1f} µs, generator {gen:.1f} µs")
 for hub in ("memory", "redis"):
     s = rows.get("setup-" + hub)
     if s:

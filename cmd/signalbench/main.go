@@ -55,7 +55,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 50, "setup: concurrent call set-ups")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measurement time")
 	flag.DurationVar(&o.hold, "hold", 5*time.Second, "idle: how long to hold the connections open before measuring")
-	flag.IntVar(&o.pid, "pid", 0, "idle: server process id, to read its RSS")
+	flag.IntVar(&o.pid, "pid", 0, "server process id: idle reads its RSS, throughput and latency its CPU time over the measurement")
 	flag.StringVar(&o.prefix, "prefix", "b", "room name prefix (to run several generators at once)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -92,6 +92,50 @@ func cpuSeconds() float64 {
 		return -1
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// procCPUSeconds is process pid's user+system CPU time (-1 if unknown).
+func procCPUSeconds(pid int) float64 {
+	if pid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return float64(ut+st) / clockTicks
+}
+
+// clockTicks is USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// window measures CPU time of this process and of the server (-pid) over
+// the measurement, excluding connection set-up and warm-up.
+type window struct{ gen, srv float64 }
+
+func startWindow(pid int) window { return window{cpuSeconds(), procCPUSeconds(pid)} }
+
+func (w window) add(out map[string]any, pid int) {
+	out["generator_cpu_seconds_measured"] = cpuSeconds() - w.gen
+	if w.srv >= 0 {
+		if now := procCPUSeconds(pid); now >= 0 {
+			out["server_cpu_seconds_measured"] = now - w.srv
+		}
+	}
 }
 
 func rssKiB(pid int) int64 {
@@ -225,20 +269,21 @@ func throughput(ctx context.Context, o options) (any, error) {
 	time.Sleep(time.Second) // warm up
 	counting.Store(true)
 	start := time.Now()
-	cpu0 := cpuSeconds()
+	win := startWindow(o.pid)
 	select {
 	case <-ctx.Done():
 	case <-time.After(o.duration):
 	}
 	n := delivered.Load()
 	el := time.Since(start)
-	cpu := cpuSeconds() - cpu0
+	out := map[string]any{"mode": "throughput", "rooms": o.rooms, "window": o.window, "seconds": el.Seconds(),
+		"messages": n, "messages_per_second": float64(n) / el.Seconds()}
+	win.add(out, o.pid)
 	counting.Store(false)
 	closeRaw(pairs)
 	wg.Wait()
-	return map[string]any{"mode": "throughput", "rooms": o.rooms, "window": o.window, "seconds": el.Seconds(),
-		"messages": n, "messages_per_second": float64(n) / el.Seconds(), "error_frames": errs.Load(),
-		"generator_cpu_seconds_measured": cpu}, nil
+	out["error_frames"] = errs.Load()
+	return out, nil
 }
 
 // openRawPairs opens o.rooms rooms of two raw WebSocket connections, both
@@ -368,6 +413,7 @@ func latency(ctx context.Context, o options) (any, error) {
 	}
 	var sent int64
 	start := time.Now()
+	win := startWindow(o.pid)
 	deadline := start.Add(o.duration)
 	t := time.NewTicker(time.Millisecond)
 	buf := bytes.Clone(tmpl)
@@ -395,6 +441,8 @@ loop:
 		}
 	}
 	t.Stop()
+	out := map[string]any{}
+	win.add(out, o.pid)
 	select {
 	case <-ctx.Done():
 	case <-time.After(2 * time.Second): // let the last messages arrive
@@ -402,10 +450,15 @@ loop:
 	closeRaw(pairs)
 	wg.Wait()
 	el := o.duration.Seconds()
-	return map[string]any{"mode": "latency", "rooms": o.rooms, "target_rate": o.rate, "sent": sent, "received": received.Load(),
+	mu.Lock()
+	defer mu.Unlock()
+	for k, v := range map[string]any{"mode": "latency", "rooms": o.rooms, "target_rate": o.rate, "sent": sent, "received": received.Load(),
 		"achieved_rate": float64(received.Load()) / el, "error_frames": errs.Load(),
 		"p50_ms": float64(hist.ValueAtQuantile(50)) / 1000, "p90_ms": float64(hist.ValueAtQuantile(90)) / 1000,
-		"p99_ms": float64(hist.ValueAtQuantile(99)) / 1000, "max_ms": float64(hist.Max()) / 1000}, nil
+		"p99_ms": float64(hist.ValueAtQuantile(99)) / 1000, "max_ms": float64(hist.Max()) / 1000} {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // setup: workers repeat full call set-ups: two peers dial and join, offer,
