@@ -92,8 +92,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
+	// Wrapped only when it can hijack, so that websocket.Accept still
+	// refuses a ResponseWriter that cannot before answering 101.
 	cw := &corkWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
+	aw := w
+	if _, ok := w.(http.Hijacker); ok {
+		aw = cw
+	}
+	ws, err := websocket.Accept(aw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // origin checked above
 		OnPongReceived:     func(context.Context, []byte) { c.touch() },
 	})

@@ -44,8 +44,11 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// cork starts a batch.
+// cork starts a batch (a nil corkConn does nothing).
 func (c *corkConn) cork() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.corked = true
 	if c.buf == nil {
@@ -56,6 +59,9 @@ func (c *corkConn) cork() {
 
 // uncork writes the batch and ends it.
 func (c *corkConn) uncork() error {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.flushLocked()
