@@ -68,7 +68,7 @@ histogram) instead of on each worker's share; they replace the workers' own
 SLO checks.`,
 		Example: `  natkit report merge worker-*.json --report merged.json --report merged.html
   natkit report merge worker-*.json --max-loss 0.1 --max-p99 50ms --report merged.xml`,
-		Args:    cobra.MinimumNArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
 				return err
