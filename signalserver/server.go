@@ -350,46 +350,42 @@ func (s *Server) Deliver(env Envelope) {
 // messages queued for the newcomer.
 func (s *Server) PeerJoined(room, peer string) {
 	frame := protocol.Encode(protocol.Message{Type: protocol.TypePeerJoined, Peer: peer})
-	var flush []Envelope
-	var targets []*wsConn
 	s.mu.Lock()
 	r := s.rooms[room]
 	if r == nil {
 		s.mu.Unlock()
 		return
 	}
-	for id, sess := range r.peers {
-		if id == peer || sess.left {
-			continue
-		}
-		if sess.conn != nil {
-			targets = append(targets, sess.conn)
-		} else {
-			s.holdLocked(sess, Envelope{Room: room, To: id, Type: protocol.TypePeerJoined, Frame: frame})
-		}
-	}
-	flush = s.takePendingLocked(r, peer)
+	targets := s.announceLocked(r, room, peer, protocol.TypePeerJoined, frame)
+	flush := s.takePendingLocked(r, peer)
 	s.mu.Unlock()
 	for _, c := range targets {
 		c.enqueue(frame)
 	}
-	for _, env := range flush {
-		if _, err := s.hub.Route(s.ctx, env); err != nil {
-			s.undelivered(env, err.Error())
-		}
-	}
+	s.route(flush)
 }
 
 // PeerLeft implements Delivery: tell the local peers of room.
 func (s *Server) PeerLeft(room, peer string) {
 	frame := protocol.Encode(protocol.Message{Type: protocol.TypePeerLeft, Peer: peer})
-	var targets []*wsConn
 	s.mu.Lock()
 	r := s.rooms[room]
 	if r == nil {
 		s.mu.Unlock()
 		return
 	}
+	targets := s.announceLocked(r, room, peer, protocol.TypePeerLeft, frame)
+	s.mu.Unlock()
+	for _, c := range targets {
+		c.enqueue(frame)
+	}
+}
+
+// announceLocked returns the connected peers of r other than peer, to send
+// a presence frame to after unlocking, and holds the frame for sessions that
+// are joining or away. s.mu must be held.
+func (s *Server) announceLocked(r *localRoom, room, peer, typ string, frame []byte) []*wsConn {
+	var targets []*wsConn
 	for id, sess := range r.peers {
 		if id == peer || sess.left {
 			continue
@@ -397,12 +393,19 @@ func (s *Server) PeerLeft(room, peer string) {
 		if sess.conn != nil {
 			targets = append(targets, sess.conn)
 		} else {
-			s.holdLocked(sess, Envelope{Room: room, To: id, Type: protocol.TypePeerLeft, Frame: frame})
+			s.holdLocked(sess, Envelope{Room: room, To: id, Type: typ, Frame: frame})
 		}
 	}
-	s.mu.Unlock()
-	for _, c := range targets {
-		c.enqueue(frame)
+	return targets
+}
+
+// route sends queued envelopes on through the hub; the sender of one that
+// cannot be delivered is told.
+func (s *Server) route(envs []Envelope) {
+	for _, env := range envs {
+		if _, err := s.hub.Route(s.ctx, env); err != nil {
+			s.undelivered(env, err.Error())
+		}
 	}
 }
 
@@ -539,11 +542,7 @@ func (s *Server) flushPendingFor(room, peer string) {
 	}
 	flush := s.takePendingLocked(r, peer)
 	s.mu.Unlock()
-	for _, env := range flush {
-		if _, err := s.hub.Route(s.ctx, env); err != nil {
-			s.undelivered(env, err.Error())
-		}
-	}
+	s.route(flush)
 }
 
 // leave removes a session from its room now: the hub, the local peers,
