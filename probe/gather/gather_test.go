@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/natkit/natkit/internal/vnettest"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/probe/natbehavior"
 	"github.com/natkit/natkit/relay"
@@ -23,39 +24,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var fast = natbehavior.Retransmit{RTO: 50 * time.Millisecond, Budget: 400 * time.Millisecond}
-
-type topo struct {
-	client, server transport.Net
-}
-
-// newTopo: WAN 1.2.3.0/24, server host on 1.2.3.4 and 1.2.3.5, client
-// behind nat (nil: on the WAN).
-func newTopo(t *testing.T, nat *vnet.NATType) *topo {
-	t.Helper()
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelError
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: lf})
-	require.NoError(t, err)
-	srv, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.4", "1.2.3.5"}})
-	require.NoError(t, err)
-	require.NoError(t, wan.AddNet(srv))
-	var client *vnet.Net
-	if nat == nil {
-		client, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.10"}})
-		require.NoError(t, err)
-		require.NoError(t, wan.AddNet(client))
-	} else {
-		lan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.20"}, NATType: nat, LoggerFactory: lf})
-		require.NoError(t, err)
-		require.NoError(t, wan.AddRouter(lan))
-		client, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"10.0.0.2"}})
-		require.NoError(t, err)
-		require.NoError(t, lan.AddNet(client))
-	}
-	require.NoError(t, wan.Start())
-	t.Cleanup(func() { _ = wan.Stop() })
-	return &topo{client: client, server: srv}
-}
 
 func startRelay(t *testing.T, n transport.Net, ip string, mod func(*relay.Config)) *relay.Server {
 	t.Helper()
@@ -130,13 +98,13 @@ func TestGatherVNet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopo(t, tt.nat)
-			startRelay(t, tp.server, "1.2.3.4", tt.relayMod)
-			startRelay(t, tp.server, "1.2.3.5", nil)
+			tp := vnettest.ClientServer(t, tt.nat)
+			startRelay(t, tp.Server, "1.2.3.4", tt.relayMod)
+			startRelay(t, tp.Server, "1.2.3.5", nil)
 			if tt.preAlloc {
-				preAllocate(t, tp.client, "1.2.3.4:3478", "alice", "right")
+				preAllocate(t, tp.Client, "1.2.3.4:3478", "alice", "right")
 			}
-			res, err := Run(context.Background(), Config{Net: tp.client, Servers: tt.servers, Policy: tt.policy, Timeout: 2 * time.Second, Retransmit: fast, TURNRTO: 50 * time.Millisecond})
+			res, err := Run(context.Background(), Config{Net: tp.Client, Servers: tt.servers, Policy: tt.policy, Timeout: 2 * time.Second, Retransmit: fast, TURNRTO: 50 * time.Millisecond})
 			require.NoError(t, err)
 			require.Len(t, res.Servers, len(tt.causes))
 			for i, c := range tt.causes {

@@ -8,13 +8,13 @@ import (
 
 	"net"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v3"
 	"github.com/pion/transport/v3/vnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/natkit/natkit/internal/vnettest"
 	"github.com/natkit/natkit/relay"
 )
 
@@ -36,49 +36,6 @@ func startRelay(t *testing.T, n transport.Net, ip, altIP string) {
 // fastRetransmit keeps vnet runs short; vnet has no loss, so an answer
 // comes within one RTO or never.
 var fastRetransmit = Retransmit{RTO: 50 * time.Millisecond, Budget: 300 * time.Millisecond}
-
-type topo struct {
-	client transport.Net
-	server transport.Net
-	wan    *vnet.Router
-}
-
-// newTopo builds a WAN 1.2.3.0/24 with the server on 1.2.3.4 and 1.2.3.5,
-// and the client behind nat (nil: on the WAN itself, no NAT).
-func newTopo(t *testing.T, nat *vnet.NATType) *topo {
-	t.Helper()
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelError
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: lf})
-	require.NoError(t, err)
-	srv, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.4", "1.2.3.5"}})
-	require.NoError(t, err)
-	require.NoError(t, wan.AddNet(srv))
-	var client *vnet.Net
-	switch {
-	case nat == nil:
-		client, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.10"}})
-		require.NoError(t, err)
-		require.NoError(t, wan.AddNet(client))
-	case nat.Mode == vnet.NATModeNAT1To1:
-		lan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.20/10.0.0.2"}, NATType: nat, LoggerFactory: lf})
-		require.NoError(t, err)
-		require.NoError(t, wan.AddRouter(lan))
-		client, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"10.0.0.2"}})
-		require.NoError(t, err)
-		require.NoError(t, lan.AddNet(client))
-	default:
-		lan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.20"}, NATType: nat, LoggerFactory: lf})
-		require.NoError(t, err)
-		require.NoError(t, wan.AddRouter(lan))
-		client, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"10.0.0.2"}})
-		require.NoError(t, err)
-		require.NoError(t, lan.AddNet(client))
-	}
-	require.NoError(t, wan.Start())
-	t.Cleanup(func() { _ = wan.Stop() })
-	return &topo{client: client, server: srv, wan: wan}
-}
 
 var deps = map[string]vnet.EndpointDependencyType{
 	"EI": vnet.EndpointIndependent, "AD": vnet.EndpointAddrDependent, "APD": vnet.EndpointAddrPortDependent,
@@ -119,9 +76,9 @@ func TestClassifyVNet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopo(t, tt.nat)
-			startRelay(t, tp.server, "1.2.3.4", "1.2.3.5")
-			res, err := Run(context.Background(), Config{Net: tp.client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit, Hairpin: true})
+			tp := vnettest.ClientServer(t, tt.nat)
+			startRelay(t, tp.Server, "1.2.3.4", "1.2.3.5")
+			res, err := Run(context.Background(), Config{Net: tp.Client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit, Hairpin: true})
 			require.NoError(t, err)
 			assert.Equal(t, tt.mapping, res.Mapping, "mapping; notes %v", res.Notes)
 			assert.Equal(t, tt.filtering, res.Filtering, "filtering; notes %v", res.Notes)
@@ -170,12 +127,12 @@ func TestNoOtherAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopo(t, tt.nat)
+			tp := vnettest.ClientServer(t, tt.nat)
 			// Two independent relays without RFC 5780: 1.2.3.4:3478 and
 			// 1.2.3.5:3478.
-			startRelay(t, tp.server, "1.2.3.4", "")
-			startRelay(t, tp.server, "1.2.3.5", "")
-			cfg := Config{Net: tp.client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit}
+			startRelay(t, tp.Server, "1.2.3.4", "")
+			startRelay(t, tp.Server, "1.2.3.5", "")
+			cfg := Config{Net: tp.Client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit}
 			if tt.alt {
 				cfg.AltServer = "1.2.3.5:3478"
 			}
@@ -202,9 +159,9 @@ func TestLifetimeVNet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lifetime discovery waits for mappings to expire")
 	}
-	tp := newTopo(t, &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrPortDependent, MappingLifeTime: 1200 * time.Millisecond})
-	startRelay(t, tp.server, "1.2.3.4", "1.2.3.5")
-	res, err := Run(context.Background(), Config{Net: tp.client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit, Lifetime: true, LifetimeMax: 3 * time.Second})
+	tp := vnettest.ClientServer(t, &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrPortDependent, MappingLifeTime: 1200 * time.Millisecond})
+	startRelay(t, tp.Server, "1.2.3.4", "1.2.3.5")
+	res, err := Run(context.Background(), Config{Net: tp.Client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit, Lifetime: true, LifetimeMax: 3 * time.Second})
 	require.NoError(t, err)
 	require.NotNil(t, res.Lifetime)
 	l := res.Lifetime
@@ -217,7 +174,7 @@ func TestLifetimeVNet(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	tp := newTopo(t, nil)
+	tp := vnettest.ClientServer(t, nil)
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -230,7 +187,7 @@ func TestErrors(t *testing.T) {
 		{name: "bad local", cfg: Config{Server: "1.2.3.4", Local: "nope"}, wantErr: ErrConfig, substr: `local "nope"`},
 		{name: "ipv6 local", cfg: Config{Server: "1.2.3.4", Local: "[::1]:0"}, wantErr: ErrConfig},
 		{name: "bad alt", cfg: Config{Server: "1.2.3.4", AltServer: "x:99999"}, wantErr: ErrConfig, substr: "alt-server"},
-		{name: "silent server", cfg: Config{Net: tp.client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit}, wantErr: ErrNoAnswer, substr: "no answer to"},
+		{name: "silent server", cfg: Config{Net: tp.Client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit}, wantErr: ErrNoAnswer, substr: "no answer to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,11 +200,11 @@ func TestErrors(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	tp := newTopo(t, nil)
+	tp := vnettest.ClientServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := Run(ctx, Config{Net: tp.client, Server: "1.2.3.4:3478"})
+	_, err := Run(ctx, Config{Net: tp.Client, Server: "1.2.3.4:3478"})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second)
 }
