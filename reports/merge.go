@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -31,7 +32,6 @@ func Merge(reps ...*Report) (*Report, error) {
 		Started:     first.Started,
 		Verdict:     VerdictPass,
 		Environment: first.Environment,
-		Details:     nil,
 	}
 	end := first.Started.Add(first.Duration.D())
 	sources := make([]string, len(reps))
@@ -43,13 +43,10 @@ func Merge(reps ...*Report) (*Report, error) {
 		if e := r.Started.Add(r.Duration.D()); e.After(end) {
 			end = e
 		}
-		if r.Target != out.Target {
-			out.Target = "" // set below if all agree
-		}
 	}
 	out.Duration = Duration(end.Sub(out.Started))
-	if allSame(reps, func(r *Report) string { return r.Target }) {
-		out.Target = first.Target
+	if !allSame(reps, func(r *Report) string { return r.Target }) {
+		out.Target = ""
 	}
 	if !allSame(reps, func(r *Report) string { return r.Name }) {
 		out.Name = first.Kind + " (merged)"
@@ -104,17 +101,9 @@ func Merge(reps ...*Report) (*Report, error) {
 
 func sourceLabel(r *Report, i int) string {
 	if r.Environment != nil && r.Environment.Hostname != "" {
-		return r.Environment.Hostname + "#" + itoa(i+1)
+		return r.Environment.Hostname + "#" + strconv.Itoa(i+1)
 	}
-	return "worker " + itoa(i+1)
-}
-
-func itoa(i int) string {
-	const digits = "0123456789"
-	if i < 10 {
-		return digits[i : i+1]
-	}
-	return itoa(i/10) + digits[i%10:i%10+1]
+	return "worker " + strconv.Itoa(i+1)
 }
 
 func allSame(reps []*Report, f func(*Report) string) bool {
@@ -174,10 +163,10 @@ func mergedSummary(reps []*Report, out *Report) string {
 	for _, r := range reps {
 		counts[r.Verdict]++
 	}
-	s := "merged " + itoa(len(reps)) + " " + out.Kind + " reports:"
+	s := "merged " + strconv.Itoa(len(reps)) + " " + out.Kind + " reports:"
 	for _, v := range []Verdict{VerdictPass, VerdictFail, VerdictError, VerdictInterrupted} {
 		if counts[v] > 0 {
-			s += " " + itoa(counts[v]) + " " + string(v)
+			s += " " + strconv.Itoa(counts[v]) + " " + string(v)
 		}
 	}
 	return s

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -279,7 +280,7 @@ func TestWorse(t *testing.T) {
 func TestTextListsManyChildrenCompactly(t *testing.T) {
 	rep := New("matrix", "m")
 	for i := range maxTextChildren + 1 {
-		c := New("call", "call-"+itoa(i))
+		c := New("call", "call-"+strconv.Itoa(i))
 		c.Summary = "connected directly"
 		c.Metrics = []Metric{Counter("messages_sent", "messages", 5)}
 		rep.Children = append(rep.Children, c)
