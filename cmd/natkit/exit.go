@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/natkit/natkit/reports"
 )
@@ -61,23 +60,11 @@ func exitCode(ctx context.Context, err error) int {
 		}
 	}
 	var u *usageErr
-	if errors.As(err, &u) || isCobraUsage(err) {
+	if errors.As(err, &u) {
 		return exitUsage
 	}
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return exitInterrupted
 	}
 	return exitCannotRun
-}
-
-// isCobraUsage recognises cobra's own argument errors, which are plain
-// errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }

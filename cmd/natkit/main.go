@@ -33,9 +33,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	code := exitCode(ctx, err)
 	if err != nil && !isSilent(err) {
@@ -64,5 +61,39 @@ signaling servers.`,
 	for _, f := range commandFactories {
 		root.AddCommand(f(a))
 	}
+	// Streams first: the completion command captures stdout when created.
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.InitDefaultCompletionCmd()
+	markUsageErrors(root)
 	return root
+}
+
+// markUsageErrors makes every argument error a usage error (exit 2): each
+// command's Args validator is wrapped, and a group command (natkit, natkit
+// report, …) given an unknown subcommand says so instead of cobra's plain
+// error.
+func markUsageErrors(c *cobra.Command) {
+	switch {
+	case c.HasSubCommands() && c.Run == nil && c.RunE == nil:
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return usageErrorf("unknown command %q for %q; see '%s --help'", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+	case c.Args != nil:
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError(err)
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsageErrors(sub)
+	}
 }

@@ -100,6 +100,8 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"no args", []string{"report", "render"}, "accepts 1 arg"},
 		{"bad log level", []string{"--log-level", "loud", "version"}, `--log-level "loud"`},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"unknown subcommand", []string{"report", "frobnicate"}, `unknown command "frobnicate" for "natkit report"`},
+		{"completion shell", []string{"completion", "tcsh"}, "tcsh"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
