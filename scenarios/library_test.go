@@ -2,10 +2,18 @@ package scenarios
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
+
+// failureDiagnoses are what a failing shipped call must say about its cause.
+var failureDiagnoses = map[string]string{
+	"classic-symmetric-vs-port-restricted": "A TURN server (relay candidates that reach the peer) is needed for this pair",
+	"relay-candidates-dropped":             "relay candidates were gathered but no relayed pair worked",
+	"wrong-turn-credentials":               "401 Unauthorized",
+}
 
 func TestLibraryScenariosPass(t *testing.T) {
 	names := LibraryNames()
@@ -22,6 +30,9 @@ func TestLibraryScenariosPass(t *testing.T) {
 				require.True(t, c.Pass, "%s: %s: expected %s, observed %s %s", name, c.Name, c.Expected, c.Observed, c.Message)
 			}
 			require.NotEmpty(t, res.Checks, "every shipped scenario expects something")
+			if want, ok := failureDiagnoses[name]; ok {
+				require.Contains(t, strings.Join(res.Diagnoses, "\n"), want)
+			}
 		})
 	}
 }

@@ -400,5 +400,26 @@ func cellReport(c *Cell, v reports.Verdict) *reports.Report {
 	if c.Result != nil && c.Result.Connected {
 		ch.Summary += "; " + c.Result.Path.Describe()
 	}
+	if c.Result != nil && !c.Result.Connected {
+		ch.Summary += cellCause(c)
+	}
 	return ch
+}
+
+// cellCause explains a call that did not connect from the NAT theory, with
+// what would make it connect.
+func cellCause(c *Cell) string {
+	pa, errA := vnet.LookupPreset(c.A)
+	pb, errB := vnet.LookupPreset(c.B)
+	if errA != nil || errB != nil {
+		return ""
+	}
+	why := vnet.WhyNoDirectPath(pa, pb)
+	if why == "" {
+		return ""
+	}
+	if !c.TURN {
+		return ": " + why + "; only a TURN relay can carry this call"
+	}
+	return ": " + why + ", and the relayed path failed too"
 }

@@ -55,3 +55,12 @@ func TestMatrixReportMismatch(t *testing.T) {
 	require.Equal(t, reports.VerdictPass, rep.Checks[1].Verdict)
 	require.Equal(t, reports.VerdictSkip, rep.Checks[2].Verdict)
 }
+
+func TestExpectedFailureCellNamesItsCause(t *testing.T) {
+	c := &Cell{A: "symmetric", B: "port-restricted-cone", Result: &call.Result{}}
+	got := cellReport(c, reports.VerdictPass).Summary
+	require.Contains(t, got, "side a's NAT (symmetric (APDM/APDF)) gives every destination a new external port")
+	require.Contains(t, got, "only a TURN relay can carry this call")
+	c = &Cell{A: "full-cone", B: "full-cone", Result: &call.Result{}}
+	require.Equal(t, "no connection", cellReport(c, reports.VerdictFail).Summary, "no theory reason: no made-up cause")
+}

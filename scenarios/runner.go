@@ -491,9 +491,35 @@ func (r *runner) judge() {
 			res.Diagnoses = append(res.Diagnoses, fmt.Sprintf("side %s: the firewall dropped %d UDP packets that were not for the relay", side, d.Firewall))
 		}
 	}
+	if !cr.Connected && len(res.AuthFailures) == 0 {
+		if d := r.whyNotConnected(cr); d != "" {
+			res.Diagnoses = append(res.Diagnoses, d)
+		}
+	}
 	if !cr.Connected && r.connectErr != nil {
 		res.Diagnoses = append(res.Diagnoses, "no connection: "+r.connectErr.Error())
 	}
+}
+
+// whyNotConnected names the cause of a failed call from the NAT theory and
+// the candidates, and the next step; "" when theory gives no reason.
+func (r *runner) whyNotConnected(cr *call.Result) string {
+	why := vnet.WhyNoDirectPath(sideSpec(r.spec.Topology.A).Behavior(), sideSpec(r.spec.Topology.B).Behavior())
+	if why == "" {
+		return ""
+	}
+	relays := 0
+	for _, side := range []string{"a", "b"} {
+		for _, c := range cr.Candidates[side] {
+			if c.Type == "relay" {
+				relays++
+			}
+		}
+	}
+	if relays == 0 {
+		return "ICE failed: " + why + "; and no relay candidate was gathered, so nothing could carry the call. A TURN server (relay candidates that reach the peer) is needed for this pair."
+	}
+	return "ICE failed: " + why + "; relay candidates were gathered but no relayed pair worked — check that both sides' relay candidates reached the other (signaling) and that the relay is reachable."
 }
 
 // Report turns the result into a report of kind "scenario".

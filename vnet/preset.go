@@ -109,3 +109,36 @@ func natType(mapping, filtering string, lifetime time.Duration) (*pvnet.NATType,
 	}
 	return &pvnet.NATType{Mode: pvnet.NATModeNormal, MappingBehavior: m, FilteringBehavior: f, MappingLifeTime: lifetime}, nil
 }
+
+// Behavior returns the side's NAT behaviour: its preset, or a custom one
+// for mapping/filtering, or "open" when neither is set.
+func (s Side) Behavior() Preset {
+	if s.Mapping != "" || s.Filtering != "" {
+		return Preset{Name: "custom", Mapping: s.Mapping, Filtering: s.Filtering}
+	}
+	name := s.Preset
+	if name == "" {
+		name = "open"
+	}
+	p, err := LookupPreset(name)
+	if err != nil {
+		return Preset{Name: name}
+	}
+	return p
+}
+
+// WhyNoDirectPath explains, in DESIGN.md's theory, why a and b cannot
+// reach each other with STUN alone; it returns "" when they can.
+func WhyNoDirectPath(a, b Preset) string {
+	for _, pair := range [][2]struct {
+		side string
+		p    Preset
+	}{{{"a", a}, {"b", b}}, {{"b", b}, {"a", a}}} {
+		sym, filt := pair[0], pair[1]
+		if sym.p.Symmetric() && filt.p.FiltersByPort() {
+			return fmt.Sprintf("side %s's NAT (%s) gives every destination a new external port, and side %s's NAT (%s) drops packets from ports it has not sent to, so no direct path exists",
+				sym.side, sym.p.Describe(), filt.side, filt.p.Describe())
+		}
+	}
+	return ""
+}

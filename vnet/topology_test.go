@@ -3,6 +3,7 @@ package vnet
 import (
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,4 +161,22 @@ func TestExpectDirect(t *testing.T) {
 		}
 	}
 	require.Equal(t, 22, direct, "25 pairs minus sym×prc, prc×sym, sym×sym")
+}
+
+func TestWhyNoDirectPathFollowsTheory(t *testing.T) {
+	for _, a := range Presets() {
+		for _, b := range Presets() {
+			why := WhyNoDirectPath(a, b)
+			if ExpectDirect(a, b) != (why == "") {
+				t.Errorf("%s vs %s: ExpectDirect %v but explanation %q", a.Name, b.Name, ExpectDirect(a, b), why)
+			}
+		}
+	}
+	why := WhyNoDirectPath(Side{Preset: "port-restricted-cone"}.Behavior(), Side{Mapping: "APDM", Filtering: "EIF"}.Behavior())
+	if !strings.Contains(why, "side b's NAT (custom (APDM/EIF)) gives every destination a new external port") {
+		t.Errorf("explanation names the wrong side: %q", why)
+	}
+	if got := (Side{}).Behavior(); !got.NoNAT {
+		t.Errorf("a side with nothing set is open, got %+v", got)
+	}
 }
