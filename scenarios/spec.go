@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -250,6 +251,86 @@ func (b *Bandwidth) UnmarshalYAML(n *yaml.Node) error {
 
 var lineRe = regexp.MustCompile(`line (\d+): (.*)`)
 
+// unknownFieldRe matches the YAML decoder's message for an unknown key.
+var unknownFieldRe = regexp.MustCompile(`^field (\S+) not found in type scenarios\.(\w+)$`)
+
+// keysOf are the YAML keys of each type a scenario file holds, for
+// "unknown key" errors in the file's terms rather than Go's.
+var keysOf = map[string]reflect.Type{
+	"Spec": reflect.TypeOf(Spec{}), "Topology": reflect.TypeOf(Topology{}), "SideSpec": reflect.TypeOf(SideSpec{}),
+	"ICE": reflect.TypeOf(ICE{}), "Credential": reflect.TypeOf(Credential{}), "Signaling": reflect.TypeOf(Signaling{}),
+	"Media": reflect.TypeOf(Media{}), "Step": reflect.TypeOf(Step{}), "WaitStep": reflect.TypeOf(WaitStep{}),
+	"SendStep": reflect.TypeOf(SendStep{}), "ImpairStep": reflect.TypeOf(ImpairStep{}), "SideStep": reflect.TypeOf(SideStep{}),
+	"Expect": reflect.TypeOf(Expect{}),
+}
+
+// unknownField rewords "field x not found in type scenarios.Step" as
+// "unknown step 'x' (did you mean y?)" with the valid keys; other messages
+// pass through.
+func unknownField(msg string) string {
+	m := unknownFieldRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	t, ok := keysOf[m[2]]
+	if !ok {
+		return msg
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			if !(m[2] == "Step" && k == "at") {
+				keys = append(keys, k)
+			}
+		}
+	}
+	what, list := "key", "valid keys"
+	if m[2] == "Step" {
+		what, list = "step", "valid steps (each may also have at)"
+	}
+	out := fmt.Sprintf("unknown %s '%s'", what, m[1])
+	if near := nearest(m[1], keys); near != "" {
+		out += fmt.Sprintf(" (did you mean %s?)", near)
+	}
+	return out + "; " + list + ": " + strings.Join(keys, ", ")
+}
+
+// nearest returns the key closest to s by edit distance, if it is close
+// enough to be a typo.
+func nearest(s string, keys []string) string {
+	best, bestD := "", -1
+	for _, k := range keys {
+		if d := editDistance(s, k); bestD < 0 || d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if bestD < 0 || bestD > max(1, len(s)/4) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // Parse reads a scenario. file names it in errors (file:line: reason).
 // Unknown keys, wrong types and impossible values are errors.
 func Parse(file string, data []byte) (*Spec, error) {
@@ -284,7 +365,7 @@ func yamlError(file string, err error) error {
 		m := lineRe.FindStringSubmatch(te.Errors[0])
 		if m != nil {
 			line, _ := strconv.Atoi(m[1])
-			reason := m[2]
+			reason := unknownField(m[2])
 			if len(te.Errors) > 1 {
 				reason += fmt.Sprintf(" (and %d more)", len(te.Errors)-1)
 			}

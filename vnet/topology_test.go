@@ -145,7 +145,7 @@ func TestSpecErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Build(tt.spec)
 			require.Error(t, err)
-			require.True(t, errors.Is(err, ErrBadSpec))
+			require.True(t, errors.Is(err, ErrConfig))
 			require.Contains(t, err.Error(), tt.want)
 		})
 	}

@@ -47,12 +47,12 @@ colours the grid by path and links each cell to its call's timeline.`,
 			}
 			cfg := scenarios.MatrixConfig{
 				TURN: turn, Parallel: parallel, ConnectTimeout: timeout, Messages: messages,
-				LoggerFactory: vnetPionLoggers(a),
+				Logger: vnetPionLogger(a),
 			}
 			for _, n := range nats {
 				for _, p := range strings.Split(n, ",") {
 					if p = strings.TrimSpace(p); p != "" {
-						cfg.Presets = append(cfg.Presets, p)
+						cfg.NATs = append(cfg.NATs, p)
 					}
 				}
 			}
@@ -77,16 +77,16 @@ colours the grid by path and links each cell to its call's timeline.`,
 				return usageErrorf("--connect-timeout %v: must not be negative", timeout)
 			}
 			if err := cfg.Validate(); err != nil {
-				var me *scenarios.MatrixError
-				if errors.As(err, &me) {
-					return usageErrorf("--%s: %s", me.Field, me.Reason)
+				var ce *scenarios.ConfigError
+				if errors.As(err, &ce) {
+					return usageErrorf("--%s: %v", ce.Field, ce.Err)
 				}
 				return usageError(err)
 			}
 			var progress *mpb.Progress
 			if a.stderrIsTerminal() {
 				progress = mpb.NewWithContext(cmd.Context(), mpb.WithOutput(a.stderr), mpb.WithWidth(40))
-				total := len(cfg.Presets) * len(cfg.Presets)
+				total := len(cfg.NATs) * len(cfg.NATs)
 				if cfg.TURN == scenarios.TURNBoth || cfg.TURN == "" {
 					total *= 2
 				}

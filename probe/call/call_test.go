@@ -63,11 +63,11 @@ func TestCallOverVNet(t *testing.T) {
 				require.Equal(t, 5, res.Messages.Received)
 				require.EqualValues(t, 5, res.RTT.Count())
 			}
-			kinds := map[string]bool{}
+			kinds := map[EventKind]bool{}
 			for _, e := range res.Events {
 				kinds[e.Kind] = true
 			}
-			for _, k := range []string{EvGatheringStart, EvCandidate, EvSignalSend, EvSignalRecv, EvICEState} {
+			for _, k := range []EventKind{EvGatheringStart, EvCandidate, EvSignalSend, EvSignalRecv, EvICEState} {
 				require.True(t, kinds[k], "timeline has %s", k)
 			}
 		})
@@ -108,7 +108,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(tt.cfg)
-			require.ErrorIs(t, err, ErrBadConfig)
+			require.ErrorIs(t, err, ErrConfig)
 			require.Contains(t, err.Error(), tt.want)
 		})
 	}
@@ -151,7 +151,7 @@ func TestCallWithAudio(t *testing.T) {
 	require.Greater(t, res.Audio.Sent, int64(5))
 	require.Greater(t, res.Audio.Received, int64(0))
 	require.LessOrEqual(t, res.Audio.Received, res.Audio.Sent)
-	kinds := map[string]bool{}
+	kinds := map[EventKind]bool{}
 	for _, e := range res.Events {
 		kinds[e.Kind] = true
 	}
