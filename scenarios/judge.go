@@ -129,4 +129,3 @@ func (r *runner) judge() {
 		}
 	}
 }
-

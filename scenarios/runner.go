@@ -260,7 +260,9 @@ type runner struct {
 	timers      []*time.Timer
 }
 
-func (r *runner) event(kind call.EventKind, detail string) { r.c.Timeline.Add("scenario", kind, detail) }
+func (r *runner) event(kind call.EventKind, detail string) {
+	r.c.Timeline.Add("scenario", kind, detail)
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

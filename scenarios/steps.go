@@ -174,7 +174,7 @@ func (a rebindAction) run(ctx context.Context, r *runner) error {
 
 type waitAction struct{ d time.Duration }
 
-func (waitAction) name() string                             { return "wait" }
+func (waitAction) name() string                               { return "wait" }
 func (a waitAction) run(ctx context.Context, _ *runner) error { return sleepCtx(ctx, a.d) }
 
 type waitDisconnectedAction struct{ timeout Duration }

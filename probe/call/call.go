@@ -523,4 +523,3 @@ func RunSolo(ctx context.Context, cfg SoloConfig, sig Signaler) (*Result, error)
 	r.finish(ctx, runErr)
 	return r, ctx.Err()
 }
-
