@@ -36,24 +36,25 @@ func RunAll(ctx context.Context, specs []*Spec, o Options) (*SuiteResult, error)
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
 	for i, spec := range specs {
-		s.Runs[i].Name = spec.Name
+		run := &s.Runs[i]
+		run.Name = spec.Name
+		// Take the slot here, not in the goroutine, so that scenarios
+		// start in their order.
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			run.Err, run.Interrupted = ctx.Err(), true
+			continue
+		}
 		wg.Add(1)
-		go func(run *SuiteRun, spec *Spec) {
+		go func(spec *Spec) {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				run.Err, run.Interrupted = ctx.Err(), true
-				return
-			}
 			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				run.Err, run.Interrupted = ctx.Err(), true
-				return
-			}
 			run.Result, run.Err = Run(ctx, spec, o)
 			run.Interrupted = run.Err != nil && ctx.Err() != nil
-		}(&s.Runs[i], spec)
+		}(spec)
 	}
 	wg.Wait()
 	s.Duration = time.Since(s.Started)
