@@ -96,8 +96,8 @@ func (s *SuiteResult) Report() *reports.Report {
 	rep := reports.New("scenarios", fmt.Sprintf("%d scenarios", len(children)))
 	rep.Started = s.Started
 	rep.Duration = reports.Duration(s.Duration)
-	failed := 0
-	for _, ch := range children {
+	failed, interrupted, notRun := 0, 0, 0
+	for i, ch := range children {
 		c := reports.Check{ID: "scenario/" + ch.Name, Name: ch.Name, Verdict: ch.Verdict, Observed: ch.Summary}
 		var msgs []string
 		for _, cc := range ch.Checks {
@@ -110,13 +110,26 @@ func (s *SuiteResult) Report() *reports.Report {
 			}
 		}
 		c.Message = strings.Join(msgs, "; ")
-		if ch.Verdict != reports.VerdictPass {
+		switch run := s.Runs[i]; {
+		case run.Interrupted && run.Result == nil:
+			notRun++
+			c.Verdict = reports.VerdictSkip
+		case run.Interrupted:
+			interrupted++
+			c.Verdict = reports.VerdictInterrupted
+		case ch.Verdict != reports.VerdictPass:
 			failed++
 		}
 		rep.AddCheck(c)
 		rep.Children = append(rep.Children, ch)
 	}
-	rep.Summary = fmt.Sprintf("%d of %d scenarios passed", len(children)-failed, len(children))
+	rep.Summary = fmt.Sprintf("%d of %d scenarios passed", len(children)-failed-interrupted-notRun, len(children))
+	if interrupted > 0 {
+		rep.Summary += fmt.Sprintf("; %d interrupted", interrupted)
+	}
+	if notRun > 0 {
+		rep.Summary += fmt.Sprintf("; %d not run", notRun)
+	}
 	return rep
 }
 
