@@ -181,14 +181,37 @@ type waitDisconnectedAction struct{ timeout Duration }
 
 func (waitDisconnectedAction) name() string { return "wait_disconnected" }
 
+// waitWindow is the bounded wait of a wait_* step on a connected call.
+type waitWindow struct {
+	ctx     context.Context // the caller's
+	from    time.Time       // the disruption measured from
+	timeout time.Duration
+}
+
+func (r *runner) startWait(ctx context.Context, d Duration) (*waitWindow, context.Context, context.CancelFunc, error) {
+	if err := r.needsCall(); err != nil {
+		return nil, nil, nil, err
+	}
+	w := &waitWindow{ctx: ctx, from: r.since(), timeout: r.timeout(d)}
+	wctx, cancel := context.WithTimeout(ctx, w.timeout)
+	return w, wctx, cancel, nil
+}
+
+// expired is the caller's error when it ended the wait, else "none
+// within the timeout".
+func (w *waitWindow) expired(none string) error {
+	if w.ctx.Err() != nil {
+		return w.ctx.Err()
+	}
+	return fmt.Errorf("%s within %v", none, w.timeout)
+}
+
 // run blocks until either peer connection reports disconnected or failed.
 func (a waitDisconnectedAction) run(ctx context.Context, r *runner) error {
-	if err := r.needsCall(); err != nil {
+	w, wctx, cancel, err := r.startWait(ctx, a.timeout)
+	if err != nil {
 		return err
 	}
-	from := r.since()
-	timeout := r.timeout(a.timeout)
-	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type seen struct {
 		p  *call.Peer
@@ -208,15 +231,12 @@ func (a waitDisconnectedAction) run(ctx context.Context, r *runner) error {
 	}
 	select {
 	case s := <-first:
-		r.res.Detection = time.Since(from)
+		r.res.Detection = time.Since(w.from)
 		r.res.Detected = true
 		r.event(EvDetected, fmt.Sprintf("peer %s %s %v after the disruption", s.p.Name(), s.st, r.res.Detection.Round(time.Millisecond)))
 		return nil
 	case <-wctx.Done():
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("no peer connection disconnected within %v", timeout)
+		return w.expired("no peer connection disconnected")
 	}
 }
 
@@ -232,21 +252,17 @@ const probeRetry = 100 * time.Millisecond
 // restart takes them through "connecting") and a probe makes the round
 // trip.
 func (a waitRecoveredAction) run(ctx context.Context, r *runner) error {
-	if err := r.needsCall(); err != nil {
+	w, wctx, cancel, err := r.startWait(ctx, a.timeout)
+	if err != nil {
 		return err
 	}
-	from := r.since()
-	timeout := r.timeout(a.timeout)
-	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	const none = "no probe echoed"
 	connected := func(s webrtc.PeerConnectionState) bool { return s == webrtc.PeerConnectionStateConnected }
 	for {
 		for _, p := range []*call.Peer{r.c.A, r.c.B} {
 			if _, err := p.WaitState(wctx, connected); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("no probe echoed within %v", timeout)
+				return w.expired(none)
 			}
 		}
 		s, err := r.c.A.Probe(wctx, call.ProbeConfig{Count: 1, Grace: 250 * time.Millisecond})
@@ -254,21 +270,16 @@ func (a waitRecoveredAction) run(ctx context.Context, r *runner) error {
 			return ctx.Err()
 		}
 		if err == nil && s.Received == 1 {
-			r.res.Recovery = time.Since(from)
+			r.res.Recovery = time.Since(w.from)
 			r.res.Recovered = true
 			r.event(EvRecovered, fmt.Sprintf("probe echoed %v after the disruption", r.res.Recovery.Round(time.Millisecond)))
 			return nil
 		}
 		if err != nil {
-			if sleepCtx(wctx, probeRetry) != nil && ctx.Err() == nil {
-				return fmt.Errorf("no probe echoed within %v", timeout)
-			}
+			_ = sleepCtx(wctx, probeRetry) // its end is checked next
 		}
 		if wctx.Err() != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("no probe echoed within %v", timeout)
+			return w.expired(none)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package call_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -11,24 +12,44 @@ import (
 	"github.com/natkit/natkit/vnet"
 )
 
-// Place a call between two NATs of a virtual network and read its verdict.
-func ExampleRun() {
-	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: "full-cone"}, B: vnet.Side{Preset: "port-restricted-cone"}})
+// place calls between two NAT presets of a virtual network, STUN only,
+// giving the call the NAT theory of the pair.
+func place(a, b string, probes int) (*call.Result, error) {
+	pa, err := vnet.LookupPreset(a)
 	if err != nil {
-		fmt.Println(err)
-		return
+		return nil, err
+	}
+	pb, err := vnet.LookupPreset(b)
+	if err != nil {
+		return nil, err
+	}
+	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: a}, B: vnet.Side{Preset: b}})
+	if err != nil {
+		return nil, err
 	}
 	defer top.Close()
-	na, _ := top.Net(vnet.SideA)
-	nb, _ := top.Net(vnet.SideB)
+	na, err := top.Net(vnet.SideA)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := top.Net(vnet.SideB)
+	if err != nil {
+		return nil, err
+	}
 	stun := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
 	fast := call.FastICE()
-	res, err := call.Run(context.Background(), call.Config{
+	return call.Run(context.Background(), call.Config{
 		A:              call.PeerConfig{Net: na, ICEServers: stun, ICE: &fast},
 		B:              call.PeerConfig{Net: nb, ICEServers: stun, ICE: &fast},
 		ConnectTimeout: 10 * time.Second,
-		Probe:          call.ProbeConfig{Count: 5},
+		Probe:          call.ProbeConfig{Count: probes},
+		NoDirectPath:   vnet.WhyNoDirectPath(pa, pb),
 	})
+}
+
+// Place a call between two NATs of a virtual network and read its verdict.
+func ExampleRun() {
+	res, err := place("full-cone", "port-restricted-cone", 5)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,33 +64,18 @@ func ExampleRun() {
 }
 
 // A call that cannot connect says why: the cause for code, the diagnosis
-// for people. Here the NAT theory is an input the caller gives.
+// for people. The NAT theory (Config.NoDirectPath) is the caller's input.
 func ExampleResult_Diagnosis() {
-	a, _ := vnet.LookupPreset("symmetric")
-	b, _ := vnet.LookupPreset("port-restricted-cone")
-	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: a.Name}, B: vnet.Side{Preset: b.Name}})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer top.Close()
-	na, _ := top.Net(vnet.SideA)
-	nb, _ := top.Net(vnet.SideB)
-	stun := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
-	fast := call.FastICE()
-	res, err := call.Run(context.Background(), call.Config{
-		A:              call.PeerConfig{Net: na, ICEServers: stun, ICE: &fast},
-		B:              call.PeerConfig{Net: nb, ICEServers: stun, ICE: &fast},
-		ConnectTimeout: 10 * time.Second,
-		NoDirectPath:   vnet.WhyNoDirectPath(a, b),
-	})
+	res, err := place("symmetric", "port-restricted-cone", 0)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("connected:", res.Connected)
 	fmt.Println("cause:", res.Cause)
+	fmt.Println(strings.Contains(res.Diagnosis(), "only a TURN relay can carry this call"))
 	// Output:
 	// connected: false
 	// cause: no-direct-path
+	// true
 }
