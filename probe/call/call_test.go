@@ -220,14 +220,14 @@ func TestRestartCandidatesFollowDescription(t *testing.T) {
 				continue
 			}
 			if _, ok := first[e.Peer]; !ok {
-				first[e.Peer] = e.Detail
+				first[e.Peer] = e.Signal
 			}
-			if len(e.Detail) >= 9 && e.Detail[:9] == "candidate" {
+			if e.Signal == MsgCandidate {
 				candidates++
 			}
 		}
-		require.Regexp(t, `^offer `, first["a"], "restart %d: a's first message", i+1)
-		require.Regexp(t, `^answer `, first["b"], "restart %d: b's first message", i+1)
+		require.Equal(t, MsgOffer, first["a"], "restart %d: a's first message", i+1)
+		require.Equal(t, MsgAnswer, first["b"], "restart %d: b's first message", i+1)
 		require.Positive(t, candidates, "restart %d trickles new candidates", i+1)
 	}
 }

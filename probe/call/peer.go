@@ -204,10 +204,10 @@ func (p *Peer) newPC() error {
 		p.sendCandidate(init)
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
-		p.tl.Record(Event{Peer: name, Kind: EvICEState, Detail: s.String(), State: s.String()})
+		p.tl.Record(Event{Peer: name, Kind: EvICEState, State: s.String()})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		p.tl.Record(Event{Peer: name, Kind: EvPCState, Detail: s.String(), State: s.String()})
+		p.tl.Record(Event{Peer: name, Kind: EvPCState, State: s.String()})
 		p.stateMu.Lock()
 		close(p.changed)
 		p.changed = make(chan struct{})
@@ -229,7 +229,7 @@ func (p *Peer) newPC() error {
 		}
 	})
 	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
-		p.tl.Record(Event{Peer: name, Kind: EvDTLSState, Detail: s.String(), State: s.String()})
+		p.tl.Record(Event{Peer: name, Kind: EvDTLSState, State: s.String()})
 	})
 	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(cp *webrtc.ICECandidatePair) {
 		pair := Pair{Local: fromICE(cp.Local), Remote: fromICE(cp.Remote)}

@@ -100,7 +100,7 @@ func (r *Result) Report(o ReportOptions) *reports.Report {
 // addTimeline adds the call's timeline, metrics and candidates to rep.
 func (r *Result) addTimeline(rep *reports.Report) {
 	for _, e := range r.Events {
-		rep.AddEvent(e.At, e.Peer, string(e.Kind), e.Detail)
+		rep.AddEvent(e.At, e.Peer, string(e.Kind), e.Text())
 	}
 	if r.Connected {
 		rep.Metrics = append(rep.Metrics, reports.Gauge("time_to_connected", "ms", float64(r.TimeToConnected)/float64(time.Millisecond)))

@@ -40,8 +40,8 @@ const (
 	EvSignalError EventKind = "signal-error"
 )
 
-// Event is one entry of a call's timeline. Detail is for people; the typed
-// fields are for code.
+// Event is one entry of a call's timeline. Detail (or Text) is for people;
+// the typed fields are for code.
 type Event struct {
 	At     time.Time `json:"at"`
 	Peer   string    `json:"peer"`
@@ -54,6 +54,15 @@ type Event struct {
 	State string `json:"state,omitempty"`
 	// TURN is the error response of a turn-error event.
 	TURN *TURNError `json:"turn,omitempty"`
+}
+
+// Text is the event's detail for people: Detail, or the new state of a
+// state event.
+func (e Event) Text() string {
+	if e.Detail == "" {
+		return e.State
+	}
+	return e.Detail
 }
 
 // Timeline collects events from both peers (and from whoever drives the
