@@ -225,7 +225,10 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 		for _, a := range cfg.NATs {
 			for _, b := range cfg.NATs {
 				c := &Cell{A: a, B: b, TURN: t}
-				c.ExpectConnected, c.ExpectPath, _ = Theory(a, b, t)
+				var err error
+				if c.ExpectConnected, c.ExpectPath, err = Theory(a, b, t); err != nil {
+					return nil, &ConfigError{Field: "nat", Err: err, Kind: ErrConfig}
+				}
 				res.Cells = append(res.Cells, c)
 			}
 		}

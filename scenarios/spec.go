@@ -104,11 +104,14 @@ type Credential struct {
 
 // Signaling shapes the in-process signaling channel.
 type Signaling struct {
-	Delay   Duration `yaml:"delay"`
-	Jitter  Duration `yaml:"jitter"`
-	Reorder bool     `yaml:"reorder"`
+	// Delay is added to every message. Default 0.
+	Delay Duration `yaml:"delay"`
+	// Jitter adds a seeded uniform 0..jitter to each message. Default 0.
+	Jitter Duration `yaml:"jitter"`
+	// Reorder lets jittered messages overtake each other. Default false.
+	Reorder bool `yaml:"reorder"`
 	// DropCandidates drops candidates of these types: host, srflx, prflx,
-	// relay.
+	// relay. Default none.
 	DropCandidates []string `yaml:"drop_candidates"`
 	// CandidatesBeforeOffer holds offers and answers this much longer than
 	// candidates: the classic trickle race. Default 0.
@@ -144,23 +147,35 @@ type Step struct {
 
 // WaitStep is a wait with a duration ("for") or a bound ("timeout").
 type WaitStep struct {
-	For     Duration `yaml:"for"`
+	// For is how long wait waits. Required for wait, refused elsewhere.
+	For Duration `yaml:"for"`
+	// Timeout bounds wait_connected, wait_disconnected and wait_recovered.
+	// Default Options.WaitTimeout (30s).
 	Timeout Duration `yaml:"timeout"`
 }
 
 // SendStep sends probe messages from a to b, echoed back.
 type SendStep struct {
-	Messages int      `yaml:"messages"`
-	Size     int      `yaml:"size"`
+	// Messages is how many. Required, > 0.
+	Messages int `yaml:"messages"`
+	// Size is each message's size, 16 to 65535 bytes. Default 64.
+	Size int `yaml:"size"`
+	// Interval is the time between messages. Default 20ms.
 	Interval Duration `yaml:"interval"`
 }
 
 // ImpairStep replaces a side's loss and latency for a while.
 type ImpairStep struct {
-	Side    string   `yaml:"side"`
-	Loss    float64  `yaml:"loss"`
+	// Side is "a" or "b". Required.
+	Side string `yaml:"side"`
+	// Loss replaces the side's loss, 0–100 percent. Default 0.
+	Loss float64 `yaml:"loss"`
+	// Latency replaces the side's latency (the side needs one in its
+	// topology). Default 0.
 	Latency Duration `yaml:"latency"`
-	For     Duration `yaml:"for"`
+	// For is how long until the side is restored. Default 0: for the rest
+	// of the call.
+	For Duration `yaml:"for"`
 }
 
 // SideStep acts on one side's NAT: silence (for a while) or rebind.

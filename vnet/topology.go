@@ -519,10 +519,10 @@ func (t *Topology) CutDirect(on bool) {
 
 // Impairment overrides a side's link for a while.
 type Impairment struct {
-	// LossPercent replaces the side's loss, 0–100.
+	// LossPercent replaces the side's loss, 0–100. Default 0.
 	LossPercent float64
 	// Latency replaces the side's latency; it needs the side to have been
-	// built with a latency or jitter, or it is ignored.
+	// built with a latency or jitter, or it is ignored. Default 0.
 	Latency time.Duration
 }
 

@@ -13,15 +13,20 @@ import (
 // controlling agent nominates a pair of a type only after that type's wait,
 // so the waits dominate the time to connected; the failed timeout dominates
 // how long a call that cannot connect takes to give up.
+// A peer without settings uses BrowserLikeICE(); the defaults below are
+// its values.
 type ICESettings struct {
 	// DisconnectedTimeout: no traffic for this long → "disconnected".
+	// Default 5s; must be positive.
 	DisconnectedTimeout time.Duration `json:"disconnected_timeout"`
-	// FailedTimeout: disconnected for this long → "failed".
+	// FailedTimeout: disconnected for this long → "failed". Default 25s;
+	// must be positive.
 	FailedTimeout time.Duration `json:"failed_timeout"`
-	// KeepAlive is the interval of ICE keepalives (consent).
+	// KeepAlive is the interval of ICE keepalives (consent). Default 2s;
+	// must be positive.
 	KeepAlive time.Duration `json:"keepalive"`
 	// HostWait, SrflxWait, PrflxWait, RelayWait are the candidate
-	// acceptance waits per candidate type.
+	// acceptance waits per candidate type. Default 0, 500ms, 1s, 2s.
 	HostWait  time.Duration `json:"host_wait"`
 	SrflxWait time.Duration `json:"srflx_wait"`
 	PrflxWait time.Duration `json:"prflx_wait"`
