@@ -93,7 +93,7 @@ func (s *SuiteResult) Report() *reports.Report {
 	if len(children) == 1 {
 		return children[0]
 	}
-	rep := reports.New("scenarios", fmt.Sprintf("%d scenarios", len(children)))
+	rep := reports.New("scenarios", suiteName(children))
 	rep.Started = s.Started
 	rep.Duration = reports.Duration(s.Duration)
 	failed, interrupted, notRun := 0, 0, 0
@@ -131,6 +131,19 @@ func (s *SuiteResult) Report() *reports.Report {
 		rep.Summary += fmt.Sprintf("; %d not run", notRun)
 	}
 	return rep
+}
+
+// suiteName names a suite by its scenarios (the report's kind already
+// says "scenarios").
+func suiteName(children []*reports.Report) string {
+	var names []string
+	for _, ch := range children {
+		names = append(names, ch.Name)
+	}
+	if len(names) > 3 {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:2], ", "), len(names)-2)
+	}
+	return strings.Join(names, ", ")
 }
 
 // report is one run's report, or why it has none.

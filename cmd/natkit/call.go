@@ -156,7 +156,7 @@ func runCall(cmd *cobra.Command, a *app, args []string, f *callFlags, out *outpu
 	if res == nil {
 		return err
 	}
-	rep := res.Report(call.ReportOptions{Name: "call " + f.room, ExpectRelay: f.relayOnly, CheckAudio: f.role == client.RoleBoth})
+	rep := res.Report(call.ReportOptions{Name: "room " + f.room, ExpectRelay: f.relayOnly, CheckAudio: f.role == client.RoleBoth})
 	rep.Target = redactSignal(f.signal)
 	rep.Finish()
 	if ctx.Err() != nil {
