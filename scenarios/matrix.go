@@ -43,6 +43,11 @@ type MatrixConfig struct {
 	Progress func(done, total int)
 	// Logger receives pion's and the relays' logs. Default: discard.
 	Logger *slog.Logger
+	// Net names the network backend, as Options.Net. Default "vnet".
+	Net string
+	// Backend builds each cell's network instead, as Options.Backend.
+	// Default nil.
+	Backend Backend
 }
 
 // Validate checks the config without running anything; the error is a
@@ -97,7 +102,8 @@ func (c MatrixConfig) validate() error {
 	if c.Parallel < 0 || c.Messages < 0 || c.ConnectTimeout < 0 {
 		return configErrorf("parallel/messages/connect timeout", "", "must not be negative")
 	}
-	return nil
+	_, err := selectBackend(c.Net, c.Backend)
+	return err
 }
 
 // Cell is one call of the matrix: expected against observed.
@@ -284,7 +290,11 @@ func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.
 	if err != nil {
 		return nil, err
 	}
-	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: c.A}, B: vnet.Side{Preset: c.B}, Seed: seed, Logger: cfg.Logger})
+	build, err := selectBackend(cfg.Net, cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	top, err := build(vnet.Spec{A: vnet.Side{Preset: c.A}, B: vnet.Side{Preset: c.B}, Seed: seed, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

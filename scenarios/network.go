@@ -46,19 +46,21 @@ const (
 	NetKernel = "kernel"
 )
 
-// backend returns the Backend that o selects.
-func (o Options) backend() (Backend, error) {
-	if o.Backend != nil {
-		return o.Backend, nil
+// selectBackend returns b, or the backend called name.
+func selectBackend(name string, b Backend) (Backend, error) {
+	if b != nil {
+		return b, nil
 	}
-	switch o.Net {
+	switch name {
 	case "", NetVNet:
 		return func(s vnet.Spec) (Network, error) { return vnet.Build(s) }, nil
 	case NetKernel:
-		return nil, &BackendError{Name: o.Net, Err: ErrBackendUnavailable}
+		return nil, &BackendError{Name: name, Err: ErrBackendUnavailable}
 	}
-	return nil, &BackendError{Name: o.Net, Err: ErrUnknownBackend}
+	return nil, &BackendError{Name: name, Err: ErrUnknownBackend}
 }
+
+func (o Options) backend() (Backend, error) { return selectBackend(o.Net, o.Backend) }
 
 // BackendError says why the network backend Options named cannot be used.
 type BackendError struct {

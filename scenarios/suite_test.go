@@ -118,3 +118,8 @@ func TestRunDoesNotModifySpec(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before, *spec)
 }
+
+func TestMatrixUnavailableBackend(t *testing.T) {
+	_, err := RunMatrix(context.Background(), MatrixConfig{Net: NetKernel})
+	require.ErrorIs(t, err, ErrBackendUnavailable)
+}
