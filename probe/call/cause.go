@@ -81,7 +81,7 @@ func (r *Result) Diagnosis() string {
 	case CauseDataChannelFailed:
 		return "the peers connected but the data channel did not carry the probes (SCTP over DTLS did not come up)"
 	case CauseInterrupted:
-		return "interrupted before the call completed"
+		return "cut short before the call completed (Ctrl-C, or the caller's deadline)"
 	case CauseNotRun:
 		return "not run"
 	}
