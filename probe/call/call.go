@@ -323,10 +323,10 @@ func (c *Call) Result() *Result {
 
 // newResult fills what every result holds from its peers: candidates,
 // time to connected (when all of them connected), TURN errors, settings.
-func newResult(started time.Time, main *Peer, tl *Timeline, noDirect string, peers ...*Peer) *Result {
+func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, peers ...*Peer) *Result {
 	r := &Result{
-		Started: started, ICE: main.ICE(), RTT: main.RTT(), Candidates: map[string][]Candidate{},
-		Events: tl.Events(), NoDirectPath: noDirect, RelayOnly: main.cfg.RelayOnly,
+		Started: started, ICE: self.ICE(), RTT: self.RTT(), Candidates: map[string][]Candidate{},
+		Events: tl.Events(), NoDirectPath: noDirect, RelayOnly: self.cfg.RelayOnly,
 	}
 	var last time.Time
 	r.Connected = true
