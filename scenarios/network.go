@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -69,7 +70,7 @@ type BackendError struct {
 }
 
 func (e *BackendError) Error() string {
-	if e.Err == ErrBackendUnavailable {
+	if errors.Is(e.Err, ErrBackendUnavailable) {
 		return fmt.Sprintf("network backend %q: %v in this build (pass Options.Backend)", e.Name, e.Err)
 	}
 	return fmt.Sprintf("network backend %q: %v: want %s or %s", e.Name, e.Err, NetVNet, NetKernel)

@@ -294,7 +294,7 @@ func unknownField(msg string) string {
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
 		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
-			if !(m[2] == "Step" && k == "at") {
+			if m[2] != "Step" || k != "at" {
 				keys = append(keys, k)
 			}
 		}

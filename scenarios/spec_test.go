@@ -95,8 +95,8 @@ func TestLoad(t *testing.T) {
 // A mistyped key says so in the file's terms, with the closest valid one.
 func TestUnknownKeyInFileTerms(t *testing.T) {
 	tests := []struct{ yaml, want string }{
-		{"name: x\nsteps:\n  - connect: {}\n  - wait_conected: {}\n", "x.yaml:4: unknown step 'wait_conected' (did you mean wait_connected?); valid steps (each may also have at): connect, wait_connected, send"},
-		{"name: x\nexpect:\n  conected: true\n", "x.yaml:3: unknown key 'conected' (did you mean connected?); valid keys: connected, path"},
+		{"name: x\nsteps:\n  - connect: {}\n  - wait_conected: {}\n", "x.yaml:4: unknown step 'wait_conected' (did you mean wait_connected?); valid steps (each may also have at): connect, wait_connected, send"}, //nolint:misspell // the typo is the input
+		{"name: x\nexpect:\n  conected: true\n", "x.yaml:3: unknown key 'conected' (did you mean connected?); valid keys: connected, path"},                                                                        //nolint:misspell // the typo is the input
 		{"name: x\ntopology:\n  a: {nat: open, zzzzzzzz: 1}\n", "x.yaml:3: unknown key 'zzzzzzzz'; valid keys: nat, mapping"},
 	}
 	for _, tt := range tests {

@@ -114,7 +114,7 @@ func TestScenarioRebindStepErrors(t *testing.T) {
 // closest valid step and the list, and exits 2 (issue 13 #16).
 func TestScenarioUnknownStep(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "typo.yaml")
-	require.NoError(t, os.WriteFile(f, []byte("name: typo\nsteps:\n  - connect: {}\n  - wait_conected: {timeout: 5s}\n"), 0o644))
+	require.NoError(t, os.WriteFile(f, []byte("name: typo\nsteps:\n  - connect: {}\n  - wait_conected: {timeout: 5s}\n"), 0o644)) //nolint:misspell // the typo is the input
 	code, _, stderr := runNatkit(t, context.Background(), "scenario", "run", f)
 	assert.Equal(t, 2, code, stderr)
 	assert.Contains(t, stderr, "typo.yaml:4: unknown step 'wait_conected' (did you mean wait_connected?)")
