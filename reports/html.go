@@ -64,12 +64,6 @@ type htmlLink struct {
 	Summary     string
 }
 
-func titleOf(r *Report) string {
-	if r.Name != "" && r.Name != r.Kind {
-		return r.Kind + " " + r.Name
-	}
-	return r.Kind
-}
 
 // anchorFor makes a stable, unique id from a report name.
 func anchorFor(name string, seen map[string]int) string {
