@@ -85,7 +85,10 @@ type Report struct {
 	Tables      []Table      `json:"tables,omitempty"`
 	Grids       []Grid       `json:"grids,omitempty"`
 	Environment *Environment `json:"environment,omitempty"`
-	Children    []*Report    `json:"children,omitempty"`
+	// Headline names the metrics that say most about the run, in order;
+	// the HTML report charts them first.
+	Headline []string  `json:"headline,omitempty"`
+	Children []*Report `json:"children,omitempty"`
 	// Details is the kind-specific typed payload, e.g. a gather result.
 	// Use SetDetails and DecodeDetails.
 	Details json.RawMessage `json:"details,omitempty"`
