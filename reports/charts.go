@@ -402,7 +402,13 @@ func groupSeries(series []Series) []seriesGroup {
 	for _, s := range series {
 		q := s.Unit
 		if q == "1/s" || q == "/s" || q == "" {
-			words := strings.Fields(strings.TrimSuffix(strings.TrimSuffix(s.Name, "/s"), " per second"))
+			name := s.Name
+			// A merged report labels each series with its worker: "sent
+			// packets/s [worker 2]".
+			if i := strings.LastIndex(name, " ["); i > 0 && strings.HasSuffix(name, "]") {
+				name = name[:i]
+			}
+			words := strings.Fields(strings.TrimSuffix(strings.TrimSuffix(name, "/s"), " per second"))
 			if len(words) > 0 {
 				q = words[len(words)-1] + "/s"
 			}

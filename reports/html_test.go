@@ -85,6 +85,14 @@ func TestSeriesOfDifferentThingsGetTheirOwnAxis(t *testing.T) {
 		{Name: "loss by send second", Unit: "%", Points: pts},
 	})
 	require.Len(t, groups, 3)
+	merged := groupSeries([]Series{
+		{Name: "sent packets/s [worker 1]", Unit: "1/s", Points: pts},
+		{Name: "allocations/s [worker 2]", Unit: "1/s", Points: pts},
+		{Name: "sent packets/s [worker 2]", Unit: "1/s", Points: pts},
+	})
+	require.Len(t, merged, 2, "a merged report's worker labels do not split or merge quantities")
+	assert.Equal(t, "packets/s", merged[0].quantity)
+	assert.Len(t, merged[0].series, 2)
 	assert.Equal(t, "allocations/s", groups[0].quantity)
 	assert.Len(t, groups[0].series, 2)
 	assert.Equal(t, "packets/s", groups[1].quantity)
