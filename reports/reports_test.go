@@ -389,3 +389,22 @@ func TestCountersPrintAsIntegers(t *testing.T) {
 	assert.NotContains(t, out, "10.00")
 	assert.Contains(t, out, "37.50")
 }
+
+func TestAgoReadsLikeAPerson(t *testing.T) {
+	now := time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Unix(1600000000, 0), "6.2 years ago"},
+		{time.Time{}, "never"},
+		{now.Add(-42 * time.Second), "42s ago"},
+		{now.Add(-5*time.Minute - 3*time.Second), "5m3s ago"},
+		{now.Add(-3*time.Hour - 12*time.Minute - 20*time.Second), "3h12m ago"},
+		{now.Add(-4*24*time.Hour - time.Hour), "4 days ago"},
+		{now.Add(10 * time.Minute), "10m from now"},
+		{now, "just now"},
+	} {
+		assert.Equal(t, c.want, Ago(c.t, now))
+	}
+}
