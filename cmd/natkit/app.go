@@ -30,9 +30,6 @@ type app struct {
 	// logOut is the logger's writer: stderr, or the progress line's
 	// container while one is drawn (progress.go).
 	logOut *logWriter
-	// forceProgress draws progress lines even when stderr is not a
-	// terminal (tests).
-	forceProgress bool
 	// getenv reads the environment (NO_COLOR); nil means os.Getenv.
 	getenv func(string) string
 }

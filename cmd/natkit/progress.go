@@ -43,13 +43,10 @@ const progressRefresh = 120 * time.Millisecond
 // units of work (0 when unknown). It returns nil when stderr is not a
 // terminal.
 func (a *app) progress(ctx context.Context, what string, total int) *progressBar {
-	if !a.forceProgress && !a.stderrIsTerminal() {
+	if !a.stderrIsTerminal() {
 		return nil
 	}
 	opts := []mpb.ContainerOption{mpb.WithOutput(a.stderr), mpb.WithWidth(32), mpb.WithRefreshRate(progressRefresh)}
-	if a.forceProgress {
-		opts = append(opts, mpb.WithAutoRefresh())
-	}
 	pb := &progressBar{a: a, p: mpb.NewWithContext(ctx, opts...), total: int64(total)}
 	counts := decor.Any(func(s decor.Statistics) string {
 		if pb.total <= 0 {
