@@ -15,6 +15,27 @@ import (
 type gatherer struct {
 	cfg   Config
 	start time.Time
+
+	mu sync.Mutex
+	// unfreed counts, per server address, direct-probe allocations whose
+	// release (Refresh with lifetime 0) was not confirmed: natkit's own
+	// share of a quota.
+	unfreed map[string]int
+}
+
+func (g *gatherer) hold(addr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unfreed == nil {
+		g.unfreed = map[string]int{}
+	}
+	g.unfreed[addr]++
+}
+
+func (g *gatherer) held(addr string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.unfreed[addr]
 }
 
 // Run probes every server, gathers through each on its own and through all
@@ -70,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if ctx.Err() != nil || unreachable(r.Cause) || (cfg.Policy == PolicyRelay && !s.IsTURN()) {
 				return
 			}
-			r.Gather = g.iceGather(ctx, iceconfig.Servers{s})
+			r.Gather = g.iceGather(ctx, iceconfig.Servers{s}, g.expect(iceconfig.Servers{s}, []ServerResult{*r}))
 		}()
 	}
 	wg.Add(1)
@@ -85,6 +106,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// until its timeout. Like a browser, it runs even with no server left:
 	// host candidates still come.
 	var reachable iceconfig.Servers
+	var verdicts []ServerResult
 	var left []string
 	for i, s := range cfg.Servers {
 		switch c := res.Servers[i].Cause; {
@@ -93,10 +115,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			left = append(left, s.URL()+" ("+string(c)+")")
 		default:
 			reachable = append(reachable, s)
+			verdicts = append(verdicts, res.Servers[i])
 		}
 	}
 	if ctx.Err() == nil && (len(reachable.TURN()) > 0 || cfg.Policy == PolicyAll) {
-		res.Combined = g.iceGather(ctx, reachable)
+		res.Combined = g.iceGather(ctx, reachable, g.expect(reachable, verdicts))
 		if len(left) > 0 {
 			res.Combined.Note = "left out, unreachable: " + strings.Join(left, ", ")
 		}
@@ -117,7 +140,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // unreachable causes make a gather through the server pointless.
 func unreachable(c Cause) bool {
 	switch c {
-	case CauseNoAnswer, CauseDNS, CauseUnreachable, CauseConnRefused, CauseTLS, CauseNetwork, CauseInterrupted:
+	case CauseNoAnswer, CauseDNS, CauseUnreachable, CauseConnRefused, CauseTLS, CauseNotTLS, CauseTURNDisabled, CauseNetwork, CauseInterrupted:
 		return true
 	}
 	return false
