@@ -144,7 +144,7 @@ func TestGatherTextReport(t *testing.T) {
 	port := startLoopbackRelay(t)
 	code, out, stderr := runNatkit(t, context.Background(), "gather", fmt.Sprintf("turn:127.0.0.1:%d", port), "--user", "alice", "--credential", "right")
 	require.Equal(t, 0, code, stderr)
-	for _, col := range candidateColumns {
+	for _, col := range gather.CandidateColumns {
 		assert.Contains(t, out, col)
 	}
 	assert.Contains(t, out, "TURN transports")

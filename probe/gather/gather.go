@@ -134,6 +134,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Transports = transports(cfg.Servers, res.Servers, res.Probed)
 	res.Duration = time.Since(start)
+	res.Interrupted = ctx.Err() != nil
 	return res, ctx.Err()
 }
 

@@ -128,6 +128,8 @@ type Result struct {
 	// tested).
 	Transports []TransportResult `json:"transports,omitempty"`
 	Duration   time.Duration     `json:"duration"`
+	// Interrupted is true when Run's context ended before it finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // TransportResult is the transport support of one TURN host.

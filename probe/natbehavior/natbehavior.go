@@ -41,6 +41,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// it caused (no answer), is the error.
 		err = ctx.Err()
 	}
+	r.Cause = causeOf(err)
+	if err != nil {
+		r.Error = err.Error()
+	}
 	return r, err
 }
 
