@@ -98,3 +98,19 @@ func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 
 // ErrServerStopped is returned when a running server stopped answering.
 var ErrServerStopped = errors.New("the server stopped answering")
+
+// ErrMissingMetric: a report lacks a metric an SLO is judged on.
+var ErrMissingMetric = errors.New("missing metric")
+
+// MissingMetricError names the report and the metric it lacks.
+type MissingMetricError struct {
+	Report string
+	Metric string
+}
+
+func (e *MissingMetricError) Error() string {
+	return fmt.Sprintf("%v: report %q has no %q metric, so the SLO cannot be judged on it (is it a natkit bench report?)", ErrMissingMetric, e.Report, e.Metric)
+}
+
+// Unwrap makes errors.Is(err, ErrMissingMetric) true.
+func (e *MissingMetricError) Unwrap() error { return ErrMissingMetric }
