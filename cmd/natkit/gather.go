@@ -2,11 +2,11 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/spf13/cobra"
 
 	"github.com/natkit/natkit/probe/gather"
@@ -137,7 +137,7 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		Policy:          gather.Policy(f.policy),
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
-		LoggerFactory:   pionLoggersForDiagnosis(a),
+		Logger:          loggerForDiagnosis(a),
 	})
 	if errors.Is(err, gather.ErrConfig) {
 		return usageError(err)
@@ -145,13 +145,13 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 	return a.emit(res.Report(f.expect...), out)
 }
 
-// pionLoggersForDiagnosis passes pion's logs through only at debug and
-// trace: at the default level pion warns about every failed Allocate,
-// which the report already diagnoses.
-func pionLoggersForDiagnosis(a *app) logging.LoggerFactory {
+// loggerForDiagnosis passes pion's logs through only at debug and trace:
+// at the default level pion warns about every failed Allocate, which the
+// report already diagnoses.
+func loggerForDiagnosis(a *app) *slog.Logger {
 	switch strings.ToLower(a.logLevel) {
 	case "debug", "trace":
-		return a.pionLoggers()
+		return a.log()
 	}
 	return nil
 }

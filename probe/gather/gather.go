@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/logging"
+
+	"github.com/natkit/natkit/internal/pionlog"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/probe/natbehavior"
 )
@@ -15,6 +18,8 @@ import (
 type gatherer struct {
 	cfg   Config
 	start time.Time
+	// pionLogs adapts cfg.Logger for pion's ICE agent and TURN client.
+	pionLogs logging.LoggerFactory
 
 	mu sync.Mutex
 	// unfreed counts, per server address, direct-probe allocations whose
@@ -49,14 +54,12 @@ func (g *gatherer) held(addr string) int {
 // step, so natkit never trips a per-user quota by itself. STUN servers are
 // probed in parallel.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := cfg.setDefaults(); err != nil {
-		return nil, err
-	}
 	start := time.Now()
-	g := &gatherer{cfg: cfg, start: start}
+	g := &gatherer{cfg: cfg, start: start, pionLogs: pionlog.NewFactory(cfg.Logger)}
 	res := &Result{Policy: cfg.Policy, Servers: make([]ServerResult, len(cfg.Servers))}
 	now := cfg.Now()
 

@@ -267,7 +267,7 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers, wan
 		ice.WithCandidateTypes(types),
 		ice.WithSTUNGatherTimeout(g.cfg.Timeout),
 		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
-		ice.WithLoggerFactory(g.cfg.LoggerFactory),
+		ice.WithLoggerFactory(g.pionLogs),
 	}
 	if g.cfg.IncludeLoopback {
 		opts = append(opts, ice.WithIncludeLoopback())

@@ -95,7 +95,7 @@ func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerR
 		Username:       s.Username,
 		Password:       s.Credential,
 		Net:            g.cfg.Net,
-		LoggerFactory:  g.cfg.LoggerFactory,
+		LoggerFactory:  g.pionLogs,
 		RTO:            g.cfg.TURNRTO,
 	})
 	if err != nil {

@@ -3,6 +3,8 @@ package load
 import (
 	"errors"
 	"fmt"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Errors for errors.Is.
@@ -24,22 +26,9 @@ var (
 	ErrPeerAddress = errors.New("bad peer address")
 )
 
-// ConfigError names the Config field (or flag) that is wrong and why.
-type ConfigError struct {
-	Field  string
-	Value  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	if e.Value == "" {
-		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
-	}
-	return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap makes errors.Is(err, ErrConfig) true.
-func (e *ConfigError) Unwrap() error { return ErrConfig }
+// ConfigError names the Config field (or flag) that is wrong and why; its
+// Kind is ErrConfig.
+type ConfigError = configerr.Error
 
 // ResponseError is a TURN error response.
 type ResponseError struct {
