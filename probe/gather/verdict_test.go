@@ -138,6 +138,25 @@ func TestTCPOnlyTURNGatherCompletesWithoutWaitingForTheTimeout(t *testing.T) {
 	}
 }
 
+// Issue 13 #4 against coturn: turns: with a certificate the process trusts
+// (see TestMain); coturn runs without DTLS, so nothing answers UDP on its
+// TLS port, which is what pion's srflx Binding waited for.
+func TestCoturnTURNSGatherCompletesWithoutWaitingForTheTimeout(t *testing.T) {
+	c := externaltest.StartCoturn(t, externaltest.CoturnConfig{Users: []string{"alice:right"}, TLS: true,
+		Extra: []string{"--cert", trustedCert, "--pkey", trustedKey}})
+	const timeout = 4 * time.Second
+	url := fmt.Sprintf("turns:127.0.0.1:%d", c.TLSPort)
+	res, err := Run(context.Background(), Config{Servers: servers(t, "alice", "right", url), Timeout: timeout})
+	require.NoError(t, err)
+	require.Equal(t, CauseTURNOK, res.Servers[0].Cause, res.Servers[0].Diagnosis)
+	for name, g := range map[string]*Gather{"alone": res.Servers[0].Gather, "combined": res.Combined} {
+		require.NotNil(t, g, name)
+		assert.True(t, g.Complete, "%s: %s", name, g.Note)
+		assert.True(t, g.Has("relay"), name)
+		assert.Less(t, g.Duration, timeout/2, name)
+	}
+}
+
 // Issue 13 #5: ICMP port unreachable is not "no answer".
 func TestPortUnreachableIsWordedOnce(t *testing.T) {
 	port := externaltest.FreeUDPPort(t, "127.0.0.1")
