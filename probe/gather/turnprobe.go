@@ -186,10 +186,15 @@ func (t *turnProbe) open(ctx context.Context) bool {
 		cancel()
 		if err != nil {
 			conn.Close()
-			if notTLS(err) && ctx.Err() == nil {
-				r.Cause = CauseNotTLS
-				r.Diagnosis = t.notTLSDiagnosis(ctx, err)
-				return false
+			// A plain TURN port may reset the connection on the
+			// ClientHello, or wait for the rest of what it takes for a
+			// STUN message until the handshake times out.
+			if ctx.Err() == nil && (notTLS(err) || errors.Is(err, context.DeadlineExceeded)) {
+				if plain := t.speaksPlainSTUN(ctx); plain || notTLS(err) {
+					r.Cause = CauseNotTLS
+					r.Diagnosis = t.notTLSDiagnosis(err, plain)
+					return false
+				}
 			}
 			r.Cause = CauseTLS
 			r.Diagnosis = "TLS handshake failure with " + s.Address() + ": " + tlsProblem(err, s.Host)
@@ -210,13 +215,13 @@ func notTLS(err error) bool {
 	return errors.As(err, &rh) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
-// notTLSDiagnosis says that a turns: port is not TLS at all, and checks
-// over a fresh connection whether it speaks plain STUN over TCP, which
-// means the URL should have been turn:…?transport=tcp.
-func (t *turnProbe) notTLSDiagnosis(ctx context.Context, herr error) string {
+// notTLSDiagnosis says that a turns: port is not TLS at all; plainSTUN
+// (a Binding answered over a fresh plain TCP connection) means the URL
+// should have been turn:…?transport=tcp.
+func (t *turnProbe) notTLSDiagnosis(herr error, plainSTUN bool) string {
 	s := t.s
-	head := fmt.Sprintf("not TLS at all: %s did not answer the TLS handshake with TLS (%s)", s.Address(), handshakeSymptom(herr))
-	if t.speaksPlainSTUN(ctx) {
+	head := fmt.Sprintf("not TLS at all: %s did not answer the TLS handshake with TLS (%s)", s.Address(), t.handshakeSymptom(herr))
+	if plainSTUN {
 		plain := s
 		plain.Scheme, plain.Transport, plain.ExplicitTransport = iceconfig.SchemeTURN, iceconfig.TransportTCP, true
 		return head + fmt.Sprintf("; it answers plain STUN over TCP, so this is a plain TURN port: use %s, or the server's TLS port (usually %d) for turns:", plain.URL(), iceconfig.DefaultTLSPort)
@@ -224,13 +229,15 @@ func (t *turnProbe) notTLSDiagnosis(ctx context.Context, herr error) string {
 	return head + "; check the port: turns: needs the server's TLS listener (usually 5349)"
 }
 
-func handshakeSymptom(err error) string {
+func (t *turnProbe) handshakeSymptom(err error) string {
 	var rh tls.RecordHeaderError
 	switch {
 	case errors.As(err, &rh):
 		return "it sent bytes that are not a TLS record"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "it reset the connection on the ClientHello"
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("it did not answer the ClientHello within %s", t.g.cfg.Timeout)
 	}
 	return "it closed the connection on the ClientHello"
 }

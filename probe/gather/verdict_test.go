@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,4 +180,77 @@ func TestUnsupportedTransportGivesTheNextStep(t *testing.T) {
 	assert.Equal(t, CauseErrorResponse, s.Cause, s.Diagnosis)
 	assert.Contains(t, s.Diagnosis, "ask the operator to allow UDP relaying")
 	assert.Contains(t, s.Diagnosis, fmt.Sprintf("turn:%s?transport=tcp", addr))
+}
+
+// A plain STUN/TURN port that holds the connection on a ClientHello (coturn
+// sometimes waits for the rest of what it reads as a STUN message) is
+// still "not TLS at all", found by a Binding over plain TCP; a port that
+// holds it and answers nothing stays a handshake timeout.
+func TestTURNSHandshakeTimeout(t *testing.T) {
+	for _, answersSTUN := range []bool{true, false} {
+		t.Run(fmt.Sprintf("answers STUN %v", answersSTUN), func(t *testing.T) {
+			addr := holdingTCPServer(t, answersSTUN)
+			res, err := Run(context.Background(), Config{Servers: servers(t, "alice", "right", "turns:"+addr), Timeout: time.Second})
+			require.NoError(t, err)
+			s := res.Servers[0]
+			if answersSTUN {
+				assert.Equal(t, CauseNotTLS, s.Cause, s.Diagnosis)
+				assert.Contains(t, s.Diagnosis, "not TLS at all")
+				assert.Contains(t, s.Diagnosis, "turn:"+addr+"?transport=tcp")
+			} else {
+				assert.Equal(t, CauseTLS, s.Cause, s.Diagnosis)
+				assert.Contains(t, s.Diagnosis, "the handshake timed out")
+			}
+		})
+	}
+}
+
+// holdingTCPServer never answers a TLS ClientHello (it keeps the
+// connection open) and, if answersSTUN, answers a STUN Binding request.
+func holdingTCPServer(t *testing.T, answersSTUN bool) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		_ = l.Close()
+		close(done)
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			go func() {
+				buf := make([]byte, 1500)
+				n, err := conn.Read(buf)
+				if err != nil || !answersSTUN || n < 20 || buf[0] == 0x16 {
+					<-done
+					return
+				}
+				req := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+				if req.Decode() != nil {
+					return
+				}
+				a := conn.RemoteAddr().(*net.TCPAddr)
+				resp, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess, &stun.XORMappedAddress{IP: a.IP, Port: a.Port}, stun.Fingerprint)
+				if err == nil {
+					_, _ = conn.Write(resp.Raw)
+				}
+				<-done
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
