@@ -13,6 +13,7 @@ import (
 	"github.com/natkit/natkit/internal/pionlog"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/probe/natbehavior"
+	"github.com/natkit/natkit/reports"
 )
 
 type gatherer struct {
@@ -72,8 +73,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := s.CheckExpiry(now); err != nil {
 			exp, _ := iceconfig.RESTExpiry(s.Username)
 			r.Cause = CauseExpired
-			r.Diagnosis = "REST username already expired at " + exp.UTC().Format(time.RFC3339) + " (" + now.Sub(exp).Round(time.Second).String() +
-				" ago), detected locally, nothing sent: the server would answer 401; fetch fresh credentials from the token URL or mint them with --secret"
+			r.Diagnosis = "REST username already expired at " + exp.UTC().Format(time.RFC3339) + " (" + reports.Ago(exp, now) +
+				"), detected locally, nothing sent: the server would answer 401; fetch fresh credentials from the token URL or mint them with --secret"
 			continue
 		}
 		usable = append(usable, s)

@@ -254,3 +254,15 @@ func holdingTCPServer(t *testing.T, answersSTUN bool) string {
 	}()
 	return l.Addr().String()
 }
+
+// Issue 13 #13: an expiry long past reads as people read it, not as
+// "54424h15m59s ago".
+func TestExpiredRESTUsernameSaysHowLongAgoReadably(t *testing.T) {
+	now := time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)
+	// 1,000,000,000 is 2001-09-09.
+	res, err := Run(context.Background(), Config{Servers: servers(t, "1000000000:alice", "pw", "turn:127.0.0.1:3478"), Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	s := res.Servers[0]
+	require.Equal(t, CauseExpired, s.Cause, s.Diagnosis)
+	assert.Contains(t, s.Diagnosis, "(25.2 years ago)")
+}
