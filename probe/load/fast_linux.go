@@ -322,7 +322,14 @@ func (r *reactor) drain(s *session, wall0 int64, mono time.Duration) bool {
 			// implausible stamp (the wall clock stepped) falls back to mono.
 			at := mono
 			t, ok := rxTimestamp(r.in.Control(i))
-			if d := time.Duration(t - wall0); ok && d > 0 && d <= mono+time.Millisecond {
+			d := time.Duration(t - wall0)
+			if ok && d > mono+time.Millisecond {
+				// Stamped after this wake's clock read: the thread was held
+				// up between the two (a loaded machine, -race). Only the
+				// clock now tells that from a wall clock that stepped.
+				mono = max(mono, r.e.now())
+			}
+			if ok && d > 0 && d <= mono+time.Millisecond {
 				at = min(d, mono)
 			} else {
 				r.e.rxWakeStamped.Add(1)
