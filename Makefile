@@ -25,9 +25,13 @@ test:
 
 # The race detector on the packages with goroutines and atomics (CI runs
 # it). A directory that does not exist (yet) is left out, not an error.
+# RACE_SKIP: TestSlowConsumer pushes 100 MB through the signaling server,
+# 45 s alone under -race and past its 1-minute budget beside the other
+# packages on 2 cores; make test runs it.
 RACE_DIRS ?= relay signalserver probe/load probe/call scenarios vnet lab
+RACE_SKIP ?= ^TestSlowConsumer$$
 race:
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$(for d in $(RACE_DIRS); do [ -d $$d ] && echo ./$$d/...; done)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip '$(RACE_SKIP)' $$(for d in $(RACE_DIRS); do [ -d $$d ] && echo ./$$d/...; done)
 
 # Go benchmarks, then the side-by-side scripts under bench/.
 bench: build
