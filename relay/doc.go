@@ -75,7 +75,7 @@
 // # Event loops
 //
 // On the real network on Linux, IPv4 UDP listening and relayed sockets are
-// raw sockets served by Config.Loops event loops (epoll, recvmmsg,
+// non-blocking UDP sockets served by Config.Loops event loops (epoll, recvmmsg,
 // sendmmsg) that relay ChannelData of known channels in place, in both
 // directions, without a goroutine per packet; everything else is queued to
 // pion. vnet, IPv6 and other systems use Go sockets and pion's reader

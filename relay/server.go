@@ -30,7 +30,7 @@ type Server struct {
 	ctr  *counters
 	reg  *prometheus.Registry
 	fast *fastPath
-	// loops serve raw UDP sockets on the real network (Linux, IPv4);
+	// loops serve non-blocking UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops
 
