@@ -133,7 +133,8 @@ type Config struct {
 	// BandwidthLimit caps each allocation's relayed bytes per second, both
 	// directions together; excess packets are dropped. Default: 0, none.
 	BandwidthLimit int64
-	// TLSConfig serves "tls" listeners. Required when there is one.
+	// TLSConfig serves "tls" listeners. Default: nil (required when there
+	// is a tls listener).
 	TLSConfig *tls.Config
 	// SocketsPerListener opens this many SO_REUSEPORT sockets per UDP
 	// listener so that reads use several cores (real network only; 1 on
@@ -216,7 +217,7 @@ func (c Config) withDefaults() Config {
 }
 
 // validate checks a Config after withDefaults.
-func (c *Config) validate() error {
+func (c Config) validate() error {
 	for i, l := range c.Listen {
 		if err := l.validate(); err != nil {
 			return configErr(fmt.Sprintf("Listen[%d]", i), l.String(), "%v", err)
@@ -279,7 +280,7 @@ func (c *Config) validate() error {
 	return nil
 }
 
-func (c *Config) firstUDPIP() net.IP {
+func (c Config) firstUDPIP() net.IP {
 	for _, l := range c.Listen {
 		if l.Network == NetworkUDP {
 			host, _, _ := net.SplitHostPort(l.Addr)
