@@ -64,6 +64,13 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 		s.logBad(BadMalformedSTUN, src, o)
 		return nil, false
 	}
+	// RFC 8489 section 14.7: a message whose FINGERPRINT does not match
+	// is discarded, whatever else it carries.
+	if m.Contains(stun.AttrFingerprint) && stun.Fingerprint.Check(m) != nil {
+		s.ctr.bad.inc(BadFingerprint)
+		s.logBad(BadFingerprint, src, o)
+		return nil, false
+	}
 	switch m.Type.Class {
 	case stun.ClassIndication:
 		return nil, o.turn && m.Type.Method == stun.MethodSend

@@ -23,6 +23,7 @@ const (
 	BadUnknownAttribute = "unknown_attribute"
 	BadUnexpectedClass  = "unexpected_class"
 	BadOversized        = "oversized"
+	BadFingerprint      = "fingerprint"
 )
 
 // labelled is a fixed set of counters, one per label value. The map is
@@ -74,7 +75,7 @@ func newCounters() *counters {
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,
 			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid),
 		bad: newLabelled(BadNotSTUN, BadMalformedSTUN, BadTruncatedChannel, BadUnknownAttribute,
-			BadUnexpectedClass, BadOversized),
+			BadUnexpectedClass, BadOversized, BadFingerprint),
 	}
 }
 
