@@ -1,7 +1,11 @@
 package relay_test
 
 import (
+	"net"
+	"net/netip"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/pion/stun/v3"
 	"github.com/stretchr/testify/require"
@@ -39,4 +43,95 @@ func TestFingerprintMismatchDiscarded(t *testing.T) {
 			require.EqualValues(t, 2, srv.Stats().BadPackets[relay.BadFingerprint])
 		})
 	}
+}
+
+// sendIndication sends data to peer through a Send indication.
+func (c *rawClient) sendIndication(peer peerAddr, data []byte) {
+	c.t.Helper()
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication), peer,
+		rawAttr{stun.AttrData, data}, stun.Fingerprint)
+	require.NoError(c.t, err)
+	c.send(m.Raw)
+}
+
+func relayedAddr(t *testing.T, resp *stun.Message) (string, int) {
+	t.Helper()
+	var ra stun.XORMappedAddress
+	require.NoError(t, ra.GetFromAs(resp, stun.AttrXORRelayedAddress))
+	return ra.IP.String(), ra.Port
+}
+
+func TestSelfPeersRefused(t *testing.T) {
+	// Loopback is allowed, so that only the self rule can refuse.
+	srv := startLoopback(t, relay.Config{
+		Users:      map[string]string{"u": "p"},
+		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+	})
+	udpHost, udpPort := splitHostPort(t, addrOf(t, srv, "udp"))
+	_, tcpPort := splitHostPort(t, addrOf(t, srv, "tcp"))
+	c := newRawClient(t, addrOf(t, srv, "udp"), "u", "p")
+	resp := c.allocate()
+	require.Zero(t, errorCode(resp), "response %s", resp)
+	relayHost, relayPort := relayedAddr(t, resp)
+
+	tests := []struct {
+		name   string
+		method stun.Method
+		peer   peerAddr
+	}{
+		{"permission to udp listener", stun.MethodCreatePermission, peerAddr{udpHost, udpPort}},
+		{"permission to tcp listener", stun.MethodCreatePermission, peerAddr{udpHost, tcpPort}},
+		{"channel to udp listener", stun.MethodChannelBind, peerAddr{udpHost, udpPort}},
+		{"permission to own relayed address", stun.MethodCreatePermission, peerAddr{relayHost, relayPort}},
+		{"channel to own relayed address", stun.MethodChannelBind, peerAddr{relayHost, relayPort}},
+		{"v4-mapped listener", stun.MethodCreatePermission, peerAddr{"::ffff:" + udpHost, udpPort}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := srv.Stats().PermissionsDenied[relay.RuleSelf]
+			attrs := []stun.Setter{tc.peer}
+			if tc.method == stun.MethodChannelBind {
+				attrs = append(attrs, channelNumber(0x4000+i))
+			}
+			resp := c.authed(tc.method, attrs...)
+			require.Equal(t, stun.CodeForbidden, errorCode(resp), "response %s", resp)
+			require.Equal(t, before+1, srv.Stats().PermissionsDenied[relay.RuleSelf])
+		})
+	}
+
+	// A permission to the relay's IP on another port is fine (another
+	// allocation on the same relay is a legitimate peer), but Send
+	// indications toward the listener or the own relayed address are
+	// dropped: no Binding response, no echo.
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer peer.Close()
+	_, peerPort := splitHostPort(t, peer.LocalAddr().String())
+	require.Zero(t, errorCode(c.authed(stun.MethodCreatePermission, peerAddr{"127.0.0.1", peerPort})))
+	binding, err := stun.Build(stun.TransactionID, stun.BindingRequest)
+	require.NoError(t, err)
+	before := srv.Stats().PermissionsDenied[relay.RuleSelf]
+	c.sendIndication(peerAddr{udpHost, udpPort}, binding.Raw)
+	c.expectSilence()
+	c.sendIndication(peerAddr{relayHost, relayPort}, []byte("echo?"))
+	c.expectSilence()
+	require.Equal(t, before+2, srv.Stats().PermissionsDenied[relay.RuleSelf])
+	require.Zero(t, srv.Stats().BindingRequests, "the relay answered a Binding request from itself")
+
+	// The same Send path reaches a real peer.
+	c.sendIndication(peerAddr{"127.0.0.1", peerPort}, []byte("hello"))
+	buf := make([]byte, 64)
+	require.NoError(t, peer.SetReadDeadline(time.Now().Add(3*time.Second)))
+	n, _, err := peer.ReadFrom(buf)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(buf[:n]))
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	return host, p
 }

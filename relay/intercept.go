@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -73,7 +74,18 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 	}
 	switch m.Type.Class {
 	case stun.ClassIndication:
-		return nil, o.turn && m.Type.Method == stun.MethodSend
+		if !o.turn || m.Type.Method != stun.MethodSend {
+			return nil, false
+		}
+		// Permissions are per IP, so a permission to the relay's own IP
+		// (granted for another allocation's relayed address) must not
+		// carry data to the relay's own ports.
+		if rule, peer, denied := s.checkSelf(m, src, o); denied {
+			s.ctr.denied.inc(rule)
+			s.log.Debug("relay: send to own address dropped", "peer", peer, "client", src.String())
+			return nil, false
+		}
+		return nil, true
 	case stun.ClassRequest:
 	default:
 		s.ctr.bad.inc(BadUnexpectedClass)
@@ -129,7 +141,7 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 	}
 	switch m.Type.Method {
 	case stun.MethodCreatePermission, stun.MethodChannelBind:
-		if rule, peer, denied := s.checkPeers(m); denied {
+		if rule, peer, denied := s.checkPeers(m, src, o); denied {
 			s.ctr.denied.inc(rule)
 			s.log.Info("relay: peer refused", "rule", rule, "peer", peer, "user", user.String(),
 				"client", src.String(), "method", m.Type.Method.String())
@@ -166,49 +178,63 @@ func (s *Server) verify(m *stun.Message, user, realm string) ([]byte, string) {
 	return nil, ReasonWrongPassword
 }
 
-// checkPeers applies the peer policy to every XOR-PEER-ADDRESS.
-func (s *Server) checkPeers(m *stun.Message) (rule, peer string, denied bool) {
+// checkPeers applies the peer policy, and refuses the relay's own
+// addresses, for every XOR-PEER-ADDRESS.
+func (s *Server) checkPeers(m *stun.Message, src net.Addr, o *origin) (rule, peer string, denied bool) {
 	for _, a := range m.Attributes {
 		if a.Type != stun.AttrXORPeerAddress {
 			continue
 		}
-		ip, ok := decodeXORAddr(a.Value, m.TransactionID)
+		ip, port, ok := decodeXORAddr(a.Value, m.TransactionID)
 		if !ok {
 			return RuleInvalid, "malformed XOR-PEER-ADDRESS", true
 		}
-		if ok, rule := s.cfg.PeerPolicy.Check(ip); !ok {
+		if ok, rule := s.cfg.PeerPolicy.Check(ip.AsSlice()); !ok {
 			return rule, ip.String(), true
+		}
+		if s.self.isSelf(ip, port, fiveTupleKey(src, o.local)) {
+			return RuleSelf, netip.AddrPortFrom(ip, port).String(), true
 		}
 	}
 	return "", "", false
 }
 
-func decodeXORAddr(v []byte, tid [stun.TransactionIDSize]byte) (net.IP, bool) {
-	if len(v) < 8 {
-		return nil, false
+// checkSelf refuses a Send indication toward the relay's own addresses.
+func (s *Server) checkSelf(m *stun.Message, src net.Addr, o *origin) (rule, peer string, denied bool) {
+	v, err := m.Get(stun.AttrXORPeerAddress)
+	if err != nil {
+		return "", "", false // pion drops it
 	}
-	var ip net.IP
-	switch v[1] {
-	case 0x01:
-		if len(v) != 8 {
-			return nil, false
-		}
-		ip = make(net.IP, 4)
-	case 0x02:
-		if len(v) != 20 {
-			return nil, false
-		}
-		ip = make(net.IP, 16)
-	default:
-		return nil, false
+	ip, port, ok := decodeXORAddr(v, m.TransactionID)
+	if ok && s.self.isSelf(ip, port, fiveTupleKey(src, o.local)) {
+		return RuleSelf, netip.AddrPortFrom(ip, port).String(), true
+	}
+	return "", "", false
+}
+
+func decodeXORAddr(v []byte, tid [stun.TransactionIDSize]byte) (netip.Addr, uint16, bool) {
+	if len(v) < 8 {
+		return netip.Addr{}, 0, false
 	}
 	var xor [16]byte
 	binary.BigEndian.PutUint32(xor[0:4], magicCookie)
 	copy(xor[4:], tid[:])
-	for i := range ip {
-		ip[i] = v[4+i] ^ xor[i]
+	port := binary.BigEndian.Uint16(v[2:4]) ^ uint16(magicCookie>>16)
+	switch {
+	case v[1] == 0x01 && len(v) == 8:
+		var b [4]byte
+		for i := range b {
+			b[i] = v[4+i] ^ xor[i]
+		}
+		return netip.AddrFrom4(b), port, true
+	case v[1] == 0x02 && len(v) == 20:
+		var b [16]byte
+		for i := range b {
+			b[i] = v[4+i] ^ xor[i]
+		}
+		return netip.AddrFrom16(b), port, true
 	}
-	return ip, true
+	return netip.Addr{}, 0, false
 }
 
 // defaultLifetime is what pion grants when a request carries no LIFETIME.

@@ -73,7 +73,7 @@ func newCounters() *counters {
 		allocations:  newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity),
 		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm),
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,
-			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid),
+			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid, RuleSelf),
 		bad: newLabelled(BadNotSTUN, BadMalformedSTUN, BadTruncatedChannel, BadUnknownAttribute,
 			BadUnexpectedClass, BadOversized, BadFingerprint),
 	}

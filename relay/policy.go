@@ -36,6 +36,9 @@ const (
 	RuleReserved    = "reserved"
 	RuleDenyPeer    = "deny-peer"
 	RuleInvalid     = "invalid"
+	// RuleSelf refuses the relay's own listening addresses and the
+	// allocation's own relayed address: a loop through the relay.
+	RuleSelf = "self"
 )
 
 var deniedRanges = func() []DeniedRange {

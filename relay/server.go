@@ -29,6 +29,7 @@ type Server struct {
 	ctr  *counters
 	reg  *prometheus.Registry
 	fast *fastPath
+	self *selfAddrs
 	// loops serve raw UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops
@@ -72,6 +73,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		ctr:       newCounters(),
 		fast:      newFastPath(),
+		self:      newSelfAddrs(),
 		reg:       prometheus.NewRegistry(),
 		userCount: map[string]int{},
 		lifetimes: map[string]time.Duration{},
@@ -149,6 +151,15 @@ func New(cfg Config) (*Server, error) {
 				Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit,
 			})
 		}
+	}
+	for _, pc := range sc.PacketConnConfigs {
+		s.self.addListener(pc.PacketConn.LocalAddr(), cfg.RelayIP, cfg.PublicIP)
+	}
+	for _, lc := range sc.ListenerConfigs {
+		s.self.addListener(lc.Listener.Addr(), cfg.RelayIP, cfg.PublicIP)
+	}
+	for _, c := range s.extra {
+		s.self.addListener(c.LocalAddr(), cfg.RelayIP, cfg.PublicIP)
 	}
 	ts, err := turn.NewServer(sc)
 	if err != nil {
@@ -340,6 +351,7 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, username, _ string, r
 		delete(s.lifetimes, key)
 	}
 	s.lifetimeMu.Unlock()
+	s.self.allocated(key, relayAddr, s.cfg.RelayIP)
 	s.log.Debug("relay: allocation created", "user", username, "client", src.String(), "server", dst.String(),
 		"transport", transportOf(src), "relay", relayAddr.String(), "lifetime", lifetime)
 }
@@ -358,6 +370,7 @@ func (s *Server) noteLifetime(key string, d time.Duration) {
 }
 
 func (s *Server) onAllocationDeleted(src, dst net.Addr, _, username, _ string) {
+	s.self.deleted(fiveTupleKey(src, dst))
 	key := quotaKey(username)
 	s.usersMu.Lock()
 	if s.userCount[key] <= 1 {
