@@ -30,6 +30,10 @@ const (
 	DefaultPortMin     = 49152
 	DefaultPortMax     = 65535
 	DefaultMaxLifetime = time.Hour
+	// DefaultMaxRESTTTL is the default Config.MaxRESTTTL: twice the 24 h
+	// that natkit signal, natkit relay's banner and most TURN REST
+	// services mint, so clock skew and early minting still pass.
+	DefaultMaxRESTTTL = 48 * time.Hour
 	// DefaultSocketBuffer is the default Config.SocketBuffer.
 	DefaultSocketBuffer = 4 << 20
 	// maxPionLifetime is the longest LIFETIME pion's server honours;
@@ -100,6 +104,10 @@ type Config struct {
 	// base64(HMAC-SHA1(secret, username)). Every secret is accepted, so
 	// they can be rotated. Default: none.
 	Secrets []string
+	// MaxRESTTTL refuses (401, reason expiry_too_far) TURN REST usernames
+	// whose expiry lies further ahead than this: a credential valid for
+	// years is a leaked static password. Default: 48h.
+	MaxRESTTTL time.Duration
 	// RelayIP is the local IP that relayed-transport sockets bind to.
 	// Default: the IP of the first listener (0.0.0.0 is not allowed then).
 	RelayIP net.IP
@@ -192,6 +200,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = DefaultMaxLifetime
 	}
+	if c.MaxRESTTTL == 0 {
+		c.MaxRESTTTL = DefaultMaxRESTTTL
+	}
 	if c.SocketBuffer == 0 {
 		c.SocketBuffer = DefaultSocketBuffer
 	}
@@ -254,6 +265,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxLifetime < time.Second {
 		return configErr("MaxLifetime", c.MaxLifetime.String(), "want at least 1s")
+	}
+	if c.MaxRESTTTL < time.Minute {
+		return configErr("MaxRESTTTL", c.MaxRESTTTL.String(), "want at least 1m")
 	}
 	if c.BandwidthLimit < 0 {
 		return configErr("BandwidthLimit", strconv.FormatInt(c.BandwidthLimit, 10), "want 0 (none) or more bytes per second")

@@ -1,6 +1,9 @@
 package relay_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // TURN REST passwords are HMAC-SHA1 by definition
+	"encoding/base64"
 	"net"
 	"net/netip"
 	"strconv"
@@ -134,4 +137,52 @@ func splitHostPort(t *testing.T, addr string) (string, int) {
 	p, err := strconv.Atoi(port)
 	require.NoError(t, err)
 	return host, p
+}
+
+// restCredential mints a TURN REST username expiring at exp, and its
+// password, as coturn's use-auth-secret expects.
+func restCredential(secret string, exp int64, user string) (string, string) {
+	name := strconv.FormatInt(exp, 10) + ":" + user
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(name))
+	return name, base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func TestRESTExpiryBound(t *testing.T) {
+	const secret = "s3cret"
+	now := time.Now().Unix()
+	tests := []struct {
+		name    string
+		maxTTL  time.Duration // 0: the default
+		expiry  int64
+		refused bool
+	}{
+		{"absurd expiry", 0, 99999999999, true},
+		{"default bound allows 24h", 0, now + 24*3600, false},
+		{"just beyond the default bound", 0, now + int64(relay.DefaultMaxRESTTTL/time.Second) + 60, true},
+		{"one hour bound refuses two hours", time.Hour, now + 2*3600, true},
+		{"one hour bound allows 50 minutes", time.Hour, now + 50*60, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			failures := make(chan relay.AuthFailure, 4)
+			srv := startLoopback(t, relay.Config{Secrets: []string{secret}, MaxRESTTTL: tc.maxTTL,
+				OnAuthFailure: func(f relay.AuthFailure) { failures <- f }})
+			user, pass := restCredential(secret, tc.expiry, "bob")
+			resp := newRawClient(t, addrOf(t, srv, "udp"), user, pass).allocate()
+			if !tc.refused {
+				require.Zero(t, errorCode(resp), "response %s", resp)
+				return
+			}
+			require.Equal(t, stun.CodeUnauthorized, errorCode(resp), "response %s", resp)
+			require.EqualValues(t, 1, srv.Stats().AuthFailures[relay.ReasonExpiryTooFar])
+			select {
+			case f := <-failures:
+				require.Equal(t, relay.ReasonExpiryTooFar, f.Reason)
+				require.Equal(t, user, f.User)
+			default:
+				t.Fatal("OnAuthFailure was not called")
+			}
+		})
+	}
 }

@@ -71,7 +71,8 @@ type counters struct {
 func newCounters() *counters {
 	return &counters{
 		allocations:  newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity),
-		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm),
+		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm,
+			ReasonExpiryTooFar),
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,
 			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid, RuleSelf),
 		bad: newLabelled(BadNotSTUN, BadMalformedSTUN, BadTruncatedChannel, BadUnknownAttribute,

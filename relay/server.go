@@ -85,7 +85,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.loops = ls
 	}
-	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, lf.NewLogger("turn-auth"))
+	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, cfg.MaxRESTTTL, lf.NewLogger("turn-auth"))
 
 	bindAddr := cfg.RelayIP.String()
 	if cfg.RelayIP.To4() == nil {

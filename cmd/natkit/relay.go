@@ -46,6 +46,7 @@ type relayFlags struct {
 	maxAllocations  int
 	userQuota       int
 	maxLifetime     time.Duration
+	maxRESTTTL      time.Duration
 	bandwidthLimit  int64
 	metrics         string
 	sockets         int
@@ -119,6 +120,7 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 	fl.IntVar(&f.maxAllocations, "max-allocations", 0, "cap on concurrent allocations, 508 beyond (0: none)")
 	fl.IntVar(&f.userQuota, "user-quota", 0, "cap on concurrent allocations per user, 486 beyond (0: none)")
 	fl.DurationVar(&f.maxLifetime, "max-lifetime", relay.DefaultMaxLifetime, "longest allocation lifetime granted")
+	fl.DurationVar(&f.maxRESTTTL, "max-rest-ttl", relay.DefaultMaxRESTTTL, "refuse (401) TURN REST usernames whose expiry lies further ahead than this")
 	fl.Int64Var(&f.bandwidthLimit, "bandwidth-limit", 0, "per-allocation relayed bytes per second, both directions (0: none)")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on ADDR, e.g. 127.0.0.1:9090")
 	fl.IntVar(&f.loops, "loops", 0, "event loops serving UDP sockets on Linux (0: half the CPUs, at least 1)")
@@ -239,6 +241,10 @@ func (f *relayFlags) config() (relay.Config, error) {
 	if f.drainTimeout < 0 || f.duration < 0 || f.iceTTL <= 0 {
 		return cfg, usageErrorf("--drain-timeout, --duration and --ice-ttl: want positive durations")
 	}
+	if f.iceTTL > f.maxRESTTTL {
+		return cfg, usageErrorf("--ice-ttl %s: longer than --max-rest-ttl %s, the printed credentials would be refused", f.iceTTL, f.maxRESTTTL)
+	}
+	cfg.MaxRESTTTL = f.maxRESTTTL
 	if f.metrics != "" {
 		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
 			return cfg, usageErrorf("--metrics %q: want HOST:PORT", f.metrics)
@@ -289,7 +295,7 @@ func configFlag(field string) string {
 	flags := map[string]string{
 		"RelayIP": "--relay-ip", "PublicIP": "--public-ip", "AltIP": "--alt-ip", "AltPort": "--alt-port",
 		"PortMin/PortMax": "--port-range", "MaxAllocations": "--max-allocations", "UserQuota": "--user-quota",
-		"MaxLifetime": "--max-lifetime", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",
+		"MaxLifetime": "--max-lifetime", "MaxRESTTTL": "--max-rest-ttl", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",
 		"Users": "--user",
 	}
 	if f, ok := flags[field]; ok {

@@ -500,6 +500,8 @@ func TestRelayBadFlags(t *testing.T) {
 		{"user-quota", []string{"--user-quota", "-2"}, "--user-quota -2"},
 		{"max-lifetime", []string{"--max-lifetime", "10ms"}, "--max-lifetime 10ms"},
 		{"bandwidth-limit", []string{"--bandwidth-limit", "-5"}, "--bandwidth-limit -5"},
+		{"max-rest-ttl", []string{"--max-rest-ttl", "10s", "--ice-ttl", "5s"}, `--max-rest-ttl "10s": want at least 1m`},
+		{"ice-ttl beyond max-rest-ttl", []string{"--max-rest-ttl", "1h"}, "--ice-ttl 24h0m0s: longer than --max-rest-ttl 1h0m0s"},
 		{"sockets", []string{"--sockets", "0"}, "--sockets 0"},
 		{"loops", []string{"--loops", "-1"}, "--loops -1: want 0 (automatic) to 64"},
 		{"metrics", []string{"--metrics", "9090"}, `--metrics "9090": want HOST:PORT`},
