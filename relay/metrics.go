@@ -70,7 +70,7 @@ type counters struct {
 
 func newCounters() *counters {
 	return &counters{
-		allocations:  newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity),
+		allocations: newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity),
 		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm,
 			ReasonExpiryTooFar),
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,
