@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -185,4 +186,91 @@ func TestRESTExpiryBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// occupyRange finds n consecutive free UDP ports on ip below the kernel's
+// ephemeral range and binds all of them; it returns the first port and the
+// sockets, so a test can free the ones it wants.
+func occupyRange(t *testing.T, network, ip string, n int) (int, []net.PacketConn) {
+	t.Helper()
+	for try := range 50 {
+		base := 20000 + (try*997+os.Getpid()*31)%10000
+		var pcs []net.PacketConn
+		for p := base; p < base+n; p++ {
+			pc, err := net.ListenPacket(network, net.JoinHostPort(ip, strconv.Itoa(p)))
+			if err != nil {
+				break
+			}
+			pcs = append(pcs, pc)
+		}
+		if len(pcs) == n {
+			t.Cleanup(func() {
+				for _, pc := range pcs {
+					pc.Close()
+				}
+			})
+			return base, pcs
+		}
+		for _, pc := range pcs {
+			pc.Close()
+		}
+	}
+	t.Fatalf("no %d consecutive free ports on %s", n, ip)
+	return 0, nil
+}
+
+// Issue 13 #21: allocation fails only when the relayed port range is
+// really full, however few ports are left in it.
+func TestRelayPortRangeFullOnlyWhenFull(t *testing.T) {
+	for _, tc := range []struct{ name, network, ip string }{
+		{"ipv4 event loops", "udp4", "127.0.0.1"},
+		{"ipv6 go sockets", "udp6", "::1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.network == "udp6" {
+				probe, err := net.ListenPacket("udp6", "[::1]:0")
+				if err != nil {
+					t.Skipf("no IPv6 loopback here: %v", err)
+				}
+				probe.Close()
+			}
+			client := newRawClient
+			if tc.network == "udp6" {
+				client = ipv6RawClient
+			}
+			const size = 64
+			base, pcs := occupyRange(t, tc.network, tc.ip, size)
+			srv := startLoopback(t, relay.Config{
+				Listen:  []relay.Listener{{Network: "udp", Addr: net.JoinHostPort(tc.ip, "0")}},
+				Users:   map[string]string{"u": "p"},
+				PortMin: uint16(base), PortMax: uint16(base + size - 1),
+			})
+			// Free two ports of 64: ten random tries would miss both most
+			// of the time.
+			free := []int{base + 17, base + 50}
+			for _, p := range free {
+				require.NoError(t, pcs[p-base].Close())
+			}
+			var got []int
+			for i := range 2 {
+				resp := client(t, addrOf(t, srv, "udp"), "u", "p").allocate()
+				require.Zero(t, errorCode(resp), "allocation %d: %s", i, resp)
+				_, port := relayedAddr(t, resp)
+				got = append(got, port)
+			}
+			require.ElementsMatch(t, free, got)
+			c := client(t, addrOf(t, srv, "udp"), "u", "p")
+			require.Equal(t, stun.CodeInsufficientCapacity, errorCode(c.allocate()), "the range is full now")
+		})
+	}
+}
+
+func ipv6RawClient(t *testing.T, server, user, pass string) *rawClient {
+	t.Helper()
+	conn, err := net.ListenPacket("udp6", "[::1]:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	sa, err := net.ResolveUDPAddr("udp6", server)
+	require.NoError(t, err)
+	return &rawClient{t: t, conn: conn, server: sa, user: user, pass: pass}
 }
