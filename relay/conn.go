@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // udpConn is a listening UDP socket as pion sees it: every datagram goes
@@ -78,17 +79,53 @@ type tcpListener struct {
 	net.Listener
 	s         *Server
 	transport string
+	done      chan struct{} // closed by Close, ends a back-off
 
 	mu     sync.Mutex
 	conns  map[*framedConn]struct{}
 	closed bool
 }
 
+func newTCPListener(inner net.Listener, s *Server, transport string) *tcpListener {
+	return &tcpListener{Listener: inner, s: s, transport: transport, done: make(chan struct{}),
+		conns: map[*framedConn]struct{}{}}
+}
+
+// Accept back-off bounds: the first retry comes soon, a lasting shortage
+// costs one failed accept a second.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// Accept returns the next connection. pion's accept loop ends on any
+// error, so errors other than a closed listener (EMFILE, ENFILE, ENOBUFS,
+// ECONNABORTED: the machine's state, not the listener's) are retried
+// after a growing back-off instead of being returned.
 func (l *tcpListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return l.track(c)
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return nil, err
+		}
+		backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+		l.s.ctr.acceptErrors.Add(1)
+		l.s.log.Warn("relay: accept failed, retrying", "transport", l.transport, "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-l.done:
+			t.Stop()
+			return nil, net.ErrClosed
+		}
 	}
+}
+
+func (l *tcpListener) track(c net.Conn) (net.Conn, error) {
 	fc := &framedConn{Conn: c, s: l.s, l: l, r: bufio.NewReaderSize(c, 4096), buf: make([]byte, inboundMTU)}
 	fc.o = origin{
 		transport: NetworkTCP, natIdx: -1, turn: true, local: c.LocalAddr(),
@@ -110,6 +147,9 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 func (l *tcpListener) Close() error {
 	err := l.Listener.Close()
 	l.mu.Lock()
+	if !l.closed {
+		close(l.done)
+	}
 	l.closed = true
 	conns := l.conns
 	l.conns = map[*framedConn]struct{}{}

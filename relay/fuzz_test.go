@@ -95,7 +95,7 @@ func FuzzInspect(f *testing.F) {
 func FuzzTCPStream(f *testing.F) {
 	fuzzSeeds(f)
 	s := fuzzServer(f)
-	l := &tcpListener{s: s, transport: NetworkTCP, conns: map[*framedConn]struct{}{}}
+	l := newTCPListener(nil, s, NetworkTCP)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		conn := &fakeConn{}
 		fc := &framedConn{Conn: conn, s: s, l: l, r: bufio.NewReader(bytes.NewReader(b)), buf: make([]byte, inboundMTU)}

@@ -64,6 +64,7 @@ type counters struct {
 	bytesToClient   atomic.Uint64
 	bandwidthDrops  atomic.Uint64
 	bindingRequests atomic.Uint64
+	acceptErrors    atomic.Uint64
 	permissions     atomic.Uint64
 	channels        atomic.Uint64
 }
@@ -108,6 +109,9 @@ type Stats struct {
 	// Permissions and ChannelBinds count permissions and channels created.
 	Permissions  uint64 `json:"permissions"`
 	ChannelBinds uint64 `json:"channel_binds"`
+	// AcceptErrors counts failed accepts on TCP/TLS listeners (e.g.
+	// EMFILE), each retried after a back-off.
+	AcceptErrors uint64 `json:"accept_errors"`
 }
 
 func (c *counters) stats() Stats {
@@ -125,6 +129,7 @@ func (c *counters) stats() Stats {
 		BindingRequests:   c.bindingRequests.Load(),
 		Permissions:       c.permissions.Load(),
 		ChannelBinds:      c.channels.Load(),
+		AcceptErrors:      c.acceptErrors.Load(),
 	}
 }
 
@@ -143,10 +148,11 @@ var (
 	descBindings = prometheus.NewDesc("natkit_relay_binding_requests_total", "STUN Binding requests answered.", nil, nil)
 	descPerms    = prometheus.NewDesc("natkit_relay_permissions_total", "Permissions created.", nil, nil)
 	descChannels = prometheus.NewDesc("natkit_relay_channel_binds_total", "Channels bound.", nil, nil)
+	descAccept   = prometheus.NewDesc("natkit_relay_accept_errors_total", "Failed accepts on TCP/TLS listeners, retried after a back-off.", nil, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels} {
+	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels, descAccept} {
 		ch <- d
 	}
 }
@@ -175,4 +181,5 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBindings, prometheus.CounterValue, float64(c.bindingRequests.Load()))
 	ch <- prometheus.MustNewConstMetric(descPerms, prometheus.CounterValue, float64(c.permissions.Load()))
 	ch <- prometheus.MustNewConstMetric(descChannels, prometheus.CounterValue, float64(c.channels.Load()))
+	ch <- prometheus.MustNewConstMetric(descAccept, prometheus.CounterValue, float64(c.acceptErrors.Load()))
 }

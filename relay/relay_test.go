@@ -358,7 +358,7 @@ func TestMetricsRegistered(t *testing.T) {
 	require.Equal(t, stun.CodeUnauthorized, errorCode(c.allocate()))
 	n, err := testutil.GatherAndCount(reg, "natkit_relay_auth_failures_total", "natkit_relay_allocations_active")
 	require.NoError(t, err)
-	require.Equal(t, 6, n) // five reasons and the gauge
+	require.Equal(t, 7, n) // six reasons and the gauge
 	mfs, err := srv.Gatherer().Gather()
 	require.NoError(t, err)
 	var found bool

@@ -301,7 +301,7 @@ func (s *Server) listenTCP(l Listener) (net.Listener, error) {
 	if l.Network == NetworkTLS {
 		inner = tlsListener(raw, s.cfg.TLSConfig)
 	}
-	ln := &tcpListener{Listener: inner, s: s, transport: l.Network, conns: map[*framedConn]struct{}{}}
+	ln := newTCPListener(inner, s, l.Network)
 	s.closers = append(s.closers, ln.Close)
 	s.addrs = append(s.addrs, Listener{Network: l.Network, Addr: raw.Addr().String()})
 	return ln, nil
