@@ -34,6 +34,10 @@ const (
 	// that natkit signal, natkit relay's banner and most TURN REST
 	// services mint, so clock skew and early minting still pass.
 	DefaultMaxRESTTTL = 48 * time.Hour
+	// DefaultAuthTimeout is the default Config.AuthTimeout: a TCP
+	// handshake, a TLS handshake and the 401 round trip take a few round
+	// trips, and a link slower than that has no use for TURN over TCP.
+	DefaultAuthTimeout = 5 * time.Second
 	// DefaultSocketBuffer is the default Config.SocketBuffer.
 	DefaultSocketBuffer = 4 << 20
 	// maxPionLifetime is the longest LIFETIME pion's server honours;
@@ -141,6 +145,11 @@ type Config struct {
 	// BandwidthLimit caps each allocation's relayed bytes per second, both
 	// directions together; excess packets are dropped. Default: 0, none.
 	BandwidthLimit int64
+	// AuthTimeout closes a TCP or TLS connection that has not sent a
+	// request with valid credentials this long after it was accepted
+	// (coturn's max-allocate-timeout), so that idle or half-sent
+	// connections cannot hold descriptors and memory. Default: 5s.
+	AuthTimeout time.Duration
 	// TLSConfig serves "tls" listeners. Default: nil (required when there
 	// is a tls listener).
 	TLSConfig *tls.Config
@@ -199,6 +208,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.AuthTimeout == 0 {
+		c.AuthTimeout = DefaultAuthTimeout
 	}
 	if c.MaxRESTTTL == 0 {
 		c.MaxRESTTTL = DefaultMaxRESTTTL
@@ -265,6 +277,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxLifetime < time.Second {
 		return configErr("MaxLifetime", c.MaxLifetime.String(), "want at least 1s")
+	}
+	if c.AuthTimeout < 10*time.Millisecond {
+		return configErr("AuthTimeout", c.AuthTimeout.String(), "want at least 10ms")
 	}
 	if c.MaxRESTTTL < time.Minute {
 		return configErr("MaxRESTTTL", c.MaxRESTTTL.String(), "want at least 1m")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -126,11 +127,7 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 }
 
 func (l *tcpListener) track(c net.Conn) (net.Conn, error) {
-	fc := &framedConn{Conn: c, s: l.s, l: l, r: bufio.NewReaderSize(c, 4096), buf: make([]byte, inboundMTU)}
-	fc.o = origin{
-		transport: NetworkTCP, natIdx: -1, turn: true, local: c.LocalAddr(),
-		write: func(b []byte, _ net.Addr) error { _, err := c.Write(b); return err },
-	}
+	fc := newFramedConn(c, c, l)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -139,6 +136,9 @@ func (l *tcpListener) track(c net.Conn) (net.Conn, error) {
 	}
 	l.conns[fc] = struct{}{}
 	l.mu.Unlock()
+	// Until it authenticates, a connection lives AuthTimeout at most
+	// (the TLS handshake included: it happens on the first Read).
+	fc.timer = time.AfterFunc(l.s.cfg.AuthTimeout, fc.authExpired)
 	return fc, nil
 }
 
@@ -167,10 +167,42 @@ type framedConn struct {
 	net.Conn
 	s       *Server
 	l       *tcpListener
-	r       *bufio.Reader
+	r       *bufio.Reader // frames are cut in its buffer, no copy
 	o       origin
-	buf     []byte
 	pending []byte
+
+	authed atomic.Bool
+	timer  *time.Timer // closes the connection at AuthTimeout; nil in fuzzing
+}
+
+// frameBuffer is a connection's whole read buffer: one largest frame.
+const frameBuffer = 4096
+
+func newFramedConn(c net.Conn, r io.Reader, l *tcpListener) *framedConn {
+	fc := &framedConn{Conn: c, s: l.s, l: l, r: bufio.NewReaderSize(r, frameBuffer)}
+	fc.o = origin{
+		transport: NetworkTCP, natIdx: -1, turn: true, local: c.LocalAddr(),
+		write:         func(b []byte, _ net.Addr) error { _, err := c.Write(b); return err },
+		authenticated: fc.authenticated,
+	}
+	return fc
+}
+
+// authenticated is called for every request whose credentials verified.
+func (c *framedConn) authenticated() {
+	if c.authed.CompareAndSwap(false, true) && c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+func (c *framedConn) authExpired() {
+	if c.authed.Load() {
+		return
+	}
+	c.s.ctr.authTimeouts.Add(1)
+	c.s.log.Debug("relay: closing connection that did not authenticate in time", "client", c.RemoteAddr().String(),
+		"transport", c.l.transport, "timeout", c.s.cfg.AuthTimeout)
+	c.Conn.Close() // pion's reader sees the error and cleans up
 }
 
 var errBadFrame = errors.New("bad frame")
@@ -219,11 +251,16 @@ func (c *framedConn) readFrame() ([]byte, error) {
 	if size >= inboundMTU {
 		return nil, c.fail(BadOversized)
 	}
-	frame := c.buf[:size]
-	if _, err := io.ReadFull(c.r, frame); err != nil {
+	// The frame stays valid in the reader's buffer until the next Peek,
+	// which comes only once pending is consumed.
+	frame, err := c.r.Peek(size)
+	if err != nil {
 		return nil, err
 	}
-	return frame, nil
+	_, _ = c.r.Discard(size)
+	// Capacity capped: pion's MessageIntegrity.Check appends its HMAC
+	// after the message, which would overwrite the next frame.
+	return frame[:size:size], nil
 }
 
 func (c *framedConn) fail(reason string) error {
@@ -234,6 +271,9 @@ func (c *framedConn) fail(reason string) error {
 }
 
 func (c *framedConn) Close() error {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	c.l.mu.Lock()
 	delete(c.l.conns, c)
 	c.l.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -103,4 +104,29 @@ func TestAcceptSurvivesTemporaryErrors(t *testing.T) {
 		t.Fatal("Accept did not return after Close")
 	}
 	require.False(t, strings.Contains(logs.String(), "level=ERROR"))
+}
+
+// A frame handed to inspect must not share capacity with the next one:
+// pion's MessageIntegrity.Check appends its HMAC after the message.
+func TestFramesDoNotShareCapacity(t *testing.T) {
+	s, err := New(Config{Listen: []Listener{{Network: NetworkUDP, Addr: "127.0.0.1:0"}}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	var stream bytes.Buffer
+	var want [][]byte
+	for range 3 {
+		m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodCreatePermission, stun.ClassRequest),
+			stun.NewUsername("u"), stun.NewRealm(DefaultRealm), stun.NewNonce("n"),
+			stun.NewLongTermIntegrity("u", DefaultRealm, "p"), stun.Fingerprint)
+		require.NoError(t, err)
+		stream.Write(m.Raw)
+		want = append(want, m.Raw)
+	}
+	fc := newFramedConn(fakeConn{}, &stream, newTCPListener(nil, s, NetworkTCP))
+	for i, w := range want {
+		f, err := fc.readFrame()
+		require.NoError(t, err)
+		require.Equal(t, w, f, "frame %d", i)
+		_ = append(f, bytes.Repeat([]byte{0xee}, 20)...)
+	}
 }

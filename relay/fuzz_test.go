@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bufio"
 	"bytes"
 	"net"
 	"testing"
@@ -98,9 +97,7 @@ func FuzzTCPStream(f *testing.F) {
 	l := newTCPListener(nil, s, NetworkTCP)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		conn := &fakeConn{}
-		fc := &framedConn{Conn: conn, s: s, l: l, r: bufio.NewReader(bytes.NewReader(b)), buf: make([]byte, inboundMTU)}
-		fc.o = origin{transport: NetworkTCP, natIdx: -1, turn: true, local: conn.LocalAddr(),
-			write: func([]byte, net.Addr) error { return nil }}
+		fc := newFramedConn(conn, bytes.NewReader(b), l)
 		p := make([]byte, inboundMTU)
 		for range 1000 {
 			if _, err := fc.Read(p); err != nil {

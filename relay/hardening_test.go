@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // TURN REST passwords are HMAC-SHA1 by definition
 	"encoding/base64"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -273,4 +274,47 @@ func ipv6RawClient(t *testing.T, server, user, pass string) *rawClient {
 	sa, err := net.ResolveUDPAddr("udp6", server)
 	require.NoError(t, err)
 	return &rawClient{t: t, conn: conn, server: sa, user: user, pass: pass}
+}
+
+// Issue 12: TCP/TLS connections that never authenticate are closed after
+// AuthTimeout; authenticated ones stay.
+func TestUnauthenticatedConnectionsClosed(t *testing.T) {
+	tlsCfg, _, err := relay.SelfSignedTLS([]string{"127.0.0.1"}, time.Hour)
+	require.NoError(t, err)
+	const timeout = 300 * time.Millisecond
+	srv := startLoopback(t, relay.Config{
+		Listen: []relay.Listener{{Network: "udp", Addr: "127.0.0.1:0"}, {Network: "tcp", Addr: "127.0.0.1:0"},
+			{Network: "tls", Addr: "127.0.0.1:0"}},
+		Users:       map[string]string{"u": "p"},
+		TLSConfig:   tlsCfg,
+		AuthTimeout: timeout,
+	})
+	// An authenticated connection, opened first.
+	authed := newTCPRawClient(t, addrOf(t, srv, "tcp"), "u", "p")
+	require.Zero(t, errorCode(authed.allocate()))
+
+	// Half a frame on TCP, nothing at all on TLS (no handshake), and an
+	// unauthenticated Allocate that got its 401.
+	half, err := net.Dial("tcp4", addrOf(t, srv, "tcp"))
+	require.NoError(t, err)
+	defer half.Close()
+	_, err = half.Write([]byte{0x00, 0x03, 0x00, 0x08, 0x21, 0x12})
+	require.NoError(t, err)
+	silent, err := net.Dial("tcp4", addrOf(t, srv, "tls"))
+	require.NoError(t, err)
+	defer silent.Close()
+	asked := newTCPRawClient(t, addrOf(t, srv, "tcp"), "u", "p")
+	require.Equal(t, stun.CodeUnauthorized, errorCode(asked.request(stun.NewType(stun.MethodAllocate, stun.ClassRequest), requestedTransportUDP{})))
+
+	start := time.Now()
+	for _, c := range []net.Conn{half, silent, asked.tcp} {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		_, err := io.ReadAll(c)
+		require.NoError(t, err, "the relay did not close an unauthenticated connection")
+	}
+	require.Less(t, time.Since(start), 3*time.Second)
+	require.EqualValues(t, 3, srv.Stats().AuthTimeouts)
+
+	// The authenticated connection outlived every timer and still works.
+	require.Zero(t, errorCode(authed.authed(stun.MethodRefresh, lifetime(time.Minute))))
 }

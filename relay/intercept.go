@@ -20,6 +20,9 @@ type origin struct {
 	turn  bool
 	local net.Addr
 	write func(b []byte, dst net.Addr) error
+	// authenticated, if set, is told of each request whose credentials
+	// verified (TCP/TLS: it stops the AuthTimeout).
+	authenticated func()
 }
 
 // knownAttrs are the comprehension-required attributes the relay
@@ -138,6 +141,9 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 		s.replyError(m, src, o, stun.CodeUnauthorized, nil, nil,
 			stun.NewRealm(s.cfg.Realm), &nonce)
 		return nil, false
+	}
+	if o.authenticated != nil {
+		o.authenticated()
 	}
 	switch m.Type.Method {
 	case stun.MethodCreatePermission, stun.MethodChannelBind:

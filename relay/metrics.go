@@ -65,6 +65,7 @@ type counters struct {
 	bandwidthDrops  atomic.Uint64
 	bindingRequests atomic.Uint64
 	acceptErrors    atomic.Uint64
+	authTimeouts    atomic.Uint64
 	permissions     atomic.Uint64
 	channels        atomic.Uint64
 }
@@ -112,6 +113,9 @@ type Stats struct {
 	// AcceptErrors counts failed accepts on TCP/TLS listeners (e.g.
 	// EMFILE), each retried after a back-off.
 	AcceptErrors uint64 `json:"accept_errors"`
+	// AuthTimeouts counts TCP/TLS connections closed because they did not
+	// authenticate within Config.AuthTimeout.
+	AuthTimeouts uint64 `json:"auth_timeouts"`
 }
 
 func (c *counters) stats() Stats {
@@ -130,6 +134,7 @@ func (c *counters) stats() Stats {
 		Permissions:       c.permissions.Load(),
 		ChannelBinds:      c.channels.Load(),
 		AcceptErrors:      c.acceptErrors.Load(),
+		AuthTimeouts:      c.authTimeouts.Load(),
 	}
 }
 
@@ -148,11 +153,12 @@ var (
 	descBindings = prometheus.NewDesc("natkit_relay_binding_requests_total", "STUN Binding requests answered.", nil, nil)
 	descPerms    = prometheus.NewDesc("natkit_relay_permissions_total", "Permissions created.", nil, nil)
 	descChannels = prometheus.NewDesc("natkit_relay_channel_binds_total", "Channels bound.", nil, nil)
+	descAuthTime = prometheus.NewDesc("natkit_relay_auth_timeouts_total", "TCP/TLS connections closed for not authenticating in time.", nil, nil)
 	descAccept   = prometheus.NewDesc("natkit_relay_accept_errors_total", "Failed accepts on TCP/TLS listeners, retried after a back-off.", nil, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels, descAccept} {
+	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels, descAccept, descAuthTime} {
 		ch <- d
 	}
 }
@@ -182,4 +188,5 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPerms, prometheus.CounterValue, float64(c.permissions.Load()))
 	ch <- prometheus.MustNewConstMetric(descChannels, prometheus.CounterValue, float64(c.channels.Load()))
 	ch <- prometheus.MustNewConstMetric(descAccept, prometheus.CounterValue, float64(c.acceptErrors.Load()))
+	ch <- prometheus.MustNewConstMetric(descAuthTime, prometheus.CounterValue, float64(c.authTimeouts.Load()))
 }
