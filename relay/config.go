@@ -38,6 +38,9 @@ const (
 	// handshake, a TLS handshake and the 401 round trip take a few round
 	// trips, and a link slower than that has no use for TURN over TCP.
 	DefaultAuthTimeout = 5 * time.Second
+	// DefaultNonceLifetime is the default Config.NonceLifetime, coturn's
+	// stale-nonce default.
+	DefaultNonceLifetime = 10 * time.Minute
 	// DefaultSocketBuffer is the default Config.SocketBuffer.
 	DefaultSocketBuffer = 4 << 20
 	// maxPionLifetime is the longest LIFETIME pion's server honours;
@@ -145,6 +148,11 @@ type Config struct {
 	// BandwidthLimit caps each allocation's relayed bytes per second, both
 	// directions together; excess packets are dropped. Default: 0, none.
 	BandwidthLimit int64
+	// NonceLifetime is how long a NONCE the relay issued stays valid. Every
+	// nonce is bound to the 5-tuple it was sent to; an expired or foreign
+	// one gets 438 Stale Nonce with a fresh one (coturn's stale-nonce).
+	// Default: 10m.
+	NonceLifetime time.Duration
 	// AuthTimeout closes a TCP or TLS connection that has not sent a
 	// request with valid credentials this long after it was accepted
 	// (coturn's max-allocate-timeout), so that idle or half-sent
@@ -208,6 +216,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.NonceLifetime == 0 {
+		c.NonceLifetime = DefaultNonceLifetime
 	}
 	if c.AuthTimeout == 0 {
 		c.AuthTimeout = DefaultAuthTimeout
@@ -277,6 +288,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxLifetime < time.Second {
 		return configErr("MaxLifetime", c.MaxLifetime.String(), "want at least 1s")
+	}
+	if c.NonceLifetime < time.Second {
+		return configErr("NonceLifetime", c.NonceLifetime.String(), "want at least 1s")
 	}
 	if c.AuthTimeout < 10*time.Millisecond {
 		return configErr("AuthTimeout", c.AuthTimeout.String(), "want at least 10ms")

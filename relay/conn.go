@@ -63,6 +63,19 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
+// WriteTo sends what pion answers; a NONCE in it becomes the relay's,
+// bound to the client's 5-tuple.
+func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	n := len(b)
+	if isNonceChallenge(b) {
+		b = c.s.nonces.rebind(b, nonceTuple(NetworkUDP, addr, c.o.local))
+	}
+	if _, err := c.PacketConn.WriteTo(b, addr); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // serveSTUN runs the read loop of an extra RFC 5780 socket, which answers
 // Binding requests only.
 func (c *udpConn) serveSTUN() {
@@ -268,6 +281,19 @@ func (c *framedConn) fail(reason string) error {
 	c.s.log.Info("relay: closing connection on bad frame", "reason", reason,
 		"client", c.RemoteAddr().String(), "transport", c.l.transport)
 	return fmt.Errorf("%w from %s: %s", errBadFrame, c.RemoteAddr(), reason)
+}
+
+// Write sends what pion answers, one whole frame per call; a NONCE in it
+// becomes the relay's, bound to this connection.
+func (c *framedConn) Write(b []byte) (int, error) {
+	n := len(b)
+	if isNonceChallenge(b) {
+		b = c.s.nonces.rebind(b, nonceTuple(NetworkTCP, c.RemoteAddr(), c.o.local))
+	}
+	if _, err := c.Conn.Write(b); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func (c *framedConn) Close() error {

@@ -318,3 +318,44 @@ func TestUnauthenticatedConnectionsClosed(t *testing.T) {
 	// The authenticated connection outlived every timer and still works.
 	require.Zero(t, errorCode(authed.authed(stun.MethodRefresh, lifetime(time.Minute))))
 }
+
+// Issue 12: an Allocate replayed byte for byte from another 5-tuple must
+// not get an allocation: nonces are bound to the client's 5-tuple.
+func TestNonceBoundToFiveTuple(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			srv := startLoopback(t, relay.Config{Users: map[string]string{"u": "p"}})
+			client := newRawClient
+			if network == "tcp" {
+				client = newTCPRawClient
+			}
+			a := client(t, addrOf(t, srv, network), "u", "p")
+			req := a.signed(stun.MethodAllocate, requestedTransportUDP{})
+			require.Zero(t, errorCode(a.roundTrip(req.Raw, req.TransactionID)))
+			require.Equal(t, 1, srv.AllocationCount())
+
+			// The same bytes from a new 5-tuple: 438 with a fresh nonce.
+			b := client(t, addrOf(t, srv, network), "u", "p")
+			resp := b.roundTrip(req.Raw, req.TransactionID)
+			require.Equal(t, stun.CodeStaleNonce, errorCode(resp), "replayed Allocate: %s", resp)
+			var fresh stun.Nonce
+			require.NoError(t, fresh.GetFrom(resp))
+			require.NotEqual(t, string(a.nonce), string(fresh))
+			var realm stun.Realm
+			require.NoError(t, realm.GetFrom(resp))
+			require.Equal(t, 1, srv.AllocationCount())
+			require.EqualValues(t, 1, srv.Stats().StaleNonces)
+
+			// A's nonce used by B for a request of its own is stale too;
+			// the fresh one works.
+			b.nonce, b.realm = a.nonce, a.realm
+			require.Equal(t, stun.CodeStaleNonce, errorCode(b.allocate()))
+			b.nonce = fresh
+			require.Zero(t, errorCode(b.allocate()))
+			require.Equal(t, 2, srv.AllocationCount())
+
+			// A keeps working on its own 5-tuple.
+			require.Zero(t, errorCode(a.authed(stun.MethodRefresh, lifetime(time.Minute))))
+		})
+	}
+}

@@ -139,11 +139,29 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 				Transport: string(o.transport), Method: m.Type.Method.String()})
 		}
 		s.replyError(m, src, o, stun.CodeUnauthorized, nil, nil,
-			stun.NewRealm(s.cfg.Realm), &nonce)
+			stun.NewRealm(s.cfg.Realm), stun.NewNonce(s.nonces.mint(nonceTuple(o.transport, src, o.local))))
+		return nil, false
+	}
+	// The credentials are right; the nonce must be one the relay gave
+	// this very 5-tuple, lately. A request replayed from elsewhere, or
+	// signed with an old nonce, gets 438 and a fresh nonce.
+	tuple := nonceTuple(o.transport, src, o.local)
+	if !s.nonces.valid(nonce.String(), tuple) {
+		s.ctr.staleNonces.Add(1)
+		s.log.Debug("relay: stale or foreign nonce", "user", user.String(), "client", src.String(),
+			"transport", o.transport, "method", m.Type.Method.String())
+		s.replyError(m, src, o, stun.CodeStaleNonce, nil, nil,
+			stun.NewRealm(s.cfg.Realm), stun.NewNonce(s.nonces.mint(tuple)))
 		return nil, false
 	}
 	if o.authenticated != nil {
 		o.authenticated()
+	}
+	// pion checks its own nonce: give it back the latest it issued (its
+	// nonces are valid from any 5-tuple), re-signed with the user's key.
+	replace := map[stun.AttrType][]byte{}
+	if pn, ok := s.nonces.pionNonce(); ok {
+		replace[stun.AttrNonce] = pn
 	}
 	switch m.Type.Method {
 	case stun.MethodCreatePermission, stun.MethodChannelBind:
@@ -155,13 +173,20 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 			return nil, false
 		}
 	case stun.MethodAllocate, stun.MethodRefresh:
-		nb, lifetime, changed := s.clampLifetime(m, key)
-		if changed {
-			out = nb
+		value, lifetime := s.clampLifetime(m)
+		if value != nil {
+			replace[stun.AttrLifetime] = value
 		}
 		if m.Type.Method == stun.MethodAllocate {
 			s.noteLifetime(fiveTupleKey(src, o.local), lifetime)
 		}
+	}
+	if len(replace) == 0 {
+		return nil, true
+	}
+	out, err := rebuild(m, key, replace)
+	if err != nil {
+		return nil, true
 	}
 	return out, true
 }
@@ -247,8 +272,9 @@ func decodeXORAddr(v []byte, tid [stun.TransactionIDSize]byte) (netip.Addr, uint
 const defaultLifetime = 10 * time.Minute
 
 // clampLifetime caps LIFETIME at MaxLifetime (and below pion's one-hour
-// cut-off) and re-signs the request with key.
-func (s *Server) clampLifetime(m *stun.Message, key []byte) ([]byte, time.Duration, bool) {
+// cut-off). It returns the granted lifetime, and the LIFETIME value to put
+// in the request when it differs from what the client asked for.
+func (s *Server) clampLifetime(m *stun.Message) ([]byte, time.Duration) {
 	requested := defaultLifetime
 	has := false
 	if a, err := m.Get(stun.AttrLifetime); err == nil && len(a) == 4 {
@@ -256,40 +282,19 @@ func (s *Server) clampLifetime(m *stun.Message, key []byte) ([]byte, time.Durati
 		has = true
 	}
 	if has && requested == 0 {
-		return nil, 0, false // Refresh with 0 deletes the allocation
+		return nil, 0 // Refresh with 0 deletes the allocation
 	}
 	want := requested
 	if has && want >= time.Hour {
 		want = maxPionLifetime // pion would fall back to 10 minutes
 	}
-	if want > s.cfg.MaxLifetime {
-		want = s.cfg.MaxLifetime
-	}
-	if want > maxPionLifetime {
-		want = maxPionLifetime
-	}
+	want = min(want, s.cfg.MaxLifetime, maxPionLifetime)
 	if want == requested {
-		return nil, requested, false
-	}
-	setters := []stun.Setter{stun.NewTransactionIDSetter(m.TransactionID), m.Type}
-	for _, a := range m.Attributes {
-		switch a.Type {
-		case stun.AttrMessageIntegrity, stun.AttrFingerprint, stun.AttrLifetime:
-			continue
-		}
-		setters = append(setters, rawAttr(a))
+		return nil, requested
 	}
 	var lt [4]byte
 	binary.BigEndian.PutUint32(lt[:], uint32(want/time.Second))
-	setters = append(setters, rawAttr{Type: stun.AttrLifetime, Value: lt[:]}, stun.MessageIntegrity(key))
-	if m.Contains(stun.AttrFingerprint) {
-		setters = append(setters, stun.Fingerprint)
-	}
-	nm, err := stun.Build(setters...)
-	if err != nil {
-		return nil, requested, false
-	}
-	return nm.Raw, want, true
+	return lt[:], want
 }
 
 type rawAttr stun.RawAttribute

@@ -66,6 +66,7 @@ type counters struct {
 	bindingRequests atomic.Uint64
 	acceptErrors    atomic.Uint64
 	authTimeouts    atomic.Uint64
+	staleNonces     atomic.Uint64
 	permissions     atomic.Uint64
 	channels        atomic.Uint64
 }
@@ -116,6 +117,9 @@ type Stats struct {
 	// AuthTimeouts counts TCP/TLS connections closed because they did not
 	// authenticate within Config.AuthTimeout.
 	AuthTimeouts uint64 `json:"auth_timeouts"`
+	// StaleNonces counts requests answered 438 Stale Nonce: a nonce that
+	// expired or was issued to another 5-tuple (a replay).
+	StaleNonces uint64 `json:"stale_nonces"`
 }
 
 func (c *counters) stats() Stats {
@@ -135,6 +139,7 @@ func (c *counters) stats() Stats {
 		ChannelBinds:      c.channels.Load(),
 		AcceptErrors:      c.acceptErrors.Load(),
 		AuthTimeouts:      c.authTimeouts.Load(),
+		StaleNonces:       c.staleNonces.Load(),
 	}
 }
 
@@ -154,11 +159,12 @@ var (
 	descPerms    = prometheus.NewDesc("natkit_relay_permissions_total", "Permissions created.", nil, nil)
 	descChannels = prometheus.NewDesc("natkit_relay_channel_binds_total", "Channels bound.", nil, nil)
 	descAuthTime = prometheus.NewDesc("natkit_relay_auth_timeouts_total", "TCP/TLS connections closed for not authenticating in time.", nil, nil)
+	descStale    = prometheus.NewDesc("natkit_relay_stale_nonces_total", "Requests answered 438: nonce expired or issued to another 5-tuple.", nil, nil)
 	descAccept   = prometheus.NewDesc("natkit_relay_accept_errors_total", "Failed accepts on TCP/TLS listeners, retried after a back-off.", nil, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels, descAccept, descAuthTime} {
+	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels, descAccept, descAuthTime, descStale} {
 		ch <- d
 	}
 }
@@ -189,4 +195,5 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descChannels, prometheus.CounterValue, float64(c.channels.Load()))
 	ch <- prometheus.MustNewConstMetric(descAccept, prometheus.CounterValue, float64(c.acceptErrors.Load()))
 	ch <- prometheus.MustNewConstMetric(descAuthTime, prometheus.CounterValue, float64(c.authTimeouts.Load()))
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.CounterValue, float64(c.staleNonces.Load()))
 }

@@ -30,6 +30,8 @@ type Server struct {
 	reg  *prometheus.Registry
 	fast *fastPath
 	self *selfAddrs
+	// nonces binds every NONCE to the client's 5-tuple (see nonceBook).
+	nonces *nonceBook
 	// loops serve raw UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops
@@ -78,6 +80,11 @@ func New(cfg Config) (*Server, error) {
 		userCount: map[string]int{},
 		lifetimes: map[string]time.Duration{},
 	}
+	nb, err := newNonceBook(cfg.NonceLifetime)
+	if err != nil {
+		return nil, err
+	}
+	s.nonces = nb
 	if _, ok := cfg.Net.(*stdnet.Net); ok {
 		ls, err := newLoops(s)
 		if err != nil {
