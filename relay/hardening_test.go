@@ -24,11 +24,7 @@ func TestFingerprintMismatchDiscarded(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			srv := startLoopback(t, relay.Config{Users: map[string]string{"u": "p"}})
-			c := newRawClient
-			if network == "tcp" {
-				c = newTCPRawClient
-			}
-			cl := c(t, addrOf(t, srv, network), "u", "p")
+			cl := rawClientFor(network)(t, addrOf(t, srv, network), "u", "p")
 			m := cl.signed(stun.MethodAllocate, requestedTransportUDP{})
 			bad := append([]byte(nil), m.Raw...)
 			bad[len(bad)-1] ^= 0x01 // FINGERPRINT is the last attribute
@@ -235,10 +231,6 @@ func TestRelayPortRangeFullOnlyWhenFull(t *testing.T) {
 				}
 				probe.Close()
 			}
-			client := newRawClient
-			if tc.network == "udp6" {
-				client = ipv6RawClient
-			}
 			const size = 64
 			base, pcs := occupyRange(t, tc.network, tc.ip, size)
 			srv := startLoopback(t, relay.Config{
@@ -254,26 +246,16 @@ func TestRelayPortRangeFullOnlyWhenFull(t *testing.T) {
 			}
 			var got []int
 			for i := range 2 {
-				resp := client(t, addrOf(t, srv, "udp"), "u", "p").allocate()
+				resp := newRawClient(t, addrOf(t, srv, "udp"), "u", "p").allocate()
 				require.Zero(t, errorCode(resp), "allocation %d: %s", i, resp)
 				_, port := relayedAddr(t, resp)
 				got = append(got, port)
 			}
 			require.ElementsMatch(t, free, got)
-			c := client(t, addrOf(t, srv, "udp"), "u", "p")
+			c := newRawClient(t, addrOf(t, srv, "udp"), "u", "p")
 			require.Equal(t, stun.CodeInsufficientCapacity, errorCode(c.allocate()), "the range is full now")
 		})
 	}
-}
-
-func ipv6RawClient(t *testing.T, server, user, pass string) *rawClient {
-	t.Helper()
-	conn, err := net.ListenPacket("udp6", "[::1]:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	sa, err := net.ResolveUDPAddr("udp6", server)
-	require.NoError(t, err)
-	return &rawClient{t: t, conn: conn, server: sa, user: user, pass: pass}
 }
 
 // Issue 12: TCP/TLS connections that never authenticate are closed after
@@ -325,10 +307,7 @@ func TestNonceBoundToFiveTuple(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			srv := startLoopback(t, relay.Config{Users: map[string]string{"u": "p"}})
-			client := newRawClient
-			if network == "tcp" {
-				client = newTCPRawClient
-			}
+			client := rawClientFor(network)
 			a := client(t, addrOf(t, srv, network), "u", "p")
 			req := a.signed(stun.MethodAllocate, requestedTransportUDP{})
 			require.Zero(t, errorCode(a.roundTrip(req.Raw, req.TransactionID)))

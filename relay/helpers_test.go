@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -49,14 +50,27 @@ type rawClient struct {
 	nonce      []byte
 }
 
+// newRawClient is a rawClient over UDP, from ::1 when server is IPv6.
 func newRawClient(t *testing.T, server, user, pass string) *rawClient {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	network, local := "udp4", "127.0.0.1:0"
+	if ap, err := netip.ParseAddrPort(server); err == nil && ap.Addr().Is6() {
+		network, local = "udp6", "[::1]:0"
+	}
+	conn, err := net.ListenPacket(network, local)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	sa, err := net.ResolveUDPAddr("udp4", server)
+	sa, err := net.ResolveUDPAddr(network, server)
 	require.NoError(t, err)
 	return &rawClient{t: t, conn: conn, server: sa, user: user, pass: pass}
+}
+
+// rawClientFor returns the rawClient constructor for a listener network.
+func rawClientFor(network string) func(t *testing.T, server, user, pass string) *rawClient {
+	if network == "tcp" {
+		return newTCPRawClient
+	}
+	return newRawClient
 }
 
 // newTCPRawClient is a rawClient over one TCP connection.

@@ -317,17 +317,11 @@ func (s *Server) replyError(m *stun.Message, src net.Addr, o *origin, code stun.
 		setters = append(setters, unknown)
 	}
 	setters = append(setters, extra...)
-	if key != nil {
-		setters = append(setters, stun.MessageIntegrity(key))
-	}
-	if m.Contains(stun.AttrFingerprint) {
-		setters = append(setters, stun.Fingerprint)
-	}
-	resp, err := stun.Build(setters...)
+	resp, err := signAndBuild(setters, key, m.Contains(stun.AttrFingerprint))
 	if err != nil {
 		return
 	}
-	_ = o.write(resp.Raw, src)
+	_ = o.write(resp, src)
 }
 
 func (s *Server) logBad(reason string, src net.Addr, o *origin) {

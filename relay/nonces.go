@@ -132,15 +132,21 @@ func rebuild(m *stun.Message, key []byte, replace map[stun.AttrType][]byte) ([]b
 	for t, v := range replace { // attributes m did not have
 		setters = append(setters, rawAttr{Type: t, Value: v})
 	}
+	return signAndBuild(setters, key, m.Contains(stun.AttrFingerprint))
+}
+
+// signAndBuild ends a message with MESSAGE-INTEGRITY (when key is not nil)
+// and FINGERPRINT (when fingerprint), in that order, and encodes it.
+func signAndBuild(setters []stun.Setter, key []byte, fingerprint bool) ([]byte, error) {
 	if key != nil {
 		setters = append(setters, stun.MessageIntegrity(key))
 	}
-	if m.Contains(stun.AttrFingerprint) {
+	if fingerprint {
 		setters = append(setters, stun.Fingerprint)
 	}
-	nm, err := stun.Build(setters...)
+	m, err := stun.Build(setters...)
 	if err != nil {
 		return nil, err
 	}
-	return nm.Raw, nil
+	return m.Raw, nil
 }
