@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -548,9 +549,9 @@ func TestRelayHardeningFlags(t *testing.T) {
 	_, err = io.ReadAll(silent)
 	require.NoError(t, err, "--auth-timeout did not close a silent connection")
 
-	ice := r.iceServers(t)
-	turnSrv := ice[len(ice)-1]
-	_, err = allocate(t, addr, turnSrv.Username, turnSrv.Credential)
+	try := regexp.MustCompile(`--user '([^']+)' --credential '([^']+)'`).FindStringSubmatch(r.bannerValue(t, "try: "))
+	require.Len(t, try, 3, r.banner)
+	_, err = allocate(t, addr, try[1], try[2])
 	require.NoError(t, err, "the printed credentials (1h) are within --max-rest-ttl")
 	user, pass, err := turn.GenerateLongTermTURNRESTCredentials("s3cret", "far", 3*time.Hour)
 	require.NoError(t, err)
