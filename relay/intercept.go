@@ -223,7 +223,7 @@ func (s *Server) checkPeers(m *stun.Message, src net.Addr, o *origin) (rule, pee
 		if ok, rule := s.cfg.PeerPolicy.Check(ip.AsSlice()); !ok {
 			return rule, ip.String(), true
 		}
-		if s.self.isSelf(ip, port, fiveTupleKey(src, o.local)) {
+		if s.self.isSelf(ip, port, func() string { return fiveTupleKey(src, o.local) }) {
 			return RuleSelf, netip.AddrPortFrom(ip, port).String(), true
 		}
 	}
@@ -237,7 +237,7 @@ func (s *Server) checkSelf(m *stun.Message, src net.Addr, o *origin) (rule, peer
 		return "", "", false // pion drops it
 	}
 	ip, port, ok := decodeXORAddr(v, m.TransactionID)
-	if ok && s.self.isSelf(ip, port, fiveTupleKey(src, o.local)) {
+	if ok && s.self.isSelf(ip, port, func() string { return fiveTupleKey(src, o.local) }) {
 		return RuleSelf, netip.AddrPortFrom(ip, port).String(), true
 	}
 	return "", "", false

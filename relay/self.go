@@ -76,8 +76,10 @@ func (sa *selfAddrs) deleted(tuple string) {
 }
 
 // isSelf reports whether peer (in any IPv6 encoding of an IPv4 address) is
-// a listening address, or the relayed address of the allocation on tuple.
-func (sa *selfAddrs) isSelf(peer netip.Addr, port uint16, tuple string) bool {
+// a listening address, or the relayed address of the allocation on the
+// client's 5-tuple (computed only when peer is some relayed address: Send
+// indications come through here).
+func (sa *selfAddrs) isSelf(peer netip.Addr, port uint16, tuple func() string) bool {
 	for _, c := range candidates(peer.WithZone("")) {
 		ap := netip.AddrPortFrom(c.Unmap(), port)
 		if _, ok := sa.listeners[ap]; ok {
@@ -86,7 +88,7 @@ func (sa *selfAddrs) isSelf(peer netip.Addr, port uint16, tuple string) bool {
 		sa.mu.RLock()
 		owner, ok := sa.owner[ap]
 		sa.mu.RUnlock()
-		if ok && owner == tuple {
+		if ok && owner == tuple() {
 			return true
 		}
 	}
