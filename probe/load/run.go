@@ -193,9 +193,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg: cfg, log: cfg.Logger,
 		outcomes:          map[[2]string]int64{},
 		latency:           map[string]*reports.Recorder{},
-		allocLatency:      reports.NewLatencyRecorder("turn.allocate.time_to_relay"),
+		allocLatency:      reports.NewLatencyRecorder(MetricTimeToRelay),
 		allocLatencySched: reports.NewLatencyRecorder("turn.allocate.time_to_relay_from_schedule"),
-		rtt:               reports.NewLatencyRecorder("relay.rtt"),
+		rtt:               reports.NewLatencyRecorder(MetricRTT),
 		rttSched:          reports.NewLatencyRecorder("relay.rtt_from_schedule"),
 		sendLag:           reports.NewLatencyRecorder("bench.send_lag"),
 		jitter:            reports.NewLatencyRecorder("relay.jitter"),
@@ -264,6 +264,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if e.stopErr != nil {
 		res.StopReason = e.stopErr.Error()
 	}
+	res.Cause = causeOf(e.stopErr, res.Interrupted)
 	e.fill(res)
 	return res, nil
 }
@@ -287,12 +288,12 @@ func (e *engine) ticker(stop <-chan struct{}, done chan<- struct{}) {
 		last = now
 		sent, recv, ok, fail := e.sent.Load(), e.received.Load(), e.allocOK.Load(), e.allocFail.Load()
 		e.point("allocations up", "allocations", now, float64(e.active.Load()))
-		e.point("allocations/s", "1/s", now, float64(ok-lastOK)/dt)
-		e.point("failed allocations/s", "1/s", now, float64(fail-lastFail)/dt)
+		e.point("allocations/s", "allocations/s", now, float64(ok-lastOK)/dt)
+		e.point("failed allocations/s", "allocations/s", now, float64(fail-lastFail)/dt)
 		phase, _ := e.phase.Load().(string)
 		if e.cfg.PPS > 0 {
-			e.point("sent packets/s", "1/s", now, float64(sent-lastSent)/dt)
-			e.point("received packets/s", "1/s", now, float64(recv-lastRecv)/dt)
+			e.point("sent packets/s", "packets/s", now, float64(sent-lastSent)/dt)
+			e.point("received packets/s", "packets/s", now, float64(recv-lastRecv)/dt)
 			if phase == "traffic" && sent > 0 {
 				silent := now - time.Duration(e.lastRx.Load())
 				if silent > e.cfg.ServerSilence {
