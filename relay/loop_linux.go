@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -123,15 +122,9 @@ func (ls *loops) allocateRelay(ip net.IP, requested int, lo, hi uint16) (*loopCo
 	if requested != 0 {
 		return try(requested)
 	}
-	var err error
-	for range 10 {
-		var c *loopConn
-		port := int(lo) + rand.IntN(int(hi)-int(lo)+1) //nolint:gosec // port choice, not a secret
-		if c, err = try(port); err == nil {
-			return c, nil
-		}
-	}
-	return nil, fmt.Errorf("relay: no free relayed port in %d-%d: %w", lo, hi, err)
+	var c *loopConn
+	err := walkPorts(lo, hi, func(port int) (err error) { c, err = try(port); return err })
+	return c, err
 }
 
 // udpSocket opens a non-blocking IPv4 UDP socket bound to ip:port, for a

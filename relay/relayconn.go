@@ -50,7 +50,7 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 			pc, addr = raw, &net.UDPAddr{IP: s.cfg.PublicIP, Port: int(raw.local.Port())}
 		}
 	} else {
-		pc, addr, err = g.inner.AllocatePacketConn(network, requestedPort)
+		pc, addr, err = s.listenRelayed(network, s.cfg.RelayIP.String(), requestedPort)
 	}
 	if err != nil {
 		s.ctr.active.Add(-1)
