@@ -214,6 +214,9 @@ func (a *auditor) checkPeer(ctx context.Context, s *session, i int, pcase peerCa
 	if len(granted) == 0 {
 		c.Verdict = VerdictPass
 		c.Message = fmt.Sprintf("refused: %s", refusal(perm))
+		if perm.Code == 443 {
+			c.Message += " (the allocation is IPv4, so the server cannot relay there; its IPv6 peer policy was not reached)"
+		}
 		return c
 	}
 	c.Verdict = VerdictFinding

@@ -103,7 +103,7 @@ func peerFix(c peerCase) Fix {
 	}
 	switch {
 	case c.Range.Addr().Is4() && c.Range.Contains(netip.MustParseAddr("127.0.0.1")), c.Addr == netip.MustParseAddr("::1"):
-		f.Coturn = "no-loopback-peers (remove allow-loopback-peers) and denied-peer-ip=" + coturnRange(c.Range)
+		f.Coturn = "remove allow-loopback-peers (coturn refuses loopback by default), and denied-peer-ip=" + coturnRange(c.Range)
 	case c.Group == "ipv4 multicast" || c.Group == "ipv6 multicast":
 		f.Coturn = "no-multicast-peers and denied-peer-ip=" + coturnRange(c.Range)
 	}

@@ -238,4 +238,3 @@ func errOf(method string, an answer) error {
 	}
 	return &AnswerError{Request: method, Code: an.Code, Reason: an.Reason}
 }
-

@@ -42,11 +42,11 @@ func (a *auditor) dial(ctx context.Context) (wire, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: resolve %s: %v", ErrUnreachable, s.Address(), err)
 		}
-		local := "0.0.0.0:0"
+		network, local := "udp4", "0.0.0.0:0"
 		if raddr.IP.To4() == nil {
-			local = "[::]:0"
+			network, local = "udp6", "[::]:0"
 		}
-		pc, err := a.cfg.Net.ListenPacket("udp", local)
+		pc, err := a.cfg.Net.ListenPacket(network, local)
 		if err != nil {
 			return nil, fmt.Errorf("open udp socket: %w", err)
 		}
