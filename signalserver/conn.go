@@ -69,6 +69,11 @@ type wsConn struct {
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r) {
+		s.metrics.disconnects.WithLabelValues("host").Inc()
+		s.refuseHost(w, r)
+		return
+	}
 	if !s.originAllowed(r) {
 		s.metrics.disconnects.WithLabelValues("origin").Inc()
 		http.Error(w, fmt.Sprintf("origin %q is not allowed (natkit signal --allowed-origin)", r.Header.Get("Origin")), http.StatusForbidden)
@@ -628,7 +633,7 @@ func (c *wsConn) join(m protocol.Message) {
 	}
 	c.sendMsg(protocol.Message{Type: protocol.TypeJoined, Room: m.Room, Peer: peer, Peers: others, Resume: sess.resume, ICEServers: s.iceServersFor(peer)})
 	c.attach(sess)
-	s.PeerJoined(m.Room, peer)
+	s.peerJoined(m.Room, peer)
 	s.log.Debug("joined", "room", m.Room, "peer", peer, "remote", c.remote)
 }
 
