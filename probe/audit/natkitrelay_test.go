@@ -16,22 +16,27 @@ import (
 
 const testSecret = "audit-test-secret"
 
-// startRelay runs natkit relay in-process on loopback, UDP and TCP.
+func relayConfig() relay.Config { return relay.Config{Secrets: []string{testSecret}} }
+
+// startRelay runs natkit relay in-process on loopback, UDP only.
 func startRelay(t *testing.T, cfg relay.Config) (udp, tcp string) {
 	t.Helper()
-	cfg.Listen = []relay.Listener{{Network: relay.NetworkUDP, Addr: "127.0.0.1:0"}}
+	srv := startRelayOn(t, cfg, "udp://127.0.0.1:0")
+	return srv.Addrs()[0].Addr, ""
+}
+
+// startRelayOn runs natkit relay in-process on the given listeners.
+func startRelayOn(t *testing.T, cfg relay.Config, listeners ...string) *relay.Server {
+	t.Helper()
+	for _, l := range listeners {
+		pl, err := relay.ParseListener(l)
+		require.NoError(t, err)
+		cfg.Listen = append(cfg.Listen, pl)
+	}
 	srv, err := relay.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
-	for _, l := range srv.Addrs() {
-		switch l.Network {
-		case relay.NetworkUDP:
-			udp = l.Addr
-		case relay.NetworkTCP:
-			tcp = l.Addr
-		}
-	}
-	return udp, tcp
+	return srv
 }
 
 // server builds the iceconfig.Server the CLI would, with REST credentials

@@ -260,6 +260,10 @@ func parseAnswer(raw []byte) (answer, error) {
 			return an, fmt.Errorf("%w: error response without a valid ERROR-CODE: %v", ErrMalformed, err)
 		}
 		an.Code, an.Reason = int(ec.Code), string(ec.Reason)
+		// RFC 8489 §14.8: the class is 3 to 6 and the number below 100.
+		if an.Code < 300 || an.Code > 699 {
+			return an, fmt.Errorf("%w: ERROR-CODE %d is outside 300–699", ErrMalformed, an.Code)
+		}
 	}
 	if v, err := m.Get(stun.AttrRealm); err == nil {
 		an.Realm = string(v)
