@@ -298,7 +298,7 @@ func (s *Server) undelivered(env Envelope, why string) {
 // by calling them.
 type hubDelivery struct{ s *Server }
 
-func (d hubDelivery) Deliver(env Envelope)        { d.s.deliver(env) }
+func (d hubDelivery) Deliver(env Envelope)         { d.s.deliver(env) }
 func (d hubDelivery) PeerJoined(room, peer string) { d.s.peerJoined(room, peer) }
 func (d hubDelivery) PeerLeft(room, peer string)   { d.s.peerLeft(room, peer) }
 func (d hubDelivery) PeerMoved(room, peer string)  { d.s.peerMoved(room, peer) }
