@@ -260,6 +260,9 @@ func parseAnswer(raw []byte) (answer, error) {
 			return an, fmt.Errorf("%w: error response without a valid ERROR-CODE: %v", ErrMalformed, err)
 		}
 		an.Code, an.Reason = int(ec.Code), string(ec.Reason)
+		if strings.TrimSpace(an.Reason) == "" {
+			an.Reason = reasonOf[an.Code] // coturn 4.17 sends none
+		}
 		// RFC 8489 §14.8: the class is 3 to 6 and the number below 100.
 		if an.Code < 300 || an.Code > 699 {
 			return an, fmt.Errorf("%w: ERROR-CODE %d is outside 300–699", ErrMalformed, an.Code)
@@ -364,3 +367,12 @@ func isTimeout(err error) bool {
 // magicCookie is RFC 8489's fixed header value, also the XOR key of
 // addresses.
 const magicCookie = 0x2112A442
+
+// reasonOf names the codes the audit meets, for servers that send an
+// empty reason phrase.
+var reasonOf = map[int]string{
+	400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 420: "Unknown Attribute",
+	437: "Allocation Mismatch", 438: "Stale Nonce", 440: "Address Family not Supported",
+	441: "Wrong Credentials", 442: "Unsupported Transport Protocol", 443: "Peer Address Family Mismatch",
+	486: "Allocation Quota Reached", 500: "Server Error", 508: "Insufficient Capacity",
+}
