@@ -31,13 +31,7 @@ func joinRaw(t *testing.T, c *cluster, peer string) *websocket.Conn {
 // ws.close() sends: a deliberate leave, announced at once, not after the
 // resume grace.
 func TestCloseWithoutStatusLeavesAtOnce(t *testing.T) {
-	c := memoryHub().instances(t, 1, signalserver.Config{ResumeGrace: time.Minute})
-	ctx := ctxT(t)
-	a := c.dial(0)
-	_, err := a.Join(ctx, "r", client.JoinOptions{Peer: "a"})
-	require.NoError(t, err)
-	b := joinRaw(t, c, "b")
-	require.Equal(t, "b", recvType(t, a, protocol.TypePeerJoined).Peer)
+	a, b := roomOfTwo(t)
 
 	// coder/websocket sends an empty close payload for StatusNoStatusRcvd.
 	require.NoError(t, b.Close(websocket.StatusNoStatusRcvd, ""))
@@ -48,13 +42,20 @@ func TestCloseWithoutStatusLeavesAtOnce(t *testing.T) {
 // A connection dropped without any close frame (1006) keeps its place for
 // the resume grace.
 func TestAbnormalDropKeepsResumeGrace(t *testing.T) {
+	a, b := roomOfTwo(t)
+	require.NoError(t, b.CloseNow())
+	noMessage(t, a, 500*time.Millisecond)
+}
+
+// roomOfTwo is a room with a client "a" and a bare WebSocket "b", on a
+// server whose resume grace is a minute.
+func roomOfTwo(t *testing.T) (*client.Client, *websocket.Conn) {
+	t.Helper()
 	c := memoryHub().instances(t, 1, signalserver.Config{ResumeGrace: time.Minute})
-	ctx := ctxT(t)
 	a := c.dial(0)
-	_, err := a.Join(ctx, "r", client.JoinOptions{Peer: "a"})
+	_, err := a.Join(ctxT(t), "r", client.JoinOptions{Peer: "a"})
 	require.NoError(t, err)
 	b := joinRaw(t, c, "b")
 	require.Equal(t, "b", recvType(t, a, protocol.TypePeerJoined).Peer)
-	require.NoError(t, b.CloseNow())
-	noMessage(t, a, 500*time.Millisecond)
+	return a, b
 }

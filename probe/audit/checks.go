@@ -356,24 +356,31 @@ func (a *auditor) checkReplay(ctx context.Context, main *session, raw []byte) Ch
 	var tx [stun.TransactionIDSize]byte
 	copy(tx[:], raw[8:20])
 	an, err := s.roundTrip(ctx, raw, tx)
+	s.realm, s.nonce = main.realm, main.nonce // to release what a replay got
 	req := fmt.Sprintf("the signed Allocate of %s, %d bytes, replayed byte for byte from %s", main.w.localAddr(), len(raw), s.w.localAddr())
+	c.judgeServed(ctx, s, req, an, err, VerdictPass, "the replay was ignored",
+		"a captured signed Allocate gets a new allocation from another address: the nonce is not bound to the 5-tuple, so a sniffed request can be replayed for as long as the nonce lives")
+	return c
+}
+
+// judgeServed judges the answer to a request the server should refuse: a
+// refusal passes, no answer is silent (its verdict given), and a success
+// is the finding, whose allocation is released at once.
+func (c *Check) judgeServed(ctx context.Context, s *session, req string, an answer, err error, silent Verdict, silentMsg, finding string) {
 	if err != nil {
 		c.Evidence = []Exchange{{Request: req, Answer: "no answer: " + err.Error()}}
-		c.Verdict, c.Message = VerdictPass, "the replay was ignored"
-		return c
+		c.Verdict, c.Message = silent, silentMsg
+		return
 	}
 	c.Evidence = []Exchange{{Request: req, Answer: an.String()}}
 	if !an.success() {
 		c.Verdict, c.Message = VerdictPass, "refused: "+refusal(an)
-		return c
+		return
 	}
-	c.Verdict = VerdictFinding
-	c.Message = "a captured signed Allocate gets a new allocation from another address: the nonce is not bound to the 5-tuple, so a sniffed request can be replayed for as long as the nonce lives"
-	s.realm, s.nonce = main.realm, main.nonce
+	c.Verdict, c.Message = VerdictFinding, finding
 	if err := s.release(ctx); err != nil {
 		c.Evidence = append(c.Evidence, Exchange{Request: "Refresh LIFETIME 0 (release)", Answer: err.Error()})
 	}
-	return c
 }
 
 // checkFingerprint sends a correctly signed Allocate whose FINGERPRINT is
@@ -403,21 +410,8 @@ func (a *auditor) checkFingerprint(ctx context.Context) Check {
 	m.Raw[len(m.Raw)-1] ^= 0xFF
 	an, err := s.roundTrip(ctx, m.Raw, m.TransactionID)
 	req := fmt.Sprintf("signed Allocate with a wrong FINGERPRINT (%d bytes)", len(m.Raw))
-	if err != nil {
-		c.Evidence = []Exchange{{Request: req, Answer: "no answer: " + err.Error()}}
-		c.Verdict, c.Message = VerdictPass, "discarded, as RFC 8489 says"
-		return c
-	}
-	c.Evidence = []Exchange{{Request: req, Answer: an.String()}}
-	if !an.success() {
-		c.Verdict, c.Message = VerdictPass, "refused: "+refusal(an)
-		return c
-	}
-	c.Verdict = VerdictFinding
-	c.Message = "a request with a wrong FINGERPRINT was served: the server does not check it (RFC 8489 §7.3 says discard), so corrupted or demultiplexing-confused packets are acted on"
-	if err := s.release(ctx); err != nil {
-		c.Evidence = append(c.Evidence, Exchange{Request: "Refresh LIFETIME 0 (release)", Answer: err.Error()})
-	}
+	c.judgeServed(ctx, s, req, an, err, VerdictPass, "discarded, as RFC 8489 says",
+		"a request with a wrong FINGERPRINT was served: the server does not check it (RFC 8489 §7.3 says discard), so corrupted or demultiplexing-confused packets are acted on")
 	return c
 }
 
@@ -443,21 +437,8 @@ func (a *auditor) checkRESTExpiry(ctx context.Context) Check {
 	defer s.Close()
 	an, err := s.allocate(ctx, 0)
 	req := fmt.Sprintf("signed Allocate as %q (expiry %s)", user, time.Now().Add(DefaultRESTProbeExpiry).UTC().Format("2006-01-02"))
-	if err != nil {
-		c.Evidence = []Exchange{{Request: req, Answer: "no answer: " + err.Error()}}
-		c.Verdict, c.Message = VerdictError, "no answer"
-		return c
-	}
-	c.Evidence = []Exchange{{Request: req, Answer: an.String()}}
-	if !an.success() {
-		c.Verdict, c.Message = VerdictPass, "refused: "+refusal(an)
-		return c
-	}
-	c.Verdict = VerdictFinding
-	c.Message = "a REST username valid for ten years was accepted: a credential minted by mistake, or leaked, never expires in practice"
-	if err := s.release(ctx); err != nil {
-		c.Evidence = append(c.Evidence, Exchange{Request: "Refresh LIFETIME 0 (release)", Answer: err.Error()})
-	}
+	c.judgeServed(ctx, s, req, an, err, VerdictError, "no answer",
+		"a REST username valid for ten years was accepted: a credential minted by mistake, or leaked, never expires in practice")
 	return c
 }
 
