@@ -13,8 +13,8 @@ import (
 const ReportKind = "audit"
 
 // Report turns the result into a natkit report. A finding at failOn or
-// worse fails its check (and the run); milder findings pass with their
-// severity in the observed column.
+// worse fails its check (and the run); milder findings warn, which passes
+// the run, with their severity in the observed column.
 func (r *Result) Report(failOn Severity) *reports.Report {
 	rep := reports.New(ReportKind, "audit "+r.Server)
 	rep.Target = r.Server
@@ -25,7 +25,7 @@ func (r *Result) Report(failOn Severity) *reports.Report {
 		switch c.Verdict {
 		case VerdictFinding:
 			rc.Observed = "finding (" + string(c.Severity) + ")"
-			rc.Verdict = reports.VerdictPass
+			rc.Verdict = reports.VerdictWarn
 			if c.Severity.AtLeast(failOn) {
 				rc.Verdict = reports.VerdictFail
 			}
