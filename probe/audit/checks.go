@@ -26,11 +26,11 @@ var (
 		Coturn:      "denied-peer-ip=<each listening-ip and relay-ip> (and no-loopback-peers)",
 	}
 	fixREST = Fix{
-		NatkitRelay: "natkit relay --max-rest-ttl 24h: refuse REST usernames whose expiry lies further ahead",
+		NatkitRelay: "natkit relay --max-rest-ttl 48h (the default; older natkit: upgrade): refuse REST usernames whose expiry lies further ahead",
 		Coturn:      "no coturn setting bounds the expiry: mint short-lived credentials at the token service (ttl ≤ 24h) and rotate static-auth-secret",
 	}
 	fixReplay = Fix{
-		NatkitRelay: "upgrade natkit: natkit relay binds nonces to the client's 5-tuple",
+		NatkitRelay: "upgrade natkit: natkit relay binds nonces to the client's 5-tuple (--nonce-lifetime, default 10m)",
 		Coturn:      "coturn binds nonces to the 5-tuple by default; keep stale-nonce (default 600 s) and do not patch it out",
 	}
 	fixFingerprint = Fix{
@@ -42,8 +42,8 @@ var (
 		Coturn:      "no-software-attribute, and rfc5780 off (no-rfc5780) to drop OTHER-ADDRESS/RESPONSE-ORIGIN from Binding responses",
 	}
 	fixIdle = Fix{
-		NatkitRelay: "upgrade natkit: natkit relay closes TCP/TLS connections that do not authenticate in time",
-		Coturn:      "coturn closes unauthenticated TCP sessions after its internal timeout; put it behind a connection-limiting firewall (e.g. nftables ct count) if that is too long",
+		NatkitRelay: "natkit relay --auth-timeout 5s (the default; older natkit: upgrade): connections without valid credentials in time are closed",
+		Coturn:      "max-allocate-timeout=5 (default 60 s): coturn then closes unauthenticated TCP/TLS sessions after 5 s",
 	}
 	fixSoftware = Fix{
 		NatkitRelay: "natkit relay sends no SOFTWARE attribute; nothing to set",

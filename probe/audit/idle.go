@@ -18,7 +18,7 @@ import (
 // the others half a STUN header. Each open connection costs the server a
 // descriptor and buffers, so one it never closes is a slow exhaustion.
 func (a *auditor) checkIdle(ctx context.Context) Check {
-	c := Check{ID: "idle-connections", Name: "idle unauthenticated TCP/TLS connections", Severity: SeverityLow, Fix: fixIdle}
+	c := Check{ID: "idle-connections", Name: "idle unauthenticated TCP/TLS connections", Severity: SeverityMedium, Fix: fixIdle}
 	start := time.Now()
 	defer func() { c.Duration = time.Since(start) }()
 	proto := "tcp"
