@@ -127,7 +127,9 @@ func testCoturn(t *testing.T, bin, version string) {
 			t.Logf("findings of medium or worse: %q", got)
 			switch run.name {
 			case "allow-loopback-peers":
-				for _, id := range []string{"peer/127.0.0.1:high", "peer/127.0.0.2:high", "peer/127.255.255.254:high"} {
+				// The loop is proved by the Binding coming back.
+				require.Contains(t, byID(res)["self-loop"].Message, "the relay forwards to itself")
+				for _, id := range []string{"peer/127.0.0.1:high", "peer/127.0.0.2:high", "peer/127.255.255.254:high", "self-loop:high"} {
 					require.Contains(t, got, id)
 				}
 			case "defaults":

@@ -103,6 +103,8 @@ func TestNatkitRelayOpenPolicyIsAFindingForEveryEncoding(t *testing.T) {
 		}
 	}
 	require.Greater(t, n, 30)
-	require.Equal(t, audit.VerdictFinding, byID(res)["self-loop"].Verdict)
-	require.Equal(t, audit.SeverityHigh, byID(res)["self-loop"].Severity, byID(res)["self-loop"].Message)
+	// The relay's own addresses stay refused even with every range open:
+	// --allow-peer cannot open a loop (coturn's allow-loopback-peers can,
+	// see the interop test).
+	require.Equal(t, audit.VerdictPass, byID(res)["self-loop"].Verdict, byID(res)["self-loop"].Message)
 }
