@@ -152,7 +152,7 @@ func runAudit(cmd *cobra.Command, a *app, args []string, f *auditFlags, out *out
 	rep := reps[0]
 	if len(reps) > 1 {
 		rep = reports.New(audit.ReportKind, "audit")
-		rep.Target = targetOf(turn)
+		rep.Target = fmt.Sprintf("%d turn servers", len(turn))
 		var sums []string
 		for _, c := range reps {
 			rep.Children = append(rep.Children, c)
