@@ -80,14 +80,14 @@ type Fix struct {
 
 // Check is one check's result.
 type Check struct {
-	ID       string     `json:"id"`
-	Name     string     `json:"name"`
-	Verdict  Verdict    `json:"verdict"`
-	Severity Severity   `json:"severity"`
-	Message  string     `json:"message"`
-	Evidence []Exchange `json:"evidence,omitempty"`
-	Fix      Fix        `json:"fix"`
-	Duration time.Duration
+	ID       string        `json:"id"`
+	Name     string        `json:"name"`
+	Verdict  Verdict       `json:"verdict"`
+	Severity Severity      `json:"severity"`
+	Message  string        `json:"message"`
+	Evidence []Exchange    `json:"evidence,omitempty"`
+	Fix      Fix           `json:"fix"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Finding reports whether the check found a hole.
