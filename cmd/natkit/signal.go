@@ -66,7 +66,10 @@ With no flags it listens on 127.0.0.1:8080 and prints the URLs:
 endpoint; the first secret mints, list the older ones on the relays while
 rotating. --auth-secret (also NATKIT_SIGNAL_AUTH_SECRET) makes join require
 a room token: an HS256 JWT with claims room, exp and optional sub (the peer
-id). --redis shares rooms between instances. Ctrl-C closes every
+id). Without --auth-secret, /ws and /v1/ice-servers answer only Hosts that
+are loopback names, the listening address or hosts of --allowed-origin
+(421 otherwise): a DNS-rebinding page cannot reach them. --redis shares
+rooms between instances. Ctrl-C closes every
 connection, prints a summary report and exits 0.`,
 		Example: `  natkit signal
   natkit relay --secret "$S" --allow-peer 127.0.0.0/8 &
@@ -103,7 +106,7 @@ connection, prints a summary report and exits 0.`,
 	fl.StringArrayVar(&f.turnURLs, "turn-url", nil, "ICE server URL handed out with the credentials (turn:, turns:, stun:); repeatable")
 	fl.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of minted TURN credentials, at most 24h")
 	fl.StringVar(&f.authSecret, "auth-secret", "", "require room tokens (HS256 JWT: room, exp, optional sub) signed with this secret (also NATKIT_SIGNAL_AUTH_SECRET)")
-	fl.StringArrayVar(&f.allowedOrigins, "allowed-origin", nil, "browser origin allowed besides the same origin, e.g. https://app.example.com; repeatable (default: same origin and localhost)")
+	fl.StringArrayVar(&f.allowedOrigins, "allowed-origin", nil, "browser origin allowed besides the same origin, e.g. https://app.example.com; its host is also an allowed Host; repeatable (default: same origin and localhost)")
 	fl.StringVar(&f.redisURL, "redis", "", "share rooms with other instances through Redis, redis://[user:pass@]HOST:PORT[/DB]")
 	fl.StringVar(&f.metrics, "metrics", "", "also serve /metrics and /healthz on this HOST:PORT (e.g. an internal interface)")
 	fl.IntVar(&f.maxConnections, "max-connections", 50000, "most WebSocket connections")
