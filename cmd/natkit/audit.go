@@ -130,10 +130,20 @@ func runAudit(cmd *cobra.Command, a *app, args []string, f *auditFlags, out *out
 	var reps []*reports.Report
 	var unauthorized error
 	for _, s := range turn {
+		bar := a.progress(ctx, "audit "+s.URL(), 0)
 		res, err := audit.Run(ctx, audit.Config{
 			Server: s, Secret: f.secret, Sink: f.sink, MaxAllocations: f.maxAllocations,
 			Timeout: f.timeout, IdleWait: f.idleWait, RootCAs: roots, Logger: a.log(),
+			OnCheck: func(c audit.Check) {
+				bar.SetStatus(c.ID)
+				if c.Finding() {
+					bar.Fail()
+				} else {
+					bar.Increment()
+				}
+			},
 		})
+		bar.Done()
 		if errors.Is(err, audit.ErrConfig) {
 			return usageError(err)
 		}

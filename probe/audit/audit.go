@@ -182,8 +182,11 @@ type auditor struct {
 
 func (a *auditor) add(c Check) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.res.Checks = append(a.res.Checks, c)
+	a.mu.Unlock()
+	if a.cfg.OnCheck != nil {
+		a.cfg.OnCheck(c)
+	}
 }
 
 func (a *auditor) noteSoftware(an answer) {

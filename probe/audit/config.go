@@ -70,6 +70,9 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// Logger receives debug logs of each exchange. Default: discard.
 	Logger *slog.Logger
+	// OnCheck, if set, is called as each check is judged (from the
+	// check's goroutine), e.g. to drive a progress line. Default nil.
+	OnCheck func(Check)
 }
 
 func (c Config) withDefaults() Config {
