@@ -54,6 +54,9 @@ func TestPresetsClassified(t *testing.T) {
 			if !p.NoNAT && res.PortPreserved != p.PortPreserving {
 				t.Errorf("%s: port preserved %v, want %v (public %s, local %s)", p.Name, res.PortPreserved, p.PortPreserving, res.Public, res.Local)
 			}
+			if clash := res.Clash != nil && res.Clash.Changes; clash != p.Clash {
+				t.Errorf("%s: natkit nat's clash test says %v, want %v: %+v", p.Name, clash, p.Clash, res.Clash)
+			}
 			if !p.NoNAT && res.Hairpin != nil && res.Hairpin.Supported != p.Hairpin {
 				t.Errorf("%s: hairpin %v, want %v (%s)", p.Name, res.Hairpin.Supported, p.Hairpin, res.Hairpin.Note)
 			}
