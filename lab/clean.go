@@ -51,6 +51,19 @@ func removeNamespaces(names []string) error {
 // Runs returns the state of every run whose owner file is in stateDir
 // ("" for DefaultStateDir) and whose owner is alive.
 func Runs(stateDir string) ([]State, error) {
+	all, err := AllRuns(stateDir)
+	var out []State
+	for _, st := range all {
+		if processAlive(st.PID) {
+			out = append(out, st)
+		}
+	}
+	return out, err
+}
+
+// AllRuns returns the state of every run with an owner file in stateDir
+// ("" for DefaultStateDir), alive or not.
+func AllRuns(stateDir string) ([]State, error) {
 	if stateDir == "" {
 		stateDir = DefaultStateDir
 	}
@@ -60,8 +73,7 @@ func Runs(stateDir string) ([]State, error) {
 	}
 	var out []State
 	for _, f := range files {
-		st, err := readState(f)
-		if err == nil && processAlive(st.PID) {
+		if st, err := readState(f); err == nil {
 			out = append(out, st)
 		}
 	}
@@ -87,6 +99,9 @@ func Clean(stateDir string) ([]string, error) {
 	if stateDir == "" {
 		stateDir = DefaultStateDir
 	}
+	// Namespaces first: a run writes its owner file before it makes a
+	// namespace, so every namespace listed here has its owner file already.
+	spaces := namespacesWithPrefix("nk")
 	live := map[string]bool{}
 	files, _ := filepath.Glob(filepath.Join(stateDir, "nk*-state.json"))
 	var errs []error
@@ -101,13 +116,11 @@ func Clean(stateDir string) ([]string, error) {
 		}
 	}
 	var stale []string
-	for _, n := range namespacesWithPrefix("nk") {
+	for _, n := range spaces {
 		m := runPrefixRE.FindStringSubmatch(n)
 		if m == nil || live[m[1]] {
 			continue
 		}
-		// A run that is still building has written its owner file first,
-		// so a prefix without one is a dead run's.
 		stale = append(stale, n)
 	}
 	if err := removeNamespaces(stale); err != nil {
@@ -115,3 +128,7 @@ func Clean(stateDir string) ([]string, error) {
 	}
 	return stale, errors.Join(errs...)
 }
+
+// ProcessAlive tells whether pid is a running process (for the owner PIDs
+// in State).
+func ProcessAlive(pid int) bool { return processAlive(pid) }

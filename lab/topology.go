@@ -453,6 +453,7 @@ func (t *Topology) Namespaces() map[string]string {
 type State struct {
 	Prefix     string            `json:"prefix"`
 	PID        int               `json:"pid"`
+	ParentPID  int               `json:"parent_pid"`
 	Created    time.Time         `json:"created"`
 	Namespaces map[string]string `json:"namespaces"`
 	Presets    map[string]string `json:"presets"`
@@ -460,7 +461,7 @@ type State struct {
 
 // State describes the run.
 func (t *Topology) State() State {
-	st := State{Prefix: t.prefix, PID: os.Getpid(), Created: time.Now().UTC(), Namespaces: map[string]string{},
+	st := State{Prefix: t.prefix, PID: os.Getpid(), ParentPID: os.Getppid(), Created: time.Now().UTC(), Namespaces: map[string]string{},
 		Presets: map[string]string{SideA: t.cfg.A.Preset, SideB: t.cfg.B.Preset}}
 	for _, name := range []string{"wan", SideA, SideB} {
 		st.Namespaces[name] = t.ns(name)
@@ -686,7 +687,8 @@ func (t *Topology) destroy() error {
 		}
 	}
 	if err := removeNamespaces(namespacesWithPrefix(t.prefix)); err != nil {
-		errs = append(errs, err)
+		// Keep the owner file: lab clean finds the run once we are gone.
+		return errors.Join(append(errs, err)...)
 	}
 	if t.state != "" {
 		if err := os.Remove(t.state); err != nil && !errors.Is(err, os.ErrNotExist) {

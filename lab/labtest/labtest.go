@@ -46,15 +46,39 @@ func Build(t testing.TB, cfg lab.Config) *lab.Topology {
 	return top
 }
 
-// Namespaces lists the named network namespaces (as `ip netns list`).
+// Namespaces lists the named network namespaces (as `ip netns list`),
+// leaving out the lab runs of other test processes running at the same
+// time (go test runs packages in parallel): runs whose owner, or whose
+// owner's parent, is alive and neither this process nor its child.
 func Namespaces() []string {
+	me := os.Getpid()
+	foreign := map[string]bool{}
+	runs, _ := lab.AllRuns("")
+	for _, r := range runs {
+		switch {
+		case r.PID == me || r.ParentPID == me:
+		case lab.ProcessAlive(r.PID), lab.ProcessAlive(r.ParentPID):
+			foreign[r.Prefix] = true
+		}
+	}
 	entries, _ := os.ReadDir("/run/netns")
 	var out []string
 	for _, e := range entries {
+		if p, ok := runPrefix(e.Name()); ok && foreign[p] {
+			continue
+		}
 		out = append(out, e.Name())
 	}
 	sort.Strings(out)
 	return out
+}
+
+// runPrefix returns "nkXXXXXX-" of a lab namespace name.
+func runPrefix(name string) (string, bool) {
+	if len(name) < 9 || !strings.HasPrefix(name, "nk") || name[8] != '-' {
+		return "", false
+	}
+	return name[:9], true
 }
 
 // CheckNoLeftovers returns a function for TestMain: it fails (returns 1)
