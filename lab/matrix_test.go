@@ -1,0 +1,116 @@
+package lab_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/natkit/natkit/lab"
+	"github.com/natkit/natkit/lab/labtest"
+	"github.com/natkit/natkit/probe/call"
+)
+
+// matrixCall places one matrix call the way natkit matrix does: a offers
+// and holds its candidates until b's complete answer arrived.
+func matrixCall(ctx context.Context, top *lab.Topology, turn bool) (*call.Result, error) {
+	na, _ := top.Net(lab.SideA)
+	nb, _ := top.Net(lab.SideB)
+	servers := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
+	if turn {
+		servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL(), top.TURNTCPURL()}, Username: "natkit", Credential: "natkit"})
+	}
+	ice := call.FastICE()
+	return call.Run(ctx, call.Config{
+		A: call.PeerConfig{Name: "a", Net: na, ICEServers: servers, ICE: &ice, CandidatesAfterAnswer: true, GatherTimeout: 2 * time.Second},
+		// Behind udp-blocked, UDP STUN and TURN transactions time out
+		// before gathering completes: answer with what is there by then.
+		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers, ICE: &ice, NoTrickle: true, GatherTimeout: 2 * time.Second},
+		ConnectTimeout: 6 * time.Second,
+		Probe:          call.ProbeConfig{Count: 3, Interval: 5 * time.Millisecond, Grace: time.Second},
+	})
+}
+
+func observed(r *call.Result) string {
+	switch {
+	case r == nil || !r.Connected:
+		return "failed"
+	case r.Path.Direct():
+		return "direct"
+	case r.Path.Class == call.PathRelay:
+		return "relay"
+	}
+	return "failed"
+}
+
+// TestKernelMatrixMatchesTheory runs every ordered pair of presets (the
+// classic five by default; NATKIT_LAB_MATRIX=all for every kernel preset)
+// with and without TURN, each in its own namespaces, and compares each
+// cell with lab.Theory.
+func TestKernelMatrixMatchesTheory(t *testing.T) {
+	labtest.Require(t)
+	presets := lab.ClassicPresetNames()
+	presets = append(presets, "linux-masquerade")
+	if os.Getenv("NATKIT_LAB_MATRIX") == "all" {
+		presets = lab.PresetNames()
+	}
+	type cell struct {
+		a, b string
+		turn bool
+	}
+	var cells []cell
+	for _, turn := range []bool{false, true} {
+		for _, a := range presets {
+			for _, b := range presets {
+				cells = append(cells, cell{a, b, turn})
+			}
+		}
+	}
+	start := time.Now()
+	sem := make(chan struct{}, 8)
+	var mu sync.Mutex
+	var bad []string
+	var wg sync.WaitGroup
+	for _, c := range cells {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ok, path, _ := lab.Theory(c.a, c.b, c.turn)
+			want := "failed"
+			if ok {
+				want = path
+			}
+			top, err := lab.Build(lab.Config{A: lab.Side{Preset: c.a}, B: lab.Side{Preset: c.b}})
+			if err != nil {
+				mu.Lock()
+				bad = append(bad, fmt.Sprintf("%s → %s turn %v: build: %v", c.a, c.b, c.turn, err))
+				mu.Unlock()
+				return
+			}
+			defer top.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			r, err := matrixCall(ctx, top, c.turn)
+			got := observed(r)
+			if err != nil || got != want {
+				mu.Lock()
+				bad = append(bad, fmt.Sprintf("%s → %s turn %v: observed %s, theory %s (err %v)", c.a, c.b, c.turn, got, want, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Strings(bad)
+	t.Logf("%d cells in %v", len(cells), time.Since(start).Round(time.Millisecond))
+	if len(bad) > 0 {
+		t.Errorf("%d of %d cells differ from theory:\n%s", len(bad), len(cells), strings.Join(bad, "\n"))
+	}
+}
