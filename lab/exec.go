@@ -124,3 +124,30 @@ func processAlive(pid int) bool {
 	err := unix.Kill(pid, 0)
 	return err == nil || errors.Is(err, unix.EPERM)
 }
+
+// setLinksUp sets devices of n up with SIOCSIFFLAGS, in-process: one
+// namespace after the other, so that the two ends of a veth are never set
+// up at the same moment (which can leave one end without carrier).
+func setLinksUp(n *Net, devs []string) error {
+	return n.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("link up in %s: %w", n.name, err)
+		}
+		defer unix.Close(fd)
+		for _, dev := range devs {
+			ifr, err := unix.NewIfreq(dev)
+			if err != nil {
+				return fmt.Errorf("link up %s: %w", dev, err)
+			}
+			if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+				return fmt.Errorf("link up %s in %s: get flags: %w", dev, n.name, err)
+			}
+			ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+			if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+				return fmt.Errorf("link up %s in %s: %w", dev, n.name, err)
+			}
+		}
+		return nil
+	})
+}

@@ -196,12 +196,43 @@ func (t *Topology) build() error {
 		}
 	}
 	cfgs := t.plan(links, nets)
-	// One namespace after the other: setting the two ends of a veth up
-	// concurrently can leave one end without carrier.
+	// Every namespace at once (an ip and an nft process each), then the
+	// links up, in-process and one namespace after the other.
+	errs := make([]error, len(spaces))
+	var wg sync.WaitGroup
+	for i, s := range spaces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cfgs[s].apply(nets[s]); err != nil {
+				errs[i] = fmt.Errorf("configure %s: %w", s, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return &BuildError{Part: "configure", Err: err}
+	}
 	for _, s := range spaces {
-		if err := cfgs[s].apply(nets[s]); err != nil {
-			return &BuildError{Part: "configure " + s, Err: err}
+		if err := setLinksUp(nets[s], cfgs[s].up); err != nil {
+			return &BuildError{Part: "links", Err: err}
 		}
+	}
+	for i, s := range spaces {
+		if len(cfgs[s].route) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := run(nets[s], strings.Join(cfgs[s].route, "\n")+"\n", "ip", "-batch", "-"); err != nil {
+				errs[i] = fmt.Errorf("routes of %s: %w", s, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return &BuildError{Part: "routes", Err: err}
 	}
 	if t.cfg.NoRelay {
 		return nil
@@ -216,6 +247,8 @@ type nsConfig struct {
 	ip      []string
 	nft     string
 	tc      [][]string
+	up      []string // devices to set up once every namespace is configured
+	route   []string // ip commands once the links are up
 }
 
 func (c *nsConfig) apply(n *Net) error {
@@ -228,8 +261,10 @@ func (c *nsConfig) apply(n *Net) error {
 			return err
 		}
 	}
-	if _, err := run(n, strings.Join(append([]string{"link set lo up"}, c.ip...), "\n")+"\n", "ip", "-batch", "-"); err != nil {
-		return err
+	if len(c.ip) > 0 {
+		if _, err := run(n, strings.Join(c.ip, "\n")+"\n", "ip", "-batch", "-"); err != nil {
+			return err
+		}
 	}
 	if c.nft != "" {
 		if _, err := run(n, c.nft, "nft", "-f", "-"); err != nil {
@@ -248,12 +283,13 @@ func (c *nsConfig) apply(n *Net) error {
 func (t *Topology) plan(links []link, nets map[string]*Net) map[string]*nsConfig {
 	cfgs := map[string]*nsConfig{}
 	for _, s := range t.spaces {
-		cfgs[s] = &nsConfig{}
+		cfgs[s] = &nsConfig{up: []string{"lo"}}
 	}
 	wan := cfgs[t.ns("wan")]
 	br := t.prefix + "br"
 	wan.ip = append(wan.ip, "link add name "+br+" type bridge", "addr add "+RelayIP+"/24 dev "+br,
-		"addr add "+RelayAlt+"/24 dev "+br, "link set "+br+" up")
+		"addr add "+RelayAlt+"/24 dev "+br)
+	wan.up = append(wan.up, br)
 	wan.nft = t.controlTable()
 	for _, name := range []string{SideA, SideB} {
 		sd := t.sides[name]
@@ -279,14 +315,15 @@ func (t *Topology) plan(links []link, nets map[string]*Net) map[string]*nsConfig
 				upAddr, downAddr = plan.carrier+".2", plan.carrier+".1"
 			}
 			up, down := cfgs[l.upNS], cfgs[l.downNS]
-			up.ip = append(up.ip, "addr add "+upAddr+"/24 dev "+l.upDev, "link set "+l.upDev+" up")
+			up.ip = append(up.ip, "addr add "+upAddr+"/24 dev "+l.upDev)
+			up.up = append(up.up, l.upDev)
 			if downAddr != "" {
-				up.ip = append(up.ip, "route add default via "+downAddr)
+				up.route = append(up.route, "route add default via "+downAddr)
 				down.ip = append(down.ip, "addr add "+downAddr+"/24 dev "+l.downDev)
 			} else {
 				down.ip = append(down.ip, "link set "+l.downDev+" master "+br)
 			}
-			down.ip = append(down.ip, "link set "+l.downDev+" up")
+			down.up = append(down.up, l.downDev)
 			if k == 0 {
 				sd.hostIP = net.ParseIP(upAddr)
 			}
