@@ -4,10 +4,6 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
-
-	"github.com/pion/logging"
-
-	"github.com/natkit/natkit/internal/pionlog"
 )
 
 // Fixed addresses, the same as vnet's.
@@ -40,10 +36,9 @@ type Config struct {
 	NoRelay bool
 	// StateDir is where the run's owner file goes. Default DefaultStateDir.
 	StateDir string
-	// Logger receives the relay's and the builder's logs. Default: discard.
+	// Logger receives the relay's logs and pion's (TURN server). Default:
+	// discard.
 	Logger *slog.Logger
-	// LoggerFactory receives pion's logs. Default: adapts Logger.
-	LoggerFactory logging.LoggerFactory
 }
 
 // Side is one side's NAT and access link.
@@ -77,9 +72,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.LoggerFactory == nil {
-		c.LoggerFactory = pionlog.NewFactory(c.Logger)
 	}
 	for _, s := range []*Side{&c.A, &c.B} {
 		if s.Preset == "" {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -150,4 +151,42 @@ func setLinksUp(n *Net, devs []string) error {
 		}
 		return nil
 	})
+}
+
+// waitRunning waits until every device of n is operational (IFF_RUNNING):
+// until the kernel's link watcher has activated a device, its queue drops
+// every packet.
+func waitRunning(n *Net, devs []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var down string
+		err := n.Do(func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			for _, dev := range devs {
+				ifr, err := unix.NewIfreq(dev)
+				if err != nil {
+					return err
+				}
+				if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+					return fmt.Errorf("flags of %s in %s: %w", dev, n.name, err)
+				}
+				if ifr.Uint16()&unix.IFF_RUNNING == 0 {
+					down = dev
+					return nil
+				}
+			}
+			return nil
+		})
+		if err != nil || down == "" {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("link %s in %s not running after %v", down, n.name, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pion/transport/v3"
 
+	"github.com/natkit/natkit/internal/pionlog"
 	"github.com/natkit/natkit/relay"
 	"github.com/natkit/natkit/vnet"
 )
@@ -174,8 +175,12 @@ func (t *Topology) build() error {
 		fmt.Fprintf(&b, "netns add %s\n", s)
 	}
 	t.spaces = spaces
-	for _, l := range links {
-		fmt.Fprintf(&b, "link add name %s netns %s type veth peer name %s netns %s\n", l.upDev, l.upNS, l.downDev, l.downNS)
+	// Distinct interface indexes for the two ends: the kernel treats a
+	// veth whose index equals its peer's (likely, as each namespace counts
+	// from 1) as not urgent and activates it up to a second later.
+	for i, l := range links {
+		fmt.Fprintf(&b, "link add name %s index %d netns %s type veth peer name %s index %d netns %s\n",
+			l.upDev, 10+2*i, l.upNS, l.downDev, 11+2*i, l.downNS)
 	}
 	if _, err := run(nil, b.String(), "ip", "-batch", "-"); err != nil {
 		return &BuildError{Part: "namespaces and links", Err: err}
@@ -215,6 +220,11 @@ func (t *Topology) build() error {
 	}
 	for _, s := range spaces {
 		if err := setLinksUp(nets[s], cfgs[s].up); err != nil {
+			return &BuildError{Part: "links", Err: err}
+		}
+	}
+	for _, s := range spaces {
+		if err := waitRunning(nets[s], cfgs[s].up, 3*time.Second); err != nil {
 			return &BuildError{Part: "links", Err: err}
 		}
 	}
@@ -378,7 +388,7 @@ func (t *Topology) startRelay() error {
 		// as reserved; here it is the Internet.
 		PeerPolicy:    relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix(WANCIDR)}},
 		Logger:        t.cfg.Logger,
-		LoggerFactory: t.cfg.LoggerFactory,
+		LoggerFactory: pionlog.NewFactory(t.cfg.Logger),
 		OnAuthFailure: func(f relay.AuthFailure) {
 			src := f.Client.String()
 			a := vnet.AuthFailure{At: time.Now(), Username: f.User, Source: src, Reason: f.Reason, Side: t.sideOf(src)}
@@ -519,13 +529,26 @@ func (t *Topology) SetFirewall(sideName string, on bool) error {
 }
 
 // CutDirect drops (on) or passes again (off) every packet between the two
-// sides that does not go through the relay.
-func (t *Topology) CutDirect(on bool) error {
+// sides that does not go through the relay. A failure to load the rule is
+// logged (the scenarios' network interface has no error here); SetCut
+// returns it.
+func (t *Topology) CutDirect(on bool) {
+	if err := t.SetCut(on); err != nil {
+		t.cfg.Logger.Error("lab: cut direct", "on", on, "err", err)
+	}
+}
+
+// SetCut is CutDirect with its error.
+func (t *Topology) SetCut(on bool) error {
 	t.mu.Lock()
 	t.cut = on
 	t.mu.Unlock()
 	return t.applyControl()
 }
+
+// MappingChanges is nil on the kernel: the kernel keeps no log of remapped
+// ports. Conntrack shows the current mappings.
+func (t *Topology) MappingChanges(string) []vnet.MappingChange { return nil }
 
 func (t *Topology) applyControl() error {
 	t.mu.Lock()

@@ -88,7 +88,7 @@ func newLabUpCmd(a *app) *cobra.Command {
   natkit lab exec a -- ip addr`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg := lab.Config{Prefix: prefix, Logger: a.log(), LoggerFactory: a.pionLoggers()}
+			cfg := lab.Config{Prefix: prefix, Logger: a.log()}
 			switch {
 			case len(args) == 1 && nat != "":
 				return usageErrorf("give a SCENARIO or --nat, not both")
