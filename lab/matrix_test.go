@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -51,7 +52,7 @@ func observed(r *call.Result) string {
 
 // kernelMatrix runs every ordered pair of presets with and without TURN,
 // each call in its own namespaces, parallel at a time, and returns the
-// cells that differ from lab.Theory.
+// cells that differ from lab.Expect.
 func kernelMatrix(presets []string, parallel int) (cells int, bad []string) {
 	type cell struct {
 		a, b string
@@ -68,9 +69,9 @@ func kernelMatrix(presets []string, parallel int) (cells int, bad []string) {
 	// Cells that theory says fail wait for the connect timeout: start them
 	// first so that they overlap the rest.
 	sort.SliceStable(all, func(i, j int) bool {
-		oi, _, _ := lab.Theory(all[i].a, all[i].b, all[i].turn)
-		oj, _, _ := lab.Theory(all[j].a, all[j].b, all[j].turn)
-		return !oi && oj
+		wi, _ := lab.Expect(all[i].a, all[i].b, all[i].turn)
+		wj, _ := lab.Expect(all[j].a, all[j].b, all[j].turn)
+		return slices.Contains(wi, lab.PathFailed) && !slices.Contains(wj, lab.PathFailed)
 	})
 	sem := make(chan struct{}, parallel)
 	var mu sync.Mutex
@@ -81,11 +82,7 @@ func kernelMatrix(presets []string, parallel int) (cells int, bad []string) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			ok, path, _ := lab.Theory(c.a, c.b, c.turn)
-			want := "failed"
-			if ok {
-				want = path
-			}
+			want, _ := lab.Expect(c.a, c.b, c.turn)
 			top, err := lab.Build(lab.Config{A: lab.Side{Preset: c.a}, B: lab.Side{Preset: c.b}})
 			if err != nil {
 				mu.Lock()
@@ -97,9 +94,9 @@ func kernelMatrix(presets []string, parallel int) (cells int, bad []string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			r, err := matrixCall(ctx, top, c.turn)
-			if got := observed(r); err != nil || got != want {
+			if got := observed(r); err != nil || !slices.Contains(want, got) {
 				mu.Lock()
-				bad = append(bad, fmt.Sprintf("%s → %s turn %v: observed %s, theory %s (err %v)", c.a, c.b, c.turn, got, want, err))
+				bad = append(bad, fmt.Sprintf("%s → %s turn %v: observed %s, theory %s (err %v)", c.a, c.b, c.turn, got, strings.Join(want, " or "), err))
 				mu.Unlock()
 			}
 		}()
@@ -111,7 +108,9 @@ func kernelMatrix(presets []string, parallel int) (cells int, bad []string) {
 
 // TestKernelMatrixMatchesTheory runs the kernel matrix over the classic
 // five presets and linux-masquerade (NATKIT_LAB_MATRIX=all: every kernel
-// preset) and compares each cell with lab.Theory.
+// preset) and compares each cell with lab.Expect. Four calls at a time:
+// FastICE's acceptance waits assume an idle machine, and on a starved one
+// a direct-capable pair can settle on the relay (the benchmark runs 8).
 func TestKernelMatrixMatchesTheory(t *testing.T) {
 	labtest.Require(t)
 	presets := append(lab.ClassicPresetNames(), "linux-masquerade")
@@ -119,7 +118,7 @@ func TestKernelMatrixMatchesTheory(t *testing.T) {
 		presets = lab.PresetNames()
 	}
 	start := time.Now()
-	n, bad := kernelMatrix(presets, 8)
+	n, bad := kernelMatrix(presets, 4)
 	t.Logf("%d cells in %v", n, time.Since(start).Round(time.Millisecond))
 	if len(bad) > 0 {
 		t.Errorf("%d of %d cells differ from theory:\n%s", len(bad), n, strings.Join(bad, "\n"))

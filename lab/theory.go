@@ -21,9 +21,7 @@ func (p Preset) mapsPerPeer(peerFirst bool) bool {
 // server saw (a symmetric NAT, or a clash NAT that the peer's check reached
 // first) while the other side drops packets from ports it has not sent to.
 // aFirst says that a's first check reaches b's router before b's reaches
-// a's (in natkit's matrix the offerer a checks first: it holds its
-// candidates until it has b's answer, so b learns of a only after a starts
-// checking).
+// a's.
 func ExpectDirect(a, b Preset, aFirst bool) bool {
 	if a.UDPBlocked || b.UDPBlocked {
 		return false
@@ -31,30 +29,40 @@ func ExpectDirect(a, b Preset, aFirst bool) bool {
 	return !(a.mapsPerPeer(!aFirst) && b.FiltersByPort()) && !(b.mapsPerPeer(aFirst) && a.FiltersByPort())
 }
 
-// Theory is the kernel matrix's expectation for a call from a (offerer)
-// to b: connected and "direct" or "relay". With TURN (offered over UDP and
-// TCP) every pair connects.
-//
-// Which side's check reaches the other's router first matters only for a
-// clash NAT. With STUN only each peer has one server-reflexive socket and
-// the offerer checks first. With a TURN server each peer also gathers a
-// server-reflexive candidate per TURN URL, each from its own socket, so
-// there are several socket pairs and on some of them the answerer's check
-// arrives first: a direct path exists when either order gives one.
-func Theory(a, b string, turn bool) (connected bool, path string, err error) {
+// Observed paths of a call.
+const (
+	PathDirect = "direct"
+	PathRelay  = "relay"
+	PathFailed = "failed"
+)
+
+// Expect is the kernel theory for a call between a and b, with or without
+// a TURN server (offered over UDP and TCP): the paths the call may take,
+// "direct", "relay" or "failed". It is one path, except for a race: a clash
+// NAT facing a port-filtering peer connects directly when its own first
+// check to the peer leaves before the peer's first check arrives, and
+// otherwise behaves as a symmetric NAT. Which check arrives first is a
+// matter of microseconds (ICE checks pace, signaling, CPU), so the theory
+// accepts both outcomes and says so; every other pair has one outcome.
+func Expect(a, b string, turn bool) ([]string, error) {
 	pa, err := LookupPreset(a)
 	if err != nil {
-		return false, "", err
+		return nil, err
 	}
 	pb, err := LookupPreset(b)
 	if err != nil {
-		return false, "", err
+		return nil, err
 	}
+	fallback := PathFailed
+	if turn {
+		fallback = PathRelay
+	}
+	aFirst, bFirst := ExpectDirect(pa, pb, true), ExpectDirect(pa, pb, false)
 	switch {
-	case ExpectDirect(pa, pb, true), turn && ExpectDirect(pa, pb, false):
-		return true, "direct", nil
-	case turn:
-		return true, "relay", nil
+	case aFirst && bFirst:
+		return []string{PathDirect}, nil
+	case aFirst || bFirst:
+		return []string{PathDirect, fallback}, nil
 	}
-	return false, "", nil
+	return []string{fallback}, nil
 }
