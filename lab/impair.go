@@ -9,54 +9,91 @@ import (
 	"github.com/natkit/natkit/vnet"
 )
 
-// netemArgs is the netem qdisc for one direction, nil for none.
-func netemArgs(latency, jitter time.Duration, loss float64, rateBPS int) []string {
-	var args []string
+// Impairments: loss is nftables (numgen random) on the ingress of both ends
+// of the side's access link, so it needs nothing beyond nf_tables; the
+// bandwidth limit is a tbf qdisc on the router's port towards the host;
+// latency and jitter need the netem qdisc (sch_netem), which some kernels
+// lack: then asking for them is a *MissingError.
+
+// lossTable is the side's loss table name; one per side and namespace.
+func (t *Topology) lossTable(side string) string { return t.table() + "_loss_" + side }
+
+// lossRuleset creates the loss table on dev with no loss.
+func lossRuleset(table, dev string) string {
+	return fmt.Sprintf(`table netdev %s {
+	counter lost { }
+	chain ingress {
+		type filter hook ingress device "%s" priority 0; policy accept;
+	}
+}
+`, table, dev)
+}
+
+// lossRules replaces the loss rule of both link ends' tables.
+func lossRules(table string, percent float64) string {
+	s := "flush chain netdev " + table + " ingress\n"
+	switch n := int(percent*100 + 0.5); {
+	case n >= 10000:
+		s += fmt.Sprintf("add rule netdev %s ingress counter name lost drop\n", table)
+	case n > 0:
+		s += fmt.Sprintf("add rule netdev %s ingress numgen random mod 10000 < %d counter name lost drop\n", table, n)
+	}
+	return s
+}
+
+// linkQdisc is the downlink qdisc: netem for delay (with the rate inside
+// it), else tbf for the rate alone, else none.
+func linkQdisc(latency, jitter time.Duration, rateBPS int) []string {
 	if latency > 0 || jitter > 0 {
-		args = append(args, "delay", fmt.Sprintf("%dus", latency.Microseconds()))
+		args := []string{"root", "netem", "delay", fmt.Sprintf("%dus", latency.Microseconds())}
 		if jitter > 0 {
 			args = append(args, fmt.Sprintf("%dus", jitter.Microseconds()))
 		}
-	}
-	if loss > 0 {
-		args = append(args, "loss", fmt.Sprintf("%g%%", loss))
+		if rateBPS > 0 {
+			args = append(args, "rate", fmt.Sprintf("%dbit", rateBPS))
+		}
+		return args
 	}
 	if rateBPS > 0 {
-		args = append(args, "rate", fmt.Sprintf("%dbit", rateBPS))
+		burst := max(rateBPS/80, 12*1500) // bytes: 100 ms of rate, at least 12 packets
+		return []string{"root", "tbf", "rate", fmt.Sprintf("%dbit", rateBPS), "burst", fmt.Sprint(burst), "latency", "200ms"}
 	}
-	if args == nil {
-		return nil
-	}
-	return append([]string{"root", "netem"}, args...)
+	return nil
 }
 
-// impairmentCmds adds the link's qdiscs to the build: latency, jitter,
-// loss and bandwidth towards the host on the router's port; loss from the
-// host on the host's port.
-func (t *Topology) impairmentCmds(sd *side, latency time.Duration, loss float64, host, down *nsConfig) {
-	if a := netemArgs(latency, sd.spec.Jitter, loss, sd.spec.BandwidthBPS); a != nil {
-		down.tc = append(down.tc, append([]string{"qdisc", "replace", "dev", sd.downDev}, a...))
-	}
-	if a := netemArgs(0, 0, loss, 0); a != nil {
-		host.tc = append(host.tc, append([]string{"qdisc", "replace", "dev", sd.upDev}, a...))
+// impairmentCmds adds the side's link impairments to the build.
+func (t *Topology) impairmentCmds(sd *side, host, down *nsConfig) {
+	tbl := t.lossTable(sd.name)
+	host.nft += lossRuleset(tbl, sd.upDev) + lossRules(tbl, sd.spec.LossPercent)
+	down.nft += lossRuleset(tbl, sd.downDev) + lossRules(tbl, sd.spec.LossPercent)
+	if q := linkQdisc(sd.spec.Latency, sd.spec.Jitter, sd.spec.BandwidthBPS); q != nil {
+		down.tc = append(down.tc, append([]string{"qdisc", "replace", "dev", sd.downDev}, q...))
 	}
 }
 
-// setQdisc replaces (or deletes) a device's netem.
+// setQdisc replaces (or deletes) a device's root qdisc.
 func setQdisc(n *Net, dev string, args []string) error {
 	if args == nil {
 		_, err := run(n, "", "tc", "qdisc", "del", "dev", dev, "root")
-		if err != nil && strings.Contains(err.Error(), "No such file") || err != nil && strings.Contains(err.Error(), "Cannot delete qdisc with handle of zero") {
+		if err != nil && (strings.Contains(err.Error(), "No such file") || strings.Contains(err.Error(), "handle of zero")) {
 			return nil
 		}
 		return err
 	}
 	_, err := run(n, "", append([]string{"tc", "qdisc", "replace", "dev", dev}, args...)...)
+	return qdiscError(err)
+}
+
+// qdiscError turns "unknown qdisc kind" into what is missing.
+func qdiscError(err error) error {
+	if err != nil && strings.Contains(err.Error(), "Specified qdisc kind is unknown") {
+		return &MissingError{Missing: []Missing{{What: "kernel qdisc netem (sch_netem, CONFIG_NET_SCH_NETEM) for latency and jitter", Package: "linux-image-amd64"}}}
+	}
 	return err
 }
 
-// SetImpairment replaces side's loss and latency (both directions' loss,
-// the downlink's latency); Restore undoes it.
+// SetImpairment replaces side's loss (both directions) and latency
+// (towards the host); Restore undoes it.
 func (t *Topology) SetImpairment(sideName string, imp vnet.Impairment) error {
 	sd, err := t.side(sideName)
 	if err != nil {
@@ -65,10 +102,13 @@ func (t *Topology) SetImpairment(sideName string, imp vnet.Impairment) error {
 	if imp.LossPercent < 0 || imp.LossPercent > 100 {
 		return configErr("impairment loss", "", "%g%%: want 0 to 100", imp.LossPercent)
 	}
-	if err := setQdisc(sd.downNet, sd.downDev, netemArgs(imp.Latency, sd.spec.Jitter, imp.LossPercent, sd.spec.BandwidthBPS)); err != nil {
-		return err
+	tbl := t.lossTable(sideName)
+	for _, n := range []*Net{sd.host, sd.downNet} {
+		if _, err := run(n, lossRules(tbl, imp.LossPercent), "nft", "-f", "-"); err != nil {
+			return err
+		}
 	}
-	return setQdisc(sd.host, sd.upDev, netemArgs(0, 0, imp.LossPercent, 0))
+	return setQdisc(sd.downNet, sd.downDev, linkQdisc(imp.Latency, sd.spec.Jitter, sd.spec.BandwidthBPS))
 }
 
 // Restore puts side's link back to its config.
@@ -80,7 +120,15 @@ func (t *Topology) Restore(sideName string) error {
 	return t.SetImpairment(sideName, vnet.Impairment{LossPercent: sd.spec.LossPercent, Latency: sd.spec.Latency})
 }
 
-// qdiscDrops returns the packets dev's root qdisc dropped.
+// lossDrops returns the packets side's loss rules dropped.
+func (t *Topology) lossDrops(sd *side) int {
+	a, _ := readCounter(sd.host, "netdev", t.lossTable(sd.name), "lost")
+	b, _ := readCounter(sd.downNet, "netdev", t.lossTable(sd.name), "lost")
+	return a + b
+}
+
+// qdiscDrops returns the packets dev's root qdisc dropped (a full tbf
+// queue).
 func qdiscDrops(n *Net, dev string) int {
 	out, err := run(n, "", "tc", "-s", "-j", "qdisc", "show", "dev", dev)
 	if err != nil {
@@ -95,7 +143,7 @@ func qdiscDrops(n *Net, dev string) int {
 	}
 	total := 0
 	for _, q := range qs {
-		if q.Kind == "netem" {
+		if q.Kind == "netem" || q.Kind == "tbf" {
 			total += q.Drops
 		}
 	}

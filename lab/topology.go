@@ -283,7 +283,7 @@ func (c *nsConfig) apply(n *Net) error {
 	}
 	for _, args := range c.tc {
 		if _, err := run(n, "", append([]string{"tc"}, args...)...); err != nil {
-			return err
+			return qdiscError(err)
 		}
 	}
 	return nil
@@ -353,7 +353,7 @@ func (t *Topology) plan(links []link, nets map[string]*Net) map[string]*nsConfig
 				sd.rulesets = append(sd.rulesets, rs)
 			}
 		}
-		t.impairmentCmds(sd, sd.spec.Latency, sd.spec.LossPercent, cfgs[sideLinks[0].upNS], cfgs[sideLinks[0].downNS])
+		t.impairmentCmds(sd, cfgs[sideLinks[0].upNS], cfgs[sideLinks[0].downNS])
 	}
 	return cfgs
 }
@@ -684,7 +684,7 @@ func (t *Topology) Drops(sideName string) vnet.Drops {
 	if len(sd.routers) > 0 {
 		d.Silence, _ = readCounter(sd.downNet, "netdev", t.table()+"_silence", "dropped")
 	}
-	d.Loss = qdiscDrops(sd.host, sd.upDev) + qdiscDrops(sd.downNet, sd.downDev)
+	d.Loss = t.lossDrops(sd) + qdiscDrops(sd.downNet, sd.downDev)
 	t.mu.Lock()
 	d.Silence += t.silence[sideName]
 	t.mu.Unlock()
