@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,6 +75,9 @@ func run(n *Net, stdin string, args ...string) (string, error) {
 	var out bytes.Buffer
 	cmd := exec.Command(args[0], args[1:]...) //nolint:gosec // fixed programs, arguments built here
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// Its own process group: a Ctrl-C (sent to the terminal's group) must
+	// not kill the ip that is removing the topology.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

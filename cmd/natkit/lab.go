@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"sort"
 	"strings"
 	"syscall"
@@ -112,6 +113,9 @@ func newLabUpCmd(a *app) *cobra.Command {
 			default:
 				return usageErrorf("give a SCENARIO or --nat A,B")
 			}
+			// A closed stdout (natkit lab up | head) must not kill us
+			// before we remove the topology: writes then fail instead.
+			signal.Ignore(syscall.SIGPIPE)
 			top, err := lab.Build(cfg)
 			if err != nil {
 				return labError(err)
