@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/natkit/natkit/internal/configerr"
@@ -49,7 +50,7 @@ func (e *MissingError) Error() string {
 	var parts, pkgs []string
 	for _, m := range e.Missing {
 		parts = append(parts, m.What)
-		if m.Package != "" {
+		if m.Package != "" && !slices.Contains(pkgs, m.Package) {
 			pkgs = append(pkgs, m.Package)
 		}
 	}

@@ -129,3 +129,29 @@ func prefixOf(t *testing.T, before []string) string {
 	t.Fatal("no new lab run")
 	return ""
 }
+
+// TestLabMissingToolsOrPrivilegesExitThree: without ip/nft/tc on PATH, or
+// without root, natkit lab up exits 3, names what is missing and the apt
+// package, and builds nothing.
+func TestLabMissingToolsOrPrivilegesExitThree(t *testing.T) {
+	labtest.Require(t)
+	bin := buildNatkit(t)
+	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o755))
+	before := labtest.Namespaces()
+	cmd := exec.Command(bin, "lab", "up", "--nat", "open")
+	cmd.Env = []string{"PATH=/nonexistent"}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 3, ee.ExitCode(), "%s", out)
+	assert.Contains(t, string(out), "program nft")
+	assert.Contains(t, string(out), "apt-get install iproute2 nftables")
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin, "lab", "up", "--nat", "open")
+		out, err := cmd.CombinedOutput()
+		require.ErrorAs(t, err, &ee, "%s", out)
+		assert.Equal(t, 3, ee.ExitCode(), "%s", out)
+		assert.Contains(t, string(out), "CAP_NET_ADMIN")
+	}
+	assert.Equal(t, before, labtest.Namespaces())
+}
