@@ -1,214 +1,457 @@
 package reports
 
 import (
-	"bytes"
 	"fmt"
-	"image/color"
+	"html/template"
 	"math"
+	"sort"
+	"strconv"
 	"strings"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Charts are drawn with gonum/plot into SVG and inlined in the HTML page, so
-// the page makes no network request.
+// Charts are small inline SVG drawn here rather than with a plotting
+// library: the text inherits the page's font, legends live in the figure's
+// caption (never on the data), and a 50-call matrix stays a few hundred KB.
+// Every value comes from numbers in the report and every string is escaped.
 
-var chartPalette = []color.RGBA{
-	{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
-	{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
-	{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
+// figure is one chart: a caption with its legend above an SVG.
+type figure struct {
+	Title  string
+	Legend []legendItem
+	SVG    template.HTML
 }
 
+type legendItem struct {
+	Label string
+	Color string
+	Dash  string // SVG stroke-dasharray; empty for a solid line
+}
+
+// Border is the CSS line style that looks like the item's line.
+func (l legendItem) Border() string {
+	switch {
+	case l.Dash == "":
+		return "solid"
+	case strings.HasPrefix(l.Dash, "1 ") || strings.HasPrefix(l.Dash, "2 2"):
+		return "dotted"
+	}
+	return "dashed"
+}
+
+var chartPalette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"}
+
+// Layout of a chart, in SVG user units (the SVG scales to its box).
 const (
-	chartWidth  = 16 * vg.Centimeter
-	chartHeight = 8 * vg.Centimeter
+	chartW      = 520.0
+	chartH      = 200.0
+	timelineW   = 1040.0
+	chartLeft   = 52.0
+	chartRight  = 14.0
+	chartTop    = 10.0
+	chartBottom = 34.0
 )
 
-// cdfChart draws the latency CDF of a distribution metric. The y axis is
-// the fraction of samples at or below x; log-scale x when values span more
-// than two decades, since tails are what matter.
-func cdfChart(m Metric) (string, error) {
+// minCDFSamples is the fewest samples a CDF is drawn for: below that the
+// metrics table says more than a staircase.
+const minCDFSamples = 10
+
+// axis maps values to pixels, linearly or in log10.
+type axis struct {
+	min, max   float64
+	log        bool
+	from, to   float64 // pixel range
+	ticks      []float64
+	tickLabels []string
+}
+
+func (a axis) px(v float64) float64 {
+	lo, hi := a.min, a.max
+	if a.log {
+		v, lo, hi = math.Log10(math.Max(v, a.min)), math.Log10(lo), math.Log10(hi)
+	}
+	if hi == lo {
+		return a.from
+	}
+	return a.from + (v-lo)/(hi-lo)*(a.to-a.from)
+}
+
+// linearAxis covers lo..hi with about n "nice" ticks (1, 2, 5 × 10^k), and
+// starts at zero when every value is positive: a rate or a loss below 0
+// means nothing.
+func linearAxis(lo, hi float64, n int, from, to float64) axis {
+	if lo > 0 {
+		lo = 0
+	}
+	if hi <= lo {
+		hi = lo + 1
+	}
+	step := niceStep((hi - lo) / float64(n))
+	a := axis{min: math.Floor(lo/step) * step, max: math.Ceil(hi/step) * step, from: from, to: to}
+	for v := a.min; v <= a.max+step/2; v += step {
+		a.ticks = append(a.ticks, v)
+		a.tickLabels = append(a.tickLabels, tickLabel(v, step))
+	}
+	return a
+}
+
+// logAxis covers lo..hi (both > 0) in whole decades.
+func logAxis(lo, hi, from, to float64) axis {
+	a := axis{log: true, min: math.Pow(10, math.Floor(math.Log10(lo))), max: math.Pow(10, math.Ceil(math.Log10(hi))), from: from, to: to}
+	for v := a.min; v <= a.max*1.001; v *= 10 {
+		a.ticks = append(a.ticks, v)
+		a.tickLabels = append(a.tickLabels, tickLabel(v, v))
+	}
+	return a
+}
+
+func niceStep(raw float64) float64 {
+	if raw <= 0 || math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if raw <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func tickLabel(v, step float64) string {
+	if v == 0 {
+		return "0"
+	}
+	prec := 0
+	if step < 1 {
+		prec = int(math.Ceil(-math.Log10(step)))
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// svgBuilder writes compact SVG: coordinates rounded to 0.1 unit.
+type svgBuilder struct {
+	b strings.Builder
+}
+
+func f1(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
+
+func (s *svgBuilder) open(w, h float64, label string) {
+	fmt.Fprintf(&s.b, `<svg viewBox="0 0 %s %s" role="img" aria-label="%s">`, f1(w), f1(h), template.HTMLEscapeString(label))
+}
+
+func (s *svgBuilder) text(x, y float64, anchor, class, txt string) {
+	fmt.Fprintf(&s.b, `<text x="%s" y="%s"`, f1(x), f1(y))
+	if anchor != "" {
+		fmt.Fprintf(&s.b, ` text-anchor="%s"`, anchor)
+	}
+	if class != "" {
+		fmt.Fprintf(&s.b, ` class="%s"`, class)
+	}
+	s.b.WriteString(">" + template.HTMLEscapeString(txt) + "</text>")
+}
+
+func (s *svgBuilder) line(x1, y1, x2, y2 float64, class string) {
+	fmt.Fprintf(&s.b, `<path class="%s" d="M%s %sL%s %s"/>`, class, f1(x1), f1(y1), f1(x2), f1(y2))
+}
+
+func (s *svgBuilder) polyline(xs, ys []float64, color, dash string, width float64) {
+	s.b.WriteString(`<path fill="none" stroke="` + color + `" stroke-width="` + f1(width) + `"`)
+	if dash != "" {
+		s.b.WriteString(` stroke-dasharray="` + dash + `"`)
+	}
+	s.b.WriteString(` d="`)
+	for i := range xs {
+		if i == 0 {
+			s.b.WriteString("M")
+		} else {
+			s.b.WriteString("L")
+		}
+		s.b.WriteString(f1(xs[i]) + " " + f1(ys[i]))
+	}
+	s.b.WriteString(`"/>`)
+}
+
+// frame draws the grid, ticks and axis labels.
+func (s *svgBuilder) frame(x, y axis, xLabel, yLabel string) {
+	for i, t := range y.ticks {
+		py := y.px(t)
+		s.line(x.from, py, x.to, py, "grid")
+		s.text(x.from-5, py+4, "end", "", y.tickLabels[i])
+	}
+	for i, t := range x.ticks {
+		px := x.px(t)
+		s.line(px, y.from, px, y.to, "grid")
+		s.text(px, y.from+14, "middle", "", x.tickLabels[i])
+	}
+	s.line(x.from, y.from, x.to, y.from, "axis")
+	s.line(x.from, y.from, x.from, y.to, "axis")
+	s.text((x.from+x.to)/2, y.from+29, "middle", "label", xLabel)
+	fmt.Fprintf(&s.b, `<text transform="translate(12 %s) rotate(-90)" text-anchor="middle" class="label">%s</text>`,
+		f1((y.from+y.to)/2), template.HTMLEscapeString(yLabel))
+}
+
+func (s *svgBuilder) html() template.HTML {
+	return template.HTML(s.b.String() + "</svg>") //nolint:gosec // numbers, and strings escaped above
+}
+
+// cdfChart draws a distribution metric's CDF: the y axis is the fraction of
+// samples at or below x, and x is log-scaled when values span more than two
+// decades, since tails are what matter. It returns false for a metric
+// without a histogram or with fewer than minCDFSamples samples.
+func cdfChart(m Metric) (figure, bool) {
 	pts := m.CDF()
-	if len(pts) < 2 {
-		return "", nil
+	if len(pts) < 2 || m.Count < minCDFSamples {
+		return figure{}, false
 	}
-	p := plot.New()
-	p.Title.Text = m.Name + " — CDF"
-	p.X.Label.Text = m.Unit
-	p.Y.Label.Text = "fraction ≤ x"
-	p.Y.Min, p.Y.Max = 0, 1
-	xys := make(plotter.XYs, 0, len(pts))
-	minX := math.Inf(1)
-	for _, pt := range pts {
-		xys = append(xys, plotter.XY{X: pt[0], Y: pt[1]})
-		if pt[0] > 0 && pt[0] < minX {
-			minX = pt[0]
+	lo, hi := math.Inf(1), pts[len(pts)-1][0]
+	for _, p := range pts {
+		if p[0] > 0 {
+			lo = math.Min(lo, p[0])
 		}
 	}
-	maxX := pts[len(pts)-1][0]
-	if minX > 0 && !math.IsInf(minX, 1) && maxX/minX > 100 {
-		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-		clean := xys[:0]
-		for _, xy := range xys {
-			if xy.X > 0 {
-				clean = append(clean, xy)
-			}
+	left, right := chartLeft, chartW-chartRight
+	var x axis
+	if !math.IsInf(lo, 1) && hi/lo > 100 {
+		x = logAxis(lo, hi, left, right)
+	} else {
+		x = linearAxis(0, hi, 6, left, right)
+	}
+	y := linearAxis(0, 1, 4, chartH-chartBottom, chartTop)
+	var s svgBuilder
+	s.open(chartW, chartH, m.Name+" CDF")
+	s.frame(x, y, m.Unit, "fraction ≤ x")
+	xs, ys := make([]float64, 0, len(pts)), make([]float64, 0, len(pts))
+	for _, p := range pts {
+		if x.log && p[0] <= 0 {
+			continue
 		}
-		xys = clean
+		xs, ys = append(xs, x.px(p[0])), append(ys, y.px(p[1]))
 	}
-	line, err := plotter.NewLine(xys)
-	if err != nil {
-		return "", fmt.Errorf("cdf of %s: %w", m.Name, err)
-	}
-	line.Color = chartPalette[0]
-	line.Width = vg.Points(1.5)
-	p.Add(line, plotter.NewGrid())
+	s.polyline(xs, ys, chartPalette[0], "", 2)
+	fig := figure{Title: m.Name + " — CDF of " + strconv.FormatInt(m.Count, 10) + " samples",
+		Legend: []legendItem{{Label: m.Name, Color: chartPalette[0]}}}
 	for _, q := range []struct {
 		v     float64
 		label string
-	}{{m.P50, "p50"}, {m.P99, "p99"}} {
-		if q.v <= 0 && p.X.Scale != nil {
+		dash  string
+	}{{m.P50, "p50", "4 3"}, {m.P99, "p99", "1 3"}} {
+		if x.log && q.v <= 0 {
 			continue
 		}
-		l, err := plotter.NewLine(plotter.XYs{{X: q.v, Y: 0}, {X: q.v, Y: 1}})
-		if err == nil {
-			l.Color = color.RGBA{R: 0x99, G: 0x99, B: 0x99, A: 0xff}
-			l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
-			p.Add(l)
-			p.Legend.Add(fmt.Sprintf("%s %s %s", q.label, num(q.v), m.Unit), l)
-		}
+		px := x.px(q.v)
+		s.polyline([]float64{px, px}, []float64{y.from, y.to}, "#6e7781", q.dash, 1.2)
+		fig.Legend = append(fig.Legend, legendItem{Label: q.label + " " + num(q.v) + " " + m.Unit, Color: "#6e7781", Dash: q.dash})
 	}
-	// A CDF's top-left corner is always empty.
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.XOffs = vg.Points(8)
-	p.Legend.YOffs = vg.Points(-8)
-	return svgOf(p, chartWidth, chartHeight)
+	fig.SVG = s.html()
+	return fig, true
 }
 
-// seriesChart draws series that share a unit on one line chart.
-func seriesChart(unit string, series []Series) (string, error) {
-	p := plot.New()
-	names := make([]string, len(series))
-	for i, s := range series {
-		names[i] = s.Name
-	}
-	p.Title.Text = strings.Join(names, ", ")
-	p.X.Label.Text = "seconds"
-	p.Y.Label.Text = unit
-	p.Add(plotter.NewGrid())
+// seriesStyles keep overlapping series visible: the first is drawn wide and
+// pale, the next ones narrower and dashed on top of it, so received packets
+// equal to sent ones show as a dashed line inside a wide one.
+var seriesStyles = []struct {
+	width   float64
+	dash    string
+	opacity string
+}{{4, "", "0.45"}, {1.6, "6 3", ""}, {1.6, "2 2", ""}, {1.6, "", ""}, {1.6, "8 2 2 2", ""}, {1.6, "4 4", ""}}
+
+// seriesChart draws series that measure one quantity over time.
+func seriesChart(quantity string, series []Series) (figure, bool) {
+	var tMax, vMin, vMax float64
 	drawn := 0
-	for i, s := range series {
-		if len(s.Points) == 0 {
-			continue
+	for _, s := range series {
+		for _, p := range s.Points {
+			tMax = math.Max(tMax, p.Offset.D().Seconds())
+			vMin, vMax = math.Min(vMin, p.Value), math.Max(vMax, p.Value)
+			drawn++
 		}
-		xys := make(plotter.XYs, len(s.Points))
-		for j, pt := range s.Points {
-			xys[j] = plotter.XY{X: pt.Offset.D().Seconds(), Y: pt.Value}
-		}
-		line, err := plotter.NewLine(xys)
-		if err != nil {
-			return "", fmt.Errorf("series %s: %w", s.Name, err)
-		}
-		line.Color = chartPalette[i%len(chartPalette)]
-		line.Width = vg.Points(1.5)
-		p.Add(line)
-		if len(series) > 1 {
-			p.Legend.Add(s.Name, line)
-		}
-		drawn++
 	}
 	if drawn == 0 {
-		return "", nil
+		return figure{}, false
 	}
-	p.Legend.Top = true
-	return svgOf(p, chartWidth, chartHeight)
+	x := linearAxis(0, tMax, 6, chartLeft, chartW-chartRight)
+	y := linearAxis(vMin, vMax*1.05, 4, chartH-chartBottom, chartTop)
+	var s svgBuilder
+	s.open(chartW, chartH, quantity)
+	s.frame(x, y, "seconds", quantity)
+	fig := figure{Title: quantity + " over time"}
+	for i, sr := range series {
+		if len(sr.Points) == 0 {
+			continue
+		}
+		st := seriesStyles[i%len(seriesStyles)]
+		color := chartPalette[i%len(chartPalette)]
+		xs, ys := make([]float64, len(sr.Points)), make([]float64, len(sr.Points))
+		for j, p := range sr.Points {
+			xs[j], ys[j] = x.px(p.Offset.D().Seconds()), y.px(p.Value)
+		}
+		if st.opacity != "" {
+			s.b.WriteString(`<g opacity="` + st.opacity + `">`)
+		}
+		s.polyline(xs, ys, color, st.dash, st.width)
+		if st.opacity != "" {
+			s.b.WriteString(`</g>`)
+		}
+		fig.Legend = append(fig.Legend, legendItem{Label: sr.Name, Color: color, Dash: st.dash})
+	}
+	fig.SVG = s.html()
+	return fig, true
 }
 
-// timelineChart draws events as points on one lane per source, labelled by
-// kind when there are few enough to read.
-func timelineChart(events []Event) (string, error) {
+// Timeline layout.
+const (
+	laneH       = 52.0
+	labelRowH   = 12.0
+	labelCharW  = 5.6 // a 10-unit label's average character width
+	labelGap    = 6.0
+	labelRows   = 3
+	timelinePad = 8.0
+)
+
+// timelineChart draws events as dots on one lane per source. Kinds are
+// written horizontally above the dots, in up to three rows per lane; a label
+// that would overlap another is left out (the event table below the chart
+// lists every event).
+func timelineChart(events []Event) (template.HTML, bool) {
 	if len(events) == 0 {
-		return "", nil
+		return "", false
 	}
 	var sources []string
 	lane := map[string]int{}
+	tMax, longest := 0.0, 0
 	for _, e := range events {
 		if _, ok := lane[e.Source]; !ok {
 			lane[e.Source] = len(sources)
 			sources = append(sources, e.Source)
+			longest = max(longest, len([]rune(e.Source)))
 		}
+		tMax = math.Max(tMax, ms(e.Offset))
 	}
-	p := plot.New()
-	p.Title.Text = "timeline"
-	p.X.Label.Text = "milliseconds since start"
-	p.Y.Min, p.Y.Max = -0.7, float64(len(sources))-0.3
-	p.NominalY(sources...)
-	p.Add(plotter.NewGrid())
+	left := math.Min(math.Max(chartLeft, float64(longest)*labelCharW*1.2+14), 160)
+	h := chartTop + float64(len(sources))*laneH + chartBottom
+	x := linearAxis(0, tMax, 8, left, timelineW-chartRight)
+	var s svgBuilder
+	s.open(timelineW, h, "timeline")
+	yAxisFrom := h - chartBottom
+	for i, t := range x.ticks {
+		px := x.px(t)
+		s.line(px, yAxisFrom, px, chartTop, "grid")
+		s.text(px, yAxisFrom+14, "middle", "", x.tickLabels[i])
+	}
+	s.line(left, yAxisFrom, timelineW-chartRight, yAxisFrom, "axis")
+	s.text((left+timelineW-chartRight)/2, yAxisFrom+29, "middle", "label", "milliseconds since start")
 	for i, src := range sources {
-		var xys plotter.XYs
-		var labels []string
+		laneY := chartTop + float64(i+1)*laneH - timelinePad
+		s.line(left, laneY, timelineW-chartRight, laneY, "grid")
+		s.text(left-6, laneY+4, "end", "", src)
+		color := chartPalette[i%len(chartPalette)]
+		ends := make([]float64, labelRows) // right edge of the last label in each row
+		for r := range ends {
+			ends[r] = math.Inf(-1)
+		}
+		// The dots are one path of zero-length round-capped segments (a few
+		// bytes each, drawn once per pixel); the event table lists them all.
+		var dots strings.Builder
+		drawnAt := map[string]bool{}
+		var labels svgBuilder
 		for _, e := range events {
-			if e.Source == src {
-				xys = append(xys, plotter.XY{X: float64(e.Offset.D().Microseconds()) / 1000, Y: float64(i)})
-				labels = append(labels, e.Kind)
+			if e.Source != src {
+				continue
 			}
-		}
-		sc, err := plotter.NewScatter(xys)
-		if err != nil {
-			return "", fmt.Errorf("timeline %s: %w", src, err)
-		}
-		sc.Color = chartPalette[i%len(chartPalette)]
-		sc.Radius = vg.Points(3)
-		sc.Shape = draw.CircleGlyph{}
-		p.Add(sc)
-		if len(events) <= 40 {
-			lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
-			if err == nil {
-				for j := range lb.TextStyle {
-					lb.TextStyle[j].Rotation = math.Pi / 5
-					lb.TextStyle[j].Font.Size = vg.Points(7)
-					lb.Offset = vg.Point{X: vg.Points(3), Y: vg.Points(3)}
+			px := x.px(ms(e.Offset))
+			if at := f1(px); !drawnAt[at] {
+				drawnAt[at] = true
+				dots.WriteString("M" + at + " " + f1(laneY) + "h0")
+			}
+			// Centred on its dot, or starting at it near the left edge.
+			w := float64(len([]rune(e.Kind))) * labelCharW
+			x0, tx, anchor := px-w/2, px, "middle"
+			if x0 < left-4 {
+				x0, tx, anchor = px-3, px-3, "start"
+			}
+			for r := range ends {
+				if x0 >= ends[r]+labelGap {
+					labels.text(tx, laneY-8-float64(r)*labelRowH, anchor, "ev", e.Kind)
+					ends[r] = x0 + w
+					break
 				}
-				p.Add(lb)
 			}
 		}
+		s.b.WriteString(`<path stroke="` + color + `" stroke-width="7" stroke-linecap="round" d="` + dots.String() + `"/>`)
+		s.b.WriteString(labels.b.String())
 	}
-	h := vg.Length(3+len(sources)*2) * vg.Centimeter / 2
-	return svgOf(p, chartWidth, max(h, 5*vg.Centimeter))
+	return s.html(), true
 }
 
-// groupSeriesByUnit keeps the order of first appearance.
-func groupSeriesByUnit(series []Series) (units []string, byUnit map[string][]Series) {
-	byUnit = map[string][]Series{}
+func ms(d Duration) float64 { return float64(d.D().Microseconds()) / 1000 }
+
+// seriesGroup is the series that share one y axis.
+type seriesGroup struct {
+	quantity string
+	series   []Series
+}
+
+// groupSeries puts series on one chart only when they measure the same
+// quantity: the same unit, and for a bare rate unit ("1/s", "/s") also the
+// same counted thing, the last word of the name ("sent packets/s" and
+// "received packets/s" share an axis; "allocations/s" gets its own). Groups
+// keep the order of first appearance.
+func groupSeries(series []Series) []seriesGroup {
+	var groups []seriesGroup
+	index := map[string]int{}
 	for _, s := range series {
-		if _, ok := byUnit[s.Unit]; !ok {
-			units = append(units, s.Unit)
+		q := s.Unit
+		if q == "1/s" || q == "/s" || q == "" {
+			name := s.Name
+			// A merged report labels each series with its worker: "sent
+			// packets/s [worker 2]".
+			if i := strings.LastIndex(name, " ["); i > 0 && strings.HasSuffix(name, "]") {
+				name = name[:i]
+			}
+			words := strings.Fields(strings.TrimSuffix(strings.TrimSuffix(name, "/s"), " per second"))
+			if len(words) > 0 {
+				q = words[len(words)-1] + "/s"
+			}
 		}
-		byUnit[s.Unit] = append(byUnit[s.Unit], s)
+		i, ok := index[q]
+		if !ok {
+			i = len(groups)
+			index[q] = i
+			groups = append(groups, seriesGroup{quantity: q})
+		}
+		groups[i].series = append(groups[i].series, s)
 	}
-	return units, byUnit
+	return groups
 }
 
-func svgOf(p *plot.Plot, w, h vg.Length) (string, error) {
-	c := vgsvg.New(w, h)
-	p.Draw(draw.New(c))
-	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
-		return "", fmt.Errorf("draw svg: %w", err)
+// orderMetrics returns the distribution metrics to chart, headline first:
+// the metrics the report names in Headline, in that order, then the others
+// by number of samples, most first (the quantity a run measured most is
+// what it was about, e.g. relay.rtt in a traffic bench), ties in report
+// order.
+func orderMetrics(rep *Report) []Metric {
+	var ds []Metric
+	for _, m := range rep.Metrics {
+		if m.Kind == KindDistribution && m.Histogram != nil {
+			ds = append(ds, m)
+		}
 	}
-	s := buf.String()
-	// Inline SVG needs no XML prolog.
-	if i := strings.Index(s, "<svg"); i > 0 {
-		s = s[i:]
+	rank := map[string]int{}
+	for i, n := range rep.Headline {
+		if _, ok := rank[n]; !ok {
+			rank[n] = i - len(rep.Headline)
+		}
 	}
-	return s, nil
+	sort.SliceStable(ds, func(i, j int) bool {
+		ri, iok := rank[ds[i].Name]
+		rj, jok := rank[ds[j].Name]
+		switch {
+		case iok && jok:
+			return ri < rj
+		case iok != jok:
+			return iok
+		}
+		return ds[i].Count > ds[j].Count
+	})
+	return ds
 }

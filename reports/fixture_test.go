@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -78,5 +80,38 @@ func fixtureMatrix() *Report {
 		g.Cells = append(g.Cells, row)
 	}
 	rep.Grids = []Grid{g}
+	return rep
+}
+
+// bigMatrix is a matrix report of n calls shaped like the real one: one
+// check per cell on the matrix, one child call with a timeline, a check and
+// details each, and every tenth cell differing from theory.
+func bigMatrix(n int) *Report {
+	rep := &Report{Schema: SchemaVersion, Kind: "matrix", Name: "5 presets, turn both", Started: fixtureStart, Duration: Duration(40 * time.Second), Verdict: VerdictPass}
+	g := Grid{Title: "STUN only", RowLabel: "side a", ColLabel: "side b", Rows: []string{"r"}}
+	var row []Cell
+	for i := range n {
+		name := fmt.Sprintf("cell %d: port-restricted ↔ symmetric", i)
+		v := VerdictPass
+		msg := ""
+		if i%10 == 0 {
+			v, msg = VerdictFail, fmt.Sprintf("observed differs from theory: cause %d", i)
+		}
+		rep.AddCheck(Check{ID: "matrix/" + name, Name: name, Verdict: v, Expected: "relay", Observed: "relay", Message: msg})
+		ch := &Report{Schema: SchemaVersion, Kind: "call", Name: name, Started: fixtureStart, Duration: Duration(800 * time.Millisecond), Verdict: VerdictPass, Summary: "connected through the relay"}
+		for j := range 30 {
+			ch.Events = append(ch.Events, Event{Offset: Duration(time.Duration(j) * 20 * time.Millisecond), Source: []string{"a", "b", "signal"}[j%3], Kind: "ice-candidate", Detail: fmt.Sprintf("candidate:%d 1 udp 2130706431 10.0.%d.%d 5000%d typ host", j, i, j, j%10)})
+		}
+		ch.Metrics = []Metric{Counter("messages_sent", "messages", 5), latencyMetric("rtt", 1, 40)}
+		ch.AddCheck(Check{ID: "path", Name: "connects as theory says", Verdict: v, Expected: "relay", Observed: "relay"})
+		_ = ch.SetDetails(map[string]any{"a": "port-restricted", "b": "symmetric", "connected": true, "events": len(ch.Events)})
+		rep.Children = append(rep.Children, ch)
+		g.Cols = append(g.Cols, strconv.Itoa(i))
+		row = append(row, Cell{Text: "relay 120ms", Class: "relay", Verdict: v, Child: name})
+	}
+	g.Cells = [][]Cell{row}
+	rep.Grids = []Grid{g}
+	rep.Metrics = []Metric{latencyMetric("time_to_connected", 100, 900), Gauge("wall_time", "s", 40)}
+	_ = rep.SetDetails(map[string]any{"cells": n})
 	return rep
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Format is a report rendering.
@@ -115,4 +117,32 @@ func Decode(r io.Reader) (*Report, error) {
 		return nil, &SchemaError{Reason: fmt.Sprintf("verdict %q is not one of pass, fail, error, interrupted", rep.Verdict)}
 	}
 	return &rep, nil
+}
+
+// Ago says how long before now t was, for people: "42s ago", "3h 12m ago",
+// "4 days ago", "6.2 years ago", never "54424h15m59s ago"; a zero t (never
+// set) is "never".
+func Ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	suffix := " ago"
+	if d < 0 {
+		d, suffix = -d, " from now"
+	}
+	const day = 24 * time.Hour
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return d.Round(time.Second).String() + suffix
+	case d < time.Hour:
+		return strings.TrimSuffix(d.Round(time.Second).String(), "0s") + suffix
+	case d < 2*day:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s") + suffix
+	case d < 365*day:
+		return strconv.Itoa(int(d/day)) + " days" + suffix
+	}
+	return strconv.FormatFloat(d.Hours()/24/365.25, 'f', 1, 64) + " years" + suffix
 }

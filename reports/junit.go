@@ -8,8 +8,15 @@ import (
 )
 
 // JUnit XML, in the shape GitHub, GitLab and Jenkins all read: a
-// <testsuites> root, one <testsuite> per report (children nested), one
-// <testcase> per check.
+// <testsuites> root and one flat <testsuite> per report (a matrix and each of
+// its calls), one <testcase> per check. Suites are never nested: GitLab and
+// Jenkins add a nested suite's cases to its parent's totals as well as to
+// their own, which counted every matrix call twice. Totals are sums over
+// the leaves. A parent check that names a child report (the matrix's check
+// for one cell) is that child's verdict: the child's suite carries it, so
+// each call counts once. A report with no checks is one testcase named
+// "verdict", so every report counts. A "warn" check is a passing testcase
+// whose <system-out> holds the warning: it never shows as skipped.
 
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
@@ -32,7 +39,6 @@ type junitSuite struct {
 	Timestamp  string          `xml:"timestamp,attr,omitempty"`
 	Properties []junitProperty `xml:"properties>property,omitempty"`
 	Cases      []junitCase     `xml:"testcase"`
-	Suites     []junitSuite    `xml:"testsuite,omitempty"`
 	SystemOut  string          `xml:"system-out,omitempty"`
 }
 
@@ -48,6 +54,7 @@ type junitCase struct {
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
 }
 
 type junitProblem struct {
@@ -62,9 +69,14 @@ type junitSkipped struct {
 
 // RenderJUnit writes the report as JUnit XML.
 func RenderJUnit(w io.Writer, rep *Report) error {
-	s := junitSuiteFor(rep, "natkit")
-	root := junitSuites{Name: "natkit " + rep.Kind, Time: s.Time, Suites: []junitSuite{s}}
-	root.Tests, root.Failures, root.Errors, root.Skipped = totals(s)
+	root := junitSuites{Name: "natkit " + rep.Kind, Time: seconds(rep.Duration)}
+	appendJUnitSuites(&root.Suites, rep, "natkit", "")
+	for _, s := range root.Suites {
+		root.Tests += s.Tests
+		root.Failures += s.Failures
+		root.Errors += s.Errors
+		root.Skipped += s.Skipped
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -77,16 +89,15 @@ func RenderJUnit(w io.Writer, rep *Report) error {
 	return err
 }
 
-func junitSuiteFor(rep *Report, parent string) junitSuite {
-	name := rep.Kind
-	if rep.Name != "" && rep.Name != rep.Kind {
-		name += " " + rep.Name
-	}
+// appendJUnitSuites appends rep's suite, then its children's, depth first.
+// note is a folded parent check's message, shown in the child's output.
+func appendJUnitSuites(out *[]junitSuite, rep *Report, parent, note string) {
+	name := rep.Title()
 	class := parent + "." + sanitizeClass(name)
 	s := junitSuite{
 		Name:      name,
 		Time:      seconds(rep.Duration),
-		SystemOut: rep.Summary,
+		SystemOut: strings.TrimSpace(rep.Summary + "\n" + note),
 	}
 	if !rep.Started.IsZero() {
 		s.Timestamp = rep.Started.UTC().Format("2006-01-02T15:04:05")
@@ -95,62 +106,60 @@ func junitSuiteFor(rep *Report, parent string) junitSuite {
 	if rep.Target != "" {
 		s.Properties = append(s.Properties, junitProperty{Name: "target", Value: rep.Target})
 	}
+	children := map[string]bool{}
+	for _, c := range rep.Children {
+		children[c.Name] = true
+	}
+	folded := map[string]string{}
 	for _, c := range rep.Checks {
-		tc := junitCase{Name: c.Name, Classname: class, Time: seconds(c.Duration)}
-		text := fmt.Sprintf("expected: %s\nobserved: %s", c.Expected, c.Observed)
-		if c.Message != "" {
-			text += "\n" + c.Message
+		if children[c.Name] {
+			folded[c.Name] = c.Message
+			continue
 		}
-		msg := c.Message
-		if msg == "" {
-			msg = fmt.Sprintf("expected %s, observed %s", c.Expected, c.Observed)
-		}
-		switch c.Verdict {
-		case VerdictFail:
-			tc.Failure = &junitProblem{Message: msg, Type: "fail", Text: text}
-		case VerdictError, VerdictInterrupted:
-			tc.Error = &junitProblem{Message: msg, Type: string(c.Verdict), Text: text}
-		case VerdictSkip:
-			tc.Skipped = &junitSkipped{Message: msg}
-		}
-		s.Cases = append(s.Cases, tc)
+		s.Cases = append(s.Cases, junitCaseFor(c, class))
 	}
-	// A report that failed without any check still shows up as a failure.
-	if len(rep.Checks) == 0 && rep.Verdict != VerdictPass {
-		tc := junitCase{Name: "verdict", Classname: class, Time: seconds(rep.Duration)}
-		p := &junitProblem{Message: rep.Summary, Type: string(rep.Verdict), Text: rep.Summary}
-		if rep.Verdict == VerdictFail {
-			tc.Failure = p
-		} else {
-			tc.Error = p
-		}
-		s.Cases = append(s.Cases, tc)
+	// A report that has no check of its own still counts once.
+	if len(rep.Checks) == 0 {
+		s.Cases = append(s.Cases, junitCaseFor(Check{Name: "verdict", Verdict: rep.Verdict, Message: rep.Summary, Duration: rep.Duration}, class))
 	}
-	for _, child := range rep.Children {
-		s.Suites = append(s.Suites, junitSuiteFor(child, class))
-	}
-	s.Tests, s.Failures, s.Errors, s.Skipped = totals(s)
-	return s
-}
-
-// totals counts a suite's cases including nested suites.
-func totals(s junitSuite) (tests, failures, errs, skipped int) {
 	for _, c := range s.Cases {
-		tests++
+		s.Tests++
 		switch {
 		case c.Failure != nil:
-			failures++
+			s.Failures++
 		case c.Error != nil:
-			errs++
+			s.Errors++
 		case c.Skipped != nil:
-			skipped++
+			s.Skipped++
 		}
 	}
-	for _, child := range s.Suites {
-		t, f, e, sk := totals(child)
-		tests, failures, errs, skipped = tests+t, failures+f, errs+e, skipped+sk
+	*out = append(*out, s)
+	for _, child := range rep.Children {
+		appendJUnitSuites(out, child, class, folded[child.Name])
 	}
-	return
+}
+
+func junitCaseFor(c Check, class string) junitCase {
+	tc := junitCase{Name: c.Name, Classname: class, Time: seconds(c.Duration)}
+	text := fmt.Sprintf("expected: %s\nobserved: %s", c.Expected, c.Observed)
+	if c.Message != "" {
+		text += "\n" + c.Message
+	}
+	msg := c.Message
+	if msg == "" {
+		msg = fmt.Sprintf("expected %s, observed %s", c.Expected, c.Observed)
+	}
+	switch c.Verdict {
+	case VerdictFail:
+		tc.Failure = &junitProblem{Message: msg, Type: "fail", Text: text}
+	case VerdictError, VerdictInterrupted:
+		tc.Error = &junitProblem{Message: msg, Type: string(c.Verdict), Text: text}
+	case VerdictSkip:
+		tc.Skipped = &junitSkipped{Message: msg}
+	case VerdictWarn:
+		tc.SystemOut = "WARNING: " + msg
+	}
+	return tc
 }
 
 func seconds(d Duration) string { return fmt.Sprintf("%.3f", d.D().Seconds()) }

@@ -32,20 +32,19 @@ func verdictIcon(v Verdict) string {
 		return "✅"
 	case VerdictSkip:
 		return "⏭️"
+	case VerdictWarn:
+		return "⚠️"
 	case VerdictInterrupted:
 		return "⏸️"
 	case VerdictFail:
 		return "❌"
 	}
-	return "⚠️"
+	return "⛔"
 }
 
 func (m *mdWriter) report(rep *Report, level int) {
 	h := strings.Repeat("#", level)
-	title := rep.Kind
-	if rep.Name != "" && rep.Name != rep.Kind {
-		title += " " + rep.Name
-	}
+	title := rep.Title()
 	m.printf("%s %s natkit %s: %s\n\n", h, verdictIcon(rep.Verdict), mdEscape(title), strings.ToUpper(string(rep.Verdict)))
 	if rep.Summary != "" {
 		m.printf("%s\n\n", mdEscape(rep.Summary))

@@ -32,6 +32,7 @@ func Merge(reps ...*Report) (*Report, error) {
 		Started:     first.Started,
 		Verdict:     VerdictPass,
 		Environment: first.Environment,
+		Headline:    first.Headline,
 	}
 	end := first.Started.Add(first.Duration.D())
 	sources := make([]string, len(reps))

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // SchemaVersion identifies the JSON layout. It changes only when a stable
@@ -18,10 +20,12 @@ const SchemaVersion = "natkit.report/v1"
 // Verdict is the outcome of a report or a check.
 type Verdict string
 
-// Verdicts, from best to worst. A report is never "skip"; a check that could
-// not be decided is.
+// Verdicts, from best to worst. A report is never "skip" or "warn": those are
+// check verdicts. "warn" passes the run but asks for a look (e.g. the load
+// generator missed its send schedule); "skip" could not be decided.
 const (
 	VerdictPass        Verdict = "pass"
+	VerdictWarn        Verdict = "warn"
 	VerdictSkip        Verdict = "skip"
 	VerdictFail        Verdict = "fail"
 	VerdictError       Verdict = "error"
@@ -33,16 +37,18 @@ func (v Verdict) severity() int {
 	switch v {
 	case VerdictPass:
 		return 0
-	case VerdictSkip:
+	case VerdictWarn:
 		return 1
-	case VerdictFail:
+	case VerdictSkip:
 		return 2
-	case VerdictError:
+	case VerdictFail:
 		return 3
-	case VerdictInterrupted:
+	case VerdictError:
 		return 4
+	case VerdictInterrupted:
+		return 5
 	}
-	return 3
+	return 4
 }
 
 // Worse returns the worse of two verdicts.
@@ -56,7 +62,7 @@ func Worse(a, b Verdict) Verdict {
 // Valid reports whether v is one of the defined verdicts.
 func (v Verdict) Valid() bool {
 	switch v {
-	case VerdictPass, VerdictSkip, VerdictFail, VerdictError, VerdictInterrupted:
+	case VerdictPass, VerdictWarn, VerdictSkip, VerdictFail, VerdictError, VerdictInterrupted:
 		return true
 	}
 	return false
@@ -79,7 +85,10 @@ type Report struct {
 	Tables      []Table      `json:"tables,omitempty"`
 	Grids       []Grid       `json:"grids,omitempty"`
 	Environment *Environment `json:"environment,omitempty"`
-	Children    []*Report    `json:"children,omitempty"`
+	// Headline names the metrics that say most about the run, in order;
+	// the HTML report charts them first.
+	Headline []string  `json:"headline,omitempty"`
+	Children []*Report `json:"children,omitempty"`
 	// Details is the kind-specific typed payload, e.g. a gather result.
 	// Use SetDetails and DecodeDetails.
 	Details json.RawMessage `json:"details,omitempty"`
@@ -169,10 +178,16 @@ type Environment struct {
 	Settings      map[string]string `json:"settings,omitempty"`
 }
 
+// Passes reports whether a check with verdict v lets the run pass: pass,
+// warn and skip do.
+func (v Verdict) Passes() bool {
+	return v == VerdictPass || v == VerdictWarn || v == VerdictSkip
+}
+
 // AddCheck appends a check and worsens the report verdict accordingly.
 func (r *Report) AddCheck(c Check) {
 	r.Checks = append(r.Checks, c)
-	if c.Verdict != VerdictSkip && c.Verdict != VerdictPass {
+	if !c.Verdict.Passes() {
 		r.Verdict = Worse(r.Verdict, c.Verdict)
 	}
 }
@@ -194,6 +209,27 @@ func (r *Report) Interrupt() {
 		r.Summary = "interrupted: " + r.Summary
 	}
 }
+
+// Title is how renderers name a report: the kind, then the name, without
+// saying a word twice. A name that already holds the kind ("call t3",
+// "2 scenarios", "natkit relay") stands alone, and a leading "natkit " is
+// dropped because every renderer already says natkit.
+func (r *Report) Title() string {
+	name := strings.TrimSpace(strings.TrimPrefix(r.Name, "natkit "))
+	if name == "" {
+		return r.Kind
+	}
+	for _, w := range strings.FieldsFunc(strings.ToLower(name), func(c rune) bool {
+		return !unicode.IsLetter(c) && !unicode.IsDigit(c) && c != '-' && c != '_'
+	}) {
+		if w == r.Kind || w == r.Kind+"s" || w+"s" == r.Kind {
+			return name
+		}
+	}
+	return r.Kind + " " + name
+}
+
+func titleOf(r *Report) string { return r.Title() }
 
 // SetDetails stores v as the kind-specific payload.
 func (r *Report) SetDetails(v any) error {

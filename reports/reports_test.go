@@ -190,15 +190,70 @@ func TestJUnitParsesAndCountsFailures(t *testing.T) {
 		Suites   []suite  `xml:"testsuite"`
 	}
 	require.NoError(t, xml.Unmarshal(buf.Bytes(), &doc))
-	// One failing check on the matrix and one in the failing child call.
-	assert.Equal(t, 2, doc.Failures)
-	assert.Equal(t, 2, doc.Tests)
-	require.Len(t, doc.Suites, 1)
-	assert.Len(t, doc.Suites[0].Suites, 4, "one nested suite per child call")
-	f := doc.Suites[0].Cases[0].Failure
+	// Issue 13 #10: one flat suite per report, and each call counts once.
+	// The matrix's check for the failing cell is the failing child's
+	// verdict, so it is not counted a second time on the matrix.
+	assert.Equal(t, 1, doc.Failures)
+	assert.Equal(t, 4, doc.Tests, "four calls, four tests")
+	require.Len(t, doc.Suites, 5, "the matrix and one suite per child call, side by side")
+	for _, s := range doc.Suites {
+		assert.Empty(t, s.Suites, "suites are never nested")
+	}
+	f := doc.Suites[4].Cases[0].Failure
 	require.NotNil(t, f)
 	assert.Contains(t, f.Text, "expected: failed")
 	assert.Contains(t, f.Text, "observed: direct")
+}
+
+// TestJUnitCountsEachCallOnce builds a 50-call matrix shaped like
+// scenarios.MatrixResult.Report (one check per cell on the matrix, one
+// check per child call) and checks that every total says 50.
+func TestJUnitCountsEachCallOnce(t *testing.T) {
+	rep := bigMatrix(50)
+	var buf bytes.Buffer
+	require.NoError(t, RenderJUnit(&buf, rep))
+	type suite struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Cases    []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"testcase"`
+	}
+	var doc struct {
+		Tests    int     `xml:"tests,attr"`
+		Failures int     `xml:"failures,attr"`
+		Suites   []suite `xml:"testsuite"`
+	}
+	require.NoError(t, xml.Unmarshal(buf.Bytes(), &doc))
+	assert.Equal(t, 50, doc.Tests, "root total (GitHub's view)")
+	sum, cases, fails := 0, 0, 0
+	for _, s := range doc.Suites {
+		sum += s.Tests
+		cases += len(s.Cases)
+		fails += s.Failures
+	}
+	assert.Equal(t, 50, sum, "sum of suite totals (GitLab's and Jenkins' view)")
+	assert.Equal(t, 50, cases, "testcase elements")
+	assert.Equal(t, doc.Failures, fails)
+	assert.Equal(t, 5, doc.Failures)
+	assert.Contains(t, buf.String(), "differs from theory: cause 0", "the folded matrix check's message is kept on the child")
+}
+
+func TestJUnitWarnIsAPassingTest(t *testing.T) {
+	rep := New("bench", "b")
+	rep.AddCheck(Check{ID: "bench.schedule", Name: "send schedule kept", Verdict: VerdictWarn, Message: "the tool was the bottleneck"})
+	assert.Equal(t, VerdictPass, rep.Verdict, "a warning passes the run")
+	var buf bytes.Buffer
+	require.NoError(t, RenderJUnit(&buf, rep))
+	out := buf.String()
+	assert.Contains(t, out, `tests="1" failures="0" errors="0" skipped="0"`)
+	assert.NotContains(t, out, "<skipped")
+	assert.Contains(t, out, "<system-out>WARNING: the tool was the bottleneck</system-out>")
+
+	var txt bytes.Buffer
+	require.NoError(t, RenderText(&txt, rep, RenderOptions{}))
+	assert.Contains(t, txt.String(), "WARN  send schedule kept")
+	assert.NotContains(t, txt.String(), "SKIP")
 }
 
 func TestJUnitReportWithoutChecksStillFails(t *testing.T) {
@@ -298,4 +353,58 @@ func TestCountTableSortsKeys(t *testing.T) {
 	assert.Equal(t, []string{"code", "count"}, tb.Columns)
 	assert.Equal(t, [][]string{{"bad_message", "5"}, {"rate_limited", "2"}}, tb.Rows)
 	assert.Empty(t, CountTable("none", "k", nil).Rows)
+}
+
+func TestTitlesSayEachWordOnce(t *testing.T) {
+	for _, c := range []struct{ kind, name, want string }{
+		{"call", "call t3", "call t3"},
+		{"relay", "natkit relay", "relay"},
+		{"scenarios", "2 scenarios", "2 scenarios"},
+		{"scenario", "lossy-link", "scenario lossy-link"},
+		{"gather", "gather", "gather"},
+		{"call", "call-8", "call call-8"},
+		{"matrix", "", "matrix"},
+	} {
+		assert.Equal(t, c.want, (&Report{Kind: c.kind, Name: c.name}).Title(), "%s/%s", c.kind, c.name)
+	}
+	rep := New("relay", "natkit relay")
+	var txt, md, junit, page bytes.Buffer
+	require.NoError(t, RenderText(&txt, rep, RenderOptions{}))
+	require.NoError(t, RenderMarkdown(&md, rep))
+	require.NoError(t, RenderJUnit(&junit, rep))
+	require.NoError(t, RenderHTML(&page, rep))
+	for _, out := range []string{txt.String(), md.String(), junit.String(), page.String()} {
+		assert.NotContains(t, out, "relay natkit relay")
+		assert.NotContains(t, out, "natkit natkit")
+	}
+}
+
+func TestCountersPrintAsIntegers(t *testing.T) {
+	rep := New("call", "x")
+	rep.Metrics = []Metric{Counter("messages_sent", "messages", 10), Gauge("cpu", "%", 37.5), Gauge("wall_time", "s", 12)}
+	var buf bytes.Buffer
+	require.NoError(t, RenderText(&buf, rep, RenderOptions{}))
+	out := buf.String()
+	assert.Regexp(t, `messages_sent\s+10\s`, out)
+	assert.NotContains(t, out, "10.00")
+	assert.Contains(t, out, "37.50")
+}
+
+func TestAgoReadsLikeAPerson(t *testing.T) {
+	now := time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Unix(1600000000, 0), "6.2 years ago"},
+		{time.Time{}, "never"},
+		{now.Add(-42 * time.Second), "42s ago"},
+		{now.Add(-5*time.Minute - 3*time.Second), "5m3s ago"},
+		{now.Add(-3*time.Hour - 12*time.Minute - 20*time.Second), "3h12m ago"},
+		{now.Add(-4*24*time.Hour - time.Hour), "4 days ago"},
+		{now.Add(10 * time.Minute), "10m from now"},
+		{now, "just now"},
+	} {
+		assert.Equal(t, c.want, Ago(c.t, now))
+	}
 }

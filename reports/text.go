@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -51,7 +52,7 @@ func (t *textWriter) verdict(v Verdict) string {
 		return t.paint(ansiGreen, s)
 	case VerdictSkip:
 		return t.paint(ansiDim, s)
-	case VerdictInterrupted:
+	case VerdictWarn, VerdictInterrupted:
 		return t.paint(ansiYellow, s)
 	}
 	return t.paint(ansiRed, s)
@@ -59,10 +60,7 @@ func (t *textWriter) verdict(v Verdict) string {
 
 func (t *textWriter) report(rep *Report, depth int) {
 	ind := strings.Repeat("  ", depth)
-	title := rep.Kind
-	if rep.Name != "" && rep.Name != rep.Kind {
-		title += " " + rep.Name
-	}
+	title := rep.Title()
 	t.printf("%s%s %s", ind, t.verdict(rep.Verdict), t.paint(ansiBold, title))
 	if rep.Target != "" {
 		t.printf(" → %s", rep.Target)
@@ -168,10 +166,19 @@ func metricRows(ms []Metric) [][]string {
 		if m.Kind == KindDistribution {
 			rows = append(rows, []string{m.Name, strconv.FormatInt(m.Count, 10), num(m.Min), num(m.Mean), num(m.P50), num(m.P90), num(m.P99), num(m.Max), m.Unit})
 		} else {
-			rows = append(rows, []string{m.Name, num(m.Value), "", "", "", "", "", "", m.Unit})
+			rows = append(rows, []string{m.Name, value(m), "", "", "", "", "", "", m.Unit})
 		}
 	}
 	return rows
+}
+
+// value formats a counter or gauge: a counter counts whole things, so it
+// prints as an integer (10, not 10.00); a gauge with a fraction keeps it.
+func value(m Metric) string {
+	if m.Value == math.Trunc(m.Value) && math.Abs(m.Value) < 1e15 {
+		return strconv.FormatFloat(m.Value, 'f', 0, 64)
+	}
+	return num(m.Value)
 }
 
 // num formats a value with about four significant digits.

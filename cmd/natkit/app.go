@@ -27,13 +27,18 @@ type app struct {
 	noColor   bool
 
 	logger *slog.Logger
+	// logOut is the logger's writer: stderr, or the progress line's
+	// container while one is drawn (progress.go).
+	logOut *logWriter
+	// getenv reads the environment (NO_COLOR); nil means os.Getenv.
+	getenv func(string) string
 }
 
 func (a *app) addLogFlags(root *cobra.Command) {
 	f := root.PersistentFlags()
 	f.StringVar(&a.logLevel, "log-level", "warn", "log level: trace, debug, info, warn or error (logs go to stderr)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	f.BoolVar(&a.noColor, "no-color", false, "never colour the text report")
+	f.BoolVar(&a.noColor, "no-color", false, "never colour the text report (as does a non-empty NO_COLOR environment variable)")
 }
 
 func (a *app) setupLogging() error {
@@ -53,11 +58,12 @@ func (a *app) setupLogging() error {
 		return usageErrorf("--log-level %q: want trace, debug, info, warn or error", a.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	a.logOut = &logWriter{stderr: a.stderr}
 	switch a.logFormat {
 	case "text":
-		a.logger = slog.New(slog.NewTextHandler(a.stderr, opts))
+		a.logger = slog.New(slog.NewTextHandler(a.logOut, opts))
 	case "json":
-		a.logger = slog.New(slog.NewJSONHandler(a.stderr, opts))
+		a.logger = slog.New(slog.NewJSONHandler(a.logOut, opts))
 	default:
 		return usageErrorf("--log-format %q: want text or json", a.logFormat)
 	}
@@ -79,6 +85,16 @@ func (a *app) pionLoggers() *pionlog.Factory { return pionlog.NewFactory(a.log()
 func (a *app) stdoutIsTerminal() bool { return isTerminal(a.stdout) }
 
 func (a *app) stderrIsTerminal() bool { return isTerminal(a.stderr) }
+
+// colorOn tells whether to colour output on w: only a terminal, and never
+// with --no-color or a non-empty NO_COLOR (https://no-color.org).
+func (a *app) colorOn(w io.Writer) bool {
+	getenv := a.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return !a.noColor && getenv("NO_COLOR") == "" && isTerminal(w)
+}
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -132,7 +148,7 @@ func (a *app) emit(rep *reports.Report, o *outputFlags) error {
 	if err != nil {
 		return usageErrorf("--format %q: %v", o.format, err)
 	}
-	opts := reports.RenderOptions{Color: format == reports.FormatText && a.stdoutIsTerminal() && !a.noColor}
+	opts := reports.RenderOptions{Color: format == reports.FormatText && a.colorOn(a.stdout)}
 	var errs []error
 	// Files first: stdout may be a pipe that is already closed (`| head`),
 	// and a write there can end the process before the files exist.

@@ -77,14 +77,12 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 				return err
 			}
 			cfg.Logger = a.log()
-			progress := a.stderrIsTerminal()
-			if progress {
-				cfg.Progress = func(s load.Snapshot) { printProgress(a, s) }
+			bar := a.progress(cmd.Context(), "bench", 0)
+			if bar != nil {
+				cfg.Progress = func(s load.Snapshot) { bar.SetStatus(benchStatus(s)) }
 			}
 			res, err := load.Run(cmd.Context(), cfg)
-			if progress {
-				fmt.Fprint(a.stderr, "\r\033[K")
-			}
+			bar.Done()
 			if err != nil {
 				if errors.Is(err, load.ErrConfig) {
 					return usageError(err)
@@ -257,12 +255,12 @@ func (f *benchFlags) settings(cfg load.Config) map[string]string {
 	return s
 }
 
-func printProgress(a *app, s load.Snapshot) {
-	line := fmt.Sprintf("%6.1fs %-10s allocations up %d (ok %d, failed %d)", s.Elapsed.Seconds(), s.Phase, s.Active, s.Allocated, s.AllocFailed)
+func benchStatus(s load.Snapshot) string {
+	line := fmt.Sprintf("%-10s allocations up %d (ok %d, failed %d)", s.Phase, s.Active, s.Allocated, s.AllocFailed)
 	if s.Sent > 0 {
 		line += fmt.Sprintf("  sent %.0f/s  received %.0f/s  loss so far %.2f%%  RTT p99 %s", s.SentPPS, s.RecvPPS, s.LossPercent, s.P99.Round(time.Microsecond))
 	} else if s.P99 > 0 {
 		line += fmt.Sprintf("  time-to-relay p99 %s", s.P99.Round(time.Microsecond))
 	}
-	fmt.Fprintf(a.stderr, "\r\033[K%s", line)
+	return line
 }

@@ -53,7 +53,7 @@ func exitCode(ctx context.Context, err error) int {
 			return exitInterrupted
 		case reports.VerdictFail:
 			return exitCheckFailed
-		case reports.VerdictPass, reports.VerdictSkip:
+		case reports.VerdictPass, reports.VerdictWarn, reports.VerdictSkip:
 			return exitPass
 		default:
 			return exitCannotRun

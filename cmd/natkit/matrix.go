@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/scenarios"
@@ -83,22 +81,14 @@ colours the grid by path and links each cell to its call's timeline.`,
 				}
 				return usageError(err)
 			}
-			var progress *mpb.Progress
-			if a.stderrIsTerminal() {
-				progress = mpb.NewWithContext(cmd.Context(), mpb.WithOutput(a.stderr), mpb.WithWidth(40))
-				total := len(cfg.Presets) * len(cfg.Presets)
-				if cfg.TURN == scenarios.TURNBoth || cfg.TURN == "" {
-					total *= 2
-				}
-				bar := progress.AddBar(int64(total),
-					mpb.PrependDecorators(decor.Name("matrix "), decor.CountersNoUnit("%d/%d calls")),
-					mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
-				cfg.Progress = func(done, _ int) { bar.SetCurrent(int64(done)) }
+			total := len(cfg.Presets) * len(cfg.Presets)
+			if cfg.TURN == scenarios.TURNBoth || cfg.TURN == "" {
+				total *= 2
 			}
+			bar := a.progress(cmd.Context(), "matrix", total)
+			cfg.Progress = func(done, _ int) { bar.SetCurrent(done) }
 			res, err := scenarios.RunMatrix(cmd.Context(), cfg)
-			if progress != nil {
-				progress.Shutdown()
-			}
+			bar.Done()
 			if res == nil {
 				return err
 			}

@@ -23,7 +23,9 @@ func newPeerCmd(a *app) *cobra.Command {
 natkit bench --peer (or turnutils_uclient -e) at it: packets go out through
 the relay's allocation, and the echo comes back through it.
 
-It runs until Ctrl-C or --duration, then prints how much it echoed.
+It runs until Ctrl-C or --duration, then prints how much it echoed and
+exits 0: like natkit relay and natkit signal, it is a server, and being
+stopped is how a server ends.
 Remember that a relay only relays to a loopback or private peer when its
 peer policy allows it (coturn: --allow-loopback-peers).`,
 		Example: `  natkit peer --listen 127.0.0.1:3480
@@ -54,13 +56,10 @@ peer policy allows it (coturn: --allow-loopback-peers).`,
 			err = p.Serve(ctx)
 			st := p.Stats()
 			fmt.Fprintf(a.stdout, "natkit peer: echoed %d packets (%d bytes)\n", st.Packets, st.Bytes)
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("echo peer %s: %w", p.Addr(), err)
 			}
-			if cmd.Context().Err() != nil {
-				return context.Canceled // interrupted: exit 130
-			}
-			return nil
+			return nil // a server stopped by Ctrl-C or --duration: exit 0
 		},
 	}
 	cmd.Flags().StringVar(&cfg.Listen, "listen", "127.0.0.1:3480", "UDP address to listen on")

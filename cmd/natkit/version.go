@@ -29,11 +29,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			env := environment()
-			fmt.Fprintf(a.stdout, "natkit %s", env.NatkitVersion)
-			if env.Commit != "" {
-				fmt.Fprintf(a.stdout, " (commit %s)", env.Commit)
-			}
-			fmt.Fprintf(a.stdout, "\n%s %s/%s\n", env.GoVersion, env.OS, env.Arch)
+			fmt.Fprintf(a.stdout, "%s\n%s %s/%s\n", versionLine(env), env.GoVersion, env.OS, env.Arch)
 			names := make([]string, 0, len(env.Modules))
 			for name := range env.Modules {
 				names = append(names, name)
@@ -45,6 +41,23 @@ func newVersionCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// versionLine names the version and, when the version does not already
+// say it, the commit: an untagged build's version is its short commit
+// (git describe --always), and "natkit 166c537 (commit 166c537)" says it
+// twice.
+func versionLine(env *reports.Environment) string {
+	line := "natkit " + env.NatkitVersion
+	c := env.Commit
+	if c == "" {
+		return line
+	}
+	short := c[:min(len(c), 7)]
+	if strings.Contains(env.NatkitVersion, short) || strings.HasPrefix(c, strings.TrimSuffix(env.NatkitVersion, "-dirty")) {
+		return line
+	}
+	return line + " (commit " + c + ")"
 }
 
 // environment describes this build and host for reports.

@@ -20,6 +20,19 @@ const natkit = (() => {
     console.log(line);
   }
 
+  // stateClass colours an ICE or connection state: only connected and
+  // completed are good; "disconnected" (which contains "connected") and
+  // checking are a warning, failed is bad.
+  function stateClass(state) {
+    switch (state) {
+      case 'connected': case 'completed': return 'ok';
+      case 'disconnected': return 'warn';
+      case 'failed': return 'bad';
+      case 'closed': return 'muted';
+    }
+    return '';
+  }
+
   // toArray accepts a string or an array (the two shapes of "urls").
   const toArray = (v) => (Array.isArray(v) ? v : (v == null ? [] : [v]));
 
@@ -85,5 +98,5 @@ const natkit = (() => {
     return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
   }
 
-  return { $, el, log, parseICEInput, fetchICEServers, parseCandidate, wsURL, toArray };
+  return { $, el, log, parseICEInput, fetchICEServers, parseCandidate, wsURL, toArray, stateClass };
 })();

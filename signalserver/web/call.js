@@ -5,7 +5,7 @@
 
 (() => {
   const { $, log, wsURL } = natkit;
-  const state = { signaling: 'idle', ice: '', connection: '', me: '', peer: '', pair: null, rtt: null, dcOpen: false, dcSent: 0, dcReceived: 0, dcRTT: null, errors: [] };
+  const state = { signaling: 'idle', ice: '', connection: '', me: '', peer: '', pair: null, rtt: null, dcOpen: false, dcSent: 0, dcReceived: 0, dcRTT: null, errors: [], relayErrors: [], remoteCandidates: [], cause: '' };
   window.natkitCall = state;
 
   const params = new URLSearchParams(location.search);
@@ -109,6 +109,7 @@
         await flushCandidates();
         break;
       case 'candidate':
+        if (m.candidate && m.candidate.candidate) state.remoteCandidates.push(natkit.parseCandidate(m.candidate.candidate));
         if (pc && pc.remoteDescription) await pc.addIceCandidate(m.candidate);
         else pendingCandidates.push(m.candidate);
         break;
@@ -137,9 +138,21 @@
     pc.onicecandidate = (e) => {
       if (e.candidate && e.candidate.candidate) send({ type: 'candidate', to: state.peer, candidate: e.candidate.toJSON() });
     };
-    pc.onicecandidateerror = (e) => log('icecandidateerror ' + e.errorCode + ' ' + e.errorText + ' ' + (e.url || ''));
-    pc.oniceconnectionstatechange = () => { state.ice = pc.iceConnectionState; show('iceState', pc.iceConnectionState, /connected|completed/.test(pc.iceConnectionState) ? 'ok' : (/failed/.test(pc.iceConnectionState) ? 'bad' : '')); };
-    pc.onconnectionstatechange = () => { state.connection = pc.connectionState; show('pcState', pc.connectionState, pc.connectionState === 'connected' ? 'ok' : (pc.connectionState === 'failed' ? 'bad' : '')); };
+    pc.onicecandidateerror = (e) => {
+      state.relayErrors.push({ url: e.url || '', code: e.errorCode, text: e.errorText || '' });
+      log('icecandidateerror ' + e.errorCode + ' ' + e.errorText + ' ' + (e.url || ''));
+    };
+    pc.oniceconnectionstatechange = () => {
+      state.ice = pc.iceConnectionState;
+      show('iceState', pc.iceConnectionState, natkit.stateClass(pc.iceConnectionState));
+      if (pc.iceConnectionState === 'failed') explainFailure().catch((e) => log('no cause: ' + e.message));
+    };
+    pc.onconnectionstatechange = () => {
+      state.connection = pc.connectionState;
+      show('pcState', pc.connectionState, natkit.stateClass(pc.connectionState));
+      // Chrome may leave ICE "disconnected" while the connection fails.
+      if (pc.connectionState === 'failed') explainFailure().catch((e) => log('no cause: ' + e.message));
+    };
     pc.ontrack = (e) => { $('#remoteVideo').srcObject = e.streams[0] || new MediaStream([e.track]); };
     pc.ondatachannel = (e) => setupDC(e.channel);
     statsTimer = setInterval(stats, 1000);
@@ -207,6 +220,47 @@
     show('remoteCand', r.candidateType + ' ' + r.protocol + ' ' + state.pair.remoteAddress);
     show('path', state.pair.relayed ? 'relayed through TURN' : 'direct (not relayed)', state.pair.relayed ? 'warn' : 'ok');
     show('rtt', state.rtt != null ? state.rtt.toFixed(1) + ' ms' : '–');
+  }
+
+  // explainFailure says why the call failed, as natkit call does: a relay's
+  // error response (icecandidateerror), or, when no pair succeeded on a
+  // relay-only call and the peer's relay address is loopback or private,
+  // the relay's default peer policy: Chromium answers a 403 to
+  // CreatePermission by pruning the pair, with no icecandidateerror.
+  async function explainFailure() {
+    if (state.cause) return;
+    const refused = state.relayErrors.find((e) => e.code === 403);
+    const loopbackHint = ': its peer policy denies it; for a relay on loopback use natkit relay --allow-peer 127.0.0.0/8';
+    if (refused) {
+      setCause('the relay refused the peer address (403 Forbidden' + (refused.text ? ': ' + refused.text : '') + ')' + loopbackHint);
+      return;
+    }
+    let succeeded = false;
+    const remote = state.remoteCandidates.slice();
+    if (pc) {
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === 'candidate-pair' && s.state === 'succeeded') succeeded = true;
+        if (s.type === 'remote-candidate') remote.push({ type: s.candidateType, address: s.address || s.ip, port: s.port });
+      });
+    }
+    const localRelay = $('#relayOnly').checked;
+    const internal = remote.find((c) => c.type === 'relay' && /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd])/.test(c.address || ''));
+    if (!succeeded && internal && localRelay) {
+      setCause('relayed checks failed: the peer\'s relay address ' + internal.address + ':' + internal.port +
+        ' is loopback or private, and a relay refuses such peers by default (403 Forbidden to CreatePermission)' + loopbackHint);
+      return;
+    }
+    const other = state.relayErrors.find((e) => e.code >= 300 && e.code < 700);
+    setCause(other
+      ? 'ICE failed; the ICE server ' + other.url + ' answered ' + other.code + ' ' + other.text
+      : 'ICE checks failed on every candidate pair' + (localRelay ? ', relayed ones included: check that the relay can reach the other peer\'s relay address' : ''));
+  }
+
+  function setCause(text) {
+    state.cause = text;
+    show('cause', text, 'bad');
+    log('cause: ' + text);
   }
 
   function closePC() {

@@ -7,6 +7,7 @@
   const { $, el, log, parseICEInput, fetchICEServers, parseCandidate } = natkit;
   const state = { state: 'idle', candidates: [], verdicts: [], error: '' };
   window.natkitGather = state;
+  const rows = new WeakMap(); // candidate → its table row
 
   const params = new URLSearchParams(location.search);
   if (params.get('servers')) {
@@ -88,8 +89,7 @@
         done = true;
         out.complete = complete;
         out.ms = performance.now() - start;
-        pc.close();
-        resolve(out);
+        fillRelayProtocols(pc, out.candidates).finally(() => { pc.close(); resolve(out); });
       };
       pc.onicecandidate = (e) => {
         if (!e.candidate) { finish(true); return; }
@@ -113,6 +113,32 @@
       });
       setTimeout(() => finish(false), timeout);
     });
+  }
+
+  // fillRelayProtocols gives each relay candidate the protocol between the
+  // browser and the TURN server (udp, tcp or tls): RTCIceCandidate's
+  // relayProtocol is empty in most browsers, the local-candidate stats have
+  // it; the candidate's server URL is the fallback.
+  async function fillRelayProtocols(pc, candidates) {
+    const byAddr = {};
+    try {
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === 'local-candidate' && s.relayProtocol) byAddr[(s.address || s.ip) + ':' + s.port] = s.relayProtocol;
+      });
+    } catch (e) { log('getStats: ' + e.message); }
+    for (const c of candidates) {
+      if (c.type !== 'relay' || c.relayProtocol) continue;
+      c.relayProtocol = byAddr[c.address + ':' + c.port] || relayProtocolOfURL(c.url);
+      const row = rows.get(c);
+      if (row) row.querySelector('.relay-protocol').textContent = c.relayProtocol;
+    }
+  }
+
+  function relayProtocolOfURL(url) {
+    if (!url) return '';
+    if (/^turns:/.test(url)) return 'tls';
+    return /transport=tcp/.test(url) ? 'tcp' : 'udp';
   }
 
   function hostOf(url) {
@@ -191,9 +217,11 @@
 
   function addCandidate(c) {
     state.candidates.push(c);
-    $('#candidates tbody').append(el('tr', { 'data-type': c.type },
+    const row = el('tr', { 'data-type': c.type },
       el('td', {}, (c.at / 1000).toFixed(3)), el('td', {}, c.component), el('td', {}, c.type), el('td', {}, c.foundation),
       el('td', {}, c.protocol + (c.tcpType ? ' ' + c.tcpType : '')), el('td', {}, c.address), el('td', {}, c.port), el('td', {}, c.priority),
-      el('td', {}, c.relatedAddress ? c.relatedAddress + ':' + c.relatedPort : ''), el('td', {}, c.relayProtocol), el('td', {}, c.url)));
+      el('td', {}, c.relatedAddress ? c.relatedAddress + ':' + c.relatedPort : ''), el('td', { class: 'relay-protocol' }, c.relayProtocol), el('td', {}, c.url));
+    rows.set(c, row);
+    $('#candidates tbody').append(row);
   }
 })();
