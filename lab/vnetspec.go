@@ -30,3 +30,13 @@ func FromVNetSpec(s vnet.Spec) (Config, error) {
 	}
 	return c, c.validate()
 }
+
+// BuildFromVNetSpec builds the kernel topology a vnet spec describes: the
+// kernel backend of the scenario runner and the matrix.
+func BuildFromVNetSpec(s vnet.Spec) (*Topology, error) {
+	c, err := FromVNetSpec(s)
+	if err != nil {
+		return nil, err
+	}
+	return Build(c)
+}
