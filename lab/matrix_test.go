@@ -20,12 +20,19 @@ import (
 
 // matrixCall places one matrix call the way natkit matrix does: a offers
 // and holds its candidates until b's complete answer arrived.
-func matrixCall(ctx context.Context, top *lab.Topology, turn bool) (*call.Result, error) {
+// TURN over TCP is offered only when a side blocks UDP, as a user would:
+// every extra URL is one more server-reflexive socket and more pairs to
+// check within FastICE's acceptance waits.
+func matrixCall(ctx context.Context, top *lab.Topology, turn, turnTCP bool) (*call.Result, error) {
 	na, _ := top.Net(lab.SideA)
 	nb, _ := top.Net(lab.SideB)
 	servers := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
 	if turn {
-		servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL(), top.TURNTCPURL()}, Username: "natkit", Credential: "natkit"})
+		urls := []string{top.TURNURL()}
+		if turnTCP {
+			urls = append(urls, top.TURNTCPURL())
+		}
+		servers = append(servers, webrtc.ICEServer{URLs: urls, Username: "natkit", Credential: "natkit"})
 	}
 	ice := call.FastICE()
 	return call.Run(ctx, call.Config{
@@ -93,7 +100,9 @@ func kernelMatrix(presets []string, parallel int) (cells int, bad []string) {
 			defer top.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			r, err := matrixCall(ctx, top, c.turn)
+			pa, _ := lab.LookupPreset(c.a)
+			pb, _ := lab.LookupPreset(c.b)
+			r, err := matrixCall(ctx, top, c.turn, pa.UDPBlocked || pb.UDPBlocked)
 			if got := observed(r); err != nil || !slices.Contains(want, got) {
 				mu.Lock()
 				bad = append(bad, fmt.Sprintf("%s → %s turn %v: observed %s, theory %s (err %v)", c.a, c.b, c.turn, got, strings.Join(want, " or "), err))
