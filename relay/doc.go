@@ -33,7 +33,8 @@
 //
 // Relayed addresses take RelayIP's family: an IPv6 RelayIP (e.g. listening
 // on [::1]) relays over IPv6. Addrs returns the listeners with their real
-// ports; ICEServers returns RTCIceServer entries with fresh credentials.
+// ports; ICEServers returns iceconfig.Servers with fresh credentials, which
+// the probes take as they are and which marshal to RTCIceServer JSON.
 //
 // # Credentials
 //

@@ -30,7 +30,7 @@ func TestTLSListenerWithPionClient(t *testing.T) {
 	addr := addrOf(t, srv, "tls")
 	servers, err := srv.ICEServers("x", time.Hour)
 	require.NoError(t, err)
-	require.Equal(t, []string{"turns:" + addr + "?transport=tcp"}, servers[0].URLs)
+	require.Equal(t, []string{"turns:" + addr + "?transport=tcp"}, servers.URLs())
 
 	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // self-signed test certificate
 	require.NoError(t, err)

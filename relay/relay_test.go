@@ -380,12 +380,12 @@ func TestICEServers(t *testing.T) {
 	srv := startLoopback(t, relay.Config{Secrets: []string{"s"}})
 	servers, err := srv.ICEServers("gather", time.Hour)
 	require.NoError(t, err)
-	require.Len(t, servers, 2)
+	require.Len(t, servers, 3)
 	udp, tcp := addrOf(t, srv, "udp"), addrOf(t, srv, "tcp")
-	require.Equal(t, []string{"stun:" + udp}, servers[0].URLs)
-	require.Equal(t, []string{"turn:" + udp + "?transport=udp", "turn:" + tcp + "?transport=tcp"}, servers[1].URLs)
+	require.Equal(t, []string{"stun:" + udp}, servers.STUN().URLs())
+	require.Equal(t, []string{"turn:" + udp + "?transport=udp", "turn:" + tcp + "?transport=tcp"}, servers.TURN().URLs())
 	// The minted credentials authenticate.
-	c := newRawClient(t, udp, servers[1].Username, servers[1].Credential)
+	c := newRawClient(t, udp, servers.TURN()[0].Username, servers.TURN()[0].Credential)
 	require.Zero(t, errorCode(c.allocate()))
 
 	bare := startLoopback(t, relay.Config{})

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natkit/natkit/internal/pionlog"
+	"github.com/natkit/natkit/probe/iceconfig"
 )
 
 // Server is a running relay. Its methods are safe for concurrent use.
@@ -435,18 +436,13 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// ICEServer is one entry of an RTCConfiguration's iceServers.
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
-
 // ICEServers returns ready-to-use ICE servers for this relay: a stun: URL
 // per UDP listener and turn:/turns: URLs for every listener, with TURN REST
 // credentials for user valid for ttl minted from the first secret, or else
-// the alphabetically first static user.
-func (s *Server) ICEServers(user string, ttl time.Duration) ([]ICEServer, error) {
+// the alphabetically first static user. They are the servers natkit's
+// probes take (gather.Config.Servers); their JSON is an RTCConfiguration's
+// iceServers.
+func (s *Server) ICEServers(user string, ttl time.Duration) (iceconfig.Servers, error) {
 	var username, password string
 	switch {
 	case len(s.cfg.Secrets) > 0:
@@ -465,26 +461,25 @@ func (s *Server) ICEServers(user string, ttl time.Duration) ([]ICEServer, error)
 	default:
 		return nil, ErrNoCredentials
 	}
-	var stunURLs, turnURLs []string
+	expires, _ := iceconfig.RESTExpiry(username)
+	var stunServers, turnServers iceconfig.Servers
 	for _, a := range s.addrs {
-		_, port, _ := net.SplitHostPort(a.Addr)
-		hostPort := net.JoinHostPort(s.advertisedHost(a), port)
+		_, portText, _ := net.SplitHostPort(a.Addr)
+		port, _ := strconv.Atoi(portText)
+		host := s.advertisedHost(a)
+		turnServer := iceconfig.Server{Scheme: iceconfig.SchemeTURN, Host: host, Port: port, Transport: iceconfig.TransportUDP, ExplicitTransport: true,
+			Username: username, Credential: password, Source: "natkit relay", Expires: expires}
 		switch a.Network {
 		case NetworkUDP:
-			stunURLs = append(stunURLs, "stun:"+hostPort)
-			turnURLs = append(turnURLs, "turn:"+hostPort+"?transport=udp")
+			stunServers = append(stunServers, iceconfig.Server{Scheme: iceconfig.SchemeSTUN, Host: host, Port: port, Transport: iceconfig.TransportUDP, Source: "natkit relay"})
 		case NetworkTCP:
-			turnURLs = append(turnURLs, "turn:"+hostPort+"?transport=tcp")
+			turnServer.Transport = iceconfig.TransportTCP
 		case NetworkTLS:
-			turnURLs = append(turnURLs, "turns:"+hostPort+"?transport=tcp")
+			turnServer.Scheme, turnServer.Transport = iceconfig.SchemeTURNS, iceconfig.TransportTCP
 		}
+		turnServers = append(turnServers, turnServer)
 	}
-	var out []ICEServer
-	if len(stunURLs) > 0 {
-		out = append(out, ICEServer{URLs: stunURLs})
-	}
-	out = append(out, ICEServer{URLs: turnURLs, Username: username, Credential: password})
-	return out, nil
+	return append(stunServers, turnServers...), nil
 }
 
 // advertisedHost is the host clients should dial for a listener: PublicIP

@@ -3,6 +3,8 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Errors returned by this package, for errors.Is.
@@ -11,8 +13,12 @@ var (
 	ErrBadScenario = errors.New("bad scenario")
 	// ErrUnknownScenario: no shipped scenario has that name.
 	ErrUnknownScenario = errors.New("unknown scenario")
-	// ErrBadMatrix: a matrix config holds an impossible value.
-	ErrBadMatrix = errors.New("bad matrix config")
+	// ErrConfig: a MatrixConfig or Options holds an impossible value.
+	ErrConfig = errors.New("bad scenarios config")
+	// ErrUnknownBackend: Options.Net names no network backend.
+	ErrUnknownBackend = errors.New("unknown network backend")
+	// ErrBackendUnavailable: Options.Net names a backend this build lacks.
+	ErrBackendUnavailable = errors.New("network backend not available")
 )
 
 // ParseError points at the place in a scenario file that is wrong.
@@ -32,13 +38,10 @@ func (e *ParseError) Error() string {
 // Unwrap makes errors.Is(err, ErrBadScenario) true.
 func (e *ParseError) Unwrap() error { return ErrBadScenario }
 
-// MatrixError names the matrix setting that is wrong.
-type MatrixError struct {
-	Field  string
-	Reason string
+// ConfigError names the MatrixConfig or Options field that is wrong (its
+// flag name, e.g. "nat"); errors.Is(err, ErrConfig) holds.
+type ConfigError = configerr.Error
+
+func configErrorf(field, value, format string, args ...any) *ConfigError {
+	return configerr.New(ErrConfig, "", field, value, format, args...)
 }
-
-func (e *MatrixError) Error() string { return fmt.Sprintf("matrix %s: %s", e.Field, e.Reason) }
-
-// Unwrap makes errors.Is(err, ErrBadMatrix) true.
-func (e *MatrixError) Unwrap() error { return ErrBadMatrix }

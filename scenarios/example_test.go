@@ -29,7 +29,7 @@ expect:
 		fmt.Println(err)
 		return
 	}
-	res, err := scenarios.Run(context.Background(), spec)
+	res, err := scenarios.Run(context.Background(), spec, scenarios.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -24,7 +24,7 @@ func TestLibraryScenariosPass(t *testing.T) {
 			spec, err := Library(name)
 			require.NoError(t, err)
 			require.Equal(t, name, spec.Name, "file name and scenario name agree")
-			res, err := Run(context.Background(), spec)
+			res, err := Run(context.Background(), spec, Options{})
 			require.NoError(t, err)
 			for _, c := range res.Checks {
 				require.True(t, c.Pass, "%s: %s: expected %s, observed %s %s", name, c.Name, c.Expected, c.Observed, c.Message)

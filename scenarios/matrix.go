@@ -3,16 +3,14 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/natkit/natkit/probe/call"
-	"github.com/natkit/natkit/reports"
 	"github.com/natkit/natkit/vnet"
 )
 
@@ -25,8 +23,9 @@ const (
 
 // MatrixConfig configures RunMatrix.
 type MatrixConfig struct {
-	// Presets are the NAT presets to pair. Default: all five.
-	Presets []string
+	// NATs are the NAT presets to pair (natkit matrix --nat). Default: all
+	// five.
+	NATs []string
 	// TURN is "no", "yes" or "both". Default "both".
 	TURN string
 	// Parallel is how many calls run at once. Default 8.
@@ -40,38 +39,27 @@ type MatrixConfig struct {
 	Messages int
 	// Seed seeds each topology. Default 1.
 	Seed int64
-	// Progress, if set, is called after each cell.
+	// Progress, if set, is called after each cell. Default nil.
 	Progress func(done, total int)
-	// LoggerFactory receives pion's logs. Default: discard.
-	LoggerFactory logging.LoggerFactory
+	// Logger receives pion's and the relays' logs. Default: discard.
+	Logger *slog.Logger
+	// Net names the network backend, as Options.Net. Default "vnet".
+	Net string
+	// Backend builds each cell's network instead, as Options.Backend.
+	// Default nil.
+	Backend Backend
 }
 
-// Validate checks the config without running anything.
-func (c MatrixConfig) Validate() error { return c.fill() }
+// Validate checks the config without running anything; the error is a
+// *ConfigError naming the setting by its flag name.
+func (c MatrixConfig) Validate() error { return c.withDefaults().validate() }
 
-func (c *MatrixConfig) fill() error {
-	if len(c.Presets) == 0 {
-		c.Presets = vnet.PresetNames()
+func (c MatrixConfig) withDefaults() MatrixConfig {
+	if len(c.NATs) == 0 {
+		c.NATs = vnet.PresetNames()
 	}
-	seen := map[string]bool{}
-	for _, p := range c.Presets {
-		if _, err := vnet.LookupPreset(p); err != nil {
-			return &MatrixError{Field: "nat", Reason: err.Error()}
-		}
-		if seen[p] {
-			return &MatrixError{Field: "nat", Reason: fmt.Sprintf("preset %q given twice", p)}
-		}
-		seen[p] = true
-	}
-	switch c.TURN {
-	case "":
+	if c.TURN == "" {
 		c.TURN = TURNBoth
-	case TURNNo, TURNYes, TURNBoth:
-	default:
-		return &MatrixError{Field: "turn", Reason: fmt.Sprintf("%q: want no, yes or both", c.TURN)}
-	}
-	if c.Parallel < 0 || c.Messages < 0 || c.ConnectTimeout < 0 {
-		return &MatrixError{Field: "parallel/messages/connect timeout", Reason: "must not be negative"}
 	}
 	if c.Parallel == 0 {
 		c.Parallel = 8
@@ -89,7 +77,33 @@ func (c *MatrixConfig) fill() error {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
-	return nil
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c MatrixConfig) validate() error {
+	seen := map[string]bool{}
+	for _, p := range c.NATs {
+		if _, err := vnet.LookupPreset(p); err != nil {
+			return &ConfigError{Field: "nat", Err: err, Kind: ErrConfig}
+		}
+		if seen[p] {
+			return configErrorf("nat", "", "preset %q given twice", p)
+		}
+		seen[p] = true
+	}
+	switch c.TURN {
+	case TURNNo, TURNYes, TURNBoth:
+	default:
+		return configErrorf("turn", "", "%q: want no, yes or both", c.TURN)
+	}
+	if c.Parallel < 0 || c.Messages < 0 || c.ConnectTimeout < 0 {
+		return configErrorf("parallel/messages/connect timeout", "", "must not be negative")
+	}
+	_, err := selectBackend(c.Net, c.Backend)
+	return err
 }
 
 // Cell is one call of the matrix: expected against observed.
@@ -128,10 +142,17 @@ func (c *Cell) ExpectedText() string {
 	return "connected, " + c.ExpectPath
 }
 
+// Interrupted reports whether the cell's call was cut short: it has a
+// result, but not one to compare with theory.
+func (c *Cell) Interrupted() bool { return c.Result != nil && !c.Result.Cause.Completed() }
+
 // ObservedText says what happened in words.
 func (c *Cell) ObservedText() string {
 	if c.Err != "" {
 		return "not run: " + c.Err
+	}
+	if c.Interrupted() {
+		return string(c.Result.Cause)
 	}
 	if c.Result == nil || !c.Result.Connected {
 		return "no connection"
@@ -141,7 +162,7 @@ func (c *Cell) ObservedText() string {
 
 // Match reports whether observed agrees with theory.
 func (c *Cell) Match() bool {
-	if c.Err != "" || c.Result == nil {
+	if c.Err != "" || c.Result == nil || c.Interrupted() {
 		return false
 	}
 	if c.Result.Connected != c.ExpectConnected {
@@ -192,7 +213,8 @@ func Theory(a, b string, turn bool) (connected bool, path string, err error) {
 // the cells in a stable order even when interrupted (unrun cells then have
 // no Result).
 func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
-	if err := cfg.fill(); err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	res := &MatrixResult{Config: cfg, Started: time.Now()}
@@ -206,10 +228,13 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 		turns = []bool{false, true}
 	}
 	for _, t := range turns {
-		for _, a := range cfg.Presets {
-			for _, b := range cfg.Presets {
+		for _, a := range cfg.NATs {
+			for _, b := range cfg.NATs {
 				c := &Cell{A: a, B: b, TURN: t}
-				c.ExpectConnected, c.ExpectPath, _ = Theory(a, b, t)
+				var err error
+				if c.ExpectConnected, c.ExpectPath, err = Theory(a, b, t); err != nil {
+					return nil, &ConfigError{Field: "nat", Err: err, Kind: ErrConfig}
+				}
 				res.Cells = append(res.Cells, c)
 			}
 		}
@@ -237,7 +262,7 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 			r, err := runCell(ctx, cfg, c, cfg.Seed+int64(i))
 			mu.Lock()
 			c.Result = r
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				c.Err = err.Error()
 			}
 			done++
@@ -253,173 +278,44 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 	return res, ctx.Err()
 }
 
+// runCell places one cell's call. Cut short by ctx, it returns the
+// interrupted result (or none, when the call had not started) and ctx's
+// error.
 func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.Result, error) {
-	top, err := vnet.Build(vnet.Spec{A: vnet.Side{Preset: c.A}, B: vnet.Side{Preset: c.B}, Seed: seed, LoggerFactory: cfg.LoggerFactory})
+	pa, err := vnet.LookupPreset(c.A)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := vnet.LookupPreset(c.B)
+	if err != nil {
+		return nil, err
+	}
+	build, err := selectBackend(cfg.Net, cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	top, err := build(vnet.Spec{A: vnet.Side{Preset: c.A}, B: vnet.Side{Preset: c.B}, Seed: seed, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
 	defer top.Close()
-	na, _ := top.Net(vnet.SideA)
-	nb, _ := top.Net(vnet.SideB)
+	na, err := top.Net(vnet.SideA)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := top.Net(vnet.SideB)
+	if err != nil {
+		return nil, err
+	}
 	servers := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
 	if c.TURN {
 		servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: "natkit", Credential: "natkit"})
 	}
-	r, err := call.Run(ctx, call.Config{
-		A:              call.PeerConfig{Name: "a", Net: na, ICEServers: servers, ICE: cfg.ICE, CandidatesAfterAnswer: true, LoggerFactory: cfg.LoggerFactory},
-		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers, ICE: cfg.ICE, NoTrickle: true, LoggerFactory: cfg.LoggerFactory},
+	return call.Run(ctx, call.Config{
+		A:              call.PeerConfig{Name: "a", Net: na, ICEServers: servers, ICE: cfg.ICE, CandidatesAfterAnswer: true, Logger: cfg.Logger},
+		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers, ICE: cfg.ICE, NoTrickle: true, Logger: cfg.Logger},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Probe:          call.ProbeConfig{Count: cfg.Messages, Interval: 5 * time.Millisecond, Grace: time.Second},
+		NoDirectPath:   vnet.WhyNoDirectPath(pa, pb),
 	})
-	if r != nil && ctx.Err() == nil {
-		err = nil
-	}
-	return r, err
-}
-
-// Report turns the matrix into a report: one grid per TURN setting, one
-// check per cell, one child report (the call's timeline) per cell, and the
-// time to connected over all connected cells.
-func (m *MatrixResult) Report() *reports.Report {
-	rep := reports.New("matrix", fmt.Sprintf("%d presets, turn %s", len(m.Config.Presets), m.Config.TURN))
-	rep.Started = m.Started
-	rep.Duration = reports.Duration(m.Duration)
-	ttc := reports.NewLatencyRecorder("time_to_connected")
-	grids := map[bool]*reports.Grid{}
-	idx := map[string]int{}
-	for i, p := range m.Config.Presets {
-		idx[p] = i
-	}
-	mismatches, run := 0, 0
-	for _, c := range m.Cells {
-		g, ok := grids[c.TURN]
-		if !ok {
-			title := "STUN only"
-			if c.TURN {
-				title = "STUN + TURN"
-			}
-			g = &reports.Grid{
-				Title: title, RowLabel: "side a (offerer)", ColLabel: "side b (answerer)",
-				Rows: m.Config.Presets, Cols: m.Config.Presets,
-				Legend: []reports.GridNote{
-					{Class: "direct", Meaning: "connected without the relay"},
-					{Class: "relay", Meaning: "connected through the TURN relay"},
-					{Class: "failed", Meaning: "did not connect"},
-				},
-			}
-			g.Cells = make([][]reports.Cell, len(g.Rows))
-			for i := range g.Cells {
-				g.Cells[i] = make([]reports.Cell, len(g.Cols))
-			}
-			grids[c.TURN] = g
-		}
-		id := "matrix/" + map[bool]string{false: "stun", true: "turn"}[c.TURN] + "/" + c.A + "/" + c.B
-		if c.Result == nil && c.Err == "" {
-			g.Cells[idx[c.A]][idx[c.B]] = reports.Cell{Text: "not run", Verdict: reports.VerdictSkip}
-			rep.AddCheck(reports.Check{ID: id, Name: c.Name(), Verdict: reports.VerdictSkip, Expected: c.ExpectedText(), Observed: "not run"})
-			continue
-		}
-		run++
-		v := reports.VerdictPass
-		msg := ""
-		if !c.Match() {
-			v = reports.VerdictFail
-			mismatches++
-			msg = "observed differs from DESIGN.md's theory: " + diagnoseCell(c)
-		}
-		text := c.ObservedPath()
-		if c.Result != nil && c.Result.Connected {
-			text = fmt.Sprintf("%s %dms", text, c.Result.TimeToConnected.Milliseconds())
-			ttc.RecordDuration(c.Result.TimeToConnected)
-		}
-		if !c.Match() {
-			text += " (expected " + c.ExpectedText() + ")"
-		}
-		g.Cells[idx[c.A]][idx[c.B]] = reports.Cell{Text: text, Class: c.ObservedPath(), Verdict: v, Child: c.Name()}
-		var dur time.Duration
-		if c.Result != nil {
-			dur = c.Result.TimeToConnected
-		}
-		rep.AddCheck(reports.Check{ID: id, Name: c.Name(), Verdict: v, Expected: c.ExpectedText(), Observed: c.ObservedText(), Message: msg, Duration: reports.Duration(dur)})
-		rep.Children = append(rep.Children, cellReport(c, v))
-	}
-	for _, t := range []bool{false, true} {
-		if g, ok := grids[t]; ok {
-			rep.Grids = append(rep.Grids, *g)
-		}
-	}
-	if ttc.Count() > 0 {
-		rep.Metrics = append(rep.Metrics, ttc.Metric())
-	}
-	rep.Metrics = append(rep.Metrics, reports.Gauge("wall_time", "s", m.Duration.Seconds()))
-	rep.Tables = append(rep.Tables, reports.Table{Title: "matrix settings", Columns: []string{"setting", "value"}, Rows: [][]string{
-		{"presets", strings.Join(m.Config.Presets, ", ")}, {"turn", m.Config.TURN},
-		{"parallel", fmt.Sprint(m.Config.Parallel)}, {"connect timeout", m.Config.ConnectTimeout.String()},
-		{"ice", m.Config.ICE.String()},
-	}})
-	rep.Summary = fmt.Sprintf("%d of %d calls match theory", run-mismatches, run)
-	if mismatches > 0 {
-		rep.Summary = fmt.Sprintf("%d of %d calls differ from theory", mismatches, run)
-	}
-	if run < len(m.Cells) {
-		rep.Summary += fmt.Sprintf("; %d not run", len(m.Cells)-run)
-	}
-	_ = rep.SetDetails(m)
-	return rep
-}
-
-func diagnoseCell(c *Cell) string {
-	switch {
-	case c.Err != "":
-		return c.Err
-	case c.ExpectConnected && !c.Result.Connected:
-		s := "the call did not connect"
-		if c.Result.Error != "" {
-			s += " (" + c.Result.Error + ")"
-		}
-		return s
-	case !c.ExpectConnected && c.Result.Connected:
-		return "the call connected where theory says it cannot: " + c.Result.Path.Describe()
-	default:
-		return "the call took another path: " + c.Result.Path.Describe()
-	}
-}
-
-func cellReport(c *Cell, v reports.Verdict) *reports.Report {
-	ch := reports.New("call", c.Name())
-	ch.Target = c.A + " ↔ " + c.B
-	if c.Result != nil {
-		ch.Started = c.Result.Started
-		if n := len(c.Result.Events); n > 0 {
-			ch.Duration = reports.Duration(c.Result.Events[n-1].At.Sub(c.Result.Started))
-		}
-		c.Result.Fill(ch)
-	}
-	ch.AddCheck(reports.Check{ID: "path", Name: "connects as theory says", Verdict: v, Expected: c.ExpectedText(), Observed: c.ObservedText()})
-	ch.Summary = c.ObservedText()
-	if c.Result != nil && c.Result.Connected {
-		ch.Summary += "; " + c.Result.Path.Describe()
-	}
-	if c.Result != nil && !c.Result.Connected {
-		ch.Summary += cellCause(c)
-	}
-	return ch
-}
-
-// cellCause explains a call that did not connect from the NAT theory, with
-// what would make it connect.
-func cellCause(c *Cell) string {
-	pa, errA := vnet.LookupPreset(c.A)
-	pb, errB := vnet.LookupPreset(c.B)
-	if errA != nil || errB != nil {
-		return ""
-	}
-	why := vnet.WhyNoDirectPath(pa, pb)
-	if why == "" {
-		return ""
-	}
-	if !c.TURN {
-		return ": " + why + "; only a TURN relay can carry this call"
-	}
-	return ": " + why + ", and the relayed path failed too"
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/reports"
+	"github.com/natkit/natkit/vnet"
 )
 
 // pion/turn's client can leave a ChannelBind transaction waiting out its
@@ -29,14 +30,21 @@ func TestMatrixMatchesTheory(t *testing.T) {
 	require.Equal(t, "pass", string(rep.Verdict), rep.Summary)
 	require.Len(t, rep.Grids, 2)
 	require.Len(t, rep.Children, 50)
+	for i, c := range res.Cells {
+		if !c.ExpectConnected {
+			// The real call names its cause from the NAT theory it was given.
+			require.Equal(t, call.CauseNoDirectPath, c.Result.Cause, c.Name())
+			require.Contains(t, rep.Children[i].Summary, "only a TURN relay can carry this call", c.Name())
+		}
+	}
 	t.Logf("wall %v", res.Duration)
 }
 
 // A cell that differs from theory is a failed check with a finding, and the
 // grid marks it; nothing is special-cased.
 func TestMatrixReportMismatch(t *testing.T) {
-	cfg := MatrixConfig{Presets: []string{"full-cone", "symmetric"}, TURN: TURNNo}
-	require.NoError(t, cfg.fill())
+	cfg := MatrixConfig{NATs: []string{"full-cone", "symmetric"}, TURN: TURNNo}.withDefaults()
+	require.NoError(t, cfg.validate())
 	relayed := &call.Pair{Local: call.Candidate{Type: "relay"}, Remote: call.Candidate{Type: "srflx"}}
 	res := &MatrixResult{Config: cfg, Cells: []*Cell{
 		{A: "full-cone", B: "full-cone", ExpectConnected: true, ExpectPath: "direct",
@@ -57,7 +65,12 @@ func TestMatrixReportMismatch(t *testing.T) {
 }
 
 func TestExpectedFailureCellNamesItsCause(t *testing.T) {
-	c := &Cell{A: "symmetric", B: "port-restricted-cone", Result: &call.Result{}}
+	sym, err := vnet.LookupPreset("symmetric")
+	require.NoError(t, err)
+	prc, err := vnet.LookupPreset("port-restricted-cone")
+	require.NoError(t, err)
+	// As runCell's call classifies it: the NAT theory is its input.
+	c := &Cell{A: "symmetric", B: "port-restricted-cone", Result: &call.Result{Cause: call.CauseNoDirectPath, NoDirectPath: vnet.WhyNoDirectPath(sym, prc)}}
 	got := cellReport(c, reports.VerdictPass).Summary
 	require.Contains(t, got, "side a's NAT (symmetric (APDM/APDF)) gives every destination a new external port")
 	require.Contains(t, got, "only a TURN relay can carry this call")

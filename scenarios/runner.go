@@ -2,16 +2,15 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/natkit/natkit/probe/call"
-	"github.com/natkit/natkit/reports"
 	"github.com/natkit/natkit/vnet"
 )
 
@@ -23,6 +22,10 @@ type Check struct {
 	Expected string `json:"expected"`
 	Observed string `json:"observed"`
 	Message  string `json:"message,omitempty"`
+	// NotJudged is set when the call did not complete (it was interrupted,
+	// or never started): the expectation was not compared, and Pass is
+	// false. Its value is the call's Cause.
+	NotJudged call.Cause `json:"not_judged,omitempty"`
 }
 
 // Result is what a scenario did, and its expectations judged. Users can
@@ -32,7 +35,7 @@ type Result struct {
 	Description string        `json:"description,omitempty"`
 	Started     time.Time     `json:"started"`
 	Duration    time.Duration `json:"duration"`
-	// Call is the call's own result: timeline, path, messages, RTT.
+	// Call is the call's own result: timeline, path, messages, RTT, Cause.
 	Call *call.Result `json:"call"`
 	// Recovery is the time from the last disruption (impair, cut_direct,
 	// silence from its start, rebind from its end, or ice_restart when
@@ -72,8 +75,43 @@ func (r *Result) Passed() bool {
 
 // Options are run-time settings that are not part of a scenario.
 type Options struct {
-	// LoggerFactory receives pion's logs. Default: discard.
-	LoggerFactory logging.LoggerFactory
+	// Logger receives pion's and the relay's logs. Default: discard.
+	Logger *slog.Logger
+	// Net names the network backend: "vnet" or "kernel". Default "vnet".
+	// A name this build cannot provide is a *BackendError.
+	Net string
+	// Backend builds the network instead of the one Net names, e.g. a
+	// kernel-namespace backend. Default nil.
+	Backend Backend
+	// WaitTimeout bounds wait_connected, wait_disconnected and
+	// wait_recovered steps that give no timeout. Default 30s.
+	WaitTimeout time.Duration
+	// Parallel is how many scenarios RunAll runs at once. Default 1.
+	Parallel int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.WaitTimeout == 0 {
+		o.WaitTimeout = 30 * time.Second
+	}
+	if o.Parallel == 0 {
+		o.Parallel = 1
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	if o.WaitTimeout < 0 {
+		return configErrorf("wait timeout", "", "must not be negative")
+	}
+	if o.Parallel < 0 {
+		return configErrorf("parallel", "", "%d: want 1 or more", o.Parallel)
+	}
+	_, err := o.backend()
+	return err
 }
 
 var defaultSteps = []Step{
@@ -83,77 +121,113 @@ var defaultSteps = []Step{
 	{HangUp: &struct{}{}},
 }
 
-// Run replays a scenario in its own virtual network and judges its
-// expectations. Errors are for broken setups and cancellation; a call that
-// misbehaves is a Result with failed checks.
-func Run(ctx context.Context, spec *Spec, opts ...Options) (*Result, error) {
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
+// Timeline event kinds the runner records (as peer "scenario").
+const (
+	EvStep       call.EventKind = "step"
+	EvStepError  call.EventKind = "step-error"
+	EvImpair     call.EventKind = "impair"
+	EvRestore    call.EventKind = "restore"
+	EvCut        call.EventKind = "cut"
+	EvSilence    call.EventKind = "silence"
+	EvSilenceEnd call.EventKind = "silence-end"
+	EvRebind     call.EventKind = "rebind"
+	EvRebindEnd  call.EventKind = "rebind-end"
+	EvDetected   call.EventKind = "detected"
+	EvRecovered  call.EventKind = "recovered"
+	// EvMappingChanged is recorded as peer "nat-a" or "nat-b".
+	EvMappingChanged call.EventKind = "mapping-changed"
+)
+
+// Run replays a scenario in its own network and judges its expectations.
+// It does not modify spec. Errors are for broken setups and cancellation;
+// a call that misbehaves is a Result with failed checks.
+func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
-	if spec.root == nil {
+	o = o.withDefaults()
+	s := *spec
+	if s.root == nil {
 		// Built in Go rather than parsed: validate all the same.
-		spec.file = "scenario " + spec.Name
-		if err := spec.validate(); err != nil {
+		s.file = "scenario " + s.Name
+		if err := s.validate(); err != nil {
 			return nil, err
 		}
 	}
-	ice, _ := spec.iceSettings()
-	top, err := vnet.Build(vnet.Spec{
-		A: sideSpec(spec.Topology.A), B: sideSpec(spec.Topology.B),
-		Seed: spec.Topology.Seed, LoggerFactory: o.LoggerFactory,
-	})
+	ice, err := s.iceSettings()
 	if err != nil {
-		return nil, fmt.Errorf("scenario %s: %w", spec.Name, err)
+		return nil, s.errAt(err.Error(), "ice")
+	}
+	build, err := o.backend()
+	if err != nil {
+		return nil, err
+	}
+	top, err := build(vnet.Spec{A: sideSpec(s.Topology.A), B: sideSpec(s.Topology.B), Seed: s.Topology.Seed, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
 	defer top.Close()
-	for name, sp := range map[string]SideSpec{"a": spec.Topology.A, "b": spec.Topology.B} {
+	for name, sp := range map[string]SideSpec{vnet.SideA: s.Topology.A, vnet.SideB: s.Topology.B} {
 		if sp.Firewall == "relay-only" {
-			_ = top.SetFirewall(name, true)
+			if err := top.SetFirewall(name, true); err != nil {
+				return nil, fmt.Errorf("scenario %s: firewall side %s: %w", s.Name, name, err)
+			}
 		}
 	}
-	peer := func(side string) call.PeerConfig {
-		n, _ := top.Net(side)
+	peer := func(side string) (call.PeerConfig, error) {
+		n, err := top.Net(side)
+		if err != nil {
+			return call.PeerConfig{}, fmt.Errorf("scenario %s: %w", s.Name, err)
+		}
 		var servers []webrtc.ICEServer
-		if spec.ICE.STUN == nil || *spec.ICE.STUN {
+		if s.ICE.STUN == nil || *s.ICE.STUN {
 			servers = append(servers, webrtc.ICEServer{URLs: []string{top.STUNURL()}})
 		}
-		if spec.ICE.TURN {
+		if s.ICE.TURN {
 			cred := Credential{Username: "natkit", Password: "natkit"}
-			if c, ok := spec.ICE.Credentials[side]; ok {
+			if c, ok := s.ICE.Credentials[side]; ok {
 				cred = c
 			}
 			servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: cred.Username, Credential: cred.Password})
 		}
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: spec.ICE.Policy == "relay", ICE: &ice, Audio: spec.Media.Audio, LoggerFactory: o.LoggerFactory}
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger}, nil
+	}
+	pa, err := peer(vnet.SideA)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := peer(vnet.SideB)
+	if err != nil {
+		return nil, err
 	}
 	c, err := call.New(call.Config{
-		A: peer("a"), B: peer("b"),
+		A: pa, B: pb,
 		Signaling: call.PipeConfig{
-			Delay: spec.Signaling.Delay.D(), Jitter: spec.Signaling.Jitter.D(), Reorder: spec.Signaling.Reorder,
-			DropCandidateTypes: spec.Signaling.DropCandidates, HoldDescriptions: spec.Signaling.CandidatesBeforeOffer.D(),
-			Seed: spec.Topology.Seed,
+			Delay: s.Signaling.Delay.D(), Jitter: s.Signaling.Jitter.D(), Reorder: s.Signaling.Reorder,
+			DropCandidateTypes: s.Signaling.DropCandidates, HoldDescriptions: s.Signaling.CandidatesBeforeOffer.D(),
+			Seed: s.Topology.Seed,
 		},
+		NoDirectPath: vnet.WhyNoDirectPath(sideSpec(s.Topology.A).Behavior(), sideSpec(s.Topology.B).Behavior()),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scenario %s: %w", spec.Name, err)
+		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
-	res := &Result{Name: spec.Name, Description: spec.Description, Started: time.Now(),
-		Topology: map[string]string{"a": top.Describe("a"), "b": top.Describe("b")}}
-	r := &runner{spec: spec, top: top, c: c, res: res}
+	res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(),
+		Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
+	r := &runner{spec: &s, top: top, c: c, res: res, waitTimeout: o.WaitTimeout}
 	runErr := r.steps(ctx)
 	r.stopTimers()
-	_ = c.Close()
+	_ = c.Close() // errors closing a finished call change nothing in its result
 	res.Duration = time.Since(res.Started)
 	res.AuthFailures = top.AuthFailures()
-	res.Drops = map[string]vnet.Drops{"a": top.Drops("a"), "b": top.Drops("b")}
-	for _, side := range []string{"a", "b"} {
+	res.Drops = map[string]vnet.Drops{vnet.SideA: top.Drops(vnet.SideA), vnet.SideB: top.Drops(vnet.SideB)}
+	for _, side := range []string{vnet.SideA, vnet.SideB} {
 		for _, mc := range top.MappingChanges(side) {
 			if res.MappingChanges == nil {
 				res.MappingChanges = map[string][]vnet.MappingChange{}
 			}
 			res.MappingChanges[side] = append(res.MappingChanges[side], mc)
-			c.Timeline.AddAt(mc.At, "nat-"+side, "mapping-changed",
+			c.Timeline.AddAt(mc.At, "nat-"+side, EvMappingChanged,
 				fmt.Sprintf("%s → %s now leaves from %s (was %s)", mc.Local, mc.Remote, mc.New, mc.Old))
 		}
 	}
@@ -173,19 +247,22 @@ func sideSpec(s SideSpec) vnet.Side {
 }
 
 type runner struct {
-	spec       *Spec
-	top        *vnet.Topology
-	c          *call.Call
-	res        *Result
-	t0         time.Time
-	disrupted  time.Time
-	connected  bool
-	connectErr error
-	mu         sync.Mutex
-	timers     []*time.Timer
+	spec        *Spec
+	top         Network
+	c           *call.Call
+	res         *Result
+	waitTimeout time.Duration
+	t0          time.Time
+	disrupted   time.Time
+	connected   bool
+	connectErr  error
+	mu          sync.Mutex
+	timers      []*time.Timer
 }
 
-func (r *runner) event(kind, detail string) { r.c.Timeline.Add("scenario", kind, detail) }
+func (r *runner) event(kind call.EventKind, detail string) {
+	r.c.Timeline.Add("scenario", kind, detail)
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -207,179 +284,40 @@ func (r *runner) steps(ctx context.Context) error {
 		steps = defaultSteps
 	}
 	for i, st := range steps {
+		a, err := st.toAction()
+		if err != nil {
+			return r.spec.errAt(fmt.Sprintf("step %d: %v", i+1, err), "steps", fmt.Sprint(i))
+		}
 		if st.At != nil && !r.t0.IsZero() {
 			if err := sleepCtx(ctx, time.Until(r.t0.Add(st.At.D()))); err != nil {
 				return err
 			}
 		}
-		name, _ := st.action()
-		r.event("step", fmt.Sprintf("%d %s", i+1, name))
-		if err := r.step(ctx, st, name); err != nil {
+		r.event(EvStep, fmt.Sprintf("%d %s", i+1, a.name()))
+		if err := a.run(ctx, r); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			r.event("step-error", fmt.Sprintf("%d %s: %v", i+1, name, err))
+			r.event(EvStepError, fmt.Sprintf("%d %s: %v", i+1, a.name(), err))
 		}
 	}
 	return nil
 }
 
-func (r *runner) step(ctx context.Context, st Step, name string) error {
-	needsCall := func() error {
-		if !r.connected {
-			return fmt.Errorf("skipped: the call is not connected")
-		}
-		return nil
-	}
-	switch name {
-	case "connect":
-		r.t0 = time.Now()
-		return r.c.Start(ctx)
-	case "wait_connected":
-		timeout := st.WaitConnected.Timeout.D()
-		if timeout == 0 {
-			timeout = 30 * time.Second
-		}
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := r.c.WaitConnected(wctx); err != nil {
-			r.connectErr = err
-			return err
-		}
-		r.connected = true
-	case "send":
-		if err := needsCall(); err != nil {
-			return err
-		}
-		_, err := r.c.Probe(ctx, call.ProbeConfig{Count: st.Send.Messages, Size: st.Send.Size, Interval: st.Send.Interval.D()})
-		return err
-	case "impair":
-		im := st.Impair
-		if err := r.top.SetImpairment(im.Side, vnet.Impairment{LossPercent: im.Loss, Latency: im.Latency.D()}); err != nil {
-			return err
-		}
-		r.disrupted = time.Now()
-		r.event("impair", fmt.Sprintf("side %s: loss %g%%, latency %v, for %v", im.Side, im.Loss, im.Latency.D(), im.For.D()))
-		if im.For > 0 {
-			side := im.Side
-			r.mu.Lock()
-			r.timers = append(r.timers, time.AfterFunc(im.For.D(), func() {
-				_ = r.top.Restore(side)
-				r.event("restore", "side "+side+" back to its topology")
-			}))
-			r.mu.Unlock()
-		}
-	case "cut_direct":
-		r.top.CutDirect(true)
-		r.disrupted = time.Now()
-		r.event("cut", "every packet between a and b that does not go through the relay is dropped")
-	case "restore_direct":
-		r.top.CutDirect(false)
-		r.event("restore", "direct path between a and b open again")
-	case "ice_restart":
-		if err := needsCall(); err != nil {
-			return err
-		}
-		if r.disrupted.IsZero() {
-			r.disrupted = time.Now()
-		}
-		return r.c.A.RestartICE()
-	case "silence":
-		ss := st.Silence
-		if err := r.top.Silence(ss.Side, true); err != nil {
-			return err
-		}
-		r.disrupted = time.Now()
-		r.event("silence", fmt.Sprintf("side %s sends nothing for %v: its NAT sees no outbound packet (mapping lifetime %v)", ss.Side, ss.For.D(), r.top.MappingLifetime(ss.Side)))
-		side := ss.Side
-		r.mu.Lock()
-		r.timers = append(r.timers, time.AfterFunc(ss.For.D(), func() {
-			_ = r.top.Silence(side, false)
-			r.event("silence-end", "side "+side+" sends again")
-		}))
-		r.mu.Unlock()
-	case "rebind":
-		side := st.Rebind.Side
-		r.event("rebind", fmt.Sprintf("side %s silent at its NAT for its mapping lifetime %v + %v", side, r.top.MappingLifetime(side), vnet.RebindMargin))
-		if _, err := r.top.Rebind(ctx, side); err != nil {
-			return err
-		}
-		r.disrupted = time.Now() // the new mapping takes effect now
-		r.event("rebind-end", "side "+side+"'s NAT has forgotten its mappings: the next packet from each socket leaves from a new external port")
-	case "wait":
-		return sleepCtx(ctx, st.Wait.For.D())
-	case "wait_disconnected":
-		if err := needsCall(); err != nil {
-			return err
-		}
-		timeout := st.WaitDisconnected.Timeout.D()
-		if timeout == 0 {
-			timeout = 30 * time.Second
-		}
-		from := r.disrupted
-		if from.IsZero() {
-			from = time.Now()
-		}
-		deadline := time.Now().Add(timeout)
-		for time.Now().Before(deadline) {
-			for _, p := range []*call.Peer{r.c.A, r.c.B} {
-				switch st := p.State(); st {
-				case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
-					r.res.Detection = time.Since(from)
-					r.res.Detected = true
-					r.event("detected", fmt.Sprintf("peer %s %s %v after the disruption", p.Name(), st, r.res.Detection.Round(time.Millisecond)))
-					return nil
-				}
-			}
-			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-				return err
-			}
-		}
-		return fmt.Errorf("no peer connection disconnected within %v", timeout)
-	case "wait_recovered":
-		if err := needsCall(); err != nil {
-			return err
-		}
-		timeout := st.WaitRecovered.Timeout.D()
-		if timeout == 0 {
-			timeout = 30 * time.Second
-		}
-		from := r.disrupted
-		if from.IsZero() {
-			from = time.Now()
-		}
-		deadline := time.Now().Add(timeout)
-		for time.Now().Before(deadline) {
-			// Recovered means both peer connections are connected again
-			// (an ICE restart takes them through "connecting") and a
-			// probe makes the round trip.
-			if r.c.A.State() != webrtc.PeerConnectionStateConnected || r.c.B.State() != webrtc.PeerConnectionStateConnected {
-				if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-					return err
-				}
-				continue
-			}
-			s, err := r.c.A.Probe(ctx, call.ProbeConfig{Count: 1, Grace: 250 * time.Millisecond})
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err == nil && s.Received == 1 {
-				r.res.Recovery = time.Since(from)
-				r.res.Recovered = true
-				r.event("recovered", fmt.Sprintf("probe echoed %v after the disruption", r.res.Recovery.Round(time.Millisecond)))
-				return nil
-			}
-			if err != nil {
-				if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-					return err
-				}
-			}
-		}
-		return fmt.Errorf("no probe echoed within %v", timeout)
-	case "hangup":
-		r.c.HangUp()
+// errNotConnected skips a step that needs a connected call.
+var errNotConnected = errors.New("skipped: the call is not connected")
+
+func (r *runner) needsCall() error {
+	if !r.connected {
+		return errNotConnected
 	}
 	return nil
+}
+
+func (r *runner) after(d time.Duration, f func()) {
+	r.mu.Lock()
+	r.timers = append(r.timers, time.AfterFunc(d, f))
+	r.mu.Unlock()
 }
 
 func (r *runner) stopTimers() {
@@ -390,197 +328,18 @@ func (r *runner) stopTimers() {
 	}
 }
 
-func (r *runner) judge() {
-	res, e, cr := r.res, r.spec.Expect, r.res.Call
-	add := func(id, name string, pass bool, expected, observed, msg string) {
-		res.Checks = append(res.Checks, Check{ID: id, Name: name, Pass: pass, Expected: expected, Observed: observed, Message: msg})
+func (r *runner) timeout(d Duration) time.Duration {
+	if d > 0 {
+		return d.D()
 	}
-	connectedText := "not connected"
-	if cr.Connected {
-		connectedText = "connected in " + cr.TimeToConnected.Round(time.Millisecond).String()
-	}
-	if e.Connected != nil {
-		want := "connected"
-		if !*e.Connected {
-			want = "not connected"
-		}
-		msg := ""
-		if cr.Connected != *e.Connected && cr.Error != "" {
-			msg = cr.Error
-		}
-		add("connected", "the call connects", cr.Connected == *e.Connected, want, connectedText, msg)
-	}
-	if e.Path != "" && e.Path != "any" {
-		ok := cr.Connected && ((e.Path == "direct" && cr.Path.Direct()) || (e.Path == "relay" && cr.Path.Class == call.PathRelay))
-		add("path", "the media path", ok, e.Path, cr.Path.Describe(), "")
-	}
-	if e.Within > 0 {
-		ok := cr.Connected && cr.TimeToConnected <= e.Within.D()
-		add("within", "time to connected", ok, "≤ "+e.Within.D().String(), connectedText, "")
-	}
-	if e.Delivered != nil {
-		obs := "no messages sent"
-		ok := false
-		if cr.Messages.Sent > 0 {
-			pct := 100 * float64(cr.Messages.Received) / float64(cr.Messages.Sent)
-			obs = fmt.Sprintf("%.1f%% (%d of %d echoed)", pct, cr.Messages.Received, cr.Messages.Sent)
-			ok = pct >= *e.Delivered
-		}
-		add("delivered", "probe messages delivered", ok, fmt.Sprintf("≥ %g%%", *e.Delivered), obs, "")
-	}
-	if e.AudioDelivered != nil {
-		obs := "no audio sent"
-		ok := false
-		if cr.Audio != nil && cr.Audio.Sent > 0 {
-			pct := 100 * float64(cr.Audio.Received) / float64(cr.Audio.Sent)
-			obs = fmt.Sprintf("%.1f%% (%d of %d RTP packets)", pct, cr.Audio.Received, cr.Audio.Sent)
-			ok = pct >= *e.AudioDelivered
-		}
-		add("audio", "audio packets delivered", ok, fmt.Sprintf("≥ %g%%", *e.AudioDelivered), obs, "")
-	}
-	if e.RecoversWithin > 0 {
-		obs := "did not recover"
-		if res.Recovered {
-			obs = "recovered in " + res.Recovery.Round(time.Millisecond).String()
-		}
-		add("recovers", "recovery after the disruption", res.Recovered && res.Recovery <= e.RecoversWithin.D(), "≤ "+e.RecoversWithin.D().String(), obs, "")
-	}
-	if e.DetectedWithin > 0 {
-		obs := "no peer connection reported disconnected"
-		if res.Detected {
-			obs = "disconnected after " + res.Detection.Round(time.Millisecond).String()
-		}
-		add("detected", "the dead path is detected (disconnected)", res.Detected && res.Detection <= e.DetectedWithin.D(), "≤ "+e.DetectedWithin.D().String(), obs, "")
-	}
-	if e.Rebound != "" {
-		mcs := res.MappingChanges[e.Rebound]
-		obs := "no mapping changed: every packet left from the external port it used before"
-		if len(mcs) > 0 {
-			obs = fmt.Sprintf("%d flow(s) moved, e.g. %s → %s from %s to %s", len(mcs), mcs[0].Local, mcs[0].Remote, mcs[0].Old, mcs[0].New)
-		}
-		add("rebound", "side "+e.Rebound+"'s NAT rebinds the call to a new external port", len(mcs) > 0,
-			"packets to the same destination from a new external port", obs, "")
-	}
-	bySide := map[string][]vnet.AuthFailure{}
-	for _, f := range res.AuthFailures {
-		bySide[f.Side] = append(bySide[f.Side], f)
-	}
-	if e.AuthFailure != "" {
-		obs := "no 401 from the relay"
-		if fs := bySide[e.AuthFailure]; len(fs) > 0 {
-			obs = fmt.Sprintf("%d request(s) answered 401 (%s)", len(fs), fs[0].Reason)
-		}
-		add("auth-failure", "the relay refuses side "+e.AuthFailure+"'s credentials", len(bySide[e.AuthFailure]) > 0, "401 Unauthorized for side "+e.AuthFailure, obs, "")
-	}
-	for _, side := range []string{"a", "b"} {
-		if fs := bySide[side]; len(fs) > 0 {
-			hasRelay := false
-			for _, c := range cr.Candidates[side] {
-				if c.Type == "relay" {
-					hasRelay = true
-				}
-			}
-			d := fmt.Sprintf("side %s: the relay answered 401 Unauthorized (%s) to %d TURN request(s) with username %q from %s: the credentials are wrong or expired",
-				side, strings.ReplaceAll(fs[0].Reason, "_", " "), len(fs), fs[0].Username, fs[0].Source)
-			if !hasRelay {
-				d += fmt.Sprintf(", so side %s has no relay candidate", side)
-			}
-			res.Diagnoses = append(res.Diagnoses, d+". Check the username and password (or the shared secret that mints them).")
-		}
-		if d := res.Drops[side]; d.Firewall > 0 {
-			res.Diagnoses = append(res.Diagnoses, fmt.Sprintf("side %s: the firewall dropped %d UDP packets that were not for the relay", side, d.Firewall))
-		}
-	}
-	if !cr.Connected && len(res.AuthFailures) == 0 {
-		if d := r.whyNotConnected(cr); d != "" {
-			res.Diagnoses = append(res.Diagnoses, d)
-		}
-	}
-	if !cr.Connected && r.connectErr != nil {
-		res.Diagnoses = append(res.Diagnoses, "no connection: "+r.connectErr.Error())
-	}
+	return r.waitTimeout
 }
 
-// whyNotConnected names the cause of a failed call from the NAT theory and
-// the candidates, and the next step; "" when theory gives no reason.
-func (r *runner) whyNotConnected(cr *call.Result) string {
-	why := vnet.WhyNoDirectPath(sideSpec(r.spec.Topology.A).Behavior(), sideSpec(r.spec.Topology.B).Behavior())
-	if why == "" {
-		return ""
+// since is the start of the disruption a wait measures from: the last one,
+// or now.
+func (r *runner) since() time.Time {
+	if r.disrupted.IsZero() {
+		return time.Now()
 	}
-	relays := 0
-	for _, side := range []string{"a", "b"} {
-		for _, c := range cr.Candidates[side] {
-			if c.Type == "relay" {
-				relays++
-			}
-		}
-	}
-	if relays == 0 {
-		return "ICE failed: " + why + "; and no relay candidate was gathered, so nothing could carry the call. A TURN server (relay candidates that reach the peer) is needed for this pair."
-	}
-	return "ICE failed: " + why + "; relay candidates were gathered but no relayed pair worked — check that both sides' relay candidates reached the other (signaling) and that the relay is reachable."
-}
-
-// Report turns the result into a report of kind "scenario".
-func (r *Result) Report() *reports.Report {
-	rep := reports.New("scenario", r.Name)
-	rep.Started = r.Started
-	rep.Duration = reports.Duration(r.Duration)
-	rep.Target = fmt.Sprintf("a: %s, b: %s", r.Topology["a"], r.Topology["b"])
-	if r.Call != nil {
-		r.Call.Fill(rep)
-	}
-	for _, c := range r.Checks {
-		v := reports.VerdictPass
-		if !c.Pass {
-			v = reports.VerdictFail
-		}
-		rep.AddCheck(reports.Check{ID: c.ID, Name: c.Name, Verdict: v, Expected: c.Expected, Observed: c.Observed, Message: c.Message})
-	}
-	if len(r.Diagnoses) > 0 {
-		t := reports.Table{Title: "diagnosis", Columns: []string{"finding"}}
-		for _, d := range r.Diagnoses {
-			t.Rows = append(t.Rows, []string{d})
-		}
-		rep.Tables = append(rep.Tables, t)
-	}
-	t := reports.Table{Title: "dropped on purpose", Columns: []string{"side", "loss", "firewall", "cut", "silence"}}
-	for _, side := range []string{"a", "b"} {
-		d := r.Drops[side]
-		t.Rows = append(t.Rows, []string{side, fmt.Sprint(d.Loss), fmt.Sprint(d.Firewall), fmt.Sprint(d.Cut), fmt.Sprint(d.Silence)})
-	}
-	rep.Tables = append(rep.Tables, t)
-	if len(r.MappingChanges) > 0 {
-		mt := reports.Table{Title: "nat mappings that changed", Columns: []string{"side", "host socket", "destination", "old external", "new external"}}
-		for _, side := range []string{"a", "b"} {
-			for _, mc := range r.MappingChanges[side] {
-				mt.Rows = append(mt.Rows, []string{side, mc.Local, mc.Remote, mc.Old, mc.New})
-			}
-		}
-		rep.Tables = append(rep.Tables, mt)
-	}
-	if r.Detected {
-		rep.Metrics = append(rep.Metrics, reports.Gauge("detection", "ms", float64(r.Detection)/float64(time.Millisecond)))
-	}
-	if r.Recovered {
-		rep.Metrics = append(rep.Metrics, reports.Gauge("recovery", "ms", float64(r.Recovery)/float64(time.Millisecond)))
-	}
-	var parts []string
-	if r.Call != nil {
-		if r.Call.Connected {
-			parts = append(parts, fmt.Sprintf("connected in %v, %s", r.Call.TimeToConnected.Round(time.Millisecond), r.Call.Path.Describe()))
-		} else {
-			parts = append(parts, "not connected")
-		}
-		if r.Call.Messages.Sent > 0 {
-			parts = append(parts, fmt.Sprintf("%d/%d messages echoed", r.Call.Messages.Received, r.Call.Messages.Sent))
-		}
-	}
-	if len(r.Diagnoses) > 0 {
-		parts = append(parts, r.Diagnoses[0])
-	}
-	rep.Summary = strings.Join(parts, "; ")
-	_ = rep.SetDetails(r)
-	return rep
+	return r.disrupted
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -103,11 +104,14 @@ type Credential struct {
 
 // Signaling shapes the in-process signaling channel.
 type Signaling struct {
-	Delay   Duration `yaml:"delay"`
-	Jitter  Duration `yaml:"jitter"`
-	Reorder bool     `yaml:"reorder"`
+	// Delay is added to every message. Default 0.
+	Delay Duration `yaml:"delay"`
+	// Jitter adds a seeded uniform 0..jitter to each message. Default 0.
+	Jitter Duration `yaml:"jitter"`
+	// Reorder lets jittered messages overtake each other. Default false.
+	Reorder bool `yaml:"reorder"`
 	// DropCandidates drops candidates of these types: host, srflx, prflx,
-	// relay.
+	// relay. Default none.
 	DropCandidates []string `yaml:"drop_candidates"`
 	// CandidatesBeforeOffer holds offers and answers this much longer than
 	// candidates: the classic trickle race. Default 0.
@@ -143,23 +147,35 @@ type Step struct {
 
 // WaitStep is a wait with a duration ("for") or a bound ("timeout").
 type WaitStep struct {
-	For     Duration `yaml:"for"`
+	// For is how long wait waits. Required for wait, refused elsewhere.
+	For Duration `yaml:"for"`
+	// Timeout bounds wait_connected, wait_disconnected and wait_recovered.
+	// Default Options.WaitTimeout (30s).
 	Timeout Duration `yaml:"timeout"`
 }
 
 // SendStep sends probe messages from a to b, echoed back.
 type SendStep struct {
-	Messages int      `yaml:"messages"`
-	Size     int      `yaml:"size"`
+	// Messages is how many. Required, > 0.
+	Messages int `yaml:"messages"`
+	// Size is each message's size, 16 to 65535 bytes. Default 64.
+	Size int `yaml:"size"`
+	// Interval is the time between messages. Default 20ms.
 	Interval Duration `yaml:"interval"`
 }
 
 // ImpairStep replaces a side's loss and latency for a while.
 type ImpairStep struct {
-	Side    string   `yaml:"side"`
-	Loss    float64  `yaml:"loss"`
+	// Side is "a" or "b". Required.
+	Side string `yaml:"side"`
+	// Loss replaces the side's loss, 0–100 percent. Default 0.
+	Loss float64 `yaml:"loss"`
+	// Latency replaces the side's latency (the side needs one in its
+	// topology). Default 0.
 	Latency Duration `yaml:"latency"`
-	For     Duration `yaml:"for"`
+	// For is how long until the side is restored. Default 0: for the rest
+	// of the call.
+	For Duration `yaml:"for"`
 }
 
 // SideStep acts on one side's NAT: silence (for a while) or rebind.
@@ -250,6 +266,86 @@ func (b *Bandwidth) UnmarshalYAML(n *yaml.Node) error {
 
 var lineRe = regexp.MustCompile(`line (\d+): (.*)`)
 
+// unknownFieldRe matches the YAML decoder's message for an unknown key.
+var unknownFieldRe = regexp.MustCompile(`^field (\S+) not found in type scenarios\.(\w+)$`)
+
+// keysOf are the YAML keys of each type a scenario file holds, for
+// "unknown key" errors in the file's terms rather than Go's.
+var keysOf = map[string]reflect.Type{
+	"Spec": reflect.TypeOf(Spec{}), "Topology": reflect.TypeOf(Topology{}), "SideSpec": reflect.TypeOf(SideSpec{}),
+	"ICE": reflect.TypeOf(ICE{}), "Credential": reflect.TypeOf(Credential{}), "Signaling": reflect.TypeOf(Signaling{}),
+	"Media": reflect.TypeOf(Media{}), "Step": reflect.TypeOf(Step{}), "WaitStep": reflect.TypeOf(WaitStep{}),
+	"SendStep": reflect.TypeOf(SendStep{}), "ImpairStep": reflect.TypeOf(ImpairStep{}), "SideStep": reflect.TypeOf(SideStep{}),
+	"Expect": reflect.TypeOf(Expect{}),
+}
+
+// unknownField rewords "field x not found in type scenarios.Step" as
+// "unknown step 'x' (did you mean y?)" with the valid keys; other messages
+// pass through.
+func unknownField(msg string) string {
+	m := unknownFieldRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	t, ok := keysOf[m[2]]
+	if !ok {
+		return msg
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			if m[2] != "Step" || k != "at" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	what, list := "key", "valid keys"
+	if m[2] == "Step" {
+		what, list = "step", "valid steps (each may also have at)"
+	}
+	out := fmt.Sprintf("unknown %s '%s'", what, m[1])
+	if near := nearest(m[1], keys); near != "" {
+		out += fmt.Sprintf(" (did you mean %s?)", near)
+	}
+	return out + "; " + list + ": " + strings.Join(keys, ", ")
+}
+
+// nearest returns the key closest to s by edit distance, if it is close
+// enough to be a typo.
+func nearest(s string, keys []string) string {
+	best, bestD := "", -1
+	for _, k := range keys {
+		if d := editDistance(s, k); bestD < 0 || d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if bestD < 0 || bestD > max(1, len(s)/4) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 // Parse reads a scenario. file names it in errors (file:line: reason).
 // Unknown keys, wrong types and impossible values are errors.
 func Parse(file string, data []byte) (*Spec, error) {
@@ -284,7 +380,7 @@ func yamlError(file string, err error) error {
 		m := lineRe.FindStringSubmatch(te.Errors[0])
 		if m != nil {
 			line, _ := strconv.Atoi(m[1])
-			reason := m[2]
+			reason := unknownField(m[2])
 			if len(te.Errors) > 1 {
 				reason += fmt.Sprintf(" (and %d more)", len(te.Errors)-1)
 			}

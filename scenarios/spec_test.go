@@ -14,7 +14,7 @@ func TestParseErrors(t *testing.T) {
 		yaml string
 		want string
 	}{
-		{"unknown key", "name: x\ntopology:\n  a: {nat: open, colour: red}\n", "f.yaml:3: field colour not found"},
+		{"unknown key", "name: x\ntopology:\n  a: {nat: open, colour: red}\n", "f.yaml:3: unknown key 'colour'; valid keys: nat, mapping"},
 		{"wrong type", "name: x\ntopology:\n  a:\n    loss: lots\n", "f.yaml:4: cannot unmarshal !!str `lots`"},
 		{"bad duration", "name: x\nsignaling:\n  delay: soon\n", `f.yaml:3: duration "soon"`},
 		{"negative duration", "name: x\nsignaling:\n  delay: -1s\n", "f.yaml:3: duration \"-1s\" must not be negative"},
@@ -37,7 +37,7 @@ func TestParseErrors(t *testing.T) {
 		{"rebind side", "name: x\ntopology: {a: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - rebind: {side: c}\n", `f.yaml:5: step 2: rebind side "c": want a or b`},
 		{"rebind open side", "name: x\nsteps:\n  - connect: {}\n  - rebind: {side: b}\n", "f.yaml:4: step 2: rebind side b: the side has no nat"},
 		{"rebind with for", "name: x\ntopology: {a: {nat: symmetric}}\nsteps:\n  - connect: {}\n  - rebind:\n      side: a\n      for: 2s\n", "f.yaml:7: step 2: rebind takes no for"},
-		{"rebind unknown key", "name: x\ntopology: {a: {nat: symmetric}}\nsteps:\n  - connect: {}\n  - rebind: {side: a, port: 5000}\n", "f.yaml:5: field port not found"},
+		{"rebind unknown key", "name: x\ntopology: {a: {nat: symmetric}}\nsteps:\n  - connect: {}\n  - rebind: {side: a, port: 5000}\n", "f.yaml:5: unknown key 'port'; valid keys: side, for"},
 		{"silence without for", "name: x\ntopology: {a: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - silence: {side: a}\n", "f.yaml:5: step 2: silence needs for > 0"},
 		{"silence custom nat ok, open side not", "name: x\ntopology: {a: {mapping: EIM, filtering: EIF}}\nsteps:\n  - connect: {}\n  - silence: {side: a, for: 1s}\n  - silence: {side: b, for: 1s}\n", "f.yaml:6: step 3: silence side b: the side has no nat"},
 		{"rebind and silence in one step", "name: x\ntopology: {a: {nat: full-cone}}\nsteps:\n  - connect: {}\n  - {rebind: {side: a}, silence: {side: a, for: 1s}}\n", "f.yaml:5: step 2: want exactly one action"},
@@ -90,4 +90,20 @@ func TestLoad(t *testing.T) {
 	s, err := Load("lossy-link")
 	require.NoError(t, err)
 	require.Equal(t, 200*time.Millisecond, s.Topology.A.Latency.D())
+}
+
+// A mistyped key says so in the file's terms, with the closest valid one.
+func TestUnknownKeyInFileTerms(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"name: x\nsteps:\n  - connect: {}\n  - wait_conected: {}\n", "x.yaml:4: unknown step 'wait_conected' (did you mean wait_connected?); valid steps (each may also have at): connect, wait_connected, send"}, //nolint:misspell // the typo is the input
+		{"name: x\nexpect:\n  conected: true\n", "x.yaml:3: unknown key 'conected' (did you mean connected?); valid keys: connected, path"},                                                                        //nolint:misspell // the typo is the input
+		{"name: x\ntopology:\n  a: {nat: open, zzzzzzzz: 1}\n", "x.yaml:3: unknown key 'zzzzzzzz'; valid keys: nat, mapping"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("x.yaml", []byte(tt.yaml))
+		require.Error(t, err)
+		require.ErrorIs(t, err, ErrBadScenario)
+		require.Contains(t, err.Error(), tt.want)
+		require.NotContains(t, err.Error(), "scenarios.")
+	}
 }

@@ -3,14 +3,16 @@ package vnet
 import (
 	"errors"
 	"fmt"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Errors returned by this package, for errors.Is.
 var (
 	// ErrUnknownPreset: a side names a NAT preset that does not exist.
 	ErrUnknownPreset = errors.New("unknown nat preset")
-	// ErrBadSpec: a topology spec holds an impossible value.
-	ErrBadSpec = errors.New("bad topology spec")
+	// ErrConfig: a topology Spec holds an impossible value.
+	ErrConfig = errors.New("bad topology spec")
 	// ErrUnknownSide: a side other than "a" or "b" was named.
 	ErrUnknownSide = errors.New("unknown side")
 	// ErrNoNAT: a NAT operation (silence, rebind) on a side without a NAT.
@@ -19,16 +21,13 @@ var (
 	ErrClosed = errors.New("topology closed")
 )
 
-// SpecError names the field of a topology spec that is wrong and why.
-type SpecError struct {
-	Field  string
-	Reason string
+// ConfigError names the field of a Spec that is wrong and why;
+// errors.Is(err, ErrConfig) holds.
+type ConfigError = configerr.Error
+
+func specErrorf(field, format string, args ...any) *ConfigError {
+	return configerr.New(ErrConfig, "vnet", field, "", format, args...)
 }
-
-func (e *SpecError) Error() string { return fmt.Sprintf("topology %s: %s", e.Field, e.Reason) }
-
-// Unwrap makes errors.Is(err, ErrBadSpec) true.
-func (e *SpecError) Unwrap() error { return ErrBadSpec }
 
 // BuildError says which part of the virtual network could not be built.
 type BuildError struct {

@@ -101,11 +101,11 @@ var (
 func natType(mapping, filtering string, lifetime time.Duration) (*pvnet.NATType, error) {
 	m, ok := behaviorNames[mapping]
 	if !ok || !strings.HasSuffix(mapping, "M") {
-		return nil, &SpecError{Field: "mapping", Reason: fmt.Sprintf("%q: want one of %s", mapping, strings.Join(MappingNames, ", "))}
+		return nil, specErrorf("mapping", "%q: want one of %s", mapping, strings.Join(MappingNames, ", "))
 	}
 	f, ok := behaviorNames[filtering]
 	if !ok || !strings.HasSuffix(filtering, "F") {
-		return nil, &SpecError{Field: "filtering", Reason: fmt.Sprintf("%q: want one of %s", filtering, strings.Join(FilteringNames, ", "))}
+		return nil, specErrorf("filtering", "%q: want one of %s", filtering, strings.Join(FilteringNames, ", "))
 	}
 	return &pvnet.NATType{Mode: pvnet.NATModeNormal, MappingBehavior: m, FilteringBehavior: f, MappingLifeTime: lifetime}, nil
 }

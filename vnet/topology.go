@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v3"
 	pvnet "github.com/pion/transport/v3/vnet"
 
@@ -43,7 +42,7 @@ var sideAddrs = map[string]struct{ public, lanCIDR, host string }{
 // Spec describes a topology. The zero value is two open sides and a relay
 // with the default user.
 type Spec struct {
-	// A and B are the two sides.
+	// A and B are the two sides. Default: open (no NAT).
 	A, B Side
 	// Realm is the TURN realm. Default "natkit".
 	Realm string
@@ -52,10 +51,9 @@ type Spec struct {
 	// Seed seeds the loss and jitter generators, so that a run is
 	// repeatable. Default 1.
 	Seed int64
-	// LoggerFactory receives pion's logs. Default: discard.
-	LoggerFactory logging.LoggerFactory
-	// Logger receives the relay's own logs. Default: discard.
-	Logger slog.Handler
+	// Logger receives pion's logs (routers, NATs, the relay's TURN server)
+	// and the relay's own. Default: discard.
+	Logger *slog.Logger
 }
 
 // Side is one side's NAT and link.
@@ -83,50 +81,49 @@ type Side struct {
 	BandwidthBPS int
 }
 
-func (s *Side) validate(name string) error {
+func (s Side) validate(name string) error {
 	field := func(f string) string { return "side " + name + " " + f }
 	if s.Mapping != "" || s.Filtering != "" {
 		if s.Preset != "" {
-			return &SpecError{Field: field("preset"), Reason: "set either a preset or mapping/filtering, not both"}
+			return specErrorf(field("preset"), "set either a preset or mapping/filtering, not both")
 		}
 		if _, err := natType(s.Mapping, s.Filtering, 0); err != nil {
-			var se *SpecError
+			var se *ConfigError
 			if errors.As(err, &se) {
-				return &SpecError{Field: field(se.Field), Reason: se.Reason}
+				return &ConfigError{Component: se.Component, Field: field(se.Field), Err: se.Err, Kind: se.Kind}
 			}
 			return err
 		}
 	} else if s.Preset != "" {
 		if _, err := LookupPreset(s.Preset); err != nil {
-			return &SpecError{Field: field("preset"), Reason: err.Error()}
+			return &ConfigError{Component: "vnet", Field: field("preset"), Err: err, Kind: ErrConfig}
 		}
 	}
 	switch {
 	case s.MappingLifetime < 0:
-		return &SpecError{Field: field("mapping lifetime"), Reason: "must not be negative"}
+		return specErrorf(field("mapping lifetime"), "must not be negative")
 	case s.Latency < 0 || s.Jitter < 0:
-		return &SpecError{Field: field("latency/jitter"), Reason: "must not be negative"}
+		return specErrorf(field("latency/jitter"), "must not be negative")
 	case s.LossPercent < 0 || s.LossPercent > 100:
-		return &SpecError{Field: field("loss"), Reason: fmt.Sprintf("%g%%: want 0 to 100", s.LossPercent)}
+		return specErrorf(field("loss"), "%g%%: want 0 to 100", s.LossPercent)
 	case s.BandwidthBPS < 0:
-		return &SpecError{Field: field("bandwidth"), Reason: "must not be negative"}
+		return specErrorf(field("bandwidth"), "must not be negative")
 	}
 	if s.Preset != "" && s.Preset == "open" && s.MappingLifetime > 0 {
-		return &SpecError{Field: field("mapping lifetime"), Reason: "an open side has no NAT mapping"}
+		return specErrorf(field("mapping lifetime"), "an open side has no NAT mapping")
 	}
 	return nil
 }
 
-// Validate checks the spec without building anything.
-func (s *Spec) Validate() error {
+func (s Spec) validate() error {
 	if err := s.A.validate(SideA); err != nil {
 		return err
 	}
 	return s.B.validate(SideB)
 }
 
-func (s *Spec) withDefaults() Spec {
-	c := *s
+func (s Spec) withDefaults() Spec {
+	c := s
 	if c.Realm == "" {
 		c.Realm = "natkit"
 	}
@@ -136,8 +133,8 @@ func (s *Spec) withDefaults() Spec {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
-	if c.LoggerFactory == nil {
-		c.LoggerFactory = pionlog.NewFactory(nil)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	for _, sd := range []*Side{&c.A, &c.B} {
 		if sd.Preset == "" && sd.Mapping == "" {
@@ -170,6 +167,7 @@ type Drops struct {
 // Topology is a running virtual network. Close it when done.
 type Topology struct {
 	spec  Spec
+	pion  *pionlog.Factory
 	wan   *pvnet.Router
 	relay *relay.Server
 	sides map[string]*side
@@ -211,14 +209,14 @@ var buildMu sync.Mutex
 // Build validates spec and starts its network and relay. It is safe to
 // call from several goroutines.
 func Build(spec Spec) (*Topology, error) {
-	if err := spec.Validate(); err != nil {
+	if err := spec.validate(); err != nil {
 		return nil, err
 	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	s := spec.withDefaults()
-	t := &Topology{spec: s, sides: map[string]*side{}, stop: make(chan struct{})}
-	wan, err := pvnet.NewRouter(&pvnet.RouterConfig{Name: "wan", CIDR: WANCIDR, LoggerFactory: s.LoggerFactory})
+	t := &Topology{spec: s, pion: pionlog.NewFactory(s.Logger), sides: map[string]*side{}, stop: make(chan struct{})}
+	wan, err := pvnet.NewRouter(&pvnet.RouterConfig{Name: "wan", CIDR: WANCIDR, LoggerFactory: t.pion})
 	if err != nil {
 		return nil, &BuildError{Part: "wan router", Err: err}
 	}
@@ -278,7 +276,7 @@ func (t *Topology) addSide(name string, sp Side, seed int64) (*side, error) {
 	} else {
 		p, err := LookupPreset(sp.Preset)
 		if err != nil {
-			return nil, &SpecError{Field: "side " + name + " preset", Reason: err.Error()}
+			return nil, &ConfigError{Component: "vnet", Field: "side " + name + " preset", Err: err, Kind: ErrConfig}
 		}
 		sd.preset = p
 		if !p.NoNAT {
@@ -317,7 +315,7 @@ func (t *Topology) addSide(name string, sp Side, seed int64) (*side, error) {
 	}
 	r, err := pvnet.NewRouter(&pvnet.RouterConfig{
 		Name: "nat-" + name, CIDR: addr.lanCIDR, StaticIPs: []string{addr.public},
-		NATType: nt, LoggerFactory: t.spec.LoggerFactory,
+		NATType: nt, LoggerFactory: t.pion,
 	})
 	if err != nil {
 		return nil, &BuildError{Part: "side " + name + " nat", Err: err}
@@ -349,8 +347,8 @@ func (t *Topology) startRelay(n *pvnet.Net) error {
 		// as reserved; here it is the Internet. Private addresses stay
 		// refused, as on a real relay.
 		PeerPolicy:    relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix(WANCIDR)}},
-		Logger:        relayLogger(t.spec.Logger),
-		LoggerFactory: t.spec.LoggerFactory,
+		Logger:        t.spec.Logger,
+		LoggerFactory: t.pion,
 		OnAuthFailure: func(f relay.AuthFailure) {
 			t.recordAuthFailure(f.User, f.Client.String(), f.Reason)
 		},
@@ -360,14 +358,6 @@ func (t *Topology) startRelay(n *pvnet.Net) error {
 	}
 	t.relay = srv
 	return nil
-}
-
-// relayLogger returns a logger for the relay's own logs: h, or discard.
-func relayLogger(h slog.Handler) *slog.Logger {
-	if h == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(h)
 }
 
 func (t *Topology) recordAuthFailure(username, src, reason string) {
@@ -529,10 +519,10 @@ func (t *Topology) CutDirect(on bool) {
 
 // Impairment overrides a side's link for a while.
 type Impairment struct {
-	// LossPercent replaces the side's loss, 0–100.
+	// LossPercent replaces the side's loss, 0–100. Default 0.
 	LossPercent float64
 	// Latency replaces the side's latency; it needs the side to have been
-	// built with a latency or jitter, or it is ignored.
+	// built with a latency or jitter, or it is ignored. Default 0.
 	Latency time.Duration
 }
 
@@ -543,7 +533,7 @@ func (t *Topology) SetImpairment(sideName string, imp Impairment) error {
 		return err
 	}
 	if imp.LossPercent < 0 || imp.LossPercent > 100 {
-		return &SpecError{Field: "impairment loss", Reason: fmt.Sprintf("%g%%: want 0 to 100", imp.LossPercent)}
+		return specErrorf("impairment loss", "%g%%: want 0 to 100", imp.LossPercent)
 	}
 	t.mu.Lock()
 	sd.loss = imp.LossPercent

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/url"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -15,7 +10,6 @@ import (
 
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/probe/iceconfig"
-	"github.com/natkit/natkit/reports"
 	"github.com/natkit/natkit/signalserver/client"
 	"github.com/natkit/natkit/signalserver/protocol"
 )
@@ -154,16 +148,16 @@ func runCall(cmd *cobra.Command, a *app, args []string, f *callFlags, out *outpu
 		}
 		servers = ss.WebRTC()
 	}
-	rep := reports.New("call", "call "+f.room)
-	rep.Target = redactSignal(f.signal)
-	res, err := placeCall(ctx, a, f, servers, rep)
-	if res != nil {
-		callReport(rep, res, f)
-	} else if err != nil && ctx.Err() == nil {
-		rep.AddCheck(reports.Check{ID: "signal", Name: "signaling", Verdict: reports.VerdictFail, Observed: err.Error(),
-			Message: "the call could not start: check --signal, --room and the server's logs"})
-		rep.Summary = err.Error()
+	res, err := client.Call(ctx, client.CallConfig{
+		URL: f.signal, Room: f.room, Token: f.roomToken, Role: f.role, ConnectTimeout: f.timeout,
+		Peer:  call.PeerConfig{ICEServers: servers, RelayOnly: f.relayOnly, Audio: f.audio, Logger: vnetPionLogger(a)},
+		Probe: call.ProbeConfig{Count: f.messages, Size: f.size},
+	})
+	if res == nil {
+		return err
 	}
+	rep := res.Report(call.ReportOptions{Name: "room " + f.room, ExpectRelay: f.relayOnly, CheckAudio: f.role == client.RoleBoth})
+	rep.Target = redactSignal(f.signal)
 	rep.Finish()
 	if ctx.Err() != nil {
 		rep.Interrupt()
@@ -178,269 +172,4 @@ func redactSignal(s string) string {
 	}
 	u.RawQuery, u.User = "", nil
 	return u.String()
-}
-
-// placeCall joins the room with one or two signaling clients and runs the
-// call.
-func placeCall(ctx context.Context, a *app, f *callFlags, servers []webrtc.ICEServer, rep *reports.Report) (*call.Result, error) {
-	peer := func(name string, role call.Role, joined protocol.Message) call.PeerConfig {
-		ss := servers
-		if len(ss) == 0 {
-			for _, s := range joined.ICEServers {
-				ss = append(ss, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
-			}
-		}
-		return call.PeerConfig{Name: name, Role: role, ICEServers: ss, RelayOnly: f.relayOnly, Audio: f.audio, LoggerFactory: vnetPionLoggers(a)}
-	}
-	probe := call.ProbeConfig{Count: f.messages, Size: f.size}
-	switch f.role {
-	case "both":
-		sa, ja, err := joinRoom(ctx, f, rep, "a")
-		if err != nil {
-			return nil, err
-		}
-		sb, jb, err := joinRoom(ctx, f, rep, "b")
-		if err != nil {
-			_ = sa.Close()
-			return nil, err
-		}
-		if err := sa.waitPeer(ctx, ja, f.timeout); err != nil {
-			_ = sa.Close()
-			_ = sb.Close()
-			return nil, err
-		}
-		return call.RunWith(ctx, call.Config{A: peer("a", call.RoleOffer, ja), B: peer("b", call.RoleAnswer, jb), ConnectTimeout: f.timeout, Probe: probe}, sa, sb)
-	case "offer":
-		s, j, err := joinRoom(ctx, f, rep, "offer")
-		if err != nil {
-			return nil, err
-		}
-		if err := s.waitPeer(ctx, j, f.timeout); err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-		defer s.Close()
-		return call.RunSolo(ctx, call.SoloConfig{Peer: peer("offer", call.RoleOffer, j), ConnectTimeout: f.timeout, Probe: probe}, s)
-	default:
-		s, j, err := joinRoom(ctx, f, rep, "answer")
-		if err != nil {
-			return nil, err
-		}
-		defer s.Close()
-		return call.RunSolo(ctx, call.SoloConfig{Peer: peer("answer", call.RoleAnswer, j), ConnectTimeout: f.timeout, Linger: f.timeout}, s)
-	}
-}
-
-// wsSignaler carries a call's messages over signaling protocol v1.
-type wsSignaler struct {
-	c      *client.Client
-	name   string
-	rep    *reports.Report
-	repMu  *sync.Mutex
-	in     chan call.Message
-	joined chan string
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
-
-	mu sync.Mutex
-	to string
-}
-
-var reportMu sync.Mutex
-
-func joinRoom(ctx context.Context, f *callFlags, rep *reports.Report, name string) (*wsSignaler, protocol.Message, error) {
-	dctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	c, err := client.Dial(dctx, f.signal, nil)
-	if err != nil {
-		return nil, protocol.Message{}, err
-	}
-	j, err := c.Join(dctx, f.room, client.JoinOptions{Token: f.roomToken})
-	if err != nil {
-		_ = c.Close()
-		return nil, protocol.Message{}, err
-	}
-	rctx, rcancel := context.WithCancel(context.Background())
-	s := &wsSignaler{c: c, name: name, rep: rep, repMu: &reportMu, in: make(chan call.Message, 256), joined: make(chan string, 8), cancel: rcancel}
-	s.event("joined", fmt.Sprintf("room %s as %s, %d other peer(s), %d ice server(s) offered", f.room, j.Peer, len(j.Peers), len(j.ICEServers)))
-	s.wg.Add(1)
-	go s.recv(rctx)
-	return s, j, nil
-}
-
-func (s *wsSignaler) event(kind, detail string) {
-	s.repMu.Lock()
-	s.rep.AddEvent(time.Now(), s.name, kind, detail)
-	s.repMu.Unlock()
-}
-
-func (s *wsSignaler) recv(ctx context.Context) {
-	defer s.wg.Done()
-	defer close(s.in)
-	for {
-		m, err := s.c.Recv(ctx)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, client.ErrClosed) {
-				s.event("signal-error", err.Error())
-			}
-			return
-		}
-		switch m.Type {
-		case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate, protocol.TypeBye:
-			s.mu.Lock()
-			if s.to == "" {
-				s.to = m.From
-			}
-			s.mu.Unlock()
-			cm := call.Message{Type: m.Type, SDP: m.SDP}
-			if m.Candidate != nil {
-				cm.Candidate = &webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
-					SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
-			}
-			select {
-			case s.in <- cm:
-			case <-ctx.Done():
-				return
-			}
-		case protocol.TypePeerJoined:
-			s.event("peer-joined", m.Peer)
-			select {
-			case s.joined <- m.Peer:
-			default:
-			}
-		case protocol.TypePeerLeft:
-			s.event("peer-left", m.Peer)
-		case protocol.TypeError:
-			s.event("signal-error", m.Err().Error())
-		}
-	}
-}
-
-// waitPeer finds the peer to call: one already in the room, or the next
-// to join.
-func (s *wsSignaler) waitPeer(ctx context.Context, j protocol.Message, timeout time.Duration) error {
-	if len(j.Peers) > 0 {
-		s.mu.Lock()
-		s.to = j.Peers[0]
-		s.mu.Unlock()
-		return nil
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case p := <-s.joined:
-		s.mu.Lock()
-		s.to = p
-		s.mu.Unlock()
-		return nil
-	case <-t.C:
-		return fmt.Errorf("%w: no other peer joined room %q within %v; start the answerer first", call.ErrNotConnected, j.Room, timeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *wsSignaler) Send(ctx context.Context, m call.Message) error {
-	s.mu.Lock()
-	to := s.to
-	s.mu.Unlock()
-	pm := protocol.Message{Type: m.Type, To: to, SDP: m.SDP}
-	if m.Candidate != nil {
-		pm.Candidate = &protocol.Candidate{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
-			SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
-	}
-	return s.c.Send(ctx, pm)
-}
-
-func (s *wsSignaler) Recv() <-chan call.Message { return s.in }
-
-func (s *wsSignaler) Close() error {
-	var err error
-	s.once.Do(func() {
-		s.cancel()
-		err = s.c.Close()
-		s.wg.Wait()
-	})
-	return err
-}
-
-// callReport turns a call result into checks: connected, messages echoed,
-// and (with --relay-only) relayed.
-func callReport(rep *reports.Report, r *call.Result, f *callFlags) {
-	r.Fill(rep)
-	obs := "not connected"
-	if r.Connected {
-		obs = fmt.Sprintf("connected in %v", r.TimeToConnected.Round(time.Millisecond))
-	}
-	c := reports.Check{ID: "connected", Name: "the call connects", Expected: "connected", Observed: obs, Verdict: reports.VerdictPass}
-	if !r.Connected {
-		c.Verdict = reports.VerdictFail
-		c.Message = callDiagnosis(r)
-	}
-	rep.AddCheck(c)
-	if r.Connected {
-		rep.AddCheck(reports.Check{ID: "path", Name: "media path", Verdict: pathVerdict(r, f), Expected: map[bool]string{true: "relay", false: "any"}[f.relayOnly], Observed: r.Path.Describe()})
-	}
-	if r.Messages.Sent > 0 {
-		v := reports.VerdictPass
-		if r.Messages.Lost() > 0 {
-			v = reports.VerdictFail
-		}
-		rep.AddCheck(reports.Check{ID: "messages", Name: "probe messages echoed", Verdict: v,
-			Expected: fmt.Sprint(r.Messages.Sent), Observed: fmt.Sprintf("%d of %d (%d lost)", r.Messages.Received, r.Messages.Sent, r.Messages.Lost())})
-	}
-	if r.Audio != nil && r.Audio.Sent > 0 && f.role == "both" {
-		v := reports.VerdictPass
-		if r.Audio.Received == 0 {
-			v = reports.VerdictFail
-		}
-		rep.AddCheck(reports.Check{ID: "audio", Name: "audio packets received", Verdict: v,
-			Expected: "> 0", Observed: fmt.Sprintf("%d of %d RTP packets", r.Audio.Received, r.Audio.Sent)})
-	}
-	parts := []string{obs}
-	if r.Connected {
-		parts = append(parts, r.Path.Describe())
-	}
-	if r.Messages.Sent > 0 {
-		parts = append(parts, fmt.Sprintf("%d/%d messages echoed", r.Messages.Received, r.Messages.Sent))
-	}
-	rep.Summary = strings.Join(parts, "; ")
-	_ = rep.SetDetails(r)
-}
-
-func pathVerdict(r *call.Result, f *callFlags) reports.Verdict {
-	if f.relayOnly && r.Path.Class != call.PathRelay {
-		return reports.VerdictFail
-	}
-	return reports.VerdictPass
-}
-
-// callDiagnosis names the likely cause of a call that did not connect.
-func callDiagnosis(r *call.Result) string {
-	var mine []call.Candidate
-	for _, cs := range r.Candidates {
-		mine = append(mine, cs...)
-	}
-	relay := false
-	for _, c := range mine {
-		if c.Type == "relay" {
-			relay = true
-		}
-	}
-	gotRemote := false
-	for _, e := range r.Events {
-		if e.Kind == call.EvSignalRecv && (strings.HasPrefix(e.Detail, "offer") || strings.HasPrefix(e.Detail, "answer")) {
-			gotRemote = true
-		}
-	}
-	switch {
-	case !gotRemote:
-		return "no offer or answer arrived through the signaling server: is the other peer in the same room?"
-	case len(mine) == 0:
-		return "no local candidate was gathered: with --relay-only, the TURN server gave no relay candidate (check it with natkit gather --expect relay)"
-	case !relay:
-		return "no relay candidate was gathered, and the direct paths failed: add a TURN server, or check its credentials with natkit gather --expect relay"
-	}
-	return "ICE checks failed on every candidate pair, relayed ones included: check that the relay can reach the other peer's relay address"
 }

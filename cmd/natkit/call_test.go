@@ -12,12 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/natkit/natkit/internal/externaltest"
+	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/relay"
 	"github.com/natkit/natkit/reports"
 	"github.com/natkit/natkit/signalserver"
@@ -81,7 +81,8 @@ func TestCallThroughNatkitSignalAndRelay(t *testing.T) {
 			code, _, _ := runNatkit(t, context.Background(), "call", "--signal", ws, "--room", "r2", "--role", "answer", "--token-url", token, "--relay-only", "--timeout", "20s")
 			answered <- code
 		}()
-		time.Sleep(300 * time.Millisecond) // the answerer joins first
+		// No wait for the answerer: whichever joins first, the offerer
+		// waits for the other peer's presence before it offers.
 		code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "r2", "--role", "offer", "--token-url", token, "--relay-only", "--messages", "3", "--timeout", "20s")
 		require.Equal(t, 0, code, "%s\n%s", stderr, rep.Summary)
 		assert.Contains(t, rep.Summary, "3/3 messages echoed")
@@ -126,4 +127,55 @@ func TestCallBadFlags(t *testing.T) {
 			assert.Contains(t, stderr, tt.want)
 		})
 	}
+}
+
+// refusedCall runs a relay-only call whose relay refuses loopback peers and
+// checks that it names the refusal as its cause.
+func refusedCall(t *testing.T, turnURL string) {
+	t.Helper()
+	ws, token := startSignal(t, turnURL)
+	code, rep, stderr := callJSON(t, "call", "--signal", ws, "--room", "refused", "--token-url", token, "--relay-only", "--timeout", "20s")
+	require.Equal(t, 1, code, stderr)
+	want := "the relay refused the peer address (403 Forbidden): its peer policy denies it — for a relay on loopback use `natkit relay --allow-peer 127.0.0.0/8`"
+	var connected *reports.Check
+	for i := range rep.Checks {
+		if rep.Checks[i].ID == "connected" {
+			connected = &rep.Checks[i]
+		}
+	}
+	require.NotNil(t, connected, "a connected check")
+	assert.Equal(t, reports.VerdictFail, connected.Verdict)
+	assert.Equal(t, want, connected.Message)
+	assert.Contains(t, rep.Summary, want)
+	var res call.Result
+	require.NoError(t, rep.DecodeDetails(&res))
+	assert.Equal(t, call.CauseRelayRefusedPeer, res.Cause)
+	// It stopped on the refusal, not on the connect timeout.
+	assert.Contains(t, res.Error, call.ErrRelayRefusedPeer.Error())
+	require.NotEmpty(t, res.TURNErrors)
+	assert.Equal(t, "CreatePermission", res.TURNErrors[0].Method)
+	assert.Equal(t, 403, res.TURNErrors[0].Code)
+}
+
+// TestCallCoturnRefusesPeer: coturn refuses loopback peers unless
+// --allow-loopback-peers; the call names that as its cause too.
+func TestCallCoturnRefusesPeer(t *testing.T) {
+	c := externaltest.StartCoturn(t, externaltest.CoturnConfig{Secret: callSecret,
+		Extra: []string{"--min-port", "51000", "--max-port", "51999"}})
+	refusedCall(t, fmt.Sprintf("turn:%s?transport=udp", c.Addr()))
+}
+
+// TestCallRelayRefusesPeer: natkit relay's default peer policy refuses
+// loopback peers, so a relayed call on loopback gets 403 to every
+// CreatePermission. The call says so, and gives up on it instead of
+// waiting out ICE (issue 13 #6).
+func TestCallRelayRefusesPeer(t *testing.T) {
+	port := externaltest.FreeUDPPort(t, "127.0.0.1")
+	rl, err := relay.New(relay.Config{
+		Listen:  []relay.Listener{{Network: relay.NetworkUDP, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}},
+		Secrets: []string{callSecret},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rl.Close() })
+	refusedCall(t, fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", port))
 }

@@ -2,19 +2,15 @@ package main
 
 import (
 	"errors"
-	"fmt"
+	"log/slog"
 	"os"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/spf13/cobra"
 
 	"github.com/natkit/natkit/probe/gather"
 	"github.com/natkit/natkit/probe/iceconfig"
-	"github.com/natkit/natkit/reports"
 )
 
 func init() { register(newGatherCmd) }
@@ -136,221 +132,26 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		}
 		return usageError(err)
 	}
-	rep := reports.New("gather", "gather")
-	rep.Target = targetOf(servers)
 	res, err := gather.Run(ctx, gather.Config{
 		Servers:         servers,
 		Policy:          gather.Policy(f.policy),
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
-		LoggerFactory:   pionLoggersForDiagnosis(a),
+		Logger:          loggerForDiagnosis(a),
 	})
 	if errors.Is(err, gather.ErrConfig) {
 		return usageError(err)
 	}
-	if res != nil {
-		gatherReport(rep, res, f.expect)
-	}
-	rep.Finish()
-	if ctx.Err() != nil {
-		rep.Interrupt()
-	}
-	return a.emit(rep, out)
+	return a.emit(res.Report(f.expect...), out)
 }
 
-// pionLoggersForDiagnosis passes pion's logs through only at debug and
-// trace: at the default level pion warns about every failed Allocate,
-// which the report already diagnoses.
-func pionLoggersForDiagnosis(a *app) logging.LoggerFactory {
+// loggerForDiagnosis passes pion's logs through only at debug and trace:
+// at the default level pion warns about every failed Allocate, which the
+// report already diagnoses.
+func loggerForDiagnosis(a *app) *slog.Logger {
 	switch strings.ToLower(a.logLevel) {
 	case "debug", "trace":
-		return a.pionLoggers()
+		return a.log()
 	}
 	return nil
-}
-
-func targetOf(servers iceconfig.Servers) string {
-	if len(servers) == 1 {
-		return servers[0].URL()
-	}
-	return fmt.Sprintf("%d ice servers", len(servers))
-}
-
-var candidateColumns = []string{"time (ms)", "component", "type", "foundation", "protocol", "address:port", "priority", "related address", "server URL", "relay protocol"}
-
-func candidateRows(cs []gather.Candidate) [][]string {
-	rows := make([][]string, 0, len(cs))
-	for _, c := range cs {
-		component := "rtp"
-		if c.Component != 1 {
-			component = strconv.Itoa(int(c.Component))
-		}
-		rows = append(rows, []string{
-			strconv.FormatInt(c.At.Milliseconds(), 10), component, c.Type, c.Foundation, c.Protocol,
-			hostPort(c.Address, c.Port), strconv.FormatUint(uint64(c.Priority), 10), dash(c.RelatedAddress), dash(c.ServerURL), dash(c.RelayProtocol),
-		})
-	}
-	return rows
-}
-
-func hostPort(host string, port int) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + strconv.Itoa(port)
-	}
-	return host + ":" + strconv.Itoa(port)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func countString(g *gather.Gather) string {
-	if g == nil {
-		return "not gathered"
-	}
-	var parts []string
-	for _, typ := range []string{"host", "srflx", "relay"} {
-		if n := g.Count[typ]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", typ, n))
-		}
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "none")
-	}
-	s := strings.Join(parts, ", ")
-	if g.Note != "" {
-		s += " (" + g.Note + ")"
-	}
-	return s
-}
-
-func gatherReport(rep *reports.Report, res *gather.Result, expect []string) {
-	rep.Tables = append(rep.Tables, reports.Table{Title: "Candidates (all servers together)", Columns: candidateColumns, Rows: candidateRows(res.Combined.Candidates)})
-
-	rows := make([][]string, 0, len(res.Servers))
-	failed := 0
-	for _, s := range res.Servers {
-		verdict := reports.VerdictPass
-		expected := "STUN OK"
-		if s.Scheme != "stun" {
-			expected = "TURN OK"
-		}
-		if !s.Cause.OK() {
-			verdict = reports.VerdictFail
-			failed++
-		}
-		rep.AddCheck(reports.Check{
-			ID: "server/" + s.URL, Name: s.URL, Verdict: verdict, Expected: expected,
-			Observed: string(s.Cause), Message: s.Diagnosis, Duration: reports.Duration(s.Duration),
-		})
-		rtt := s.RTT
-		if s.AllocateRTT > 0 {
-			rtt = s.AllocateRTT
-		}
-		lifetime := ""
-		if s.Lifetime > 0 {
-			lifetime = s.Lifetime.String()
-		}
-		rttText := ""
-		if rtt > 0 {
-			rttText = roundMillis(rtt)
-		}
-		rows = append(rows, []string{s.URL, string(s.Cause), dash(s.Public), dash(s.Relay), dash(lifetime), dash(rttText), countString(s.Gather)})
-	}
-	rep.Tables = append(rep.Tables, reports.Table{Title: "Servers", Columns: []string{"server", "verdict", "public address", "relay address", "lifetime", "round trip", "candidates alone"}, Rows: rows})
-
-	if len(res.Transports) > 0 {
-		trows := make([][]string, 0, len(res.Transports))
-		for _, tr := range res.Transports {
-			trows = append(trows, []string{tr.Host, notTested(tr.UDP), notTested(tr.TCP), notTested(tr.TLS)})
-		}
-		rep.Tables = append(rep.Tables, reports.Table{Title: "TURN transports", Columns: []string{"host", "udp", "tcp", "tls"}, Rows: trows})
-	}
-	if len(res.Mappings) > 0 {
-		urls := make([]string, 0, len(res.Mappings))
-		for u := range res.Mappings {
-			urls = append(urls, u)
-		}
-		sort.Strings(urls)
-		mrows := make([][]string, 0, len(urls))
-		for _, u := range urls {
-			mrows = append(mrows, []string{u, res.Mappings[u]})
-		}
-		rep.Tables = append(rep.Tables, reports.Table{Title: "Public address per server (one socket)", Columns: []string{"server", "public address"}, Rows: mrows})
-	}
-
-	for _, typ := range expect {
-		rep.AddCheck(expectCheck(res, typ))
-	}
-
-	var summary []string
-	summary = append(summary, fmt.Sprintf("%d/%d servers OK", len(res.Servers)-failed, len(res.Servers)))
-	summary = append(summary, "gathered "+countString(res.Combined))
-	if res.MappingVaries {
-		summary = append(summary, "the public address differs per server: destination-dependent (symmetric) NAT mapping; peers behind port-restricted or symmetric NATs will need TURN")
-	}
-	rep.Summary = strings.Join(summary, "; ")
-	if err := rep.SetDetails(res); err != nil {
-		rep.AddCheck(reports.Check{ID: "details", Name: "details", Verdict: reports.VerdictError, Message: err.Error()})
-	}
-}
-
-func notTested(s string) string {
-	if s == "" {
-		return "not tested"
-	}
-	return s
-}
-
-func roundMillis(d time.Duration) string {
-	if d < time.Millisecond {
-		return d.Round(time.Microsecond).String()
-	}
-	return d.Round(100 * time.Microsecond).String()
-}
-
-// expectCheck judges --expect TYPE, naming the cause when it failed.
-func expectCheck(res *gather.Result, typ string) reports.Check {
-	c := reports.Check{ID: "expect/" + typ, Name: "expect " + typ + " candidate", Expected: "at least one " + typ + " candidate", Verdict: reports.VerdictPass}
-	n := res.Combined.Count[typ]
-	c.Observed = fmt.Sprintf("%d %s", n, typ)
-	if n > 0 {
-		return c
-	}
-	c.Verdict = reports.VerdictFail
-	var why []string
-	for _, s := range res.Servers {
-		relevant := s.Scheme != "stun"
-		if typ == "srflx" {
-			relevant = true
-		}
-		if relevant && !s.Cause.OK() {
-			why = append(why, s.URL+": "+s.Diagnosis)
-		}
-	}
-	switch {
-	case typ == "relay" && !hasTURN(res):
-		c.Message = "no relay candidate: no turn: or turns: server was given"
-	case typ == "srflx" && res.Policy == gather.PolicyRelay:
-		c.Message = "no srflx candidate: --policy relay gathers relay candidates only"
-	case len(why) > 0:
-		c.Message = fmt.Sprintf("no %s candidate: %s", typ, strings.Join(why, "; "))
-	case typ == "srflx":
-		c.Message = "no srflx candidate although the servers answered directly: the public address equals a host address (no NAT), so the ICE agent dropped the duplicate"
-	default:
-		c.Message = "no relay candidate although the direct Allocate succeeded: pion's ICE agent failed to allocate (see --log-level debug)"
-	}
-	return c
-}
-
-func hasTURN(res *gather.Result) bool {
-	for _, s := range res.Servers {
-		if s.Scheme != "stun" {
-			return true
-		}
-	}
-	return false
 }

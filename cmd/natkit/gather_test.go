@@ -144,7 +144,7 @@ func TestGatherTextReport(t *testing.T) {
 	port := startLoopbackRelay(t)
 	code, out, stderr := runNatkit(t, context.Background(), "gather", fmt.Sprintf("turn:127.0.0.1:%d", port), "--user", "alice", "--credential", "right")
 	require.Equal(t, 0, code, stderr)
-	for _, col := range candidateColumns {
+	for _, col := range gather.CandidateColumns {
 		assert.Contains(t, out, col)
 	}
 	assert.Contains(t, out, "TURN transports")
@@ -200,4 +200,23 @@ func TestGatherInterrupted(t *testing.T) {
 	var rep reports.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
 	assert.Equal(t, reports.VerdictInterrupted, rep.Verdict)
+}
+
+// Issue 13 #18: the whole output of `natkit relay` (banner, JSON, "try:"
+// line) pasted into --ice-servers - is accepted: gather uses the JSON
+// block.
+func TestGatherAcceptsThePastedRelayBanner(t *testing.T) {
+	_, listen := udpListen(t)
+	r := startRelayCommand(t, "--listen", listen)
+	code, out, stderr := runWithStdin(t, r.banner, "gather", "--ice-servers", "-", "--format", "json", "--timeout", "3s", "--expect", "relay")
+	require.Equal(t, exitPass, code, "stderr: %s\nstdout: %s", stderr, out)
+	_, res := decodeGather(t, out)
+	require.Len(t, res.Servers, 2)
+	assert.Equal(t, gather.CauseSTUNOK, res.Servers[0].Cause, res.Servers[0].Diagnosis)
+	assert.Equal(t, gather.CauseTURNOK, res.Servers[1].Cause, res.Servers[1].Diagnosis)
+
+	// Text without a JSON block says what is needed.
+	code, _, stderr = runWithStdin(t, "natkit relay listening on udp://127.0.0.1:3478\n", "gather", "--ice-servers", "-")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "give the JSON block alone")
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/natkit/natkit/reports"
 )
 
-var updateGatherNatGolden = flag.Bool("update-gathernat", false, "rewrite cmd/natkit/testdata/{gather,nat}.golden")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // golden compares the text rendering of rep with testdata/name.
 func golden(t *testing.T, name string, rep *reports.Report) {
@@ -26,11 +26,11 @@ func golden(t *testing.T, name string, rep *reports.Report) {
 	var buf bytes.Buffer
 	require.NoError(t, reports.Render(&buf, rep, reports.FormatText, reports.RenderOptions{}))
 	path := filepath.Join("testdata", name)
-	if *updateGatherNatGolden {
+	if *update {
 		require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
 	}
 	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./cmd/natkit -run Golden -update-gathernat")
+	require.NoError(t, err, "run go test ./cmd/natkit -run Golden -update")
 	assert.Equal(t, string(want), buf.String())
 }
 
@@ -54,15 +54,12 @@ func TestGatherGolden(t *testing.T) {
 		MappingVaries: true,
 		Transports:    []gather.TransportResult{{Host: "198.51.100.2", UDP: "failed", TCP: "failed (401-unauthorized, probed)", TLS: "failed"}},
 	}
-	rep := reports.New("gather", "gather")
-	rep.Target = "3 ice servers"
-	gatherReport(rep, res, []string{"relay"})
-	golden(t, "gather.golden", rep)
+	golden(t, "gather.golden", res.Report("relay"))
 }
 
 func TestNatGolden(t *testing.T) {
 	res := &natbehavior.Result{
-		Server: "198.51.100.1:3478", Local: "0.0.0.0:50000", Public: "203.0.113.7:61000", OtherAddress: "198.51.100.2:3479", RFC5780: true, NAT: true,
+		Cause: natbehavior.CauseClassified, Server: "198.51.100.1:3478", Local: "0.0.0.0:50000", Public: "203.0.113.7:61000", OtherAddress: "198.51.100.2:3479", RFC5780: true, NAT: true,
 		Mapping: natbehavior.MappingEIM, Filtering: natbehavior.FilteringAPDF,
 		Hairpin:  &natbehavior.Hairpin{Supported: false, Note: "a packet sent to the public address 203.0.113.7:61000 from behind the NAT did not come back within 3s"},
 		Lifetime: &natbehavior.Lifetime{Alive: 30 * time.Second, Expired: 45 * time.Second},
@@ -76,8 +73,5 @@ func TestNatGolden(t *testing.T) {
 	}
 	res.Classic = natbehavior.Classic(res.NAT, res.Mapping, res.Filtering)
 	res.Implications = natbehavior.Implications(res.NAT, res.Mapping, res.Filtering)
-	rep := reports.New("nat", "nat")
-	rep.Target = res.Server
-	natReport(rep, res)
-	golden(t, "nat.golden", rep)
+	golden(t, "nat.golden", res.Report())
 }

@@ -238,3 +238,23 @@ func TestReportMergeJudgesSLOOnTotals(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `these are "matrix" reports`)
 }
+
+// A worker report without a metric the SLO is judged on is bad input
+// naming the metric, not a silent 0 that passes.
+func TestReportMergeMissingMetricIsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	a := writeBenchWorker(t, dir, "a.json", 1000, 30)
+	rep := reports.New("bench", "relayed traffic")
+	rep.Metrics = []reports.Metric{
+		reports.Counter("allocations.succeeded", "allocations", 10),
+		reports.Counter("allocations.failed", "allocations", 0),
+		reports.Counter("packets.sent", "packets", 1000),
+	}
+	b := filepath.Join(dir, "b.json")
+	require.NoError(t, writeReportFile(b, rep))
+
+	code, _, stderr := runNatkit(t, context.Background(), "report", "merge", a, b, "--max-loss", "5")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, b+": ")
+	assert.Contains(t, stderr, `has no "packets.lost" metric`)
+}

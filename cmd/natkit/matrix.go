@@ -45,12 +45,12 @@ colours the grid by path and links each cell to its call's timeline.`,
 			}
 			cfg := scenarios.MatrixConfig{
 				TURN: turn, Parallel: parallel, ConnectTimeout: timeout, Messages: messages,
-				LoggerFactory: vnetPionLoggers(a),
+				Logger: vnetPionLogger(a),
 			}
 			for _, n := range nats {
 				for _, p := range strings.Split(n, ",") {
 					if p = strings.TrimSpace(p); p != "" {
-						cfg.Presets = append(cfg.Presets, p)
+						cfg.NATs = append(cfg.NATs, p)
 					}
 				}
 			}
@@ -75,13 +75,17 @@ colours the grid by path and links each cell to its call's timeline.`,
 				return usageErrorf("--connect-timeout %v: must not be negative", timeout)
 			}
 			if err := cfg.Validate(); err != nil {
-				var me *scenarios.MatrixError
-				if errors.As(err, &me) {
-					return usageErrorf("--%s: %s", me.Field, me.Reason)
+				var ce *scenarios.ConfigError
+				if errors.As(err, &ce) {
+					return usageErrorf("--%s: %v", ce.Field, ce.Err)
 				}
 				return usageError(err)
 			}
-			total := len(cfg.Presets) * len(cfg.Presets)
+			cells := len(cfg.NATs)
+			if cells == 0 {
+				cells = len(vnet.PresetNames())
+			}
+			total := cells * cells
 			if cfg.TURN == scenarios.TURNBoth || cfg.TURN == "" {
 				total *= 2
 			}

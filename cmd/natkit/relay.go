@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/relay"
 	"github.com/natkit/natkit/reports"
 )
@@ -468,16 +469,15 @@ func printBanner(w io.Writer, f *relayFlags, srv *relay.Server, cfg relay.Config
 		return err
 	}
 	fmt.Fprintf(w, "ICE servers (valid %s):\n%s\n", f.iceTTL, b)
-	turnSrv := ice[len(ice)-1]
-	if len(turnSrv.URLs) > 0 {
-		url := turnSrv.URLs[0]
-		for _, u := range turnSrv.URLs {
-			if strings.HasSuffix(u, "transport=udp") {
-				url = u
+	if turns := ice.TURN(); len(turns) > 0 {
+		try := turns[0]
+		for _, s := range turns {
+			if s.Scheme == iceconfig.SchemeTURN && s.Transport == iceconfig.TransportUDP {
+				try = s
 				break
 			}
 		}
-		fmt.Fprintf(w, "try: natkit gather '%s' --user '%s' --credential '%s'\n", url, turnSrv.Username, turnSrv.Credential)
+		fmt.Fprintf(w, "try: natkit gather '%s' --user '%s' --credential '%s'\n", iceconfig.Servers{try}.URLs()[0], try.Username, try.Credential)
 	}
 	return nil
 }

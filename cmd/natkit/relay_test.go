@@ -105,7 +105,14 @@ func (r *relayRun) stop(t *testing.T) int {
 }
 
 // iceServers parses the ICE servers JSON printed in the banner.
-func (r *relayRun) iceServers(t *testing.T) []relay.ICEServer {
+// iceEntry is one RTCIceServer entry of the banner's JSON.
+type iceEntry struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username"`
+	Credential string   `json:"credential"`
+}
+
+func (r *relayRun) iceServers(t *testing.T) []iceEntry {
 	t.Helper()
 	_, rest, ok := strings.Cut(r.banner, "ICE servers (valid ")
 	require.True(t, ok, r.banner)
@@ -114,7 +121,7 @@ func (r *relayRun) iceServers(t *testing.T) []relay.ICEServer {
 	js, _, ok := strings.Cut(rest, "\ntry: ")
 	require.True(t, ok, r.banner)
 	var doc struct {
-		ICEServers []relay.ICEServer `json:"iceServers"`
+		ICEServers []iceEntry `json:"iceServers"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(js), &doc), js)
 	return doc.ICEServers

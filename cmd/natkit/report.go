@@ -106,6 +106,13 @@ SLO checks.`,
 					return usageErrorf("--max-p99 %s: want a positive duration", maxP99)
 				}
 				slo.MaxP99 = maxP99
+				// A worker without a metric the SLO needs would count as 0
+				// in the merged sums: name the file instead.
+				for i, rep := range reps {
+					if _, err := load.TotalsOf(rep, slo); err != nil {
+						return usageErrorf("%s: %v", args[i], err)
+					}
+				}
 				if err := load.ApplySLO(merged, slo); err != nil {
 					return usageErrorf("merge: %v", err)
 				}

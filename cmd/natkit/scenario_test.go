@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/natkit/natkit/reports"
+	"github.com/natkit/natkit/scenarios"
 )
 
 func TestScenarioListAndShow(t *testing.T) {
@@ -34,7 +36,8 @@ func TestScenarioBadInput(t *testing.T) {
 		{[]string{"scenario", "run", filepath.Join("testdata", "scenario-bad.yaml")}, "scenario-bad.yaml:5: loss 250"},
 		{[]string{"scenario", "run", "testdata/missing.yaml"}, "testdata/missing.yaml: read"},
 		{[]string{"scenario", "run", "lossy-link", "--parallel", "0"}, "--parallel 0"},
-		{[]string{"scenario", "run"}, "requires at least 1 arg"},
+		{[]string{"scenario", "run"}, "see natkit scenario list"},
+		{[]string{"scenario", "run", "--all", "lossy-link"}, "give no names with it"},
 		{[]string{"matrix", "--nat", "open,cone"}, `--nat: unknown nat preset "cone"`},
 		{[]string{"matrix", "--turn", "maybe"}, `--turn: "maybe"`},
 		{[]string{"matrix", "--ice", "slow"}, `--ice "slow"`},
@@ -105,4 +108,39 @@ func TestScenarioRebindStepErrors(t *testing.T) {
 			assert.Contains(t, stderr, tt.want)
 		})
 	}
+}
+
+// A mistyped step is named in the file's terms, with file:line, the
+// closest valid step and the list, and exits 2 (issue 13 #16).
+func TestScenarioUnknownStep(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "typo.yaml")
+	require.NoError(t, os.WriteFile(f, []byte("name: typo\nsteps:\n  - connect: {}\n  - wait_conected: {timeout: 5s}\n"), 0o644)) //nolint:misspell // the typo is the input
+	code, _, stderr := runNatkit(t, context.Background(), "scenario", "run", f)
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "typo.yaml:4: unknown step 'wait_conected' (did you mean wait_connected?)")
+	assert.Contains(t, stderr, "valid steps (each may also have at): connect, wait_connected, send, impair")
+	assert.NotContains(t, stderr, "scenarios.Step")
+}
+
+// --all selects every shipped scenario; interrupted before any started,
+// each is skipped, none failed (issue 13 #8, #17).
+func TestScenarioRunAllInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	path := filepath.Join(t.TempDir(), "all.json")
+	code, _, stderr := runNatkit(t, ctx, "scenario", "run", "--all", "--report", path)
+	assert.Equal(t, 130, code, stderr)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var rep reports.Report
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.Len(t, rep.Children, len(scenarios.LibraryNames()))
+	for _, c := range rep.Checks {
+		assert.NotEqual(t, reports.VerdictFail, c.Verdict, c.Name)
+		assert.NotContains(t, c.Message, "expected , observed")
+	}
+	for _, ch := range rep.Children {
+		assert.Equal(t, reports.VerdictSkip, ch.Checks[0].Verdict, ch.Name)
+	}
+	assert.Contains(t, rep.Summary, fmt.Sprintf("0 of %d scenarios passed; %d not run", len(rep.Children), len(rep.Children)))
 }

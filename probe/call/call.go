@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/natkit/natkit/reports"
@@ -80,24 +81,61 @@ func PathOf(pair *Pair, self, other string, remote []Candidate) Path {
 
 // Config is a two-peer call in one process.
 type Config struct {
-	// A is the offerer, B the answerer. Their Role is set by Call.
+	// A is the offerer, B the answerer; Call sets their Role. Default
+	// names "a" and "b".
 	A, B PeerConfig
-	// Signaling shapes the in-process signaling pipe. Default: instant.
+	// Signaling shapes the in-process signaling pipe (New and Run only).
+	// Default: instant, in order.
 	Signaling PipeConfig
 	// ConnectTimeout bounds the wait for "connected". Default 30s.
 	ConnectTimeout time.Duration
-	// Probe is the data-channel probe of Run. Default: 10 × 64 bytes.
+	// Probe is the data-channel probe of Run. Default: 10 × 64 bytes,
+	// every 20ms.
 	Probe ProbeConfig
+	// NoDirectPath is the caller's explanation of why the two peers'
+	// networks rule out a direct path (e.g. vnet.WhyNoDirectPath), used by
+	// Diagnosis. Default "": unknown.
+	NoDirectPath string
+	// Timeline is where the call records its events; pass the one a
+	// signaler records into to get both in one. Default: a new one.
+	Timeline *Timeline
 }
 
-func (c *Config) validate() error {
-	if c.ConnectTimeout < 0 {
-		return &ConfigError{Field: "connect timeout", Reason: "must not be negative"}
+func (c Config) withDefaults() Config {
+	c.A.Role, c.B.Role = RoleOffer, RoleAnswer
+	if c.A.Name == "" {
+		c.A.Name = "a"
 	}
-	if err := c.Signaling.Validate(); err != nil {
+	if c.B.Name == "" {
+		c.B.Name = "b"
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 30 * time.Second
+	}
+	if c.Timeline == nil {
+		c.Timeline = &Timeline{}
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.ConnectTimeout < 0 {
+		return configErrorf("connect timeout", "must not be negative")
+	}
+	for _, p := range []PeerConfig{c.A, c.B} {
+		if p.ICE != nil {
+			if err := p.ICE.validate(); err != nil {
+				return err
+			}
+		}
+		if p.GatherTimeout < 0 {
+			return configErrorf("gather timeout", "must not be negative")
+		}
+	}
+	if err := c.Signaling.validate(); err != nil {
 		return err
 	}
-	return c.Probe.Validate()
+	return c.Probe.validate()
 }
 
 // Call is a two-peer call over an in-process signaling pipe.
@@ -110,6 +148,10 @@ type Call struct {
 	sigB     Signaler
 	probes   ProbeStats
 	path     *Path
+
+	mu     sync.Mutex
+	ctx    context.Context // Start's, to tell an interrupted call
+	runErr error           // the first wait or probe that failed
 }
 
 // New creates both peers over an in-process signaling pipe shaped by
@@ -129,17 +171,8 @@ func NewWith(cfg Config, sigA, sigB Signaler) (*Call, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 30 * time.Second
-	}
-	cfg.A.Role, cfg.B.Role = RoleOffer, RoleAnswer
-	if cfg.A.Name == "" {
-		cfg.A.Name = "a"
-	}
-	if cfg.B.Name == "" {
-		cfg.B.Name = "b"
-	}
-	c := &Call{Timeline: &Timeline{}, Started: time.Now(), cfg: cfg, sigA: sigA, sigB: sigB}
+	cfg = cfg.withDefaults()
+	c := &Call{Timeline: cfg.Timeline, Started: time.Now(), cfg: cfg, sigA: sigA, sigB: sigB}
 	var err error
 	if c.A, err = NewPeer(cfg.A, c.sigA, c.Timeline); err != nil {
 		_ = c.closeSignalers()
@@ -153,13 +186,29 @@ func NewWith(cfg Config, sigA, sigB Signaler) (*Call, error) {
 	return c, nil
 }
 
-// Start starts both peers; the offerer sends its offer.
+// Start starts both peers; the offerer sends its offer. ctx ending later
+// marks the call interrupted.
 func (c *Call) Start(ctx context.Context) error {
 	c.Started = time.Now()
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
 	if err := c.B.Start(ctx); err != nil {
-		return err
+		return c.fail(err)
 	}
-	return c.A.Start(ctx)
+	return c.fail(c.A.Start(ctx))
+}
+
+// fail notes the first error of the call, for its Cause.
+func (c *Call) fail(err error) error {
+	if err != nil {
+		c.mu.Lock()
+		if c.runErr == nil {
+			c.runErr = err
+		}
+		c.mu.Unlock()
+	}
+	return err
 }
 
 // WaitConnected waits until both peers are connected and the data channel
@@ -169,12 +218,12 @@ func (c *Call) WaitConnected(ctx context.Context) error {
 	defer cancel()
 	for _, p := range []*Peer{c.A, c.B} {
 		if err := p.WaitConnected(ctx); err != nil {
-			return err
+			return c.fail(err)
 		}
 	}
 	for _, p := range []*Peer{c.A, c.B} {
 		if err := p.WaitDataChannel(ctx); err != nil {
-			return err
+			return c.fail(err)
 		}
 	}
 	return nil
@@ -184,7 +233,7 @@ func (c *Call) WaitConnected(ctx context.Context) error {
 func (c *Call) Probe(ctx context.Context, cfg ProbeConfig) (ProbeStats, error) {
 	st, err := c.A.Probe(ctx, cfg)
 	c.probes = c.probes.Add(st)
-	return st, err
+	return st, c.fail(err)
 }
 
 // HangUp ends the call from A, after noting the path in use.
@@ -213,7 +262,7 @@ func (c *Call) closeSignalers() error {
 	return errors.Join(c.sigA.Close(), c.sigB.Close())
 }
 
-// Result is what a call did.
+// Result is what a call did, and why it ended as it did.
 type Result struct {
 	Started         time.Time     `json:"started"`
 	Connected       bool          `json:"connected"`
@@ -225,8 +274,22 @@ type Result struct {
 	ICE        ICESettings            `json:"ice"`
 	Candidates map[string][]Candidate `json:"candidates"`
 	Events     []Event                `json:"events"`
-	// Error is why the call did not complete, if it did not.
+	// Cause is why the call ended as it did; Diagnosis says it in words.
+	Cause Cause `json:"cause"`
+	// Error is the error that stopped the call, if one did.
 	Error string `json:"error,omitempty"`
+	// TURNErrors are the TURN servers' error responses the peers saw
+	// (a 401 challenge or a stale nonce is not one).
+	TURNErrors []TURNError `json:"turn_errors,omitempty"`
+	// PermissionsGranted counts the TURN permissions and channel bindings
+	// the relays granted.
+	PermissionsGranted int `json:"permissions_granted,omitempty"`
+	// RelayOnly: the ICE transport policy was relay.
+	RelayOnly bool `json:"relay_only,omitempty"`
+	// RelayConfigured: a turn: or turns: server was given.
+	RelayConfigured bool `json:"relay_configured,omitempty"`
+	// NoDirectPath is Config.NoDirectPath.
+	NoDirectPath string `json:"no_direct_path,omitempty"`
 	// RTT is the data-channel round-trip time of the probes.
 	RTT *reports.Recorder `json:"-"`
 }
@@ -237,38 +300,94 @@ type AudioStats struct {
 	Received int64 `json:"received"`
 }
 
-// Result summarises the call so far.
+// Result summarises the call so far, with its Cause.
 func (c *Call) Result() *Result {
-	r := &Result{
-		Started: c.Started, ICE: c.A.ICE(), Messages: c.probes, RTT: c.A.RTT(),
-		Candidates: map[string][]Candidate{c.A.Name(): c.A.Candidates(), c.B.Name(): c.B.Candidates()},
-		Events:     c.Timeline.Events(),
-	}
+	r := newResult(c.Started, c.A, c.Timeline, c.cfg.NoDirectPath, c.A, c.B)
+	r.Messages = c.probes
 	if c.cfg.A.Audio {
 		sent, _ := c.A.Audio()
 		_, recv := c.B.Audio()
 		r.Audio = &AudioStats{Sent: sent, Received: recv}
-	}
-	ta, tb := c.A.ConnectedAt(), c.B.ConnectedAt()
-	if !ta.IsZero() && !tb.IsZero() {
-		r.Connected = true
-		last := ta
-		if tb.After(ta) {
-			last = tb
-		}
-		r.TimeToConnected = last.Sub(c.Started)
 	}
 	if c.path != nil {
 		r.Path = *c.path
 	} else {
 		r.Path = PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates())
 	}
+	c.mu.Lock()
+	ctx, runErr := c.ctx, c.runErr
+	c.mu.Unlock()
+	r.finish(ctx, runErr)
+	return r
+}
+
+// newResult fills what every result holds from its peers: candidates,
+// time to connected (when all of them connected), TURN errors, settings.
+func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, peers ...*Peer) *Result {
+	r := &Result{
+		Started: started, ICE: self.ICE(), RTT: self.RTT(), Candidates: map[string][]Candidate{},
+		Events: tl.Events(), NoDirectPath: noDirect, RelayOnly: self.cfg.RelayOnly,
+	}
+	var last time.Time
+	r.Connected = true
+	for _, p := range peers {
+		r.Candidates[p.Name()] = p.Candidates()
+		errs, granted := p.TURNErrors()
+		r.TURNErrors = append(r.TURNErrors, errs...)
+		r.PermissionsGranted += granted
+		for _, s := range p.cfg.ICEServers {
+			for _, u := range s.URLs {
+				r.RelayConfigured = r.RelayConfigured || isRelayURL(u)
+			}
+		}
+		at := p.ConnectedAt()
+		if at.IsZero() {
+			r.Connected = false
+		} else if at.After(last) {
+			last = at
+		}
+	}
+	if r.Connected {
+		r.TimeToConnected = last.Sub(started)
+	}
+	return r
+}
+
+// finish sets Error and Cause. ctx is the one the call started under (nil
+// if it never started).
+func (r *Result) finish(ctx context.Context, runErr error) {
+	if runErr != nil {
+		r.Error = runErr.Error()
+	}
+	if ctx == nil {
+		r.Cause = CauseNotRun
+		return
+	}
+	r.Cause = r.classify(runErr, ctx.Err() != nil)
+}
+
+// NotStarted is the result of a call whose signaling failed before the
+// peers existed (joining a room, waiting for the other peer): its Cause is
+// signaling-failed, or interrupted when ctx ended it. tl holds what the
+// signaler recorded.
+func NotStarted(ctx context.Context, started time.Time, tl *Timeline, err error) *Result {
+	r := &Result{Started: started, Cause: CauseSignalingFailed, Candidates: map[string][]Candidate{}, Path: Path{Class: PathNone}}
+	if tl != nil {
+		r.Events = tl.Events()
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	if ctx.Err() != nil {
+		r.Cause = CauseInterrupted
+	}
 	return r
 }
 
 // Run places a whole call over an in-process pipe: connect, probe, hang
-// up. A call that does not connect is a Result with Connected false, not
-// an error; errors are for bad configs and broken setups.
+// up. A call that does not connect is a Result with Connected false and a
+// Cause, not an error; errors are for bad configs and broken setups, and
+// ctx's error when it ended the call (the Result is then interrupted).
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	c, err := New(cfg)
 	if err != nil {
@@ -287,39 +406,56 @@ func RunWith(ctx context.Context, cfg Config, sigA, sigB Signaler) (*Result, err
 }
 
 func (c *Call) run(ctx context.Context) (*Result, error) {
-	cfg := c.cfg
 	defer c.Close()
 	if err := c.Start(ctx); err != nil {
 		return nil, err
 	}
-	var runErr error
-	if err := c.WaitConnected(ctx); err != nil {
-		runErr = err
-	} else if _, err := c.Probe(ctx, cfg.Probe); err != nil {
-		runErr = err
+	if err := c.WaitConnected(ctx); err == nil {
+		if _, err := c.Probe(ctx, c.cfg.Probe); err == nil {
+			c.HangUp()
+		}
 	}
-	if runErr == nil {
-		c.HangUp()
-	}
-	r := c.Result()
-	if runErr != nil {
-		r.Error = runErr.Error()
-	}
-	return r, ctx.Err()
+	return c.Result(), ctx.Err()
 }
 
 // SoloConfig is one peer of a call whose other peer runs elsewhere (e.g.
 // natkit call --role on another machine).
 type SoloConfig struct {
-	// Peer configures this peer; its Role says offer or answer.
+	// Peer configures this peer; its Role says offer or answer. Required.
 	Peer PeerConfig
 	// ConnectTimeout bounds the wait for "connected". Default 30s.
 	ConnectTimeout time.Duration
-	// Probe is what the offerer sends. Default: 10 × 64 bytes.
+	// Probe is what the offerer sends. Default: 10 × 64 bytes, every 20ms.
 	Probe ProbeConfig
 	// Linger is how long an answerer stays after connecting when the
 	// offerer does not hang up. Default 30s.
 	Linger time.Duration
+	// Timeline is where the peer records; pass the signaler's. Default: a
+	// new one.
+	Timeline *Timeline
+}
+
+func (c SoloConfig) withDefaults() SoloConfig {
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 30 * time.Second
+	}
+	if c.Linger == 0 {
+		c.Linger = 30 * time.Second
+	}
+	if c.Timeline == nil {
+		c.Timeline = &Timeline{}
+	}
+	return c
+}
+
+func (c SoloConfig) validate() error {
+	if c.ConnectTimeout < 0 || c.Linger < 0 {
+		return configErrorf("timeout", "must not be negative")
+	}
+	if err := c.Peer.validate(); err != nil {
+		return err
+	}
+	return c.Probe.validate()
 }
 
 // RunSolo runs one peer: the offerer connects, probes and hangs up; the
@@ -327,19 +463,11 @@ type SoloConfig struct {
 // Linger). The result is seen from this peer; the other peer's candidates
 // are unknown, so Path keeps peer-reflexive remote candidates as such.
 func RunSolo(ctx context.Context, cfg SoloConfig, sig Signaler) (*Result, error) {
-	if err := cfg.Probe.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.ConnectTimeout < 0 || cfg.Linger < 0 {
-		return nil, &ConfigError{Field: "timeout", Reason: "must not be negative"}
-	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 30 * time.Second
-	}
-	if cfg.Linger == 0 {
-		cfg.Linger = 30 * time.Second
-	}
-	tl := &Timeline{}
+	cfg = cfg.withDefaults()
+	tl := cfg.Timeline
 	started := time.Now()
 	p, err := NewPeer(cfg.Peer, sig, tl)
 	if err != nil {
@@ -386,70 +514,12 @@ func RunSolo(ctx context.Context, cfg SoloConfig, sig Signaler) (*Result, error)
 	if path == nil {
 		snapshot()
 	}
-	r := &Result{
-		Started: started, ICE: p.ICE(), Messages: probes, RTT: p.RTT(), Path: *path,
-		Candidates: map[string][]Candidate{p.Name(): p.Candidates()}, Events: tl.Events(),
-	}
+	r := newResult(started, p, tl, "", p)
+	r.Messages, r.Path = probes, *path
 	if cfg.Peer.Audio {
 		sent, recv := p.Audio()
 		r.Audio = &AudioStats{Sent: sent, Received: recv}
 	}
-	if at := p.ConnectedAt(); !at.IsZero() {
-		r.Connected = true
-		r.TimeToConnected = at.Sub(started)
-	}
-	if runErr != nil {
-		r.Error = runErr.Error()
-	}
+	r.finish(ctx, runErr)
 	return r, ctx.Err()
-}
-
-// Fill adds the call's timeline, metrics and candidates to rep.
-func (r *Result) Fill(rep *reports.Report) {
-	for _, e := range r.Events {
-		rep.AddEvent(e.At, e.Peer, e.Kind, e.Detail)
-	}
-	if r.Connected {
-		rep.Metrics = append(rep.Metrics, reports.Gauge("time_to_connected", "ms", float64(r.TimeToConnected)/float64(time.Millisecond)))
-	}
-	if r.RTT != nil && r.RTT.Count() > 0 {
-		rep.Metrics = append(rep.Metrics, r.RTT.Metric())
-	}
-	if r.Audio != nil {
-		rep.Metrics = append(rep.Metrics,
-			reports.Counter("audio_packets_sent", "packets", float64(r.Audio.Sent)),
-			reports.Counter("audio_packets_received", "packets", float64(r.Audio.Received)))
-	}
-	if r.Messages.Sent > 0 {
-		rep.Metrics = append(rep.Metrics,
-			reports.Counter("messages_sent", "messages", float64(r.Messages.Sent)),
-			reports.Counter("messages_lost", "messages", float64(r.Messages.Lost())))
-	}
-	t := reports.Table{Title: "candidates", Columns: []string{"peer", "type", "protocol", "address", "base"}}
-	for _, name := range sortedNames(r.Candidates) {
-		for _, c := range r.Candidates[name] {
-			t.Rows = append(t.Rows, []string{name, c.Type, c.Protocol, c.Address, c.Related})
-		}
-	}
-	rep.Tables = append(rep.Tables, t)
-	rep.Tables = append(rep.Tables, reports.Table{Title: "ice settings", Columns: []string{"setting", "value"}, Rows: [][]string{
-		{"disconnected timeout", r.ICE.DisconnectedTimeout.String()}, {"failed timeout", r.ICE.FailedTimeout.String()},
-		{"keepalive", r.ICE.KeepAlive.String()}, {"host wait", r.ICE.HostWait.String()}, {"srflx wait", r.ICE.SrflxWait.String()},
-		{"prflx wait", r.ICE.PrflxWait.String()}, {"relay wait", r.ICE.RelayWait.String()},
-	}})
-}
-
-func sortedNames(m map[string][]Candidate) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }

@@ -63,11 +63,11 @@ func TestCallOverVNet(t *testing.T) {
 				require.Equal(t, 5, res.Messages.Received)
 				require.EqualValues(t, 5, res.RTT.Count())
 			}
-			kinds := map[string]bool{}
+			kinds := map[EventKind]bool{}
 			for _, e := range res.Events {
 				kinds[e.Kind] = true
 			}
-			for _, k := range []string{EvGatheringStart, EvCandidate, EvSignalSend, EvSignalRecv, EvICEState} {
+			for _, k := range []EventKind{EvGatheringStart, EvCandidate, EvSignalSend, EvSignalRecv, EvICEState} {
 				require.True(t, kinds[k], "timeline has %s", k)
 			}
 		})
@@ -108,7 +108,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(tt.cfg)
-			require.ErrorIs(t, err, ErrBadConfig)
+			require.ErrorIs(t, err, ErrConfig)
 			require.Contains(t, err.Error(), tt.want)
 		})
 	}
@@ -151,7 +151,7 @@ func TestCallWithAudio(t *testing.T) {
 	require.Greater(t, res.Audio.Sent, int64(5))
 	require.Greater(t, res.Audio.Received, int64(0))
 	require.LessOrEqual(t, res.Audio.Received, res.Audio.Sent)
-	kinds := map[string]bool{}
+	kinds := map[EventKind]bool{}
 	for _, e := range res.Events {
 		kinds[e.Kind] = true
 	}
@@ -220,14 +220,14 @@ func TestRestartCandidatesFollowDescription(t *testing.T) {
 				continue
 			}
 			if _, ok := first[e.Peer]; !ok {
-				first[e.Peer] = e.Detail
+				first[e.Peer] = e.Signal
 			}
-			if len(e.Detail) >= 9 && e.Detail[:9] == "candidate" {
+			if e.Signal == MsgCandidate {
 				candidates++
 			}
 		}
-		require.Regexp(t, `^offer `, first["a"], "restart %d: a's first message", i+1)
-		require.Regexp(t, `^answer `, first["b"], "restart %d: b's first message", i+1)
+		require.Equal(t, MsgOffer, first["a"], "restart %d: a's first message", i+1)
+		require.Equal(t, MsgAnswer, first["b"], "restart %d: b's first message", i+1)
 		require.Positive(t, candidates, "restart %d trickles new candidates", i+1)
 	}
 }

@@ -2,9 +2,9 @@ package call
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -13,15 +13,20 @@ import (
 // controlling agent nominates a pair of a type only after that type's wait,
 // so the waits dominate the time to connected; the failed timeout dominates
 // how long a call that cannot connect takes to give up.
+// A peer without settings uses BrowserLikeICE(); the defaults below are
+// its values.
 type ICESettings struct {
 	// DisconnectedTimeout: no traffic for this long → "disconnected".
+	// Default 5s; must be positive.
 	DisconnectedTimeout time.Duration `json:"disconnected_timeout"`
-	// FailedTimeout: disconnected for this long → "failed".
+	// FailedTimeout: disconnected for this long → "failed". Default 25s;
+	// must be positive.
 	FailedTimeout time.Duration `json:"failed_timeout"`
-	// KeepAlive is the interval of ICE keepalives (consent).
+	// KeepAlive is the interval of ICE keepalives (consent). Default 2s;
+	// must be positive.
 	KeepAlive time.Duration `json:"keepalive"`
 	// HostWait, SrflxWait, PrflxWait, RelayWait are the candidate
-	// acceptance waits per candidate type.
+	// acceptance waits per candidate type. Default 0, 500ms, 1s, 2s.
 	HostWait  time.Duration `json:"host_wait"`
 	SrflxWait time.Duration `json:"srflx_wait"`
 	PrflxWait time.Duration `json:"prflx_wait"`
@@ -62,11 +67,11 @@ func (s ICESettings) validate() error {
 		"host_wait": s.HostWait, "srflx_wait": s.SrflxWait, "prflx_wait": s.PrflxWait, "relay_wait": s.RelayWait,
 	} {
 		if d < 0 {
-			return &ConfigError{Field: "ice " + name, Reason: fmt.Sprintf("%v must not be negative", d)}
+			return configErrorf("ice "+name, "%v must not be negative", d)
 		}
 	}
 	if s.KeepAlive == 0 || s.DisconnectedTimeout == 0 || s.FailedTimeout == 0 {
-		return &ConfigError{Field: "ice", Reason: "disconnected_timeout, failed_timeout and keepalive must be positive"}
+		return configErrorf("ice", "disconnected_timeout, failed_timeout and keepalive must be positive")
 	}
 	return nil
 }
@@ -92,7 +97,8 @@ type PeerConfig struct {
 	// Name labels the peer in the timeline. Default: "a" for the offerer,
 	// "b" for the answerer.
 	Name string
-	// Role is offer or answer. Required.
+	// Role is offer or answer. Required (Call sets it: A offers, B
+	// answers).
 	Role Role
 	// Net is the network to use. Default: the real network (stdnet).
 	Net transport.Net
@@ -124,16 +130,37 @@ type PeerConfig struct {
 	// GatherTimeout bounds the wait for complete gathering with NoTrickle.
 	// Default 10s.
 	GatherTimeout time.Duration
-	// LoggerFactory receives pion's logs. Default: discard.
-	LoggerFactory logging.LoggerFactory
+	// Logger receives pion's logs (ICE, TURN, DTLS). Default: discard.
+	Logger *slog.Logger
 }
 
-func (c *PeerConfig) validate() error {
+func (c PeerConfig) withDefaults() PeerConfig {
+	if c.Name == "" {
+		c.Name = "a"
+		if c.Role == RoleAnswer {
+			c.Name = "b"
+		}
+	}
+	ice := BrowserLikeICE()
+	if c.ICE != nil {
+		ice = *c.ICE
+	}
+	c.ICE = &ice
+	if c.GatherTimeout == 0 {
+		c.GatherTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c PeerConfig) validate() error {
 	if c.Role != RoleOffer && c.Role != RoleAnswer {
-		return &ConfigError{Field: "role", Reason: fmt.Sprintf("%q: want offer or answer", c.Role)}
+		return configErrorf("role", "%q: want offer or answer", c.Role)
 	}
 	if c.GatherTimeout < 0 {
-		return &ConfigError{Field: "gather timeout", Reason: "must not be negative"}
+		return configErrorf("gather timeout", "must not be negative")
 	}
 	if c.ICE != nil {
 		if err := c.ICE.validate(); err != nil {
@@ -171,15 +198,14 @@ func (p ProbeConfig) withDefaults() ProbeConfig {
 	return p
 }
 
-// Validate checks the probe settings.
-func (p ProbeConfig) Validate() error {
+func (p ProbeConfig) validate() error {
 	switch {
 	case p.Count < 0:
-		return &ConfigError{Field: "messages", Reason: fmt.Sprintf("%d must not be negative", p.Count)}
+		return configErrorf("messages", "%d must not be negative", p.Count)
 	case p.Size != 0 && (p.Size < probeHeader || p.Size > 65535):
-		return &ConfigError{Field: "message size", Reason: fmt.Sprintf("%d bytes: want %d to 65535", p.Size, probeHeader)}
+		return configErrorf("message size", "%d bytes: want %d to 65535", p.Size, probeHeader)
 	case p.Interval < 0 || p.Grace < 0:
-		return &ConfigError{Field: "message interval", Reason: "must not be negative"}
+		return configErrorf("message interval", "must not be negative")
 	}
 	return nil
 }

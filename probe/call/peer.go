@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v3/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/natkit/natkit/internal/pionlog"
@@ -99,6 +100,12 @@ type Peer struct {
 	track      *webrtc.TrackLocalStaticRTP
 	audioOut   atomic.Int64
 	audioIn    atomic.Int64
+	turn       *turnWatch
+
+	// stateMu guards changed, which is closed and replaced at each peer
+	// connection state change, so that waiters block instead of polling.
+	stateMu sync.Mutex
+	changed chan struct{}
 }
 
 // Pair is a selected candidate pair, seen from one peer.
@@ -113,21 +120,10 @@ func NewPeer(cfg PeerConfig, sig Signaler, tl *Timeline) (*Peer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Name == "" {
-		cfg.Name = "a"
-		if cfg.Role == RoleAnswer {
-			cfg.Name = "b"
-		}
-	}
-	ice := BrowserLikeICE()
-	if cfg.ICE != nil {
-		ice = *cfg.ICE
-	}
-	if cfg.LoggerFactory == nil {
-		cfg.LoggerFactory = pionlog.NewFactory(nil)
-	}
+	cfg = cfg.withDefaults()
 	p := &Peer{
-		cfg: cfg, ice: ice, sig: sig, tl: tl, start: time.Now(),
+		cfg: cfg, ice: *cfg.ICE, sig: sig, tl: tl, start: time.Now(), changed: make(chan struct{}),
+		turn:      newTURNWatch(cfg.Name, tl, cfg.RelayOnly),
 		inflight:  map[uint32]chan time.Duration{},
 		connected: make(chan struct{}), failed: make(chan struct{}), dcOpen: make(chan struct{}),
 		remoteBye: make(chan struct{}), done: make(chan struct{}), reconnects: make(chan struct{}, 16),
@@ -141,10 +137,16 @@ func NewPeer(cfg PeerConfig, sig Signaler, tl *Timeline) (*Peer, error) {
 
 func (p *Peer) newPC() error {
 	se := webrtc.SettingEngine{}
-	se.LoggerFactory = p.cfg.LoggerFactory
-	if p.cfg.Net != nil {
-		se.SetNet(p.cfg.Net)
+	se.LoggerFactory = pionlog.NewFactory(p.cfg.Logger)
+	n := p.cfg.Net
+	if n == nil {
+		std, err := stdnet.NewNet()
+		if err != nil {
+			return err
+		}
+		n = std
 	}
+	se.SetNet(&watchedNet{Net: n, w: p.turn})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICETimeouts(p.ice.DisconnectedTimeout, p.ice.FailedTimeout, p.ice.KeepAlive)
@@ -202,10 +204,14 @@ func (p *Peer) newPC() error {
 		p.sendCandidate(init)
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
-		p.tl.Add(name, EvICEState, s.String())
+		p.tl.Record(Event{Peer: name, Kind: EvICEState, State: s.String()})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		p.tl.Add(name, EvPCState, s.String())
+		p.tl.Record(Event{Peer: name, Kind: EvPCState, State: s.String()})
+		p.stateMu.Lock()
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.stateMu.Unlock()
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
 			p.connOnce.Do(func() {
@@ -223,7 +229,7 @@ func (p *Peer) newPC() error {
 		}
 	})
 	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
-		p.tl.Add(name, EvDTLSState, s.String())
+		p.tl.Record(Event{Peer: name, Kind: EvDTLSState, State: s.String()})
 	})
 	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(cp *webrtc.ICECandidatePair) {
 		pair := Pair{Local: fromICE(cp.Local), Remote: fromICE(cp.Remote)}
@@ -318,11 +324,17 @@ func (p *Peer) send(m Message) {
 		p.tl.Add(p.cfg.Name, EvError, fmt.Sprintf("send %s: %v", m.Type, err))
 		return
 	}
+	p.tl.Record(signalEvent(p.cfg.Name, EvSignalSend, m))
+}
+
+// signalEvent records a signaling message by its type, and its size and
+// candidate type for people.
+func signalEvent(peer string, kind EventKind, m Message) Event {
 	detail := fmt.Sprintf("%s %dB", m.Type, m.Size())
 	if t := m.CandidateType(); t != "" {
 		detail += " " + t
 	}
-	p.tl.Add(p.cfg.Name, EvSignalSend, detail)
+	return Event{Peer: peer, Kind: kind, Detail: detail, Signal: m.Type}
 }
 
 func (p *Peer) attach(dc *webrtc.DataChannel) {
@@ -446,9 +458,6 @@ func (p *Peer) localSDP(sdp string) (string, error) {
 		return sdp, nil
 	}
 	timeout := p.cfg.GatherTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -471,11 +480,7 @@ func (p *Peer) loop() {
 			if !ok {
 				return
 			}
-			detail := fmt.Sprintf("%s %dB", m.Type, m.Size())
-			if t := m.CandidateType(); t != "" {
-				detail += " " + t
-			}
-			p.tl.Add(p.cfg.Name, EvSignalRecv, detail)
+			p.tl.Record(signalEvent(p.cfg.Name, EvSignalRecv, m))
 			if err := p.handle(m); err != nil {
 				p.tl.Add(p.cfg.Name, EvError, err.Error())
 			}
@@ -600,13 +605,16 @@ func (p *Peer) remoteCandidateCount() int {
 }
 
 // WaitConnected waits until the peer connection is connected, failed, or
-// ctx ends.
+// ctx ends. A relay-only peer whose relay refused the other peer's
+// addresses (403) and granted none gives up early: ErrRelayRefusedPeer.
 func (p *Peer) WaitConnected(ctx context.Context) error {
 	select {
 	case <-p.connected:
 		return nil
 	case <-p.failed:
 		return &PeerError{Peer: p.cfg.Name, Op: "connect", Err: ErrFailed}
+	case <-p.turn.refused:
+		return &PeerError{Peer: p.cfg.Name, Op: "connect", Err: ErrRelayRefusedPeer}
 	case <-ctx.Done():
 		return &PeerError{Peer: p.cfg.Name, Op: "connect", Err: fmt.Errorf("%w: %w", ErrNotConnected, ctx.Err())}
 	}
@@ -657,6 +665,32 @@ func (p *Peer) Candidates() []Candidate {
 // State returns the peer connection state.
 func (p *Peer) State() webrtc.PeerConnectionState { return p.pc.ConnectionState() }
 
+// WaitState blocks until the peer connection's state satisfies ok (checked
+// now and at each change), and returns that state; or until ctx ends.
+func (p *Peer) WaitState(ctx context.Context, ok func(webrtc.PeerConnectionState) bool) (webrtc.PeerConnectionState, error) {
+	for {
+		// Take the channel before reading the state: a change in between
+		// closes it, so none is missed.
+		p.stateMu.Lock()
+		changed := p.changed
+		p.stateMu.Unlock()
+		if s := p.State(); ok(s) {
+			return s, nil
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			return p.State(), &PeerError{Peer: p.cfg.Name, Op: "wait for state", Err: ErrClosed}
+		case <-ctx.Done():
+			return p.State(), ctx.Err()
+		}
+	}
+}
+
+// TURNErrors returns the TURN servers' error responses this peer saw
+// (each distinct one once), and how many permissions were granted.
+func (p *Peer) TURNErrors() ([]TURNError, int) { return p.turn.result() }
+
 // RTT returns the data-channel RTT recorder of this peer's probes.
 func (p *Peer) RTT() *reports.Recorder { return p.rtt }
 
@@ -677,7 +711,7 @@ func (s ProbeStats) Add(o ProbeStats) ProbeStats {
 // Probe sends cfg.Count probe messages on the data channel, which the other
 // peer echoes, and records their RTT. Only the offerer probes.
 func (p *Peer) Probe(ctx context.Context, cfg ProbeConfig) (ProbeStats, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return ProbeStats{}, err
 	}
 	cfg = cfg.withDefaults()
@@ -771,6 +805,7 @@ func (p *Peer) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
 		close(p.done)
+		p.turn.stop()
 		err = p.pc.Close()
 		p.wg.Wait()
 	})

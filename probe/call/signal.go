@@ -3,7 +3,6 @@ package call
 import (
 	"container/heap"
 	"context"
-	"fmt"
 	"math/rand"
 	"strings"
 	"sync"
@@ -80,16 +79,22 @@ type PipeConfig struct {
 	Seed int64
 }
 
-// Validate checks the pipe settings.
-func (c PipeConfig) Validate() error {
+func (c PipeConfig) withDefaults() PipeConfig {
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	return c
+}
+
+func (c PipeConfig) validate() error {
 	if c.Delay < 0 || c.Jitter < 0 || c.HoldDescriptions < 0 {
-		return &ConfigError{Field: "signaling", Reason: "delay, jitter and hold must not be negative"}
+		return configErrorf("signaling", "delay, jitter and hold must not be negative")
 	}
 	for _, t := range c.DropCandidateTypes {
 		switch t {
 		case "host", "srflx", "prflx", "relay":
 		default:
-			return &ConfigError{Field: "signaling drop_candidates", Reason: fmt.Sprintf("%q: want host, srflx, prflx or relay", t)}
+			return configErrorf("signaling drop_candidates", "%q: want host, srflx, prflx or relay", t)
 		}
 	}
 	return nil
@@ -98,9 +103,7 @@ func (c PipeConfig) Validate() error {
 // NewPipe returns the two connected ends of an in-process signaling
 // channel. Close either end to stop both.
 func NewPipe(cfg PipeConfig) (Signaler, Signaler) {
-	if cfg.Seed == 0 {
-		cfg.Seed = 1
-	}
+	cfg = cfg.withDefaults()
 	p := &pipe{cfg: cfg, rng: rand.New(rand.NewSource(cfg.Seed)), done: make(chan struct{})} //nolint:gosec // repeatable jitter
 	a := &pipeEnd{p: p, in: make(chan Message, 256)}
 	b := &pipeEnd{p: p, in: make(chan Message, 256)}

@@ -2,13 +2,14 @@ package gather
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v3"
 	"github.com/pion/transport/v3/stdnet"
 
+	"github.com/natkit/natkit/internal/configerr"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/probe/natbehavior"
 )
@@ -22,7 +23,8 @@ const (
 	PolicyRelay Policy = "relay"
 )
 
-// Config configures Run. Defaults are filled by setDefaults, in one place.
+// Config configures Run. Zero values take the defaults noted on each
+// field; they are filled in one place, withDefaults.
 type Config struct {
 	// Servers are the ICE servers to test. Required (at least one).
 	Servers iceconfig.Servers
@@ -48,8 +50,8 @@ type Config struct {
 	// IncludeLoopback also gathers host candidates on loopback interfaces,
 	// which browsers never do. Default false.
 	IncludeLoopback bool
-	// LoggerFactory receives pion's logs. Default: discard.
-	LoggerFactory logging.LoggerFactory
+	// Logger receives pion's ICE and TURN logs. Default: discard.
+	Logger *slog.Logger
 	// Now is the clock for the REST-username expiry check. Default
 	// time.Now.
 	Now func() time.Time
@@ -61,39 +63,45 @@ const (
 	DefaultTURNRTO = 200 * time.Millisecond
 )
 
-func (c *Config) validate() error {
+func configErr(field, format string, args ...any) error {
+	return configerr.New(ErrConfig, "", field, "", format, args...)
+}
+
+// validate checks a Config with defaults filled in.
+func (c Config) validate() error {
 	if len(c.Servers) == 0 {
-		return &ConfigError{Field: "servers", Msg: "at least one ice server is required"}
+		return configErr("servers", "at least one ice server is required")
+	}
+	if c.Net == nil {
+		return configErr("net", "no network available")
 	}
 	switch c.Policy {
-	case "", PolicyAll, PolicyRelay:
+	case PolicyAll, PolicyRelay:
 	default:
-		return &ConfigError{Field: "policy", Msg: "want all or relay, got " + string(c.Policy)}
+		return configErr("policy", "want all or relay, got %s", c.Policy)
 	}
 	if c.Policy == PolicyRelay && len(c.Servers.TURN()) == 0 {
-		return &ConfigError{Field: "policy", Msg: "relay policy needs at least one turn: or turns: server"}
+		return configErr("policy", "relay policy needs at least one turn: or turns: server")
 	}
 	if c.Timeout < 0 {
-		return &ConfigError{Field: "timeout", Msg: "must be positive"}
+		return configErr("timeout", "must be positive")
 	}
 	for _, s := range c.Servers {
 		if ip := net.ParseIP(s.Host); ip != nil && ip.To4() == nil {
-			return &ConfigError{Field: "servers", Msg: s.Source + " " + s.URL() + ": IPv6 servers are not supported yet (gathering is IPv4 only)"}
+			return configErr("servers", "%s %s: IPv6 servers are not supported yet (gathering is IPv4 only)", s.Source, s.URL())
 		}
 	}
 	if err := c.Servers.CheckCredentials(); err != nil {
-		return &ConfigError{Field: "servers", Msg: err.Error()}
+		return configErr("servers", "%s", err.Error())
 	}
 	return nil
 }
 
-func (c *Config) setDefaults() error {
+func (c Config) withDefaults() Config {
 	if c.Net == nil {
-		n, err := stdnet.NewNet()
-		if err != nil {
-			return err
+		if n, err := stdnet.NewNet(); err == nil {
+			c.Net = n
 		}
-		c.Net = n
 	}
 	if c.Policy == "" {
 		c.Policy = PolicyAll
@@ -107,28 +115,11 @@ func (c *Config) setDefaults() error {
 	if c.TURNRTO == 0 {
 		c.TURNRTO = DefaultTURNRTO
 	}
-	if c.LoggerFactory == nil {
-		c.LoggerFactory = discardFactory{}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+	return c
 }
-
-type discardFactory struct{}
-
-func (discardFactory) NewLogger(string) logging.LeveledLogger { return discardLogger{} }
-
-type discardLogger struct{}
-
-func (discardLogger) Trace(string)          {}
-func (discardLogger) Tracef(string, ...any) {}
-func (discardLogger) Debug(string)          {}
-func (discardLogger) Debugf(string, ...any) {}
-func (discardLogger) Info(string)           {}
-func (discardLogger) Infof(string, ...any)  {}
-func (discardLogger) Warn(string)           {}
-func (discardLogger) Warnf(string, ...any)  {}
-func (discardLogger) Error(string)          {}
-func (discardLogger) Errorf(string, ...any) {}

@@ -2,7 +2,8 @@ package gather
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Sentinel errors, for errors.Is.
@@ -13,12 +14,5 @@ var (
 	ErrAgent = errors.New("ice agent")
 )
 
-// ConfigError names the invalid Config field.
-type ConfigError struct {
-	Field string
-	Msg   string
-}
-
-func (e *ConfigError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Msg) }
-
-func (e *ConfigError) Unwrap() error { return ErrConfig }
+// ConfigError names the invalid Config field; its Kind is ErrConfig.
+type ConfigError = configerr.Error

@@ -8,13 +8,40 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/logging"
+
+	"github.com/natkit/natkit/internal/pionlog"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/probe/natbehavior"
+	"github.com/natkit/natkit/reports"
 )
 
 type gatherer struct {
 	cfg   Config
 	start time.Time
+	// pionLogs adapts cfg.Logger for pion's ICE agent and TURN client.
+	pionLogs logging.LoggerFactory
+
+	mu sync.Mutex
+	// unfreed counts, per server address, direct-probe allocations whose
+	// release (Refresh with lifetime 0) was not confirmed: natkit's own
+	// share of a quota.
+	unfreed map[string]int
+}
+
+func (g *gatherer) hold(addr string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unfreed == nil {
+		g.unfreed = map[string]int{}
+	}
+	g.unfreed[addr]++
+}
+
+func (g *gatherer) held(addr string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.unfreed[addr]
 }
 
 // Run probes every server, gathers through each on its own and through all
@@ -28,14 +55,12 @@ type gatherer struct {
 // step, so natkit never trips a per-user quota by itself. STUN servers are
 // probed in parallel.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := cfg.setDefaults(); err != nil {
-		return nil, err
-	}
 	start := time.Now()
-	g := &gatherer{cfg: cfg, start: start}
+	g := &gatherer{cfg: cfg, start: start, pionLogs: pionlog.NewFactory(cfg.Logger)}
 	res := &Result{Policy: cfg.Policy, Servers: make([]ServerResult, len(cfg.Servers))}
 	now := cfg.Now()
 
@@ -48,8 +73,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := s.CheckExpiry(now); err != nil {
 			exp, _ := iceconfig.RESTExpiry(s.Username)
 			r.Cause = CauseExpired
-			r.Diagnosis = "REST username already expired at " + exp.UTC().Format(time.RFC3339) + " (" + now.Sub(exp).Round(time.Second).String() +
-				" ago), detected locally, nothing sent: the server would answer 401; fetch fresh credentials from the token URL or mint them with --secret"
+			r.Diagnosis = "REST username already expired at " + exp.UTC().Format(time.RFC3339) + " (" + reports.Ago(exp, now) +
+				"), detected locally, nothing sent: the server would answer 401; fetch fresh credentials from the token URL or mint them with --secret"
 			continue
 		}
 		usable = append(usable, s)
@@ -70,7 +95,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if ctx.Err() != nil || unreachable(r.Cause) || (cfg.Policy == PolicyRelay && !s.IsTURN()) {
 				return
 			}
-			r.Gather = g.iceGather(ctx, iceconfig.Servers{s})
+			r.Gather = g.iceGather(ctx, iceconfig.Servers{s}, g.expect(iceconfig.Servers{s}, []ServerResult{*r}))
 		}()
 	}
 	wg.Add(1)
@@ -85,6 +110,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// until its timeout. Like a browser, it runs even with no server left:
 	// host candidates still come.
 	var reachable iceconfig.Servers
+	var verdicts []ServerResult
 	var left []string
 	for i, s := range cfg.Servers {
 		switch c := res.Servers[i].Cause; {
@@ -93,10 +119,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			left = append(left, s.URL()+" ("+string(c)+")")
 		default:
 			reachable = append(reachable, s)
+			verdicts = append(verdicts, res.Servers[i])
 		}
 	}
 	if ctx.Err() == nil && (len(reachable.TURN()) > 0 || cfg.Policy == PolicyAll) {
-		res.Combined = g.iceGather(ctx, reachable)
+		res.Combined = g.iceGather(ctx, reachable, g.expect(reachable, verdicts))
 		if len(left) > 0 {
 			res.Combined.Note = "left out, unreachable: " + strings.Join(left, ", ")
 		}
@@ -111,13 +138,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Transports = transports(cfg.Servers, res.Servers, res.Probed)
 	res.Duration = time.Since(start)
+	res.Interrupted = ctx.Err() != nil
 	return res, ctx.Err()
 }
 
 // unreachable causes make a gather through the server pointless.
 func unreachable(c Cause) bool {
 	switch c {
-	case CauseNoAnswer, CauseDNS, CauseUnreachable, CauseConnRefused, CauseTLS, CauseNetwork, CauseInterrupted:
+	case CauseNoAnswer, CauseDNS, CauseUnreachable, CauseConnRefused, CauseTLS, CauseNotTLS, CauseTURNDisabled, CauseNetwork, CauseInterrupted:
 		return true
 	}
 	return false

@@ -185,10 +185,76 @@ func appendUnique(list []string, s string) []string {
 	return append(list, s)
 }
 
-// iceGather gathers candidates with pion's ICE agent through servers.
-func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Gather {
+// expectation is what a gather waits for: per server URL, the candidate
+// types its direct probe says it will yield. pion's agent declares the
+// gather complete only when every attempt ended, and it also sends a
+// srflx Binding over UDP to turns: and turn:?transport=tcp URLs, which a
+// TLS- or TCP-only listener never answers: without this the gather would
+// wait for Timeout although every server has answered.
+type expectation map[string][]string
+
+// expect lists what the servers' direct verdicts promise: a relay
+// candidate from a working TURN server; under PolicyAll also a srflx
+// candidate from a working stun: server or turn: UDP server.
+func (g *gatherer) expect(servers iceconfig.Servers, verdicts []ServerResult) expectation {
+	e := expectation{}
+	for i, s := range servers {
+		switch {
+		case verdicts[i].Cause == CauseTURNOK:
+			e[s.URL()] = append(e[s.URL()], "relay")
+			if g.cfg.Policy == PolicyAll && s.Scheme == iceconfig.SchemeTURN && s.Transport == iceconfig.TransportUDP {
+				e[s.URL()] = append(e[s.URL()], "srflx")
+			}
+		case verdicts[i].Cause == CauseSTUNOK && g.cfg.Policy == PolicyAll:
+			e[s.URL()] = append(e[s.URL()], "srflx")
+		}
+	}
+	return e
+}
+
+// met reports whether every expected candidate has come.
+func (e expectation) met(got []Candidate) bool {
+	if len(e) == 0 {
+		return false
+	}
+	for url, types := range e {
+		for _, typ := range types {
+			found := false
+			for _, c := range got {
+				if c.Type == typ && containsWord(c.ServerURL, url) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func containsWord(list, word string) bool {
+	for _, w := range strings.Fields(list) {
+		if w == word {
+			return true
+		}
+	}
+	return false
+}
+
+// minSettle is the least a gather waits after its expected candidates,
+// for late ones from the same servers (a srflx Binding answered after the
+// Allocate).
+const minSettle = 200 * time.Millisecond
+
+// iceGather gathers candidates with pion's ICE agent through servers. It
+// ends when pion's agent completes, or, once every candidate in want has
+// come at time T, at T + max(T, minSettle).
+func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers, want expectation) *Gather {
 	out := &Gather{Count: map[string]int{}, Started: time.Since(g.start)}
 	tnet := newTrackingNet(g.cfg.Net)
+	attr := g.attribution(servers)
 	defer tnet.closeAll()
 	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive, ice.CandidateTypeRelay}
 	if g.cfg.Policy == PolicyRelay {
@@ -201,7 +267,7 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Ga
 		ice.WithCandidateTypes(types),
 		ice.WithSTUNGatherTimeout(g.cfg.Timeout),
 		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
-		ice.WithLoggerFactory(g.cfg.LoggerFactory),
+		ice.WithLoggerFactory(g.pionLogs),
 	}
 	if g.cfg.IncludeLoopback {
 		opts = append(opts, ice.WithIncludeLoopback())
@@ -214,8 +280,10 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Ga
 	var mu sync.Mutex
 	var raw []ice.Candidate
 	var at []time.Duration
+	var seen []Candidate
 	done := make(chan struct{})
-	var once sync.Once
+	answered := make(chan time.Duration, 1)
+	var once, answeredOnce sync.Once
 	start := time.Now()
 	if err := agent.OnCandidate(func(c ice.Candidate) {
 		if c == nil {
@@ -223,9 +291,15 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Ga
 			return
 		}
 		mu.Lock()
+		since := time.Since(start)
 		raw = append(raw, c)
-		at = append(at, time.Since(start))
+		at = append(at, since)
+		seen = append(seen, convert(c, since, tnet, attr))
+		met := want.met(seen)
 		mu.Unlock()
+		if met {
+			answeredOnce.Do(func() { answered <- since })
+		}
 	}); err != nil {
 		_ = agent.Close()
 		out.Note = fmt.Sprintf("%v: %v", ErrAgent, err)
@@ -238,19 +312,39 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers) *Ga
 	}
 	timer := time.NewTimer(g.cfg.Timeout + time.Second)
 	defer timer.Stop()
-	select {
-	case <-done:
-		out.Complete = true
-	case <-timer.C:
-		out.Note = fmt.Sprintf("gathering did not complete within %s", g.cfg.Timeout)
-	case <-ctx.Done():
-		out.Note = "interrupted"
+	var settle <-chan time.Time
+	var settleTimer *time.Timer
+	defer func() {
+		if settleTimer != nil {
+			settleTimer.Stop()
+		}
+	}()
+wait:
+	for {
+		select {
+		case <-done:
+			out.Complete = true
+			break wait
+		case t := <-answered:
+			// Every server has answered: wait as long again (at least
+			// minSettle) for stragglers, then stop.
+			settleTimer = time.NewTimer(max(t, minSettle))
+			settle = settleTimer.C
+		case <-settle:
+			out.Complete = true
+			break wait
+		case <-timer.C:
+			out.Note = fmt.Sprintf("gathering did not complete within %s", g.cfg.Timeout)
+			break wait
+		case <-ctx.Done():
+			out.Note = "interrupted"
+			break wait
+		}
 	}
 	out.Duration = time.Since(start)
 	mu.Lock()
 	cands, times := append([]ice.Candidate(nil), raw...), append([]time.Duration(nil), at...)
 	mu.Unlock()
-	attr := g.attribution(servers)
 	for i, c := range cands {
 		out.Candidates = append(out.Candidates, convert(c, times[i], tnet, attr))
 		out.Count[out.Candidates[len(out.Candidates)-1].Type]++

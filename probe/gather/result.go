@@ -9,13 +9,18 @@ type Cause string
 
 // Causes.
 const (
-	CauseSTUNOK        Cause = "stun-ok"
-	CauseTURNOK        Cause = "turn-ok"
-	CauseNoAnswer      Cause = "no-answer"
-	CauseDNS           Cause = "dns-failure"
-	CauseUnreachable   Cause = "port-unreachable"
-	CauseConnRefused   Cause = "tcp-connection-refused"
-	CauseTLS           Cause = "tls-handshake-failure"
+	CauseSTUNOK      Cause = "stun-ok"
+	CauseTURNOK      Cause = "turn-ok"
+	CauseNoAnswer    Cause = "no-answer"
+	CauseDNS         Cause = "dns-failure"
+	CauseUnreachable Cause = "port-unreachable"
+	CauseConnRefused Cause = "tcp-connection-refused"
+	CauseTLS         Cause = "tls-handshake-failure"
+	// CauseNotTLS: a turns: URL whose port does not speak TLS at all.
+	CauseNotTLS Cause = "not-tls"
+	// CauseTURNDisabled: Binding requests are answered on the Allocate's
+	// 5-tuple, Allocates are not.
+	CauseTURNDisabled  Cause = "turn-disabled"
 	CauseExpired       Cause = "rest-username-expired"
 	CauseUnauthorized  Cause = "401-unauthorized"
 	CauseForbidden     Cause = "403-forbidden"
@@ -123,6 +128,8 @@ type Result struct {
 	// tested).
 	Transports []TransportResult `json:"transports,omitempty"`
 	Duration   time.Duration     `json:"duration"`
+	// Interrupted is true when Run's context ended before it finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // TransportResult is the transport support of one TURN host.

@@ -68,7 +68,7 @@ func (g *gatherer) probeSTUN(ctx context.Context, s iceconfig.Server, r *ServerR
 	switch {
 	case pc.refused.Load():
 		r.Cause = CauseUnreachable
-		r.Diagnosis = fmt.Sprintf("STUN no answer: %s answered ICMP port unreachable; nothing listens on UDP port %d there", addr, addr.Port)
+		r.Diagnosis = portUnreachable("STUN", addr.String())
 	case err == nil && resp.Mapped != nil:
 		r.Cause = CauseSTUNOK
 		r.Public = resp.Mapped.String()

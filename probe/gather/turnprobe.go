@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -26,6 +28,9 @@ type turnProbe struct {
 	client *turn.Client
 	pc     net.PacketConn
 	udp    *connectedPacketConn
+	// parent is Run's context: the Allocate's own context has expired by
+	// the time a no-answer verdict is made.
+	parent context.Context
 }
 
 type txResult struct {
@@ -79,7 +84,7 @@ func requests(rto, d time.Duration) int {
 }
 
 func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerResult) {
-	t := &turnProbe{g: g, s: s, r: r}
+	t := &turnProbe{g: g, s: s, r: r, parent: ctx}
 	if !t.open(ctx) {
 		return
 	}
@@ -90,7 +95,7 @@ func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerR
 		Username:       s.Username,
 		Password:       s.Credential,
 		Net:            g.cfg.Net,
-		LoggerFactory:  g.cfg.LoggerFactory,
+		LoggerFactory:  g.pionLogs,
 		RTO:            g.cfg.TURNRTO,
 	})
 	if err != nil {
@@ -181,6 +186,16 @@ func (t *turnProbe) open(ctx context.Context) bool {
 		cancel()
 		if err != nil {
 			conn.Close()
+			// A plain TURN port may reset the connection on the
+			// ClientHello, or wait for the rest of what it takes for a
+			// STUN message until the handshake times out.
+			if ctx.Err() == nil && (notTLS(err) || errors.Is(err, context.DeadlineExceeded)) {
+				if plain := t.speaksPlainSTUN(ctx); plain || notTLS(err) {
+					r.Cause = CauseNotTLS
+					r.Diagnosis = t.notTLSDiagnosis(err, plain)
+					return false
+				}
+			}
 			r.Cause = CauseTLS
 			r.Diagnosis = "TLS handshake failure with " + s.Address() + ": " + tlsProblem(err, s.Host)
 			return false
@@ -189,6 +204,74 @@ func (t *turnProbe) open(ctx context.Context) bool {
 	}
 	t.pc = turn.NewSTUNConn(conn)
 	return true
+}
+
+// notTLS reports whether a handshake failed because the peer does not
+// speak TLS: it answered with something that is not a TLS record, or
+// closed or reset the connection on the ClientHello instead of sending an
+// alert.
+func notTLS(err error) bool {
+	var rh tls.RecordHeaderError
+	return errors.As(err, &rh) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// notTLSDiagnosis says that a turns: port is not TLS at all; plainSTUN
+// (a Binding answered over a fresh plain TCP connection) means the URL
+// should have been turn:…?transport=tcp.
+func (t *turnProbe) notTLSDiagnosis(herr error, plainSTUN bool) string {
+	s := t.s
+	head := fmt.Sprintf("not TLS at all: %s did not answer the TLS handshake with TLS (%s)", s.Address(), t.handshakeSymptom(herr))
+	if plainSTUN {
+		plain := s
+		plain.Scheme, plain.Transport, plain.ExplicitTransport = iceconfig.SchemeTURN, iceconfig.TransportTCP, true
+		return head + fmt.Sprintf("; it answers plain STUN over TCP, so this is a plain TURN port: use %s, or the server's TLS port (usually %d) for turns:", plain.URL(), iceconfig.DefaultTLSPort)
+	}
+	return head + "; check the port: turns: needs the server's TLS listener (usually 5349)"
+}
+
+func (t *turnProbe) handshakeSymptom(err error) string {
+	var rh tls.RecordHeaderError
+	switch {
+	case errors.As(err, &rh):
+		return "it sent bytes that are not a TLS record"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "it reset the connection on the ClientHello"
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("it did not answer the ClientHello within %s", t.g.cfg.Timeout)
+	}
+	return "it closed the connection on the ClientHello"
+}
+
+// speaksPlainSTUN sends a Binding request over a new plain TCP connection.
+func (t *turnProbe) speaksPlainSTUN(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, min(bindingProbeBudget, t.g.cfg.Timeout))
+	defer cancel()
+	dialer := t.g.cfg.Net.CreateDialer(&net.Dialer{Timeout: min(bindingProbeBudget, t.g.cfg.Timeout)})
+	conn, err := dialer.Dial("tcp4", t.s.Address())
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	m, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	if err != nil {
+		return false
+	}
+	if _, err := conn.Write(m.Raw); err != nil {
+		return false
+	}
+	// A STUN message over TCP is a 20-byte header and its length.
+	head := make([]byte, 20)
+	if _, err := io.ReadFull(conn, head); err != nil {
+		return false
+	}
+	body := make([]byte, binary.BigEndian.Uint16(head[2:4]))
+	if _, err := io.ReadFull(conn, body); err != nil {
+		return false
+	}
+	resp := &stun.Message{Raw: append(head, body...)}
+	return resp.Decode() == nil && resp.TransactionID == m.TransactionID && resp.Type.Method == stun.MethodBinding
 }
 
 // tlsProblem names the certificate problem behind a handshake error.
@@ -326,22 +409,52 @@ func (t *turnProbe) answered(ctx context.Context, res txResult, start time.Time)
 	switch {
 	case errors.Is(res.err, errRefused):
 		r.Cause = CauseUnreachable
-		r.Diagnosis = fmt.Sprintf("TURN no answer: %s answered ICMP port unreachable; nothing listens on UDP port %s there", t.s.Address(), portOf(t.s.Address()))
+		r.Diagnosis = portUnreachable("TURN", t.s.Address())
 	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
 		r.Cause, r.Diagnosis = CauseInterrupted, "interrupted before the server answered"
 	case ctx.Err() != nil || res.err != nil && strings.Contains(res.err.Error(), "retransmissions failed"):
 		n := requests(t.g.cfg.TURNRTO, waited)
 		r.Cause, r.Requests = CauseNoAnswer, n
-		r.Diagnosis = fmt.Sprintf("TURN no answer: timeout after %d Allocate requests (%d retransmissions) in %s; %s to %s is blocked or nothing listens there", n, n-1, roundMS(waited), strings.ToUpper(string(t.s.Transport)), t.s.Address())
+		timeout := fmt.Sprintf("timeout after %d Allocate requests (%d retransmissions) in %s", n, n-1, roundMS(waited))
+		if t.bindingAnswered(t.parent) {
+			r.Cause = CauseTURNDisabled
+			r.Diagnosis = fmt.Sprintf("STUN answers on this address but TURN Allocate gets no answer: TURN is disabled there, or a firewall drops only TURN (%s; a Binding request from the same local address and port to %s was answered)", timeout, t.s.Address())
+			return false
+		}
+		r.Diagnosis = fmt.Sprintf("TURN no answer: %s; %s to %s is blocked or nothing listens there", timeout, strings.ToUpper(string(t.s.Transport)), t.s.Address())
 	default:
 		r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("TURN %s: %v", t.s.Address(), res.err)
 	}
 	return false
 }
 
-func portOf(hostport string) string {
-	_, p, _ := net.SplitHostPort(hostport)
-	return p
+// portUnreachable words an ICMP port unreachable once: the host is there
+// and answered, the port is closed.
+func portUnreachable(what, address string) string {
+	_, port, _ := net.SplitHostPort(address)
+	return fmt.Sprintf("%s port unreachable: %s answered ICMP port unreachable, so nothing listens on UDP port %s there; check the port, or whether the server runs", what, address, port)
+}
+
+// bindingProbeBudget bounds the Binding request that tells a server with
+// TURN disabled from one that does not answer at all.
+const bindingProbeBudget = 2 * time.Second
+
+// bindingAnswered sends a STUN Binding request on the Allocate's 5-tuple
+// (same socket or TCP connection) after the Allocate got no answer: a
+// STUN-only server (coturn --stun-only) or a firewall that filters TURN
+// methods answers it.
+func (t *turnProbe) bindingAnswered(parent context.Context) bool {
+	if parent.Err() != nil {
+		return false
+	}
+	m, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(parent, min(bindingProbeBudget, t.g.cfg.Timeout))
+	defer cancel()
+	res := t.do(ctx, m)
+	return res.err == nil && res.msg != nil && res.msg.Type == stun.BindingSuccess
 }
 
 func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
@@ -370,12 +483,33 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 		m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
 			stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
 			stun.NewUsername(t.s.Username), a.realm, a.nonce, a.integrity, stun.Fingerprint)
+		freed := false
 		if err == nil {
 			fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			t.do(fctx, m)
+			fr := t.do(fctx, m)
 			cancel()
+			freed = fr.err == nil && fr.msg != nil && fr.msg.Type.Class == stun.ClassSuccessResponse
+		}
+		if !freed {
+			t.g.hold(t.s.Address())
 		}
 	}
+}
+
+// quotaReason explains a 486: coturn sends it both when the user's own
+// quota (user-quota) is reached and when the server's total quota
+// (total-quota) is, so both are named, and whether natkit itself held
+// allocations there, which rules its own probes in or out.
+func (t *turnProbe) quotaReason() string {
+	who := fmt.Sprintf("user %q", t.s.Username)
+	if t.s.Username == "" {
+		who = "this client"
+	}
+	why := fmt.Sprintf("the user's quota or the server's total quota is reached: either %s already holds as many allocations as it may (other sessions with the same credentials), or the server is full for everyone (coturn: user-quota or total-quota)", who)
+	if n := t.g.held(t.s.Address()); n > 0 {
+		return why + fmt.Sprintf("; natkit itself still holds %d allocation(s) on %s that it could not free, which count against both quotas: wait for their lifetime to end", n, t.s.Address())
+	}
+	return why + fmt.Sprintf("; natkit held no allocation on %s when it asked, so others hold them: close other sessions, or ask the operator whether the server is at its total quota", t.s.Address())
 }
 
 func (t *turnProbe) failure(code stun.ErrorCode, reason string, authenticated bool) {
@@ -401,10 +535,18 @@ func (t *turnProbe) failure(code stun.ErrorCode, reason string, authenticated bo
 		r.Diagnosis = head + ": the server rejected its own fresh nonce twice; its nonce handling (or a load balancer between servers) is broken"
 	case stun.CodeAllocQuotaReached:
 		r.Cause = CauseQuota
-		r.Diagnosis = head + ": this user already has as many allocations as the server allows; close other sessions or raise the user quota"
+		r.Diagnosis = head + ": " + t.quotaReason()
 	case stun.CodeInsufficientCapacity:
 		r.Cause = CauseCapacity
 		r.Diagnosis = head + ": the server has no relay capacity left (ports or allocations); try later or another server"
+	case stun.CodeUnsupportedTransProto:
+		r.Cause = CauseErrorResponse
+		alt := s
+		alt.Scheme, alt.Transport, alt.ExplicitTransport = iceconfig.SchemeTURN, iceconfig.TransportTCP, true
+		r.Diagnosis = head + ": the server refused the Allocate: it will not relay UDP for this client (REQUESTED-TRANSPORT udp); ask the operator to allow UDP relaying"
+		if s.Scheme == iceconfig.SchemeTURN && s.Transport == iceconfig.TransportUDP {
+			r.Diagnosis += ", or try " + alt.URL() + " (some servers refuse UDP relaying only to clients that reach them over UDP)"
+		}
 	default:
 		r.Cause = CauseErrorResponse
 		r.Diagnosis = head + ": the server refused the Allocate"

@@ -36,7 +36,21 @@ func Parse(data []byte, source string) (Servers, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&root); err != nil {
-		return nil, &FieldError{Source: source, Err: fmt.Errorf("%w: %s", ErrJSON, jsonErrText(data, err))}
+		if data[0] == '{' || data[0] == '[' {
+			return nil, &FieldError{Source: source, Err: fmt.Errorf("%w: %s", ErrJSON, jsonErrText(data, err))}
+		}
+		// Text around JSON, e.g. the whole output of `natkit relay`
+		// pasted: use the JSON block, or say that it is what is needed.
+		block, ok := jsonBlock(data)
+		if !ok {
+			return nil, fieldErr(source, "", "", "%w: the input is not JSON (it starts with %q); give the JSON block alone: an RTCConfiguration {\"iceServers\": [...]}, an array of RTCIceServer, or a token response", ErrJSON, firstLine(data))
+		}
+		data, root = block, nil
+		dec = json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&root); err != nil {
+			return nil, &FieldError{Source: source, Err: fmt.Errorf("%w: %s", ErrJSON, jsonErrText(data, err))}
+		}
 	}
 	if dec.More() {
 		return nil, fieldErr(source, "", "", "%w: unexpected data after the first json value", ErrJSON)
@@ -50,6 +64,36 @@ func Parse(data []byte, source string) (Servers, error) {
 		return nil, &FieldError{Source: source, Err: ErrNoServers}
 	}
 	return servers, nil
+}
+
+// jsonBlock finds a JSON object or array that starts a line inside text,
+// such as the iceServers block in the whole output of `natkit relay`
+// (banner lines, the JSON, a "try:" line), and returns it without the text
+// around it.
+func jsonBlock(text []byte) ([]byte, bool) {
+	for off := 0; off < len(text); {
+		next := len(text)
+		if i := bytes.IndexByte(text[off:], '\n'); i >= 0 {
+			next = off + i + 1
+		}
+		if t := bytes.TrimLeft(text[off:next], " \t\r"); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+			dec := json.NewDecoder(bytes.NewReader(text[off:]))
+			var v any
+			if dec.Decode(&v) == nil {
+				return bytes.TrimSpace(text[off : off+int(dec.InputOffset())]), true
+			}
+		}
+		off = next
+	}
+	return nil, false
+}
+
+func firstLine(data []byte) string {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	if len(line) > 40 {
+		return string(line[:40]) + "…"
+	}
+	return string(line)
 }
 
 func jsonErrText(data []byte, err error) string {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/transport/v3"
 	"github.com/pion/transport/v3/stdnet"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Data-path modes.
@@ -140,7 +142,7 @@ func (c Config) withDefaults() Config {
 }
 
 func cfgErr(field, value, format string, args ...any) error {
-	return &ConfigError{Field: field, Value: value, Reason: fmt.Sprintf(format, args...)}
+	return configerr.New(ErrConfig, "", field, value, format, args...)
 }
 
 // validate checks a Config with defaults filled in. Field names are the

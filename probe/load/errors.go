@@ -3,6 +3,8 @@ package load
 import (
 	"errors"
 	"fmt"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Errors for errors.Is.
@@ -24,22 +26,9 @@ var (
 	ErrPeerAddress = errors.New("bad peer address")
 )
 
-// ConfigError names the Config field (or flag) that is wrong and why.
-type ConfigError struct {
-	Field  string
-	Value  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	if e.Value == "" {
-		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
-	}
-	return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap makes errors.Is(err, ErrConfig) true.
-func (e *ConfigError) Unwrap() error { return ErrConfig }
+// ConfigError names the Config field (or flag) that is wrong and why; its
+// Kind is ErrConfig.
+type ConfigError = configerr.Error
 
 // ResponseError is a TURN error response.
 type ResponseError struct {
@@ -98,3 +87,19 @@ func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 
 // ErrServerStopped is returned when a running server stopped answering.
 var ErrServerStopped = errors.New("the server stopped answering")
+
+// ErrMissingMetric: a report lacks a metric an SLO is judged on.
+var ErrMissingMetric = errors.New("missing metric")
+
+// MissingMetricError names the report and the metric it lacks.
+type MissingMetricError struct {
+	Report string
+	Metric string
+}
+
+func (e *MissingMetricError) Error() string {
+	return fmt.Sprintf("%v: report %q has no %q metric, so the SLO cannot be judged on it (is it a natkit bench report?)", ErrMissingMetric, e.Report, e.Metric)
+}
+
+// Unwrap makes errors.Is(err, ErrMissingMetric) true.
+func (e *MissingMetricError) Unwrap() error { return ErrMissingMetric }

@@ -88,3 +88,58 @@ func TestApplySLORefusesOtherKinds(t *testing.T) {
 	require.ErrorIs(t, err, ErrConfig)
 	assert.Contains(t, err.Error(), `not "matrix"`)
 }
+
+// A report without a metric the SLO needs is an error naming it, never a
+// silent zero (which would pass a 0% loss).
+func TestApplySLOMissingMetricIsAnError(t *testing.T) {
+	cases := []struct {
+		name, drop string
+		slo        SLO
+	}{
+		{"lost packets", MetricPacketsLost, DefaultSLO()},
+		{"failed allocations", MetricAllocationsFailed, DefaultSLO()},
+		{"rtt for the p99", MetricRTT, SLO{MaxLossPercent: 1, MaxAllocFailurePercent: 1, MaxP99: time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := worker(t, 1000, 30, 1, 10), worker(t, 1000, 30, 1, 10)
+			merged, err := reports.Merge(a, b)
+			require.NoError(t, err)
+			kept := merged.Metrics[:0]
+			for _, m := range merged.Metrics {
+				if m.Name != tc.drop {
+					kept = append(kept, m)
+				}
+			}
+			merged.Metrics = kept
+			before := len(merged.Checks)
+			err = ApplySLO(merged, tc.slo)
+			require.ErrorIs(t, err, ErrMissingMetric)
+			var me *MissingMetricError
+			require.ErrorAs(t, err, &me)
+			assert.Equal(t, tc.drop, me.Metric)
+			assert.Contains(t, err.Error(), tc.drop)
+			assert.Len(t, merged.Checks, before, "the report is left as it was")
+		})
+	}
+}
+
+// Result.Totals and TotalsOf(Result.Report) agree: the report's metric
+// names and the judgement's are the same constants.
+func TestTotalsRoundTripThroughTheReport(t *testing.T) {
+	rtt := reports.NewLatencyRecorder(MetricRTT)
+	for v := 1; v <= 50; v++ {
+		rtt.RecordDuration(time.Duration(v) * time.Millisecond)
+	}
+	r := &Result{Kind: KindTraffic, AllocationsSucceeded: 9, AllocationsFailed: 1, Sent: 1000, Received: 990, RTT: rtt.Metric()}
+	slo := SLO{MaxLossPercent: 1, MaxAllocFailurePercent: 1, MaxP99: time.Second}
+	got, err := TotalsOf(r.Report(slo), slo)
+	require.NoError(t, err)
+	want := r.Totals()
+	assert.Equal(t, want.AllocationsSucceeded, got.AllocationsSucceeded)
+	assert.Equal(t, want.AllocationsFailed, got.AllocationsFailed)
+	assert.Equal(t, want.Sent, got.Sent)
+	assert.Equal(t, want.Lost, got.Lost)
+	assert.True(t, got.Traffic)
+	assert.Equal(t, want.RTT.P99, got.RTT.P99)
+}

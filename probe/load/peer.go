@@ -9,6 +9,8 @@ import (
 
 	"github.com/pion/transport/v3"
 	"github.com/pion/transport/v3/stdnet"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // PeerConfig configures the UDP echo peer.
@@ -37,30 +39,45 @@ type PeerStats struct {
 	Bytes   int64 `json:"bytes"`
 }
 
+func (c PeerConfig) withDefaults() PeerConfig {
+	if c.Net == nil {
+		if n, err := stdnet.NewNet(); err == nil {
+			c.Net = n
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:3480"
+	}
+	if c.Readers == 0 {
+		c.Readers = 1
+	}
+	return c
+}
+
+// validate checks a PeerConfig with defaults filled in; field names are
+// natkit peer's flags.
+func (c PeerConfig) validate() error {
+	if c.Net == nil {
+		return cfgErr("net", "", "no network available")
+	}
+	if c.Readers < 0 || c.Readers > 64 {
+		return cfgErr("--readers", "", "want 1..64")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return cfgErr("--listen", c.Listen, "want host:port")
+	}
+	return nil
+}
+
 // ListenPeer opens the peer's socket.
 func ListenPeer(cfg PeerConfig) (*Peer, error) {
-	if cfg.Net == nil {
-		n, err := stdnet.NewNet()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Net = n
-	}
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:3480"
-	}
-	if cfg.Readers == 0 {
-		cfg.Readers = 1
-	}
-	if cfg.Readers < 0 || cfg.Readers > 64 {
-		return nil, cfgErr("--readers", "", "want 1..64")
-	}
-	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
-		return nil, cfgErr("--listen", cfg.Listen, "want host:port")
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	c, err := cfg.Net.ListenPacket("udp4", cfg.Listen)
 	if err != nil {
-		return nil, &ConfigError{Field: "--listen", Value: cfg.Listen, Reason: "cannot listen: " + err.Error()}
+		return nil, configerr.New(ErrConfig, "", "--listen", cfg.Listen, "cannot listen: %w", err)
 	}
 	if rb, ok := c.(interface{ SetReadBuffer(int) error }); ok {
 		_ = rb.SetReadBuffer(8 << 20) // many allocations' packets share this socket

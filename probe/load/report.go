@@ -70,40 +70,23 @@ func (r *Result) Report(slo SLO) *reports.Report {
 	rep.Duration = reports.Duration(r.Elapsed)
 	rep.Target = "turn:" + r.Server + "?transport=" + r.Transport
 
-	attempts := r.AllocationsSucceeded + r.AllocationsFailed
-	rep.AddCheck(reports.Check{
-		ID: "bench.alloc_failures", Name: "allocation failures",
-		Verdict:  verdictIf(attempts > 0 && r.AllocFailurePercent() <= slo.MaxAllocFailurePercent),
-		Expected: "≤ " + pct(slo.MaxAllocFailurePercent),
-		Observed: fmt.Sprintf("%s (%d of %d)", pct(r.AllocFailurePercent()), r.AllocationsFailed, attempts),
-		Message:  r.failureMessage(),
-	})
-	if r.Kind == KindTraffic {
-		c := reports.Check{ID: "bench.loss", Name: "relayed packet loss",
-			Expected: "≤ " + pct(slo.MaxLossPercent),
-			Observed: fmt.Sprintf("%s (%d of %d lost)", pct(r.LossPercent()), r.Lost(), r.Sent)}
-		c.Verdict = verdictIf(r.Sent > 0 && r.LossPercent() <= slo.MaxLossPercent)
-		if r.Sent == 0 {
-			c.Message = "no packet was sent: no allocation got a working permission/channel to the peer"
+	for _, c := range r.Totals().judge(slo, "") {
+		switch c.ID {
+		case CheckAllocFailures:
+			c.Message = r.failureMessage()
+		case CheckLoss:
+			if r.Sent == 0 {
+				c.Message = "no packet was sent: no allocation got a working permission/channel to the peer"
+			}
 		}
 		rep.AddCheck(c)
-		if r.PeerSetupFailed > 0 {
+		if c.ID == CheckLoss && r.PeerSetupFailed > 0 {
 			rep.AddCheck(reports.Check{ID: "bench.peer_setup", Name: "permissions and channels",
 				Verdict: reports.VerdictFail, Expected: "every allocation reaches the peer",
 				Observed: fmt.Sprintf("%d allocations could not set up a permission or channel", r.PeerSetupFailed),
 				Message:  r.outcomeSummary(methodPermission, methodChannelBind) + peerHint(r),
 			})
 		}
-	}
-	if slo.MaxP99 > 0 {
-		m, what := r.AllocLatency, "time to relayed address p99"
-		if r.Kind == KindTraffic {
-			m, what = r.RTT, "relayed RTT p99"
-		}
-		p99 := time.Duration(m.P99 * float64(time.Millisecond))
-		rep.AddCheck(reports.Check{ID: "bench.p99", Name: what,
-			Verdict: verdictIf(m.Count > 0 && p99 <= slo.MaxP99), Expected: "≤ " + slo.MaxP99.String(),
-			Observed: fmt.Sprintf("%s over %d samples", ms(m.P99), m.Count)})
 	}
 	if r.Stopped != nil {
 		rep.AddCheck(reports.Check{ID: "bench.completed", Name: "run completed",
@@ -126,7 +109,7 @@ func (r *Result) Report(slo SLO) *reports.Report {
 		rep.AddCheck(c)
 	}
 
-	rep.Summary = r.summary()
+	rep.Summary = r.Diagnosis()
 	rep.Metrics = r.metrics()
 	rep.Series = r.Series
 	rep.Tables = append(rep.Tables, r.outcomeTable())
@@ -231,8 +214,8 @@ func (r *Result) outcomeTable() reports.Table {
 
 func (r *Result) metrics() []reports.Metric {
 	ms := []reports.Metric{
-		reports.Counter("allocations.succeeded", "allocations", float64(r.AllocationsSucceeded)),
-		reports.Counter("allocations.failed", "allocations", float64(r.AllocationsFailed)),
+		reports.Counter(MetricAllocationsSucceeded, "allocations", float64(r.AllocationsSucceeded)),
+		reports.Counter(MetricAllocationsFailed, "allocations", float64(r.AllocationsFailed)),
 		reports.Gauge("allocations.peak", "allocations", float64(r.PeakAllocations)),
 		r.AllocLatency,
 		r.AllocLatencyFromSchedule,
@@ -250,9 +233,9 @@ func (r *Result) metrics() []reports.Metric {
 			return float64(v) / secs
 		}
 		ms = append(ms,
-			reports.Counter("packets.sent", "packets", float64(r.Sent)),
+			reports.Counter(MetricPacketsSent, "packets", float64(r.Sent)),
 			reports.Counter("packets.received", "packets", float64(r.Received)),
-			reports.Counter("packets.lost", "packets", float64(r.Lost())),
+			reports.Counter(MetricPacketsLost, "packets", float64(r.Lost())),
 			reports.Counter("packets.duplicate", "packets", float64(r.Duplicates)),
 			reports.Counter("packets.reordered", "packets", float64(r.Reordered)),
 			reports.Counter("packets.late_sends", "packets", float64(r.Late)),

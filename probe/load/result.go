@@ -1,6 +1,7 @@
 package load
 
 import (
+	"errors"
 	"time"
 
 	"github.com/natkit/natkit/reports"
@@ -21,8 +22,46 @@ type Outcome struct {
 	Count   int64  `json:"count"`
 }
 
+// Cause is how a load run ended.
+type Cause string
+
+// Causes.
+const (
+	// CauseCompleted: the run went its course; the SLO checks judge it.
+	CauseCompleted Cause = "completed"
+	// CauseUnauthorized: every Allocate was refused with 401.
+	CauseUnauthorized Cause = "unauthorized"
+	// CauseUnreachable: the server answered no request at all.
+	CauseUnreachable Cause = "unreachable"
+	// CauseServerStopped: the server stopped answering mid-run.
+	CauseServerStopped Cause = "server-stopped"
+	// CauseInterrupted: the context ended the run early.
+	CauseInterrupted Cause = "interrupted"
+)
+
+// causeOf names how a run ended from its stop error.
+func causeOf(stopped error, interrupted bool) Cause {
+	switch {
+	case errors.Is(stopped, ErrUnauthorized):
+		return CauseUnauthorized
+	case errors.Is(stopped, ErrUnreachable):
+		return CauseUnreachable
+	case errors.Is(stopped, ErrServerStopped):
+		return CauseServerStopped
+	case interrupted:
+		return CauseInterrupted
+	}
+	return CauseCompleted
+}
+
+// Diagnosis is the one-line account of the run: the load and what it
+// measured, and why it stopped early if it did.
+func (r *Result) Diagnosis() string { return r.summary() }
+
 // Result is what one load run measured.
 type Result struct {
+	// Cause is how the run ended.
+	Cause     Cause     `json:"cause"`
 	Kind      string    `json:"kind"`
 	Server    string    `json:"server"`
 	Transport string    `json:"transport"`

@@ -193,9 +193,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg: cfg, log: cfg.Logger,
 		outcomes:          map[[2]string]int64{},
 		latency:           map[string]*reports.Recorder{},
-		allocLatency:      reports.NewLatencyRecorder("turn.allocate.time_to_relay"),
+		allocLatency:      reports.NewLatencyRecorder(MetricTimeToRelay),
 		allocLatencySched: reports.NewLatencyRecorder("turn.allocate.time_to_relay_from_schedule"),
-		rtt:               reports.NewLatencyRecorder("relay.rtt"),
+		rtt:               reports.NewLatencyRecorder(MetricRTT),
 		rttSched:          reports.NewLatencyRecorder("relay.rtt_from_schedule"),
 		sendLag:           reports.NewLatencyRecorder("bench.send_lag"),
 		jitter:            reports.NewLatencyRecorder("relay.jitter"),
@@ -264,6 +264,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if e.stopErr != nil {
 		res.StopReason = e.stopErr.Error()
 	}
+	res.Cause = causeOf(e.stopErr, res.Interrupted)
 	e.fill(res)
 	return res, nil
 }

@@ -76,6 +76,17 @@ func (p *prober) clash(ctx context.Context, other *net.UDPAddr) {
 	}
 }
 
+// Describe says what the clash test found, in a report row.
+func (c *Clash) Describe() string {
+	switch {
+	case c.Changes:
+		return fmt.Sprintf("mapping changes when a peer's packet arrives first (%s, then %s)", c.Before, c.After)
+	case c.After == "":
+		return "not determined: " + c.Note
+	}
+	return "mapping kept (" + c.Before + ")"
+}
+
 // clashImplications is the advice the clash test adds.
 func clashImplications(c *Clash) []string {
 	if c == nil || !c.Changes {

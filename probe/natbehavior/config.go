@@ -8,9 +8,12 @@ import (
 
 	"github.com/pion/transport/v3"
 	"github.com/pion/transport/v3/stdnet"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
-// Config configures Run. Defaults are filled by setDefaults, in one place.
+// Config configures Run. Zero values take the defaults noted on each
+// field; they are filled in one place, withDefaults.
 type Config struct {
 	// Net supplies sockets. Default: the real network (stdnet).
 	Net transport.Net
@@ -50,13 +53,11 @@ const (
 	DefaultPort        = 3478
 )
 
-func (c *Config) setDefaults() error {
+func (c Config) withDefaults() Config {
 	if c.Net == nil {
-		n, err := stdnet.NewNet()
-		if err != nil {
-			return err
+		if n, err := stdnet.NewNet(); err == nil {
+			c.Net = n
 		}
-		c.Net = n
 	}
 	if c.Local == "" {
 		c.Local = DefaultLocal
@@ -71,38 +72,45 @@ func (c *Config) setDefaults() error {
 	if c.Retransmit.Budget == 0 {
 		c.Retransmit.Budget = DefaultBudget
 	}
-	return nil
+	return c
 }
 
-func (c *Config) validate() error {
+func configErr(field, value, format string, args ...any) error {
+	return configerr.New(ErrConfig, "", field, value, format, args...)
+}
+
+// validate checks a Config with defaults filled in. Field names are the
+// flag names of natkit nat.
+func (c Config) validate() error {
 	if c.Server == "" {
-		return &ConfigError{Field: "server", Msg: "is required (host:port of an RFC 5780 STUN server)"}
+		return configErr("server", "", "is required (host:port of an RFC 5780 STUN server)")
+	}
+	if c.Net == nil {
+		return configErr("net", "", "no network available")
 	}
 	if _, err := withPort(c.Server); err != nil {
-		return &ConfigError{Field: "server", Value: c.Server, Msg: err.Error()}
+		return configErr("server", c.Server, "%v", err)
 	}
 	if c.AltServer != "" {
 		if _, err := withPort(c.AltServer); err != nil {
-			return &ConfigError{Field: "alt-server", Value: c.AltServer, Msg: err.Error()}
+			return configErr("alt-server", c.AltServer, "%v", err)
 		}
 	}
-	if c.Local != "" {
-		host, port, err := net.SplitHostPort(c.Local)
-		if err != nil {
-			return &ConfigError{Field: "local", Value: c.Local, Msg: "want IP:PORT, e.g. 0.0.0.0:0"}
-		}
-		if ip := net.ParseIP(host); ip == nil || ip.To4() == nil {
-			return &ConfigError{Field: "local", Value: c.Local, Msg: "want an IPv4 address"}
-		}
-		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			return &ConfigError{Field: "local", Value: c.Local, Msg: "port: want 0..65535"}
-		}
+	host, port, err := net.SplitHostPort(c.Local)
+	if err != nil {
+		return configErr("local", c.Local, "want IP:PORT, e.g. 0.0.0.0:0")
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.To4() == nil {
+		return configErr("local", c.Local, "want an IPv4 address")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return configErr("local", c.Local, "port: want 0..65535")
 	}
 	if c.Timeout < 0 {
-		return &ConfigError{Field: "timeout", Value: c.Timeout.String(), Msg: "must be positive"}
+		return configErr("timeout", c.Timeout.String(), "must be positive")
 	}
 	if c.LifetimeMax < 0 {
-		return &ConfigError{Field: "lifetime-max", Value: c.LifetimeMax.String(), Msg: "must be positive"}
+		return configErr("lifetime-max", c.LifetimeMax.String(), "must be positive")
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Sentinel errors, for errors.Is.
@@ -27,21 +29,8 @@ var (
 	ErrClosed = errors.New("stun client closed")
 )
 
-// ConfigError names the invalid Config field.
-type ConfigError struct {
-	Field string
-	Value string
-	Msg   string
-}
-
-func (e *ConfigError) Error() string {
-	if e.Value != "" {
-		return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Msg)
-	}
-	return e.Field + ": " + e.Msg
-}
-
-func (e *ConfigError) Unwrap() error { return ErrConfig }
+// ConfigError names the invalid Config field; its Kind is ErrConfig.
+type ConfigError = configerr.Error
 
 // NoAnswerError says a server did not answer a transaction.
 type NoAnswerError struct {

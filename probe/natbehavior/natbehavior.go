@@ -15,10 +15,8 @@ import (
 // Anything learnt before the context is cancelled is returned with the
 // context's error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -40,6 +38,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// Cancelled or out of time from outside: that, not the symptom
 		// it caused (no answer), is the error.
 		err = ctx.Err()
+	}
+	r.Cause = causeOf(err)
+	if err != nil {
+		r.Error = err.Error()
 	}
 	return r, err
 }

@@ -1,6 +1,8 @@
 package natbehavior
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -123,8 +125,58 @@ func (l *Lifetime) Range() string {
 	return fmt.Sprintf("between %s and %s", l.Alive, l.Expired)
 }
 
+// Cause is the machine-readable outcome of a run.
+type Cause string
+
+// Causes.
+const (
+	// CauseClassified: the server answered and the behaviour was
+	// classified as far as the server allows (see Notes for what was not).
+	CauseClassified Cause = "classified"
+	// CauseNoAnswer: the server never answered the first Binding request.
+	CauseNoAnswer Cause = "no-answer"
+	// CauseUnreachable: the server's host answered ICMP port unreachable.
+	CauseUnreachable Cause = "port-unreachable"
+	// CauseDNS: the server's name did not resolve.
+	CauseDNS Cause = "dns-failure"
+	// CauseErrorResponse: the server answered with a STUN error.
+	CauseErrorResponse Cause = "error-response"
+	// CauseBadResponse: the server's answer had no mapped address.
+	CauseBadResponse Cause = "bad-response"
+	// CauseNetwork: a local socket error.
+	CauseNetwork Cause = "network-error"
+	// CauseInterrupted: the context ended first.
+	CauseInterrupted Cause = "interrupted"
+)
+
+// causeOf maps Run's error to a Cause.
+func causeOf(err error) Cause {
+	switch {
+	case err == nil:
+		return CauseClassified
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return CauseInterrupted
+	case errors.Is(err, ErrResolve):
+		return CauseDNS
+	case errors.Is(err, ErrNoAnswer):
+		return CauseNoAnswer
+	case errors.Is(err, ErrUnreachable):
+		return CauseUnreachable
+	case errors.Is(err, ErrErrorResponse):
+		return CauseErrorResponse
+	case errors.Is(err, ErrBadResponse):
+		return CauseBadResponse
+	}
+	return CauseNetwork
+}
+
 // Result is what Run found.
 type Result struct {
+	// Cause is the run's outcome; Error is the error behind it, as text,
+	// when it is not CauseClassified.
+	Cause Cause  `json:"cause"`
+	Error string `json:"error,omitempty"`
+
 	Server    string `json:"server"`
 	AltServer string `json:"alt_server,omitempty"`
 	// Local is the mapping-test socket's local address.

@@ -11,6 +11,10 @@
 // fatal — for example rate_limited or undelivered. Recv returns an error only
 // when the connection is gone; the close reason the server gave is in the
 // error (see *CloseError).
+//
+// For a call, Signaler is one peer's signaling (a probe/call Signaler that
+// records the room's events into the call's timeline), and Call places a
+// whole call through a server: what natkit call runs.
 package client
 
 import (

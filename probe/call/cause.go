@@ -1,0 +1,206 @@
+package call
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// Cause is why a call ended the way it did, in one word a program can
+// switch on. Diagnosis says it in a sentence, with the next step.
+type Cause string
+
+// Causes, from the first thing that went wrong. The empty Cause is a
+// Result nobody classified (one built by hand).
+const (
+	// CauseOK: both peers connected, the data channel opened and the
+	// probes ran.
+	CauseOK Cause = "ok"
+	// CauseSignalingFailed: the call could not start: joining the room or
+	// finding the other peer failed.
+	CauseSignalingFailed Cause = "signaling-failed"
+	// CauseNoDescription: no offer or answer arrived through signaling.
+	CauseNoDescription Cause = "no-offer-or-answer"
+	// CauseNoCandidates: no local candidate was gathered.
+	CauseNoCandidates Cause = "no-candidates"
+	// CauseRelayRefusedPeer: the TURN relay refused (403) every permission
+	// for the other peer's addresses: its peer policy denies them.
+	CauseRelayRefusedPeer Cause = "relay-refused-peer"
+	// CauseNoDirectPath: ICE failed, the NATs rule out a direct path
+	// (Config.NoDirectPath says why), and no relay candidate was gathered.
+	CauseNoDirectPath Cause = "no-direct-path"
+	// CauseNoRelay: the direct pairs failed and no relay candidate was
+	// gathered.
+	CauseNoRelay Cause = "direct-failed-no-relay"
+	// CauseRelayedPathFailed: relay candidates were gathered, but no pair
+	// worked, relayed ones included.
+	CauseRelayedPathFailed Cause = "relayed-path-failed"
+	// CauseTimeout: the connect timeout ended while ICE was still checking.
+	CauseTimeout Cause = "timeout"
+	// CauseDTLSFailed: ICE connected but the DTLS handshake failed.
+	CauseDTLSFailed Cause = "dtls-failed"
+	// CauseDataChannelFailed: the peers connected but the data channel did
+	// not open, or the probes could not be sent.
+	CauseDataChannelFailed Cause = "data-channel-failed"
+	// CauseInterrupted: the caller's context ended the call early (Ctrl-C).
+	CauseInterrupted Cause = "interrupted"
+	// CauseNotRun: the call never started.
+	CauseNotRun Cause = "not-run"
+)
+
+// Completed reports whether the call ran to its verdict: neither
+// interrupted nor never started. Only a completed call can be compared
+// with a theory or an expectation.
+func (c Cause) Completed() bool { return c != CauseInterrupted && c != CauseNotRun }
+
+// loopbackHint is the next step when a relay on loopback refuses a peer on
+// loopback: natkit relay refuses loopback peers unless told otherwise.
+const loopbackHint = "for a relay on loopback use `natkit relay --allow-peer 127.0.0.0/8`"
+
+// Diagnosis names the cause of a call that did not complete, and the next
+// step; "" for a call that did (or a Result nobody classified).
+func (r *Result) Diagnosis() string {
+	switch r.Cause {
+	case CauseOK, "":
+		return ""
+	case CauseSignalingFailed:
+		return "the call could not start: " + r.Error + ": check the signaling URL, the room and the server's logs"
+	case CauseNoDescription:
+		return "no offer or answer arrived through the signaling server: is the other peer in the same room?"
+	case CauseNoCandidates:
+		if r.RelayOnly {
+			return "no local candidate was gathered: with a relay-only policy, the TURN server gave no relay candidate (check it with natkit gather --expect relay)"
+		}
+		return "no local candidate was gathered: the peer has no usable network address"
+	case CauseRelayRefusedPeer:
+		return r.refusedDiagnosis()
+	case CauseTimeout:
+		return "the connect timeout ended while ICE was still checking; " + r.iceDiagnosis(r.iceCause())
+	case CauseDTLSFailed:
+		return "ICE connected but the DTLS handshake failed: a middlebox may drop large UDP packets (check the path MTU), or a certificate fingerprint did not match the signaled one"
+	case CauseDataChannelFailed:
+		return "the peers connected but the data channel did not carry the probes (SCTP over DTLS did not come up)"
+	case CauseInterrupted:
+		return "cut short before the call completed (Ctrl-C, or the caller's deadline)"
+	case CauseNotRun:
+		return "not run"
+	}
+	return r.iceDiagnosis(r.Cause)
+}
+
+// iceDiagnosis words the ICE failures, with the NAT theory when the
+// caller gave it.
+func (r *Result) iceDiagnosis(c Cause) string {
+	why := r.NoDirectPath
+	switch {
+	case c == CauseNoDirectPath && !r.RelayConfigured:
+		return "ICE failed: " + why + "; only a TURN relay can carry this call, and none was given. A TURN server (relay candidates that reach the peer) is needed for this pair."
+	case c == CauseNoDirectPath:
+		return "ICE failed: " + why + "; only a TURN relay can carry this call, and the TURN server gave no relay candidate (check it with natkit gather --expect relay)"
+	case c == CauseNoRelay:
+		return "no relay candidate was gathered, and the direct paths failed: add a TURN server, or check its credentials with natkit gather --expect relay"
+	case why != "":
+		return "ICE failed: " + why + "; relay candidates were gathered but no relayed pair worked — check that both sides' relay candidates reached the other (signaling) and that the relay is reachable"
+	}
+	return "ICE checks failed on every candidate pair, relayed ones included: check that the relay can reach the other peer's relay address"
+}
+
+func (r *Result) refusedDiagnosis() string {
+	var refused *TURNError
+	for i := range r.TURNErrors {
+		if r.TURNErrors[i].refusesPeer() {
+			refused = &r.TURNErrors[i]
+			break
+		}
+	}
+	if refused == nil {
+		return "the relay refused the peer address (403 Forbidden): its peer policy denies it"
+	}
+	host, _, err := net.SplitHostPort(refused.PeerAddr)
+	if err != nil {
+		host = refused.PeerAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return "the relay refused the peer address (403 Forbidden): its peer policy denies it — " + loopbackHint
+	}
+	return fmt.Sprintf("the relay refused the peer address %s (403 Forbidden): its peer policy denies it — allow it on the relay (natkit relay --allow-peer PREFIX, coturn --allowed-peer-ip)", host)
+}
+
+// classify computes the Cause from what the call did. runErr is why the
+// run stopped early (nil if it did not), interrupted whether the caller's
+// context ended it.
+func (r *Result) classify(runErr error, interrupted bool) Cause {
+	switch {
+	case interrupted && (runErr != nil || !r.Connected):
+		return CauseInterrupted
+	case r.Connected && runErr == nil:
+		return CauseOK
+	case r.Connected:
+		return CauseDataChannelFailed
+	case !r.gotDescription():
+		return CauseNoDescription
+	case r.candidateCount("") == 0:
+		return CauseNoCandidates
+	case r.peerRefused():
+		return CauseRelayRefusedPeer
+	case r.reached(EvDTLSState, "failed"):
+		return CauseDTLSFailed
+	case !r.reached(EvICEState, "failed") && !r.reached(EvICEState, "connected"):
+		return CauseTimeout
+	}
+	return r.iceCause()
+}
+
+func (r *Result) iceCause() Cause {
+	switch {
+	case r.candidateCount("relay") > 0:
+		return CauseRelayedPathFailed
+	case r.NoDirectPath != "":
+		return CauseNoDirectPath
+	}
+	return CauseNoRelay
+}
+
+func (r *Result) gotDescription() bool {
+	for _, e := range r.Events {
+		if e.Kind == EvSignalRecv && (e.Signal == MsgOffer || e.Signal == MsgAnswer) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Result) reached(kind EventKind, state string) bool {
+	for _, e := range r.Events {
+		if e.Kind == kind && e.State == state {
+			return true
+		}
+	}
+	return false
+}
+
+// candidateCount counts the gathered candidates of type typ ("" for all).
+func (r *Result) candidateCount(typ string) int {
+	n := 0
+	for _, cs := range r.Candidates {
+		for _, c := range cs {
+			if typ == "" || c.Type == typ {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// peerRefused: a relay refused a permission and granted none.
+func (r *Result) peerRefused() bool {
+	refused := false
+	for _, e := range r.TURNErrors {
+		refused = refused || e.refusesPeer()
+	}
+	return refused && r.PermissionsGranted == 0
+}
+
+func isRelayURL(u string) bool {
+	return strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:")
+}
