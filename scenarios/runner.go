@@ -88,6 +88,9 @@ type Options struct {
 	WaitTimeout time.Duration
 	// Parallel is how many scenarios RunAll runs at once. Default 1.
 	Parallel int
+	// OnScenario, if set, is called by RunAll as each scenario ends (from
+	// that scenario's goroutine), e.g. to drive a progress line. Default nil.
+	OnScenario func(SuiteRun)
 }
 
 func (o Options) withDefaults() Options {

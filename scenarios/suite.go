@@ -54,6 +54,9 @@ func RunAll(ctx context.Context, specs []*Spec, o Options) (*SuiteResult, error)
 			defer func() { <-sem }()
 			run.Result, run.Err = Run(ctx, spec, o)
 			run.Interrupted = run.Err != nil && ctx.Err() != nil
+			if o.OnScenario != nil {
+				o.OnScenario(*run)
+			}
 		}(spec)
 	}
 	wg.Wait()

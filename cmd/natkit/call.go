@@ -148,11 +148,14 @@ func runCall(cmd *cobra.Command, a *app, args []string, f *callFlags, out *outpu
 		}
 		servers = ss.WebRTC()
 	}
+	bar := a.progress(ctx, "call", 0)
 	res, err := client.Call(ctx, client.CallConfig{
 		URL: f.signal, Room: f.room, Token: f.roomToken, Role: f.role, ConnectTimeout: f.timeout,
-		Peer:  call.PeerConfig{ICEServers: servers, RelayOnly: f.relayOnly, Audio: f.audio, Logger: vnetPionLogger(a)},
-		Probe: call.ProbeConfig{Count: f.messages, Size: f.size},
+		Peer:    call.PeerConfig{ICEServers: servers, RelayOnly: f.relayOnly, Audio: f.audio, Logger: vnetPionLogger(a)},
+		Probe:   call.ProbeConfig{Count: f.messages, Size: f.size},
+		OnEvent: func(e call.Event) { bar.SetStatus(e.Peer + " " + string(e.Kind) + " " + e.Text()) },
 	})
+	bar.Done()
 	if res == nil {
 		return err
 	}

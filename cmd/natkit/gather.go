@@ -132,13 +132,23 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		}
 		return usageError(err)
 	}
+	bar := a.progress(ctx, "gather", len(servers))
 	res, err := gather.Run(ctx, gather.Config{
 		Servers:         servers,
 		Policy:          gather.Policy(f.policy),
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
 		Logger:          loggerForDiagnosis(a),
+		OnServer: func(r gather.ServerResult) {
+			bar.SetStatus(r.URL + " " + string(r.Cause))
+			if r.Cause.OK() {
+				bar.Increment()
+			} else {
+				bar.Fail()
+			}
+		},
 	})
+	bar.Done()
 	if errors.Is(err, gather.ErrConfig) {
 		return usageError(err)
 	}

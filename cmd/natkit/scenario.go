@@ -123,7 +123,17 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 				}
 				specs = append(specs, s)
 			}
-			res, err := scenarios.RunAll(cmd.Context(), specs, scenarios.Options{Logger: vnetPionLogger(a), Parallel: parallel})
+			bar := a.progress(cmd.Context(), "scenario run", len(specs))
+			onDone := func(run scenarios.SuiteRun) {
+				bar.SetStatus(run.Name)
+				if run.Result != nil && run.Result.Passed() {
+					bar.Increment()
+				} else {
+					bar.Fail()
+				}
+			}
+			res, err := scenarios.RunAll(cmd.Context(), specs, scenarios.Options{Logger: vnetPionLogger(a), Parallel: parallel, OnScenario: onDone})
+			bar.Done()
 			if res == nil {
 				return err
 			}

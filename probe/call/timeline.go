@@ -68,6 +68,10 @@ func (e Event) Text() string {
 // Timeline collects events from both peers (and from whoever drives the
 // call, e.g. a scenario step or a signaler). It is safe for concurrent use.
 type Timeline struct {
+	// Observe, if set, is called with each event as it is recorded, e.g.
+	// to drive a progress line. Set it before the call starts.
+	Observe func(Event)
+
 	mu     sync.Mutex
 	events []Event
 }
@@ -91,6 +95,9 @@ func (t *Timeline) Record(e Event) {
 	t.mu.Lock()
 	t.events = append(t.events, e)
 	t.mu.Unlock()
+	if t.Observe != nil {
+		t.Observe(e)
+	}
 }
 
 // Events returns the events in time order.

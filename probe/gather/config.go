@@ -55,6 +55,10 @@ type Config struct {
 	// Now is the clock for the REST-username expiry check. Default
 	// time.Now.
 	Now func() time.Time
+	// OnServer, if set, is called as each server's own probe and gather
+	// end (from the probe's goroutine), e.g. to drive a progress line.
+	// Default nil.
+	OnServer func(ServerResult)
 }
 
 // Defaults.

@@ -81,6 +81,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if cfg.OnServer != nil {
+				defer func() { cfg.OnServer(*r) }()
+			}
 			if s.IsTURN() {
 				turnMu.Lock()
 				defer turnMu.Unlock()

@@ -101,8 +101,8 @@ func (r *Result) Report(slo SLO) *reports.Report {
 		if r.LatePercent() > slo.MaxLatePercent {
 			// A warning, not a relay failure: the numbers understate what
 			// the relay can do.
-			c.Verdict = reports.VerdictSkip
-			c.Message = "WARNING: natkit bench could not keep its send schedule; the tool, not the relay, was the bottleneck. " +
+			c.Verdict = reports.VerdictWarn
+			c.Message = "natkit bench could not keep its send schedule; the tool, not the relay, was the bottleneck. " +
 				"RTT from the schedule includes the tool's lag. Use fewer packets per worker or more workers."
 			rep.AddEvent(r.Started.Add(r.Elapsed), "bench", "warning", c.Message)
 		}
@@ -111,6 +111,9 @@ func (r *Result) Report(slo SLO) *reports.Report {
 
 	rep.Summary = r.Diagnosis()
 	rep.Metrics = r.metrics()
+	if r.Kind == KindTraffic {
+		rep.Headline = []string{MetricRTT}
+	}
 	rep.Series = r.Series
 	rep.Tables = append(rep.Tables, r.outcomeTable())
 	_ = rep.SetDetails(r)

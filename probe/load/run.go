@@ -288,12 +288,12 @@ func (e *engine) ticker(stop <-chan struct{}, done chan<- struct{}) {
 		last = now
 		sent, recv, ok, fail := e.sent.Load(), e.received.Load(), e.allocOK.Load(), e.allocFail.Load()
 		e.point("allocations up", "allocations", now, float64(e.active.Load()))
-		e.point("allocations/s", "1/s", now, float64(ok-lastOK)/dt)
-		e.point("failed allocations/s", "1/s", now, float64(fail-lastFail)/dt)
+		e.point("allocations/s", "allocations/s", now, float64(ok-lastOK)/dt)
+		e.point("failed allocations/s", "allocations/s", now, float64(fail-lastFail)/dt)
 		phase, _ := e.phase.Load().(string)
 		if e.cfg.PPS > 0 {
-			e.point("sent packets/s", "1/s", now, float64(sent-lastSent)/dt)
-			e.point("received packets/s", "1/s", now, float64(recv-lastRecv)/dt)
+			e.point("sent packets/s", "packets/s", now, float64(sent-lastSent)/dt)
+			e.point("received packets/s", "packets/s", now, float64(recv-lastRecv)/dt)
 			if phase == "traffic" && sent > 0 {
 				silent := now - time.Duration(e.lastRx.Load())
 				if silent > e.cfg.ServerSilence {

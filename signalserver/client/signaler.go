@@ -40,6 +40,9 @@ type SignalerConfig struct {
 	Timeline *call.Timeline
 	// Dial are the WebSocket options. Default: the zero Options.
 	Dial *Options
+	// OnEvent, if set, sees each timeline event as it happens (e.g. for a
+	// progress line). Default nil.
+	OnEvent func(call.Event)
 }
 
 func (c SignalerConfig) withDefaults() SignalerConfig {
@@ -242,6 +245,9 @@ type CallConfig struct {
 	Probe call.ProbeConfig
 	// Dial are the WebSocket options. Default: the zero Options.
 	Dial *Options
+	// OnEvent, if set, sees each timeline event as it happens (e.g. for a
+	// progress line). Default nil.
+	OnEvent func(call.Event)
 }
 
 func (c CallConfig) withDefaults() CallConfig {
@@ -276,7 +282,7 @@ func Call(ctx context.Context, cfg CallConfig) (*call.Result, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	tl := &call.Timeline{}
+	tl := &call.Timeline{Observe: cfg.OnEvent}
 	started := time.Now()
 	names := []string{cfg.Role}
 	if cfg.Role == RoleBoth {
