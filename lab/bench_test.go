@@ -2,7 +2,6 @@ package lab_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/natkit/natkit/lab"
@@ -10,31 +9,31 @@ import (
 	"github.com/natkit/natkit/scenarios"
 )
 
-// BenchmarkMatrix is the performance target of the kernel lab: the classic
-// five presets × TURN no/yes (50 calls) on real kernels in ≤ 20 s wall,
-// measured against the vnet matrix of the same cells in the same run
-// (alternate the two: go test -bench Matrix -count 3).
+// BenchmarkMatrix is the performance target of the kernel lab: natkit
+// matrix --net kernel over the classic five presets × TURN no/yes (50
+// calls) in ≤ 20 s wall, against the vnet matrix of the same cells in the
+// same run (alternating: go test -bench Matrix -count 3).
 func BenchmarkMatrix(b *testing.B) {
-	b.Run("kernel", func(b *testing.B) {
-		labtest.Require(b)
-		for range b.N {
-			n, bad := kernelMatrix(lab.ClassicPresetNames(), 8)
-			if len(bad) > 0 {
-				b.Fatalf("%d of %d cells differ from theory:\n%s", len(bad), n, strings.Join(bad, "\n"))
+	for _, net := range []string{scenarios.NetKernel, scenarios.NetVNet} {
+		b.Run(net, func(b *testing.B) {
+			if net == scenarios.NetKernel {
+				labtest.Require(b)
 			}
-		}
-	})
-	b.Run("vnet", func(b *testing.B) {
-		for range b.N {
-			res, err := scenarios.RunMatrix(context.Background(), scenarios.MatrixConfig{Presets: lab.ClassicPresetNames()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, c := range res.Cells {
-				if !c.Match() {
-					b.Fatalf("vnet cell %s: %s, theory %s", c.Name(), c.ObservedText(), c.ExpectedText())
+			for range b.N {
+				res, err := scenarios.RunMatrix(context.Background(), scenarios.MatrixConfig{NATs: lab.ClassicPresetNames(), Net: net})
+				if err != nil {
+					b.Fatal(err)
 				}
+				bad := 0
+				for _, c := range res.Cells {
+					if !c.Match() {
+						bad++
+						b.Errorf("%s cell %s: %s, theory %s", net, c.Name(), c.ObservedText(), c.ExpectedText())
+					}
+				}
+				b.ReportMetric(float64(bad), "mismatches")
+				b.ReportMetric(res.Duration.Seconds(), "wall-s/matrix")
 			}
-		}
-	})
+		})
+	}
 }

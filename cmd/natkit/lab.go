@@ -292,3 +292,12 @@ func newLabPresetsCmd(a *app) *cobra.Command {
 		},
 	}
 }
+
+// checkKernel fails early, with what is missing (exit 3), when the kernel
+// backend is asked for and the machine cannot run it.
+func checkKernel(netName string) error {
+	if netName != scenarios.NetKernel {
+		return nil
+	}
+	return lab.Check()
+}
