@@ -447,7 +447,7 @@ func (s *Spec) validate() error {
 				// A kernel-only preset (natkit lab presets) is checked by
 				// the kernel backend; vnet refuses it when it builds.
 				if _, kerr := lab.LookupPreset(sp.NAT); kerr != nil {
-					return at(kerr.Error(), "nat")
+					return at(err.Error()+" (or a kernel preset: natkit lab presets)", "nat")
 				}
 			}
 			if sp.Mapping != "" || sp.Filtering != "" {
