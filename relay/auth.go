@@ -17,6 +17,9 @@ const (
 	ReasonExpired           = "expired"
 	ReasonMalformedUsername = "malformed_username"
 	ReasonWrongRealm        = "wrong_realm"
+	// ReasonExpiryTooFar is a REST username whose expiry lies further
+	// ahead than Config.MaxRESTTTL.
+	ReasonExpiryTooFar = "expiry_too_far"
 )
 
 // authenticator holds static users and REST secrets. It answers with every
@@ -26,6 +29,7 @@ type authenticator struct {
 	realm    string
 	users    map[string][]byte // name → long-term key
 	restAuth []turn.AuthHandler
+	maxTTL   time.Duration // REST expiries further ahead are refused
 
 	mu       sync.Mutex
 	verified map[string][]byte // username → key that verified last
@@ -33,8 +37,10 @@ type authenticator struct {
 
 const maxVerifiedCache = 100000
 
-func newAuthenticator(realm string, users map[string]string, secrets []string, log logging.LeveledLogger) *authenticator {
-	a := &authenticator{realm: realm, users: map[string][]byte{}, verified: map[string][]byte{}}
+func newAuthenticator(realm string, users map[string]string, secrets []string, maxTTL time.Duration,
+	log logging.LeveledLogger,
+) *authenticator {
+	a := &authenticator{realm: realm, users: map[string][]byte{}, verified: map[string][]byte{}, maxTTL: maxTTL}
 	for name, pass := range users {
 		a.users[name] = turn.GenerateAuthKey(name, realm, pass)
 	}
@@ -66,8 +72,12 @@ func (a *authenticator) keys(username, realm string) ([][]byte, string) {
 		}
 		return nil, ReasonMalformedUsername
 	}
-	if exp < time.Now().Unix() {
+	now := time.Now()
+	if exp < now.Unix() {
 		return nil, ReasonExpired
+	}
+	if exp > now.Add(a.maxTTL).Unix() {
+		return nil, ReasonExpiryTooFar
 	}
 	keys := make([][]byte, 0, len(a.restAuth))
 	for _, h := range a.restAuth {

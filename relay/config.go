@@ -30,6 +30,17 @@ const (
 	DefaultPortMin     = 49152
 	DefaultPortMax     = 65535
 	DefaultMaxLifetime = time.Hour
+	// DefaultMaxRESTTTL is the default Config.MaxRESTTTL: twice the 24 h
+	// that natkit signal, natkit relay's banner and most TURN REST
+	// services mint, so clock skew and early minting still pass.
+	DefaultMaxRESTTTL = 48 * time.Hour
+	// DefaultAuthTimeout is the default Config.AuthTimeout: a TCP
+	// handshake, a TLS handshake and the 401 round trip take a few round
+	// trips, and a link slower than that has no use for TURN over TCP.
+	DefaultAuthTimeout = 5 * time.Second
+	// DefaultNonceLifetime is the default Config.NonceLifetime, coturn's
+	// stale-nonce default.
+	DefaultNonceLifetime = 10 * time.Minute
 	// DefaultSocketBuffer is the default Config.SocketBuffer.
 	DefaultSocketBuffer = 4 << 20
 	// maxPionLifetime is the longest LIFETIME pion's server honours;
@@ -100,6 +111,10 @@ type Config struct {
 	// base64(HMAC-SHA1(secret, username)). Every secret is accepted, so
 	// they can be rotated. Default: none.
 	Secrets []string
+	// MaxRESTTTL refuses (401, reason expiry_too_far) TURN REST usernames
+	// whose expiry lies further ahead than this: a credential valid for
+	// years is a leaked static password. Default: 48h.
+	MaxRESTTTL time.Duration
 	// RelayIP is the local IP that relayed-transport sockets bind to.
 	// Default: the IP of the first listener (0.0.0.0 is not allowed then).
 	RelayIP net.IP
@@ -133,7 +148,18 @@ type Config struct {
 	// BandwidthLimit caps each allocation's relayed bytes per second, both
 	// directions together; excess packets are dropped. Default: 0, none.
 	BandwidthLimit int64
-	// TLSConfig serves "tls" listeners. Required when there is one.
+	// NonceLifetime is how long a NONCE the relay issued stays valid. Every
+	// nonce is bound to the 5-tuple it was sent to; an expired or foreign
+	// one gets 438 Stale Nonce with a fresh one (coturn's stale-nonce).
+	// Default: 10m.
+	NonceLifetime time.Duration
+	// AuthTimeout closes a TCP or TLS connection that has not sent a
+	// request with valid credentials this long after it was accepted
+	// (coturn's max-allocate-timeout), so that idle or half-sent
+	// connections cannot hold descriptors and memory. Default: 5s.
+	AuthTimeout time.Duration
+	// TLSConfig serves "tls" listeners. Default: nil (required when there
+	// is a tls listener).
 	TLSConfig *tls.Config
 	// SocketsPerListener opens this many SO_REUSEPORT sockets per UDP
 	// listener so that reads use several cores (real network only; 1 on
@@ -191,6 +217,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = DefaultMaxLifetime
 	}
+	if c.NonceLifetime == 0 {
+		c.NonceLifetime = DefaultNonceLifetime
+	}
+	if c.AuthTimeout == 0 {
+		c.AuthTimeout = DefaultAuthTimeout
+	}
+	if c.MaxRESTTTL == 0 {
+		c.MaxRESTTTL = DefaultMaxRESTTTL
+	}
 	if c.SocketBuffer == 0 {
 		c.SocketBuffer = DefaultSocketBuffer
 	}
@@ -216,7 +251,7 @@ func (c Config) withDefaults() Config {
 }
 
 // validate checks a Config after withDefaults.
-func (c *Config) validate() error {
+func (c Config) validate() error {
 	for i, l := range c.Listen {
 		if err := l.validate(); err != nil {
 			return configErr(fmt.Sprintf("Listen[%d]", i), l.String(), "%v", err)
@@ -254,6 +289,15 @@ func (c *Config) validate() error {
 	if c.MaxLifetime < time.Second {
 		return configErr("MaxLifetime", c.MaxLifetime.String(), "want at least 1s")
 	}
+	if c.NonceLifetime < time.Second {
+		return configErr("NonceLifetime", c.NonceLifetime.String(), "want at least 1s")
+	}
+	if c.AuthTimeout < 10*time.Millisecond {
+		return configErr("AuthTimeout", c.AuthTimeout.String(), "want at least 10ms")
+	}
+	if c.MaxRESTTTL < time.Minute {
+		return configErr("MaxRESTTTL", c.MaxRESTTTL.String(), "want at least 1m")
+	}
 	if c.BandwidthLimit < 0 {
 		return configErr("BandwidthLimit", strconv.FormatInt(c.BandwidthLimit, 10), "want 0 (none) or more bytes per second")
 	}
@@ -279,7 +323,7 @@ func (c *Config) validate() error {
 	return nil
 }
 
-func (c *Config) firstUDPIP() net.IP {
+func (c Config) firstUDPIP() net.IP {
 	for _, l := range c.Listen {
 		if l.Network == NetworkUDP {
 			host, _, _ := net.SplitHostPort(l.Addr)

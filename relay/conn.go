@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // udpConn is a listening UDP socket as pion sees it: every datagram goes
@@ -61,6 +63,19 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
+// WriteTo sends what pion answers; a NONCE in it becomes the relay's,
+// bound to the client's 5-tuple.
+func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	n := len(b)
+	if isNonceChallenge(b) {
+		b = c.s.nonces.rebind(b, nonceTuple(NetworkUDP, addr, c.o.local))
+	}
+	if _, err := c.PacketConn.WriteTo(b, addr); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // serveSTUN runs the read loop of an extra RFC 5780 socket, which answers
 // Binding requests only.
 func (c *udpConn) serveSTUN() {
@@ -78,22 +93,54 @@ type tcpListener struct {
 	net.Listener
 	s         *Server
 	transport string
+	done      chan struct{} // closed by Close, ends a back-off
 
 	mu     sync.Mutex
 	conns  map[*framedConn]struct{}
 	closed bool
 }
 
+func newTCPListener(inner net.Listener, s *Server, transport string) *tcpListener {
+	return &tcpListener{Listener: inner, s: s, transport: transport, done: make(chan struct{}),
+		conns: map[*framedConn]struct{}{}}
+}
+
+// Accept back-off bounds: the first retry comes soon, a lasting shortage
+// costs one failed accept a second.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// Accept returns the next connection. pion's accept loop ends on any
+// error, so errors other than a closed listener (EMFILE, ENFILE, ENOBUFS,
+// ECONNABORTED: the machine's state, not the listener's) are retried
+// after a growing back-off instead of being returned.
 func (l *tcpListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return l.track(c)
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return nil, err
+		}
+		backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+		l.s.ctr.acceptErrors.Add(1)
+		l.s.log.Warn("relay: accept failed, retrying", "transport", l.transport, "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-l.done:
+			t.Stop()
+			return nil, net.ErrClosed
+		}
 	}
-	fc := &framedConn{Conn: c, s: l.s, l: l, r: bufio.NewReaderSize(c, 4096), buf: make([]byte, inboundMTU)}
-	fc.o = origin{
-		transport: NetworkTCP, natIdx: -1, turn: true, local: c.LocalAddr(),
-		write: func(b []byte, _ net.Addr) error { _, err := c.Write(b); return err },
-	}
+}
+
+func (l *tcpListener) track(c net.Conn) (net.Conn, error) {
+	fc := newFramedConn(c, c, l)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -102,6 +149,9 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 	}
 	l.conns[fc] = struct{}{}
 	l.mu.Unlock()
+	// Until it authenticates, a connection lives AuthTimeout at most
+	// (the TLS handshake included: it happens on the first Read).
+	fc.timer = time.AfterFunc(l.s.cfg.AuthTimeout, fc.authExpired)
 	return fc, nil
 }
 
@@ -110,6 +160,9 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 func (l *tcpListener) Close() error {
 	err := l.Listener.Close()
 	l.mu.Lock()
+	if !l.closed {
+		close(l.done)
+	}
 	l.closed = true
 	conns := l.conns
 	l.conns = map[*framedConn]struct{}{}
@@ -127,10 +180,42 @@ type framedConn struct {
 	net.Conn
 	s       *Server
 	l       *tcpListener
-	r       *bufio.Reader
+	r       *bufio.Reader // frames are cut in its buffer, no copy
 	o       origin
-	buf     []byte
 	pending []byte
+
+	authed atomic.Bool
+	timer  *time.Timer // closes the connection at AuthTimeout; nil in fuzzing
+}
+
+// frameBuffer is a connection's whole read buffer: one largest frame.
+const frameBuffer = 4096
+
+func newFramedConn(c net.Conn, r io.Reader, l *tcpListener) *framedConn {
+	fc := &framedConn{Conn: c, s: l.s, l: l, r: bufio.NewReaderSize(r, frameBuffer)}
+	fc.o = origin{
+		transport: NetworkTCP, natIdx: -1, turn: true, local: c.LocalAddr(),
+		write:         func(b []byte, _ net.Addr) error { _, err := c.Write(b); return err },
+		authenticated: fc.authenticated,
+	}
+	return fc
+}
+
+// authenticated is called for every request whose credentials verified.
+func (c *framedConn) authenticated() {
+	if c.authed.CompareAndSwap(false, true) && c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+func (c *framedConn) authExpired() {
+	if c.authed.Load() {
+		return
+	}
+	c.s.ctr.authTimeouts.Add(1)
+	c.s.log.Debug("relay: closing connection that did not authenticate in time", "client", c.RemoteAddr().String(),
+		"transport", c.l.transport, "timeout", c.s.cfg.AuthTimeout)
+	c.Conn.Close() // pion's reader sees the error and cleans up
 }
 
 var errBadFrame = errors.New("bad frame")
@@ -179,11 +264,16 @@ func (c *framedConn) readFrame() ([]byte, error) {
 	if size >= inboundMTU {
 		return nil, c.fail(BadOversized)
 	}
-	frame := c.buf[:size]
-	if _, err := io.ReadFull(c.r, frame); err != nil {
+	// The frame stays valid in the reader's buffer until the next Peek,
+	// which comes only once pending is consumed.
+	frame, err := c.r.Peek(size)
+	if err != nil {
 		return nil, err
 	}
-	return frame, nil
+	_, _ = c.r.Discard(size)
+	// Capacity capped: pion's MessageIntegrity.Check appends its HMAC
+	// after the message, which would overwrite the next frame.
+	return frame[:size:size], nil
 }
 
 func (c *framedConn) fail(reason string) error {
@@ -193,7 +283,23 @@ func (c *framedConn) fail(reason string) error {
 	return fmt.Errorf("%w from %s: %s", errBadFrame, c.RemoteAddr(), reason)
 }
 
+// Write sends what pion answers, one whole frame per call; a NONCE in it
+// becomes the relay's, bound to this connection.
+func (c *framedConn) Write(b []byte) (int, error) {
+	n := len(b)
+	if isNonceChallenge(b) {
+		b = c.s.nonces.rebind(b, nonceTuple(NetworkTCP, c.RemoteAddr(), c.o.local))
+	}
+	if _, err := c.Conn.Write(b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 func (c *framedConn) Close() error {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	c.l.mu.Lock()
 	delete(c.l.conns, c)
 	c.l.mu.Unlock()

@@ -28,8 +28,27 @@ func startPeer(t *testing.T) int {
 	bin := externaltest.LookPath(t, "turnutils_peer", "coturn")
 	port := externaltest.FreeUDPPort(t, "127.0.0.1")
 	externaltest.Start(t, bin, "-L", "127.0.0.1", "-p", strconv.Itoa(port))
-	time.Sleep(200 * time.Millisecond)
+	waitEcho(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 10*time.Second)
 	return port
+}
+
+// waitEcho waits until the UDP echo peer at addr sends a datagram back: the
+// condition the tests need, instead of a guess at its start-up time.
+func waitEcho(t *testing.T, addr string, timeout time.Duration) {
+	t.Helper()
+	c, err := net.Dial("udp4", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	buf := make([]byte, 64)
+	err = externaltest.WaitFor(timeout, func() bool {
+		if _, err := c.Write([]byte("natkit ready?")); err != nil {
+			return false
+		}
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := c.Read(buf)
+		return err == nil && string(buf[:n]) == "natkit ready?"
+	})
+	require.NoError(t, err, "turnutils_peer on %s did not echo", addr)
 }
 
 func TestCoturnUclientInterop(t *testing.T) {

@@ -43,7 +43,12 @@
 // "expiry:user" (a Unix time), the password base64(HMAC-SHA1(secret,
 // username)); mint them with turn.GenerateLongTermTURNRESTCredentials, or
 // take ready-made ICE servers from Server.ICEServers. Several secrets are
-// accepted at once for rotation. Wrong or expired credentials get 401.
+// accepted at once for rotation. Wrong or expired credentials get 401, and
+// so does a REST username expiring more than MaxRESTTTL ahead.
+//
+// Nonces are bound to the client's 5-tuple and expire after
+// NonceLifetime: a request replayed from elsewhere, or signed with an old
+// nonce, gets 438 Stale Nonce with a fresh one.
 //
 // # RFC 5780
 //
@@ -59,14 +64,20 @@
 // # Peer policy
 //
 // CreatePermission and ChannelBind toward loopback, unspecified, private
-// (RFC 1918, fc00::/7), CGNAT, link-local, multicast, broadcast and
-// reserved addresses get 403 Forbidden, including their IPv6 encodings
-// (IPv4-mapped, IPv4-compatible, 6to4, NAT64, Teredo). PeerPolicy.Allow
-// opens prefixes (allow wins), PeerPolicy.Deny refuses more.
+// (RFC 1918, fc00::/7, fec0::/10), CGNAT, link-local, multicast, broadcast
+// and reserved (240/4, 192.0.0.0/24, 198.18.0.0/15) addresses get 403
+// Forbidden, including their IPv6 encodings (IPv4-mapped, SIIT,
+// IPv4-compatible, 6to4, NAT64, Teredo, ISATAP). PeerPolicy.Allow opens
+// prefixes (allow wins), PeerPolicy.Deny refuses more. The relay's own
+// listening addresses and the allocation's own relayed address are refused
+// whatever the policy (rule self), and Send indications toward them are
+// dropped.
 //
 // # Limits
 //
-// MaxAllocations refuses new allocations with 508 Insufficient Capacity,
+// Relayed ports are tried across the whole PortMin–PortMax range, so an
+// allocation fails (508) only when the range is full. MaxAllocations
+// refuses new allocations with 508 Insufficient Capacity,
 // UserQuota per user with 486 Allocation Quota Reached, MaxLifetime caps
 // the granted LIFETIME, BandwidthLimit drops relayed packets above a byte
 // rate per allocation. Drain refuses new allocations and waits for the
@@ -75,7 +86,7 @@
 // # Event loops
 //
 // On the real network on Linux, IPv4 UDP listening and relayed sockets are
-// raw sockets served by Config.Loops event loops (epoll, recvmmsg,
+// non-blocking UDP sockets served by Config.Loops event loops (epoll, recvmmsg,
 // sendmmsg) that relay ChannelData of known channels in place, in both
 // directions, without a goroutine per packet; everything else is queued to
 // pion. vnet, IPv6 and other systems use Go sockets and pion's reader
@@ -87,7 +98,8 @@
 // Prometheus (natkit_relay_allocations_active, _allocations_total{outcome},
 // _auth_failures_total{reason}, _permissions_denied_total{rule},
 // _bad_packets_total{reason}, _packets_total{direction},
-// _bytes_total{direction}, _bandwidth_drops_total, _binding_requests_total).
+// _bytes_total{direction}, _bandwidth_drops_total, _binding_requests_total,
+// _stale_nonces_total, _auth_timeouts_total, _accept_errors_total).
 // Config.Logger gets structured logs; every allocation is logged at debug
 // with user, 5-tuple and lifetime. Secrets and passwords are never logged.
 // Config.OnAuthFailure is called with a typed AuthFailure for every 401,
@@ -95,8 +107,11 @@
 //
 // # Bad input
 //
-// Malformed STUN, truncated ChannelData, unknown comprehension-required
-// attributes (420) and oversized or non-STUN frames on TCP/TLS (the
-// connection is closed) are counted in BadPackets and logged; none of them
-// reaches pion's handlers.
+// Malformed STUN, a FINGERPRINT that does not match, truncated
+// ChannelData, unknown comprehension-required attributes (420) and
+// oversized or non-STUN frames on TCP/TLS (the connection is closed) are
+// counted in BadPackets and logged; none of them reaches pion's handlers.
+// TCP/TLS connections that send no request with valid credentials within
+// AuthTimeout are closed; accept errors (EMFILE…) are retried with a
+// back-off, so the listeners outlive descriptor exhaustion.
 package relay

@@ -3,6 +3,8 @@ package relay
 import (
 	"errors"
 	"fmt"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Errors returned by New and by the Server methods. Use errors.Is.
@@ -25,25 +27,12 @@ var (
 	errCapacity = errors.New("relay allocation limit reached")
 )
 
-// ConfigError names the Config field that is wrong and why.
-type ConfigError struct {
-	Field string
-	Value string
-	Err   error
-}
-
-func (e *ConfigError) Error() string {
-	if e.Value != "" {
-		return fmt.Sprintf("relay config %s %q: %v", e.Field, e.Value, e.Err)
-	}
-	return fmt.Sprintf("relay config %s: %v", e.Field, e.Err)
-}
-
-// Unwrap lets errors.Is(err, ErrConfig) hold.
-func (e *ConfigError) Unwrap() []error { return []error{ErrConfig, e.Err} }
+// ConfigError names the Config field that is wrong, its value and why;
+// errors.Is(err, ErrConfig) holds.
+type ConfigError = configerr.Error
 
 func configErr(field, value, format string, args ...any) error {
-	return &ConfigError{Field: field, Value: value, Err: fmt.Errorf(format, args...)}
+	return configerr.New(ErrConfig, "relay", field, value, format, args...)
 }
 
 // ListenError says which listener could not be opened.

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bufio"
 	"bytes"
 	"net"
 	"testing"
@@ -24,11 +23,28 @@ func fuzzServer(f *testing.F) *Server {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = s.Close() })
+	// A known nonce key and a stopped clock, so that the seeds' nonce is
+	// valid and the fuzzer reaches the checks behind it.
+	s.nonces.key, s.nonces.now = [32]byte{}, func() time.Time { return fuzzNow }
 	return s
 }
 
+var fuzzNow = time.Unix(1_800_000_000, 0)
+
+// fuzzNonce is a nonce fuzzServer accepts from the FuzzInspect client.
+func fuzzNonce() string {
+	b := &nonceBook{lifetime: time.Hour, now: func() time.Time { return fuzzNow }}
+	return b.mint(nonceTuple(NetworkUDP, fuzzClient, fuzzLocal))
+}
+
+var (
+	fuzzClient = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 5000}
+	fuzzLocal  = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3478}
+)
+
 func fuzzSeeds(f *testing.F) {
 	key := stun.NewLongTermIntegrity("u", DefaultRealm, "p")
+	nonce := stun.NewNonce(fuzzNonce())
 	add := func(setters ...stun.Setter) {
 		m, err := stun.Build(setters...)
 		if err != nil {
@@ -40,19 +56,32 @@ func fuzzSeeds(f *testing.F) {
 	add(stun.TransactionID, stun.BindingRequest, rawAttr{Type: stun.AttrChangeRequest, Value: []byte{0, 0, 0, 6}})
 	add(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
 		rawAttr{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}},
-		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), stun.NewNonce("n"), key, stun.Fingerprint)
+		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), nonce, key, stun.Fingerprint)
 	add(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
 		rawAttr{Type: stun.AttrLifetime, Value: []byte{0, 0, 0x0e, 0x10}},
-		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), stun.NewNonce("n"), key)
+		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), nonce, key)
 	add(stun.TransactionID, stun.NewType(stun.MethodCreatePermission, stun.ClassRequest),
 		rawAttr{Type: stun.AttrXORPeerAddress, Value: []byte{0, 1, 0x21, 0x13, 0x5e, 0x12, 0xa4, 0x43}},
-		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), stun.NewNonce("n"), key)
+		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), nonce, key)
 	add(stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest),
 		rawAttr{Type: stun.AttrChannelNumber, Value: []byte{0x40, 0, 0, 0}},
 		rawAttr{Type: stun.AttrXORPeerAddress, Value: []byte{0, 2, 0x21, 0x13}},
-		stun.NewUsername("1:x"), stun.NewRealm(DefaultRealm), stun.NewNonce("n"), key)
+		stun.NewUsername("1:x"), stun.NewRealm(DefaultRealm), nonce, key)
 	add(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication),
 		rawAttr{Type: stun.AttrData, Value: []byte("hello")})
+	// A Send indication toward 127.0.0.1:3478 (the self check reads it).
+	add(stun.NewTransactionIDSetter([stun.TransactionIDSize]byte{}), stun.NewType(stun.MethodSend, stun.ClassIndication),
+		rawAttr{Type: stun.AttrXORPeerAddress, Value: []byte{0, 1, 0x2c, 0x84, 0x5e, 0x12, 0xa4, 0x43}},
+		rawAttr{Type: stun.AttrData, Value: []byte("hello")})
+	// A signed Allocate whose FINGERPRINT is wrong.
+	bad, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
+		rawAttr{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}},
+		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), nonce, key, stun.Fingerprint)
+	if err != nil {
+		f.Fatal(err)
+	}
+	bad.Raw[len(bad.Raw)-1] ^= 1
+	f.Add(bad.Raw)
 	add(stun.TransactionID, stun.BindingRequest, rawAttr{Type: 0x7777, Value: []byte{1}})
 	f.Add([]byte{0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4})
 	f.Add([]byte{0x40, 0x00, 0xff, 0xff, 1})
@@ -67,11 +96,10 @@ func FuzzInspect(f *testing.F) {
 	fuzzSeeds(f)
 	s := fuzzServer(f)
 	o := &origin{
-		transport: NetworkUDP, natIdx: -1, turn: true,
-		local: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3478},
+		transport: NetworkUDP, natIdx: -1, turn: true, local: fuzzLocal,
 		write: func([]byte, net.Addr) error { return nil },
 	}
-	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 5000}
+	src := fuzzClient
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, pass := s.inspect(b, src, o)
 		if !pass {
@@ -95,12 +123,10 @@ func FuzzInspect(f *testing.F) {
 func FuzzTCPStream(f *testing.F) {
 	fuzzSeeds(f)
 	s := fuzzServer(f)
-	l := &tcpListener{s: s, transport: NetworkTCP, conns: map[*framedConn]struct{}{}}
+	l := newTCPListener(nil, s, NetworkTCP)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		conn := &fakeConn{}
-		fc := &framedConn{Conn: conn, s: s, l: l, r: bufio.NewReader(bytes.NewReader(b)), buf: make([]byte, inboundMTU)}
-		fc.o = origin{transport: NetworkTCP, natIdx: -1, turn: true, local: conn.LocalAddr(),
-			write: func([]byte, net.Addr) error { return nil }}
+		fc := newFramedConn(conn, bytes.NewReader(b), l)
 		p := make([]byte, inboundMTU)
 		for range 1000 {
 			if _, err := fc.Read(p); err != nil {

@@ -2,7 +2,10 @@ package relay_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -36,34 +39,87 @@ func addrOf(t *testing.T, srv *relay.Server, network string) string {
 }
 
 // rawClient speaks STUN/TURN message by message, to see exact error codes.
+// It talks UDP, or TCP when made by newTCPRawClient.
 type rawClient struct {
 	t          *testing.T
 	conn       net.PacketConn
+	tcp        net.Conn
 	server     net.Addr
 	user, pass string
 	realm      string
 	nonce      []byte
 }
 
+// newRawClient is a rawClient over UDP, from ::1 when server is IPv6.
 func newRawClient(t *testing.T, server, user, pass string) *rawClient {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	network, local := "udp4", "127.0.0.1:0"
+	if ap, err := netip.ParseAddrPort(server); err == nil && ap.Addr().Is6() {
+		network, local = "udp6", "[::1]:0"
+	}
+	conn, err := net.ListenPacket(network, local)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	sa, err := net.ResolveUDPAddr("udp4", server)
+	sa, err := net.ResolveUDPAddr(network, server)
 	require.NoError(t, err)
 	return &rawClient{t: t, conn: conn, server: sa, user: user, pass: pass}
+}
+
+// rawClientFor returns the rawClient constructor for a listener network.
+func rawClientFor(network string) func(t *testing.T, server, user, pass string) *rawClient {
+	if network == "tcp" {
+		return newTCPRawClient
+	}
+	return newRawClient
+}
+
+// newTCPRawClient is a rawClient over one TCP connection.
+func newTCPRawClient(t *testing.T, server, user, pass string) *rawClient {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp4", server, 3*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return &rawClient{t: t, tcp: conn, server: conn.RemoteAddr(), user: user, pass: pass}
+}
+
+// send writes one message.
+func (c *rawClient) send(raw []byte) {
+	c.t.Helper()
+	var err error
+	if c.tcp != nil {
+		_, err = c.tcp.Write(raw)
+	} else {
+		_, err = c.conn.WriteTo(raw, c.server)
+	}
+	require.NoError(c.t, err)
+}
+
+// read reads one datagram, or one STUN message from the TCP stream.
+func (c *rawClient) read(buf []byte, timeout time.Duration) (int, error) {
+	if c.tcp == nil {
+		_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
+		n, _, err := c.conn.ReadFrom(buf)
+		return n, err
+	}
+	_ = c.tcp.SetReadDeadline(time.Now().Add(timeout))
+	if _, err := io.ReadFull(c.tcp, buf[:20]); err != nil {
+		return 0, err
+	}
+	n := 20 + int(binary.BigEndian.Uint16(buf[2:4]))
+	if n > len(buf) {
+		return 0, io.ErrShortBuffer
+	}
+	_, err := io.ReadFull(c.tcp, buf[20:n])
+	return n, err
 }
 
 // roundTrip sends raw bytes and waits for the response with tid.
 func (c *rawClient) roundTrip(raw []byte, tid [stun.TransactionIDSize]byte) *stun.Message {
 	c.t.Helper()
-	_, err := c.conn.WriteTo(raw, c.server)
-	require.NoError(c.t, err)
+	c.send(raw)
 	buf := make([]byte, 2048)
 	for {
-		require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(3*time.Second)))
-		n, _, err := c.conn.ReadFrom(buf)
+		n, err := c.read(buf, 3*time.Second)
 		require.NoError(c.t, err, "no response from relay")
 		m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
 		if m.Decode() == nil && m.TransactionID == tid {
@@ -76,8 +132,7 @@ func (c *rawClient) roundTrip(raw []byte, tid [stun.TransactionIDSize]byte) *stu
 func (c *rawClient) expectSilence() {
 	c.t.Helper()
 	buf := make([]byte, 2048)
-	require.NoError(c.t, c.conn.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
-	_, _, err := c.conn.ReadFrom(buf)
+	_, err := c.read(buf, 200*time.Millisecond)
 	require.Error(c.t, err)
 }
 
@@ -91,6 +146,14 @@ func (c *rawClient) request(setters ...stun.Setter) *stun.Message {
 // authed sends an authenticated request, fetching a nonce first.
 func (c *rawClient) authed(method stun.Method, attrs ...stun.Setter) *stun.Message {
 	c.t.Helper()
+	m := c.signed(method, attrs...)
+	return c.roundTrip(m.Raw, m.TransactionID)
+}
+
+// signed builds an authenticated request (with FINGERPRINT), fetching a
+// nonce first if the client has none.
+func (c *rawClient) signed(method stun.Method, attrs ...stun.Setter) *stun.Message {
+	c.t.Helper()
 	if c.nonce == nil {
 		resp := c.request(stun.NewType(method, stun.ClassRequest), requestedTransportUDP{})
 		require.Equal(c.t, stun.CodeUnauthorized, errorCode(resp), "first request without credentials")
@@ -100,11 +163,13 @@ func (c *rawClient) authed(method stun.Method, attrs ...stun.Setter) *stun.Messa
 		require.NoError(c.t, realm.GetFrom(resp))
 		c.nonce, c.realm = nonce, realm.String()
 	}
-	setters := []stun.Setter{stun.NewType(method, stun.ClassRequest)}
+	setters := []stun.Setter{stun.TransactionID, stun.NewType(method, stun.ClassRequest)}
 	setters = append(setters, attrs...)
 	setters = append(setters, stun.NewUsername(c.user), stun.NewRealm(c.realm), stun.NewNonce(string(c.nonce)),
 		stun.NewLongTermIntegrity(c.user, c.realm, c.pass), stun.Fingerprint)
-	return c.request(setters...)
+	m, err := stun.Build(setters...)
+	require.NoError(c.t, err)
+	return m
 }
 
 func (c *rawClient) allocate(attrs ...stun.Setter) *stun.Message {

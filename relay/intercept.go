@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -19,6 +20,9 @@ type origin struct {
 	turn  bool
 	local net.Addr
 	write func(b []byte, dst net.Addr) error
+	// authenticated, if set, is told of each request whose credentials
+	// verified (TCP/TLS: it stops the AuthTimeout).
+	authenticated func()
 }
 
 // knownAttrs are the comprehension-required attributes the relay
@@ -64,9 +68,27 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 		s.logBad(BadMalformedSTUN, src, o)
 		return nil, false
 	}
+	// RFC 8489 section 14.7: a message whose FINGERPRINT does not match
+	// is discarded, whatever else it carries.
+	if m.Contains(stun.AttrFingerprint) && stun.Fingerprint.Check(m) != nil {
+		s.ctr.bad.inc(BadFingerprint)
+		s.logBad(BadFingerprint, src, o)
+		return nil, false
+	}
 	switch m.Type.Class {
 	case stun.ClassIndication:
-		return nil, o.turn && m.Type.Method == stun.MethodSend
+		if !o.turn || m.Type.Method != stun.MethodSend {
+			return nil, false
+		}
+		// Permissions are per IP, so a permission to the relay's own IP
+		// (granted for another allocation's relayed address) must not
+		// carry data to the relay's own ports.
+		if rule, peer, denied := s.checkSelf(m, src, o); denied {
+			s.ctr.denied.inc(rule)
+			s.log.Debug("relay: send to own address dropped", "peer", peer, "client", src.String())
+			return nil, false
+		}
+		return nil, true
 	case stun.ClassRequest:
 	default:
 		s.ctr.bad.inc(BadUnexpectedClass)
@@ -117,12 +139,33 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 				Transport: string(o.transport), Method: m.Type.Method.String()})
 		}
 		s.replyError(m, src, o, stun.CodeUnauthorized, nil, nil,
-			stun.NewRealm(s.cfg.Realm), &nonce)
+			stun.NewRealm(s.cfg.Realm), stun.NewNonce(s.nonces.mint(nonceTuple(o.transport, src, o.local))))
 		return nil, false
+	}
+	// The credentials are right; the nonce must be one the relay gave
+	// this very 5-tuple, lately. A request replayed from elsewhere, or
+	// signed with an old nonce, gets 438 and a fresh nonce.
+	tuple := nonceTuple(o.transport, src, o.local)
+	if !s.nonces.valid(nonce.String(), tuple) {
+		s.ctr.staleNonces.Add(1)
+		s.log.Debug("relay: stale or foreign nonce", "user", user.String(), "client", src.String(),
+			"transport", o.transport, "method", m.Type.Method.String())
+		s.replyError(m, src, o, stun.CodeStaleNonce, nil, nil,
+			stun.NewRealm(s.cfg.Realm), stun.NewNonce(s.nonces.mint(tuple)))
+		return nil, false
+	}
+	if o.authenticated != nil {
+		o.authenticated()
+	}
+	// pion checks its own nonce: give it back the latest it issued (its
+	// nonces are valid from any 5-tuple), re-signed with the user's key.
+	replace := map[stun.AttrType][]byte{}
+	if pn, ok := s.nonces.pionNonce(); ok {
+		replace[stun.AttrNonce] = pn
 	}
 	switch m.Type.Method {
 	case stun.MethodCreatePermission, stun.MethodChannelBind:
-		if rule, peer, denied := s.checkPeers(m); denied {
+		if rule, peer, denied := s.checkPeers(m, src, o); denied {
 			s.ctr.denied.inc(rule)
 			s.log.Info("relay: peer refused", "rule", rule, "peer", peer, "user", user.String(),
 				"client", src.String(), "method", m.Type.Method.String())
@@ -130,13 +173,20 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 			return nil, false
 		}
 	case stun.MethodAllocate, stun.MethodRefresh:
-		nb, lifetime, changed := s.clampLifetime(m, key)
-		if changed {
-			out = nb
+		value, lifetime := s.clampLifetime(m)
+		if value != nil {
+			replace[stun.AttrLifetime] = value
 		}
 		if m.Type.Method == stun.MethodAllocate {
 			s.noteLifetime(fiveTupleKey(src, o.local), lifetime)
 		}
+	}
+	if len(replace) == 0 {
+		return nil, true
+	}
+	out, err := rebuild(m, key, replace)
+	if err != nil {
+		return nil, true
 	}
 	return out, true
 }
@@ -159,57 +209,72 @@ func (s *Server) verify(m *stun.Message, user, realm string) ([]byte, string) {
 	return nil, ReasonWrongPassword
 }
 
-// checkPeers applies the peer policy to every XOR-PEER-ADDRESS.
-func (s *Server) checkPeers(m *stun.Message) (rule, peer string, denied bool) {
+// checkPeers applies the peer policy, and refuses the relay's own
+// addresses, for every XOR-PEER-ADDRESS.
+func (s *Server) checkPeers(m *stun.Message, src net.Addr, o *origin) (rule, peer string, denied bool) {
 	for _, a := range m.Attributes {
 		if a.Type != stun.AttrXORPeerAddress {
 			continue
 		}
-		ip, ok := decodeXORAddr(a.Value, m.TransactionID)
+		ip, port, ok := decodeXORAddr(a.Value, m.TransactionID)
 		if !ok {
 			return RuleInvalid, "malformed XOR-PEER-ADDRESS", true
 		}
-		if ok, rule := s.cfg.PeerPolicy.Check(ip); !ok {
+		if ok, rule := s.cfg.PeerPolicy.Check(ip.AsSlice()); !ok {
 			return rule, ip.String(), true
+		}
+		if s.self.isSelf(ip, port, func() string { return fiveTupleKey(src, o.local) }) {
+			return RuleSelf, netip.AddrPortFrom(ip, port).String(), true
 		}
 	}
 	return "", "", false
 }
 
-func decodeXORAddr(v []byte, tid [stun.TransactionIDSize]byte) (net.IP, bool) {
-	if len(v) < 8 {
-		return nil, false
+// checkSelf refuses a Send indication toward the relay's own addresses.
+func (s *Server) checkSelf(m *stun.Message, src net.Addr, o *origin) (rule, peer string, denied bool) {
+	v, err := m.Get(stun.AttrXORPeerAddress)
+	if err != nil {
+		return "", "", false // pion drops it
 	}
-	var ip net.IP
-	switch v[1] {
-	case 0x01:
-		if len(v) != 8 {
-			return nil, false
-		}
-		ip = make(net.IP, 4)
-	case 0x02:
-		if len(v) != 20 {
-			return nil, false
-		}
-		ip = make(net.IP, 16)
-	default:
-		return nil, false
+	ip, port, ok := decodeXORAddr(v, m.TransactionID)
+	if ok && s.self.isSelf(ip, port, func() string { return fiveTupleKey(src, o.local) }) {
+		return RuleSelf, netip.AddrPortFrom(ip, port).String(), true
+	}
+	return "", "", false
+}
+
+func decodeXORAddr(v []byte, tid [stun.TransactionIDSize]byte) (netip.Addr, uint16, bool) {
+	if len(v) < 8 {
+		return netip.Addr{}, 0, false
 	}
 	var xor [16]byte
 	binary.BigEndian.PutUint32(xor[0:4], magicCookie)
 	copy(xor[4:], tid[:])
-	for i := range ip {
-		ip[i] = v[4+i] ^ xor[i]
+	port := binary.BigEndian.Uint16(v[2:4]) ^ uint16(magicCookie>>16)
+	switch {
+	case v[1] == 0x01 && len(v) == 8:
+		var b [4]byte
+		for i := range b {
+			b[i] = v[4+i] ^ xor[i]
+		}
+		return netip.AddrFrom4(b), port, true
+	case v[1] == 0x02 && len(v) == 20:
+		var b [16]byte
+		for i := range b {
+			b[i] = v[4+i] ^ xor[i]
+		}
+		return netip.AddrFrom16(b), port, true
 	}
-	return ip, true
+	return netip.Addr{}, 0, false
 }
 
 // defaultLifetime is what pion grants when a request carries no LIFETIME.
 const defaultLifetime = 10 * time.Minute
 
 // clampLifetime caps LIFETIME at MaxLifetime (and below pion's one-hour
-// cut-off) and re-signs the request with key.
-func (s *Server) clampLifetime(m *stun.Message, key []byte) ([]byte, time.Duration, bool) {
+// cut-off). It returns the granted lifetime, and the LIFETIME value to put
+// in the request when it differs from what the client asked for.
+func (s *Server) clampLifetime(m *stun.Message) ([]byte, time.Duration) {
 	requested := defaultLifetime
 	has := false
 	if a, err := m.Get(stun.AttrLifetime); err == nil && len(a) == 4 {
@@ -217,40 +282,19 @@ func (s *Server) clampLifetime(m *stun.Message, key []byte) ([]byte, time.Durati
 		has = true
 	}
 	if has && requested == 0 {
-		return nil, 0, false // Refresh with 0 deletes the allocation
+		return nil, 0 // Refresh with 0 deletes the allocation
 	}
 	want := requested
 	if has && want >= time.Hour {
 		want = maxPionLifetime // pion would fall back to 10 minutes
 	}
-	if want > s.cfg.MaxLifetime {
-		want = s.cfg.MaxLifetime
-	}
-	if want > maxPionLifetime {
-		want = maxPionLifetime
-	}
+	want = min(want, s.cfg.MaxLifetime, maxPionLifetime)
 	if want == requested {
-		return nil, requested, false
-	}
-	setters := []stun.Setter{stun.NewTransactionIDSetter(m.TransactionID), m.Type}
-	for _, a := range m.Attributes {
-		switch a.Type {
-		case stun.AttrMessageIntegrity, stun.AttrFingerprint, stun.AttrLifetime:
-			continue
-		}
-		setters = append(setters, rawAttr(a))
+		return nil, requested
 	}
 	var lt [4]byte
 	binary.BigEndian.PutUint32(lt[:], uint32(want/time.Second))
-	setters = append(setters, rawAttr{Type: stun.AttrLifetime, Value: lt[:]}, stun.MessageIntegrity(key))
-	if m.Contains(stun.AttrFingerprint) {
-		setters = append(setters, stun.Fingerprint)
-	}
-	nm, err := stun.Build(setters...)
-	if err != nil {
-		return nil, requested, false
-	}
-	return nm.Raw, want, true
+	return lt[:], want
 }
 
 type rawAttr stun.RawAttribute
@@ -273,17 +317,11 @@ func (s *Server) replyError(m *stun.Message, src net.Addr, o *origin, code stun.
 		setters = append(setters, unknown)
 	}
 	setters = append(setters, extra...)
-	if key != nil {
-		setters = append(setters, stun.MessageIntegrity(key))
-	}
-	if m.Contains(stun.AttrFingerprint) {
-		setters = append(setters, stun.Fingerprint)
-	}
-	resp, err := stun.Build(setters...)
+	resp, err := signAndBuild(setters, key, m.Contains(stun.AttrFingerprint))
 	if err != nil {
 		return
 	}
-	_ = o.write(resp.Raw, src)
+	_ = o.write(resp, src)
 }
 
 func (s *Server) logBad(reason string, src net.Addr, o *origin) {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -16,12 +15,14 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/natkit/natkit/internal/udpbatch"
 )
 
 // The event loops: on the real network (Linux, IPv4) the listening UDP
-// sockets and the relayed sockets are raw non-blocking sockets that Go's
+// sockets and the relayed sockets are non-blocking UDP sockets that Go's
 // network poller never sees. A few loops, each on its own OS thread, wait
-// in epoll_wait, read every ready socket with recvmmsg and relay
+// in epoll_wait, read every ready socket with recvmmsg (internal/udpbatch) and relay
 // ChannelData of known channels in place, in both directions — coturn's
 // model of one event loop per core, instead of one goroutine woken per
 // packet. Everything else (STUN, Send/Data indications, ChannelData of
@@ -33,6 +34,13 @@ const yieldEvery = 2 * time.Millisecond
 
 // loopBatch is how many datagrams one recvmmsg (or sendmmsg) handles.
 const loopBatch = 32
+
+// Slot sizes: one byte more than the relay accepts, to see oversized
+// datagrams; a ChannelData frame adds its 4-byte header.
+const (
+	recvSlot = inboundMTU + 1
+	sendSlot = 4 + inboundMTU + 1
+)
 
 // loops is the set of event loops of one Server; nil when the relay runs
 // on another network (vnet) and sockets come from Config.Net.
@@ -83,7 +91,7 @@ func (ls *loops) listenUDP(host string, port, n int) ([]net.PacketConn, error) {
 	ip := net.ParseIP(host).To4()
 	var pcs []net.PacketConn
 	for range n {
-		fd, err := rawUDPSocket(ip, port, n > 1)
+		fd, err := udpSocket(ip, port, n > 1)
 		if err != nil {
 			for _, pc := range pcs {
 				pc.Close()
@@ -102,10 +110,10 @@ func (ls *loops) listenUDP(host string, port, n int) ([]net.PacketConn, error) {
 
 // allocateRelay opens a relayed socket on ip with a random port in
 // [lo, hi] (or the requested port), as pion's port-range generator does.
-func (ls *loops) allocateRelay(ip net.IP, requested int, lo, hi uint16) (*rawConn, error) {
+func (ls *loops) allocateRelay(ip net.IP, requested int, lo, hi uint16) (*loopConn, error) {
 	ip4 := ip.To4()
-	try := func(port int) (*rawConn, error) {
-		fd, err := rawUDPSocket(ip4, port, false)
+	try := func(port int) (*loopConn, error) {
+		fd, err := udpSocket(ip4, port, false)
 		if err != nil {
 			return nil, err
 		}
@@ -114,18 +122,14 @@ func (ls *loops) allocateRelay(ip net.IP, requested int, lo, hi uint16) (*rawCon
 	if requested != 0 {
 		return try(requested)
 	}
-	var err error
-	for range 10 {
-		var c *rawConn
-		port := int(lo) + rand.IntN(int(hi)-int(lo)+1) //nolint:gosec // port choice, not a secret
-		if c, err = try(port); err == nil {
-			return c, nil
-		}
-	}
-	return nil, fmt.Errorf("relay: no free relayed port in %d-%d: %w", lo, hi, err)
+	var c *loopConn
+	err := walkPorts(lo, hi, func(port int) (err error) { c, err = try(port); return err })
+	return c, err
 }
 
-func rawUDPSocket(ip net.IP, port int, reuse bool) (int, error) {
+// udpSocket opens a non-blocking IPv4 UDP socket bound to ip:port, for a
+// loop's epoll set (never Go's poller).
+func udpSocket(ip net.IP, port int, reuse bool) (int, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
@@ -152,7 +156,7 @@ type loop struct {
 	epfd   int
 	evfd   int
 	mu     sync.RWMutex
-	conns  map[int32]*rawConn
+	conns  map[int32]*loopConn
 	closed atomic.Bool
 	// fdsClosed (under mu) is set once epfd is closed: its number may be
 	// reused, so no more epoll_ctl.
@@ -161,18 +165,8 @@ type loop struct {
 
 	// Used by the loop goroutine only.
 	events [64]unix.EpollEvent
-	msgs   [loopBatch]mmsghdr
-	iovs   [loopBatch]unix.Iovec
-	names  [loopBatch]unix.RawSockaddrInet4
-	bufs   [loopBatch][inboundMTU + 1]byte
+	in     *udpbatch.Batch
 	out    sendBatch
-}
-
-// mmsghdr is struct mmsghdr; Go lays it out as C does on every
-// architecture.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
 }
 
 func newLoop(s *Server) (*loop, error) {
@@ -191,20 +185,24 @@ func newLoop(s *Server) (*loop, error) {
 		unix.Close(evfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	l := &loop{s: s, epfd: epfd, evfd: evfd, conns: map[int32]*rawConn{}, done: make(chan struct{})}
-	for i := range l.msgs {
-		l.iovs[i].Base = &l.bufs[i][0]
-		l.iovs[i].SetLen(len(l.bufs[i]))
-		l.msgs[i].hdr.Iov = &l.iovs[i]
-		l.msgs[i].hdr.SetIovlen(1)
-		l.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&l.names[i]))
+	in, err := udpbatch.New(udpbatch.Config{Slots: loopBatch, Size: recvSlot, Addrs: true})
+	if err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
 	}
-	l.out.init()
-	return l, nil
+	out, err := udpbatch.New(udpbatch.Config{Slots: loopBatch, Size: sendSlot, Addrs: true})
+	if err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	return &loop{s: s, epfd: epfd, evfd: evfd, conns: map[int32]*loopConn{}, done: make(chan struct{}),
+		in: in, out: sendBatch{b: out}}, nil
 }
 
 // add registers a bound socket with the loop.
-func (l *loop) add(fd int, listener bool) (*rawConn, error) {
+func (l *loop) add(fd int, listener bool) (*loopConn, error) {
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		unix.Close(fd)
@@ -219,7 +217,7 @@ func (l *loop) add(fd int, listener bool) (*rawConn, error) {
 	if listener {
 		qlen = 1024
 	}
-	c := &rawConn{
+	c := &loopConn{
 		fd: fd, l: l, listener: listener,
 		local: netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), uint16(sa4.Port)), //nolint:gosec // a port
 		queue: make(chan *packet, qlen), done: make(chan struct{}),
@@ -240,7 +238,7 @@ func (l *loop) add(fd int, listener bool) (*rawConn, error) {
 	return c, nil
 }
 
-func (l *loop) remove(c *rawConn) {
+func (l *loop) remove(c *loopConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fdsClosed {
@@ -308,25 +306,21 @@ func (l *loop) run() {
 }
 
 // serve reads one batch from c and relays or queues each datagram.
-func (l *loop) serve(c *rawConn) {
+func (l *loop) serve(c *loopConn) {
 	c.mu.RLock()
 	if c.closed.Load() {
 		c.mu.RUnlock()
 		return
 	}
-	for i := range l.msgs {
-		l.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet4
-	}
-	r1, _, errno := syscall.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&l.msgs[0])),
-		loopBatch, unix.MSG_DONTWAIT, 0, 0)
+	n, errno := l.in.Recv(c.fd)
 	c.mu.RUnlock()
 	if errno != 0 {
 		return // EAGAIN: another reader was faster; errors: the socket is closing
 	}
 	fast := l.s.fast
-	for i := range int(r1) {
-		b := l.bufs[i][:l.msgs[i].n]
-		src := sockaddrToAP(&l.names[i])
+	for i := range n {
+		b := l.in.Data(i)
+		src := l.in.Addr(i)
 		if c.listener {
 			if len(b) < inboundMTU && len(b) >= 4 && b[0]&0xC0 == 0x40 && fast.toPeer(b, src, c.local) {
 				continue
@@ -340,7 +334,7 @@ func (l *loop) serve(c *rawConn) {
 
 // toClient relays a peer's datagram as ChannelData when the peer has a
 // channel, batching the frames that leave one listening socket.
-func (l *loop) toClient(c *rawConn, b []byte, src netip.AddrPort) bool {
+func (l *loop) toClient(c *loopConn, b []byte, src netip.AddrPort) bool {
 	rc := c.relay.Load()
 	if rc == nil {
 		return false
@@ -358,7 +352,7 @@ func (l *loop) toClient(c *rawConn, b []byte, src netip.AddrPort) bool {
 	}
 	rc.ctr.pktsToClient.Add(1)
 	rc.ctr.bytesToClient.Add(uint64(len(b)))
-	turn, ok := t.turn.(*rawConn)
+	turn, ok := t.turn.(*loopConn)
 	if !ok {
 		// A listening socket on Go's poller: write the frame directly.
 		frame := make([]byte, 4+len(b))
@@ -375,59 +369,41 @@ func (l *loop) toClient(c *rawConn, b []byte, src netip.AddrPort) bool {
 // sendBatch collects ChannelData frames leaving one listening socket, for
 // one sendmmsg.
 type sendBatch struct {
-	c     *rawConn
-	n     int
-	msgs  [loopBatch]mmsghdr
-	iovs  [loopBatch]unix.Iovec
-	names [loopBatch]unix.RawSockaddrInet4
-	bufs  [loopBatch][4 + inboundMTU + 1]byte
+	c *loopConn // the socket the queued frames leave from
+	b *udpbatch.Batch
 }
 
-func (o *sendBatch) init() {
-	for i := range o.msgs {
-		o.iovs[i].Base = &o.bufs[i][0]
-		o.msgs[i].hdr.Iov = &o.iovs[i]
-		o.msgs[i].hdr.SetIovlen(1)
-		o.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&o.names[i]))
-		o.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet4
-	}
-}
-
-func (o *sendBatch) add(c *rawConn, ch uint16, b []byte, dst netip.AddrPort) {
-	if o.c != c || o.n == loopBatch {
+func (o *sendBatch) add(c *loopConn, ch uint16, b []byte, dst netip.AddrPort) {
+	if o.c != c || o.b.Full() {
 		o.flush()
 		o.c = c
 	}
-	buf := &o.bufs[o.n]
+	buf := o.b.Next()
 	binary.BigEndian.PutUint16(buf[0:2], ch)
 	binary.BigEndian.PutUint16(buf[2:4], uint16(len(b))) //nolint:gosec // len < inboundMTU
 	copy(buf[4:], b)
-	o.iovs[o.n].SetLen(4 + len(b))
-	apToSockaddr(dst, &o.names[o.n])
-	o.n++
+	o.b.Push(4+len(b), dst)
 }
 
 func (o *sendBatch) flush() {
-	if o.n == 0 {
+	if o.b.Queued() == 0 {
 		return
 	}
-	c, n := o.c, o.n
-	o.c, o.n = nil, 0
+	c := o.c
+	o.c = nil
+	defer o.b.Reset() // what is not sent is dropped, as a full link would
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed.Load() {
 		return
 	}
-	for sent := 0; sent < n; {
-		r1, _, errno := syscall.Syscall6(unix.SYS_SENDMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&o.msgs[sent])),
-			uintptr(n-sent), unix.MSG_DONTWAIT, 0, 0)
-		if errno != 0 {
+	for o.b.Queued() > 0 {
+		if _, errno := o.b.Send(c.fd); errno != 0 {
 			if errno == unix.EAGAIN && c.waitWritable() {
 				continue
 			}
-			return // dropped, as a full link would
+			return
 		}
-		sent += int(r1)
 	}
 }
 
@@ -439,9 +415,10 @@ type packet struct {
 
 var packetPool = sync.Pool{New: func() any { return &packet{b: make([]byte, 0, inboundMTU+1)} }}
 
-// rawConn is a raw UDP socket served by a loop, as pion's net.PacketConn:
-// ReadFrom returns what the loop queued; WriteTo sends directly.
-type rawConn struct {
+// loopConn is a non-blocking UDP socket served by a loop, as pion's
+// net.PacketConn: ReadFrom returns what the loop queued; WriteTo sends
+// directly.
+type loopConn struct {
 	fd       int
 	l        *loop
 	listener bool
@@ -455,7 +432,7 @@ type rawConn struct {
 	deadline atomic.Int64 // read deadline, UnixNano; 0: none
 }
 
-func (c *rawConn) enqueue(b []byte, src netip.AddrPort) {
+func (c *loopConn) enqueue(b []byte, src netip.AddrPort) {
 	p, _ := packetPool.Get().(*packet)
 	p.b = append(p.b[:0], b...)
 	p.src = src
@@ -468,7 +445,7 @@ func (c *rawConn) enqueue(b []byte, src netip.AddrPort) {
 
 // ReadFrom returns the next datagram the loop did not relay itself. A
 // datagram larger than p is cut to len(p) bytes, as a UDP read would.
-func (c *rawConn) ReadFrom(p []byte) (int, net.Addr, error) {
+func (c *loopConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	var timeout <-chan time.Time
 	if d := c.deadline.Load(); d != 0 {
 		wait := time.Until(time.Unix(0, d))
@@ -493,7 +470,7 @@ func (c *rawConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 // WriteTo sends one datagram to an IPv4 UDP address.
-func (c *rawConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+func (c *loopConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
 		return 0, c.opErr("write", fmt.Errorf("%w: not a UDP address: %v", ErrUnsupported, addr))
@@ -502,12 +479,12 @@ func (c *rawConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return c.writeTo(p, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 }
 
-func (c *rawConn) writeTo(p []byte, dst netip.AddrPort) (int, error) {
+func (c *loopConn) writeTo(p []byte, dst netip.AddrPort) (int, error) {
 	if !dst.Addr().Is4() {
 		return 0, c.opErr("write", fmt.Errorf("%w: IPv6 destination %s on an IPv4 socket", ErrUnsupported, dst))
 	}
 	var sa unix.RawSockaddrInet4
-	apToSockaddr(dst, &sa)
+	udpbatch.PutAddrPort(&sa, dst)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for {
@@ -532,17 +509,17 @@ func (c *rawConn) writeTo(p []byte, dst netip.AddrPort) (int, error) {
 }
 
 // waitWritable waits a little for room in the send buffer.
-func (c *rawConn) waitWritable() bool {
+func (c *loopConn) waitWritable() bool {
 	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLOUT}} //nolint:gosec // fds are small
 	n, err := unix.Poll(fds, 100)
 	return err == nil && n == 1
 }
 
-func (c *rawConn) opErr(op string, err error) error {
+func (c *loopConn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "udp", Source: c.laddr, Err: err}
 }
 
-func (c *rawConn) Close() error {
+func (c *loopConn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -557,11 +534,11 @@ func (c *rawConn) Close() error {
 	return nil
 }
 
-func (c *rawConn) LocalAddr() net.Addr { return c.laddr }
+func (c *loopConn) LocalAddr() net.Addr { return c.laddr }
 
-func (c *rawConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+func (c *loopConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 
-func (c *rawConn) SetReadDeadline(t time.Time) error {
+func (c *loopConn) SetReadDeadline(t time.Time) error {
 	if t.IsZero() {
 		c.deadline.Store(0)
 	} else {
@@ -572,33 +549,21 @@ func (c *rawConn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline is accepted and ignored: writes do not block (a full
 // send buffer waits at most 100 ms, then drops).
-func (c *rawConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
 
-func (c *rawConn) SetReadBuffer(n int) error {
+func (c *loopConn) SetReadBuffer(n int) error {
 	return c.setsockopt(unix.SO_RCVBUF, n)
 }
 
-func (c *rawConn) SetWriteBuffer(n int) error {
+func (c *loopConn) SetWriteBuffer(n int) error {
 	return c.setsockopt(unix.SO_SNDBUF, n)
 }
 
-func (c *rawConn) setsockopt(opt, v int) error {
+func (c *loopConn) setsockopt(opt, v int) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed.Load() {
 		return c.opErr("set", net.ErrClosed)
 	}
 	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, opt, v))
-}
-
-func sockaddrToAP(sa *unix.RawSockaddrInet4) netip.AddrPort {
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
-}
-
-func apToSockaddr(ap netip.AddrPort, sa *unix.RawSockaddrInet4) {
-	sa.Family = unix.AF_INET
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
-	sa.Addr = ap.Addr().As4()
 }

@@ -65,9 +65,9 @@ func TestEventLoops(t *testing.T) {
 				rc, err := client.Allocate()
 				require.NoError(t, err)
 				srv.fast.mu.RLock()
-				_, isRaw := srv.fast.relays[mustAddrPort(t, rc.LocalAddr())].PacketConn.(*rawConn)
+				_, onLoop := srv.fast.relays[mustAddrPort(t, rc.LocalAddr())].PacketConn.(*loopConn)
 				srv.fast.mu.RUnlock()
-				require.True(t, isRaw, "the relayed socket is served by a loop")
+				require.True(t, onLoop, "the relayed socket is served by a loop")
 				buf := make([]byte, 1500)
 				for i := range packets {
 					msg := fmt.Sprintf("client %d packet %d", c, i)
@@ -99,10 +99,10 @@ func mustAddrPort(t *testing.T, a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// TestRawConn: the raw socket behaves as a net.PacketConn for pion —
+// TestLoopConn: the loop-served UDP socket behaves as a net.PacketConn for pion —
 // deadlines, Close unblocking ReadFrom, errors naming the socket, and
 // datagrams the loop does not relay arriving through ReadFrom.
-func TestRawConn(t *testing.T) {
+func TestLoopConn(t *testing.T) {
 	srv, err := New(Config{Listen: []Listener{{Network: NetworkUDP, Addr: "127.0.0.1:0"}}, Users: map[string]string{"a": "b"}, Loops: 1})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, srv.Close()) }()

@@ -19,12 +19,12 @@ func (*loops) close() {}
 
 func (*loops) listenUDP(string, int, int) ([]net.PacketConn, error) { return nil, ErrUnsupported }
 
-func (*loops) allocateRelay(net.IP, int, uint16, uint16) (*rawConn, error) {
+func (*loops) allocateRelay(net.IP, int, uint16, uint16) (*loopConn, error) {
 	return nil, ErrUnsupported
 }
 
-// rawConn stands in for the Linux raw socket type; it is never made.
-type rawConn struct {
+// loopConn stands in for the Linux loop-served UDP socket; it is never made.
+type loopConn struct {
 	net.PacketConn
 	local netip.AddrPort
 	relay atomic.Pointer[relayConn]

@@ -23,6 +23,7 @@ const (
 	BadUnknownAttribute = "unknown_attribute"
 	BadUnexpectedClass  = "unexpected_class"
 	BadOversized        = "oversized"
+	BadFingerprint      = "fingerprint"
 )
 
 // labelled is a fixed set of counters, one per label value. The map is
@@ -63,18 +64,22 @@ type counters struct {
 	bytesToClient   atomic.Uint64
 	bandwidthDrops  atomic.Uint64
 	bindingRequests atomic.Uint64
+	acceptErrors    atomic.Uint64
+	authTimeouts    atomic.Uint64
+	staleNonces     atomic.Uint64
 	permissions     atomic.Uint64
 	channels        atomic.Uint64
 }
 
 func newCounters() *counters {
 	return &counters{
-		allocations:  newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity),
-		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm),
+		allocations: newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity),
+		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm,
+			ReasonExpiryTooFar),
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,
-			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid),
+			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid, RuleSelf),
 		bad: newLabelled(BadNotSTUN, BadMalformedSTUN, BadTruncatedChannel, BadUnknownAttribute,
-			BadUnexpectedClass, BadOversized),
+			BadUnexpectedClass, BadOversized, BadFingerprint),
 	}
 }
 
@@ -106,6 +111,15 @@ type Stats struct {
 	// Permissions and ChannelBinds count permissions and channels created.
 	Permissions  uint64 `json:"permissions"`
 	ChannelBinds uint64 `json:"channel_binds"`
+	// AcceptErrors counts failed accepts on TCP/TLS listeners (e.g.
+	// EMFILE), each retried after a back-off.
+	AcceptErrors uint64 `json:"accept_errors"`
+	// AuthTimeouts counts TCP/TLS connections closed because they did not
+	// authenticate within Config.AuthTimeout.
+	AuthTimeouts uint64 `json:"auth_timeouts"`
+	// StaleNonces counts requests answered 438 Stale Nonce: a nonce that
+	// expired or was issued to another 5-tuple (a replay).
+	StaleNonces uint64 `json:"stale_nonces"`
 }
 
 func (c *counters) stats() Stats {
@@ -123,6 +137,9 @@ func (c *counters) stats() Stats {
 		BindingRequests:   c.bindingRequests.Load(),
 		Permissions:       c.permissions.Load(),
 		ChannelBinds:      c.channels.Load(),
+		AcceptErrors:      c.acceptErrors.Load(),
+		AuthTimeouts:      c.authTimeouts.Load(),
+		StaleNonces:       c.staleNonces.Load(),
 	}
 }
 
@@ -141,10 +158,13 @@ var (
 	descBindings = prometheus.NewDesc("natkit_relay_binding_requests_total", "STUN Binding requests answered.", nil, nil)
 	descPerms    = prometheus.NewDesc("natkit_relay_permissions_total", "Permissions created.", nil, nil)
 	descChannels = prometheus.NewDesc("natkit_relay_channel_binds_total", "Channels bound.", nil, nil)
+	descAuthTime = prometheus.NewDesc("natkit_relay_auth_timeouts_total", "TCP/TLS connections closed for not authenticating in time.", nil, nil)
+	descStale    = prometheus.NewDesc("natkit_relay_stale_nonces_total", "Requests answered 438: nonce expired or issued to another 5-tuple.", nil, nil)
+	descAccept   = prometheus.NewDesc("natkit_relay_accept_errors_total", "Failed accepts on TCP/TLS listeners, retried after a back-off.", nil, nil)
 )
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels} {
+	for _, d := range []*prometheus.Desc{descActive, descAllocs, descAuth, descDenied, descBad, descPackets, descBytes, descBWDrops, descBindings, descPerms, descChannels, descAccept, descAuthTime, descStale} {
 		ch <- d
 	}
 }
@@ -173,4 +193,7 @@ func (k collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBindings, prometheus.CounterValue, float64(c.bindingRequests.Load()))
 	ch <- prometheus.MustNewConstMetric(descPerms, prometheus.CounterValue, float64(c.permissions.Load()))
 	ch <- prometheus.MustNewConstMetric(descChannels, prometheus.CounterValue, float64(c.channels.Load()))
+	ch <- prometheus.MustNewConstMetric(descAccept, prometheus.CounterValue, float64(c.acceptErrors.Load()))
+	ch <- prometheus.MustNewConstMetric(descAuthTime, prometheus.CounterValue, float64(c.authTimeouts.Load()))
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.CounterValue, float64(c.staleNonces.Load()))
 }

@@ -36,6 +36,9 @@ const (
 	RuleReserved    = "reserved"
 	RuleDenyPeer    = "deny-peer"
 	RuleInvalid     = "invalid"
+	// RuleSelf refuses the relay's own listening addresses and the
+	// allocation's own relayed address: a loop through the relay.
+	RuleSelf = "self"
 )
 
 var deniedRanges = func() []DeniedRange {
@@ -50,10 +53,16 @@ var deniedRanges = func() []DeniedRange {
 		{"224.0.0.0/4", RuleMulticast},
 		{"255.255.255.255/32", RuleBroadcast},
 		{"240.0.0.0/4", RuleReserved},
+		// IETF protocol assignments (DS-Lite, NAT64 discovery, …) and the
+		// benchmarking range: neither is a peer on the Internet.
+		{"192.0.0.0/24", RuleReserved},
+		{"198.18.0.0/15", RuleReserved},
 		{"::/128", RuleUnspecified},
 		{"::1/128", RuleLoopback},
 		{"fc00::/7", RulePrivate},
 		{"fe80::/10", RuleLinkLocal},
+		// Deprecated site-local addresses (RFC 3879), IPv6's old private.
+		{"fec0::/10", RulePrivate},
 		{"ff00::/8", RuleMulticast},
 		// RFC 8215 local-use NAT64 prefix: the IPv4 address may sit
 		// anywhere in it, so the whole prefix is refused.
@@ -67,13 +76,15 @@ var deniedRanges = func() []DeniedRange {
 }()
 
 // DeniedRanges returns the built-in refused peer ranges. IPv6 encodings of
-// IPv4 addresses (IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96, 6to4
-// 2002::/16, NAT64 64:ff9b::/96 and Teredo 2001::/32) are decoded and the
-// embedded IPv4 address is checked against the same ranges.
+// IPv4 addresses (IPv4-mapped ::ffff:0:0/96, SIIT ::ffff:0:0:0/96,
+// IPv4-compatible ::/96, 6to4 2002::/16, NAT64 64:ff9b::/96, Teredo
+// 2001::/32 and ISATAP interface identifiers) are decoded and the embedded
+// IPv4 address is checked against the same ranges.
 func DeniedRanges() []DeniedRange { return append([]DeniedRange(nil), deniedRanges...) }
 
 var (
 	pfxMapped = netip.MustParsePrefix("::ffff:0:0/96")
+	pfxSIIT   = netip.MustParsePrefix("::ffff:0:0:0/96")
 	pfxCompat = netip.MustParsePrefix("::/96")
 	pfx6to4   = netip.MustParsePrefix("2002::/16")
 	pfxNAT64  = netip.MustParsePrefix("64:ff9b::/96")
@@ -89,7 +100,7 @@ func candidates(a netip.Addr) []netip.Addr {
 	b := a.As16()
 	v4 := func(x []byte) netip.Addr { return netip.AddrFrom4([4]byte{x[0], x[1], x[2], x[3]}) }
 	switch {
-	case pfxMapped.Contains(a), pfxNAT64.Contains(a):
+	case pfxMapped.Contains(a), pfxSIIT.Contains(a), pfxNAT64.Contains(a):
 		out = append(out, v4(b[12:16]))
 	case pfxCompat.Contains(a):
 		// ::/128 and ::1 are IPv6's own unspecified and loopback; the
@@ -100,6 +111,11 @@ func candidates(a netip.Addr) []netip.Addr {
 	case pfxTeredo.Contains(a):
 		out = append(out, v4(b[4:8]))
 		out = append(out, v4([]byte{^b[12], ^b[13], ^b[14], ^b[15]}))
+	}
+	// ISATAP (RFC 5214): the interface identifier 0000:5efe:V4 or
+	// 0200:5efe:V4 tunnels to V4 under any prefix.
+	if (b[8] == 0 || b[8] == 2) && b[9] == 0 && b[10] == 0x5e && b[11] == 0xfe {
+		out = append(out, v4(b[12:16]))
 	}
 	return out
 }

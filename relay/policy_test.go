@@ -58,6 +58,38 @@ func TestPeerPolicyCheck(t *testing.T) {
 		// Teredo client 10.0.0.1 is stored inverted: f5ff:fffe.
 		{"teredo private client", relay.PeerPolicy{}, "2001:0:0808:0808::f5ff:fffe", false, relay.RulePrivate},
 		{"teredo loopback server", relay.PeerPolicy{}, "2001:0:7f00:1::f7f7:f7f7", false, relay.RuleLoopback},
+		// Special-purpose ranges beyond RFC 1918 (issue 12).
+		{"ietf protocol assignments", relay.PeerPolicy{}, "192.0.0.8", false, relay.RuleReserved},
+		{"ietf nat64 discovery", relay.PeerPolicy{}, "192.0.0.170", false, relay.RuleReserved},
+		{"ietf range edge outside", relay.PeerPolicy{}, "192.0.1.1", true, ""},
+		{"benchmarking low", relay.PeerPolicy{}, "198.18.0.1", false, relay.RuleReserved},
+		{"benchmarking high", relay.PeerPolicy{}, "198.19.255.254", false, relay.RuleReserved},
+		{"benchmarking edge below", relay.PeerPolicy{}, "198.17.255.255", true, ""},
+		{"benchmarking edge above", relay.PeerPolicy{}, "198.20.0.1", true, ""},
+		{"v6 site-local", relay.PeerPolicy{}, "fec0::1", false, relay.RulePrivate},
+		{"v6 site-local high", relay.PeerPolicy{}, "feff:ffff::1", false, relay.RulePrivate},
+		{"siit loopback", relay.PeerPolicy{}, "::ffff:0:127.0.0.1", false, relay.RuleLoopback},
+		{"siit private", relay.PeerPolicy{}, "::ffff:0:10.1.2.3", false, relay.RulePrivate},
+		{"siit metadata", relay.PeerPolicy{}, "::ffff:0:169.254.169.254", false, relay.RuleLinkLocal},
+		{"siit unspecified", relay.PeerPolicy{}, "::ffff:0:0.0.0.0", false, relay.RuleUnspecified},
+		{"siit public", relay.PeerPolicy{}, "::ffff:0:8.8.8.8", true, ""},
+		// Every IPv6 encoding of the new IPv4 ranges.
+		{"v4-mapped ietf", relay.PeerPolicy{}, "::ffff:192.0.0.8", false, relay.RuleReserved},
+		{"v4-mapped benchmarking", relay.PeerPolicy{}, "::ffff:198.18.0.1", false, relay.RuleReserved},
+		{"v4-compatible benchmarking", relay.PeerPolicy{}, "::198.18.0.1", false, relay.RuleReserved},
+		{"siit benchmarking", relay.PeerPolicy{}, "::ffff:0:198.18.0.1", false, relay.RuleReserved},
+		{"6to4 benchmarking", relay.PeerPolicy{}, "2002:c612:0001::1", false, relay.RuleReserved},
+		{"6to4 ietf", relay.PeerPolicy{}, "2002:c000:0008::1", false, relay.RuleReserved},
+		{"nat64 ietf", relay.PeerPolicy{}, "64:ff9b::192.0.0.170", false, relay.RuleReserved},
+		{"nat64 benchmarking", relay.PeerPolicy{}, "64:ff9b::198.18.0.1", false, relay.RuleReserved},
+		{"teredo benchmarking server", relay.PeerPolicy{}, "2001:0:c612:1::f7f7:f7f7", false, relay.RuleReserved},
+		// Teredo client 192.0.0.8 inverted: 3fff:fff7.
+		{"teredo ietf client", relay.PeerPolicy{}, "2001:0:0808:0808::3fff:fff7", false, relay.RuleReserved},
+		// ISATAP interface identifiers (RFC 5214) carry an IPv4 address
+		// after 0000:5efe or 0200:5efe, under any prefix.
+		{"isatap private", relay.PeerPolicy{}, "2606:4700::5efe:a00:1", false, relay.RulePrivate},
+		{"isatap loopback u-bit", relay.PeerPolicy{}, "2606:4700::200:5efe:7f00:1", false, relay.RuleLoopback},
+		{"isatap public", relay.PeerPolicy{}, "2606:4700::5efe:808:808", true, ""},
 		{"lab allows loopback", lab, "127.0.0.1", true, ""},
 		{"lab allows mapped loopback", lab, "::ffff:127.0.0.1", true, ""},
 		{"lab still refuses private", lab, "192.168.1.1", false, relay.RulePrivate},

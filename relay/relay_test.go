@@ -358,7 +358,7 @@ func TestMetricsRegistered(t *testing.T) {
 	require.Equal(t, stun.CodeUnauthorized, errorCode(c.allocate()))
 	n, err := testutil.GatherAndCount(reg, "natkit_relay_auth_failures_total", "natkit_relay_allocations_active")
 	require.NoError(t, err)
-	require.Equal(t, 6, n) // five reasons and the gauge
+	require.Equal(t, 7, n) // six reasons and the gauge
 	mfs, err := srv.Gatherer().Gather()
 	require.NoError(t, err)
 	var found bool
@@ -407,6 +407,9 @@ func TestConfigErrors(t *testing.T) {
 		{"port range", relay.Config{PortMin: 5000, PortMax: 4000}, "PortMin/PortMax"},
 		{"negative quota", relay.Config{UserQuota: -1}, "UserQuota"},
 		{"empty secret", relay.Config{Secrets: []string{""}}, "Secrets[0]"},
+		{"short rest ttl", relay.Config{MaxRESTTTL: time.Second}, "MaxRESTTTL"},
+		{"short nonce lifetime", relay.Config{NonceLifetime: time.Millisecond}, "NonceLifetime"},
+		{"short auth timeout", relay.Config{AuthTimeout: time.Microsecond}, "AuthTimeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -415,6 +418,7 @@ func TestConfigErrors(t *testing.T) {
 			var ce *relay.ConfigError
 			require.True(t, errors.As(err, &ce))
 			require.Equal(t, tc.field, ce.Field)
+			require.Equal(t, "relay", ce.Component)
 		})
 	}
 }

@@ -42,7 +42,7 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	}
 	var pc net.PacketConn
 	var addr net.Addr
-	var raw *rawConn
+	var raw *loopConn
 	var err error
 	if s.loops.usable(s.cfg.RelayIP) {
 		raw, err = s.loops.allocateRelay(s.cfg.RelayIP, requestedPort, s.cfg.PortMin, s.cfg.PortMax)
@@ -50,7 +50,7 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 			pc, addr = raw, &net.UDPAddr{IP: s.cfg.PublicIP, Port: int(raw.local.Port())}
 		}
 	} else {
-		pc, addr, err = g.inner.AllocatePacketConn(network, requestedPort)
+		pc, addr, err = s.listenRelayed(network, s.cfg.RelayIP.String(), requestedPort)
 	}
 	if err != nil {
 		s.ctr.active.Add(-1)

@@ -30,7 +30,10 @@ type Server struct {
 	ctr  *counters
 	reg  *prometheus.Registry
 	fast *fastPath
-	// loops serve raw UDP sockets on the real network (Linux, IPv4);
+	self *selfAddrs
+	// nonces binds every NONCE to the client's 5-tuple (see nonceBook).
+	nonces *nonceBook
+	// loops serve non-blocking UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops
 
@@ -73,10 +76,16 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		ctr:       newCounters(),
 		fast:      newFastPath(),
+		self:      newSelfAddrs(),
 		reg:       prometheus.NewRegistry(),
 		userCount: map[string]int{},
 		lifetimes: map[string]time.Duration{},
 	}
+	nb, err := newNonceBook(cfg.NonceLifetime)
+	if err != nil {
+		return nil, err
+	}
+	s.nonces = nb
 	if _, ok := cfg.Net.(*stdnet.Net); ok {
 		ls, err := newLoops(s)
 		if err != nil {
@@ -84,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.loops = ls
 	}
-	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, lf.NewLogger("turn-auth"))
+	s.auth = newAuthenticator(cfg.Realm, cfg.Users, cfg.Secrets, cfg.MaxRESTTTL, lf.NewLogger("turn-auth"))
 
 	bindAddr := cfg.RelayIP.String()
 	if cfg.RelayIP.To4() == nil {
@@ -150,6 +159,15 @@ func New(cfg Config) (*Server, error) {
 				Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit,
 			})
 		}
+	}
+	for _, pc := range sc.PacketConnConfigs {
+		s.self.addListener(pc.PacketConn.LocalAddr(), cfg.RelayIP, cfg.PublicIP)
+	}
+	for _, lc := range sc.ListenerConfigs {
+		s.self.addListener(lc.Listener.Addr(), cfg.RelayIP, cfg.PublicIP)
+	}
+	for _, c := range s.extra {
+		s.self.addListener(c.LocalAddr(), cfg.RelayIP, cfg.PublicIP)
 	}
 	ts, err := turn.NewServer(sc)
 	if err != nil {
@@ -291,7 +309,7 @@ func (s *Server) listenTCP(l Listener) (net.Listener, error) {
 	if l.Network == NetworkTLS {
 		inner = tlsListener(raw, s.cfg.TLSConfig)
 	}
-	ln := &tcpListener{Listener: inner, s: s, transport: l.Network, conns: map[*framedConn]struct{}{}}
+	ln := newTCPListener(inner, s, l.Network)
 	s.closers = append(s.closers, ln.Close)
 	s.addrs = append(s.addrs, Listener{Network: l.Network, Addr: raw.Addr().String()})
 	return ln, nil
@@ -341,6 +359,7 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, username, _ string, r
 		delete(s.lifetimes, key)
 	}
 	s.lifetimeMu.Unlock()
+	s.self.allocated(key, relayAddr, s.cfg.RelayIP)
 	s.log.Debug("relay: allocation created", "user", username, "client", src.String(), "server", dst.String(),
 		"transport", transportOf(src), "relay", relayAddr.String(), "lifetime", lifetime)
 }
@@ -359,6 +378,7 @@ func (s *Server) noteLifetime(key string, d time.Duration) {
 }
 
 func (s *Server) onAllocationDeleted(src, dst net.Addr, _, username, _ string) {
+	s.self.deleted(fiveTupleKey(src, dst))
 	key := quotaKey(username)
 	s.usersMu.Lock()
 	if s.userCount[key] <= 1 {

@@ -47,6 +47,9 @@ type relayFlags struct {
 	maxAllocations  int
 	userQuota       int
 	maxLifetime     time.Duration
+	maxRESTTTL      time.Duration
+	nonceLifetime   time.Duration
+	authTimeout     time.Duration
 	bandwidthLimit  int64
 	metrics         string
 	sockets         int
@@ -81,8 +84,14 @@ base64(HMAC-SHA1(secret, username)).
 
 Peer policy: permissions toward loopback, private, CGNAT, link-local,
 multicast, broadcast and unspecified addresses (and their IPv6 encodings)
-are refused with 403. --allow-peer opens a CIDR (allow wins), --deny-peer
-closes more.
+are refused with 403, and so are the relay's own listening and relayed
+addresses. --allow-peer opens a CIDR (allow wins), --deny-peer closes more.
+
+Hardening: nonces are bound to the client's 5-tuple and expire after
+--nonce-lifetime (a replayed request gets 438), TCP/TLS connections that do
+not authenticate within --auth-timeout are closed, REST usernames expiring
+beyond --max-rest-ttl get 401, and messages with a wrong FINGERPRINT are
+dropped.
 
 RFC 5780: --alt-ip adds a second address (e.g. 127.0.0.2 beside 127.0.0.1);
 Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
@@ -120,6 +129,9 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 	fl.IntVar(&f.maxAllocations, "max-allocations", 0, "cap on concurrent allocations, 508 beyond (0: none)")
 	fl.IntVar(&f.userQuota, "user-quota", 0, "cap on concurrent allocations per user, 486 beyond (0: none)")
 	fl.DurationVar(&f.maxLifetime, "max-lifetime", relay.DefaultMaxLifetime, "longest allocation lifetime granted")
+	fl.DurationVar(&f.maxRESTTTL, "max-rest-ttl", relay.DefaultMaxRESTTTL, "refuse (401) TURN REST usernames whose expiry lies further ahead than this")
+	fl.DurationVar(&f.nonceLifetime, "nonce-lifetime", relay.DefaultNonceLifetime, "how long a nonce stays valid; nonces are bound to the client's 5-tuple, others get 438")
+	fl.DurationVar(&f.authTimeout, "auth-timeout", relay.DefaultAuthTimeout, "close TCP/TLS connections that send no request with valid credentials within this time")
 	fl.Int64Var(&f.bandwidthLimit, "bandwidth-limit", 0, "per-allocation relayed bytes per second, both directions (0: none)")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on ADDR, e.g. 127.0.0.1:9090")
 	fl.IntVar(&f.loops, "loops", 0, "event loops serving UDP sockets on Linux (0: half the CPUs, at least 1)")
@@ -240,6 +252,10 @@ func (f *relayFlags) config() (relay.Config, error) {
 	if f.drainTimeout < 0 || f.duration < 0 || f.iceTTL <= 0 {
 		return cfg, usageErrorf("--drain-timeout, --duration and --ice-ttl: want positive durations")
 	}
+	if f.iceTTL > f.maxRESTTTL {
+		return cfg, usageErrorf("--ice-ttl %s: longer than --max-rest-ttl %s, the printed credentials would be refused", f.iceTTL, f.maxRESTTTL)
+	}
+	cfg.MaxRESTTTL, cfg.NonceLifetime, cfg.AuthTimeout = f.maxRESTTTL, f.nonceLifetime, f.authTimeout
 	if f.metrics != "" {
 		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
 			return cfg, usageErrorf("--metrics %q: want HOST:PORT", f.metrics)
@@ -290,7 +306,8 @@ func configFlag(field string) string {
 	flags := map[string]string{
 		"RelayIP": "--relay-ip", "PublicIP": "--public-ip", "AltIP": "--alt-ip", "AltPort": "--alt-port",
 		"PortMin/PortMax": "--port-range", "MaxAllocations": "--max-allocations", "UserQuota": "--user-quota",
-		"MaxLifetime": "--max-lifetime", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",
+		"MaxLifetime": "--max-lifetime", "MaxRESTTTL": "--max-rest-ttl",
+		"NonceLifetime": "--nonce-lifetime", "AuthTimeout": "--auth-timeout", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",
 		"Users": "--user",
 	}
 	if f, ok := flags[field]; ok {
@@ -419,6 +436,9 @@ func relayReport(rep *reports.Report, st relay.Stats) {
 		reports.Counter("bytes_to_client", "bytes", float64(st.BytesToClient)),
 		reports.Counter("binding_requests", "requests", float64(st.BindingRequests)),
 		reports.Counter("bandwidth_drops", "packets", float64(st.BandwidthDrops)),
+		reports.Counter("stale_nonces", "requests", float64(st.StaleNonces)),
+		reports.Counter("auth_timeouts", "connections", float64(st.AuthTimeouts)),
+		reports.Counter("accept_errors", "accepts", float64(st.AcceptErrors)),
 	)
 	rep.Tables = append(rep.Tables,
 		reports.CountTable("Allocations by outcome", "outcome", st.Allocations),

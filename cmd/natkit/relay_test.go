@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -507,6 +508,10 @@ func TestRelayBadFlags(t *testing.T) {
 		{"user-quota", []string{"--user-quota", "-2"}, "--user-quota -2"},
 		{"max-lifetime", []string{"--max-lifetime", "10ms"}, "--max-lifetime 10ms"},
 		{"bandwidth-limit", []string{"--bandwidth-limit", "-5"}, "--bandwidth-limit -5"},
+		{"max-rest-ttl", []string{"--max-rest-ttl", "10s", "--ice-ttl", "5s"}, `--max-rest-ttl "10s": want at least 1m`},
+		{"nonce-lifetime", []string{"--nonce-lifetime", "100ms"}, `--nonce-lifetime "100ms": want at least 1s`},
+		{"auth-timeout", []string{"--auth-timeout", "1ms"}, `--auth-timeout "1ms": want at least 10ms`},
+		{"ice-ttl beyond max-rest-ttl", []string{"--max-rest-ttl", "1h"}, "--ice-ttl 24h0m0s: longer than --max-rest-ttl 1h0m0s"},
 		{"sockets", []string{"--sockets", "0"}, "--sockets 0"},
 		{"loops", []string{"--loops", "-1"}, "--loops -1: want 0 (automatic) to 64"},
 		{"metrics", []string{"--metrics", "9090"}, `--metrics "9090": want HOST:PORT`},
@@ -532,4 +537,37 @@ func TestRelayBadFlags(t *testing.T) {
 	code, _, stderr := runNatkit(t, context.Background(), "relay", "--listen", "udp://"+busy.LocalAddr().String())
 	assert.Equal(t, exitCannotRun, code)
 	assert.Contains(t, stderr, "relay listen udp://"+busy.LocalAddr().String())
+}
+
+// TestRelayHardeningFlags: --auth-timeout closes a silent TCP connection,
+// --max-rest-ttl refuses a REST username expiring beyond it while the
+// printed (shorter) credentials work, and the report counts both.
+func TestRelayHardeningFlags(t *testing.T) {
+	addr, listen := udpListen(t)
+	tcpAddr := fmt.Sprintf("127.0.0.1:%d", externaltest.FreeTCPPort(t, "127.0.0.1"))
+	reportFile := filepath.Join(t.TempDir(), "r.json")
+	r := startRelayCommand(t, "--listen", listen, "--listen", "tcp://"+tcpAddr, "--secret", "s3cret",
+		"--auth-timeout", "200ms", "--max-rest-ttl", "2h", "--ice-ttl", "1h", "--nonce-lifetime", "1m", "--report", reportFile)
+
+	silent, err := net.Dial("tcp4", tcpAddr)
+	require.NoError(t, err)
+	defer silent.Close()
+	require.NoError(t, silent.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = io.ReadAll(silent)
+	require.NoError(t, err, "--auth-timeout did not close a silent connection")
+
+	try := regexp.MustCompile(`--user '([^']+)' --credential '([^']+)'`).FindStringSubmatch(r.bannerValue(t, "try: "))
+	require.Len(t, try, 3, r.banner)
+	_, err = allocate(t, addr, try[1], try[2])
+	require.NoError(t, err, "the printed credentials (1h) are within --max-rest-ttl")
+	user, pass, err := turn.GenerateLongTermTURNRESTCredentials("s3cret", "far", 3*time.Hour)
+	require.NoError(t, err)
+	_, err = allocate(t, addr, user, pass)
+	require.Error(t, err, "a REST username expiring in 3h is beyond --max-rest-ttl 2h")
+
+	require.Equal(t, exitPass, r.stop(t))
+	var st relay.Stats
+	require.NoError(t, readReport(t, reportFile).DecodeDetails(&st))
+	assert.EqualValues(t, 1, st.AuthTimeouts)
+	assert.Positive(t, st.AuthFailures[relay.ReasonExpiryTooFar])
 }

@@ -145,7 +145,11 @@ func (c *rawConn) next() (op byte, payload []byte, ok bool, err error) {
 		if len(b) < 10 {
 			return 0, nil, false, nil
 		}
-		n = int(binary.BigEndian.Uint64(b[2:]))
+		l := binary.BigEndian.Uint64(b[2:])
+		if l > uint64(len(c.buf)) {
+			return 0, nil, false, fmt.Errorf("server frame of %d bytes exceeds the read buffer", l)
+		}
+		n = int(l)
 		h = 10
 	}
 	if b[1]&0x80 != 0 {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/natkit/natkit/internal/udpbatch"
 )
 
 const (
@@ -32,13 +34,6 @@ const (
 
 // haveFastPath says whether this platform has the batched data path.
 const haveFastPath = true
-
-// mmsghdr is struct mmsghdr on 64-bit Linux.
-type mmsghdr struct {
-	hdr syscall.Msghdr
-	n   uint32
-	_   [4]byte
-}
 
 // epollFast is the Linux fastPath: one reactor thread per shard.
 type epollFast struct {
@@ -62,10 +57,7 @@ type reactor struct {
 	jobs  chan *sendJob
 
 	events [maxEvents]syscall.EpollEvent
-	msgs   [rxBatch]mmsghdr
-	iov    [rxBatch]syscall.Iovec
-	bufs   [rxBatch][]byte
-	ctrl   [rxBatch][ctrlSize]byte
+	in     *udpbatch.Batch
 }
 
 // sendJob is one reactor's share of the send schedule.
@@ -88,26 +80,25 @@ func newFastPath(e *engine) (fastPath, error) {
 			f.close()
 			return nil, fmt.Errorf("epoll_create1: %w", err)
 		}
-		r := &reactor{e: e, epfd: epfd, socks: map[int32]*session{}, done: make(chan struct{}), jobs: make(chan *sendJob, 1)}
-		for i := range r.msgs {
-			r.bufs[i] = make([]byte, readBufSize)
-			r.iov[i].Base = &r.bufs[i][0]
-			r.iov[i].SetLen(readBufSize)
-			r.msgs[i].hdr.Iov = &r.iov[i]
-			r.msgs[i].hdr.Iovlen = 1
-			r.msgs[i].hdr.Control = &r.ctrl[i][0]
-			r.msgs[i].hdr.SetControllen(ctrlSize)
+		// Raw: the reactor owns its thread and never blocks in recvmmsg.
+		in, err := udpbatch.New(udpbatch.Config{Slots: rxBatch, Size: readBufSize, Control: ctrlSize, Raw: true})
+		if err != nil {
+			_ = syscall.Close(epfd)
+			f.close()
+			return nil, err
 		}
+		r := &reactor{e: e, epfd: epfd, socks: map[int32]*session{}, done: make(chan struct{}), jobs: make(chan *sendJob, 1), in: in}
 		f.rs = append(f.rs, r)
 		go r.run()
 	}
 	return f, nil
 }
 
-// rawUDP is a connected, non-blocking UDP socket outside Go's netpoller.
-type rawUDP struct{ fd int }
+// nonblockingUDP is a connected, non-blocking UDP socket in a reactor's
+// epoll set, outside Go's netpoller.
+type nonblockingUDP struct{ fd int }
 
-func (c rawUDP) Write(b []byte) (int, error) {
+func (c nonblockingUDP) Write(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -118,7 +109,7 @@ func (c rawUDP) Write(b []byte) (int, error) {
 	return int(n), nil
 }
 
-func (c rawUDP) Close() error { return syscall.Close(c.fd) }
+func (c nonblockingUDP) Close() error { return syscall.Close(c.fd) }
 
 func (f *epollFast) dial(s *session) error {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
@@ -143,7 +134,7 @@ func (f *epollFast) dial(s *session) error {
 	}
 	shard := int(f.next.Add(1)) % len(f.rs)
 	r := f.rs[shard]
-	s.fd, s.shard, s.fast, s.conn = fd, shard, true, rawUDP{fd}
+	s.fd, s.shard, s.fast, s.conn = fd, shard, true, nonblockingUDP{fd}
 	r.mu.Lock()
 	r.socks[int32(fd)] = s
 	r.mu.Unlock()
@@ -307,8 +298,7 @@ func (r *reactor) poll(ms int) {
 func (r *reactor) drain(s *session, wall0 int64, mono time.Duration) bool {
 	got := false
 	for {
-		m, _, errno := syscall.RawSyscall6(syscall.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&r.msgs[0])),
-			rxBatch, syscall.MSG_DONTWAIT, 0, 0)
+		m, errno := r.in.Recv(s.fd)
 		switch {
 		case errno == syscall.EAGAIN:
 			return got
@@ -325,27 +315,32 @@ func (r *reactor) drain(s *session, wall0 int64, mono time.Duration) bool {
 			r.removeLocked(s)
 			return got
 		}
-		for i := range int(m) {
-			h := &r.msgs[i]
+		for i := range m {
 			// The kernel stamps the wall clock; wall0 maps it onto the run's
 			// monotonic clock as of this wake (the two clock reads behind
 			// it are a few ns apart, hence the clamp to mono). A missing or
 			// implausible stamp (the wall clock stepped) falls back to mono.
 			at := mono
-			t, ok := rxTimestamp(r.ctrl[i][:min(int(h.hdr.Controllen), ctrlSize)])
-			if d := time.Duration(t - wall0); ok && d > 0 && d <= mono+time.Millisecond {
+			t, ok := rxTimestamp(r.in.Control(i))
+			d := time.Duration(t - wall0)
+			if ok && d > mono+time.Millisecond {
+				// Stamped after this wake's clock read: the thread was held
+				// up between the two (a loaded machine, -race). Only the
+				// clock now tells that from a wall clock that stepped.
+				mono = max(mono, r.e.now())
+			}
+			if ok && d > 0 && d <= mono+time.Millisecond {
 				at = min(d, mono)
 			} else {
 				r.e.rxWakeStamped.Add(1)
 			}
-			h.hdr.SetControllen(ctrlSize)
-			s.handle(r.bufs[i][:h.n], at)
+			s.handle(r.in.Data(i), at)
 			got = true
 			if s.closed.Load() {
 				return got
 			}
 		}
-		if int(m) < rxBatch {
+		if m < rxBatch {
 			return got
 		}
 	}

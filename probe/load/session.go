@@ -60,7 +60,7 @@ type session struct {
 	conn   io.WriteCloser // the connection to the server
 	rd     io.Reader      // conn's read side; nil when the fast path reads
 	tcp    bool
-	fast   bool // conn is a raw socket read by the engine's fast path
+	fast   bool // conn is a non-blocking UDP socket read by the engine's fast path
 	fd     int  // the fast path's socket
 	shard  int  // the fast path thread that reads fd
 	br     *bufio.Reader

@@ -1,0 +1,13 @@
+// Package udpbatch moves many datagrams through one non-blocking UDP socket
+// per system call: Recv fills a Batch's slots with one recvmmsg, Send sends
+// the slots a caller queued with one sendmmsg.
+//
+// The sockets are ordinary UDP sockets opened with SOCK_NONBLOCK and driven
+// by the caller's own epoll loop, outside Go's network poller (the relay's
+// event loops, the load engine's reactors). Every call passes MSG_DONTWAIT
+// and never blocks: an empty receive queue or a full send buffer is
+// unix.EAGAIN, for the caller's loop to decide.
+//
+// Linux only, and IPv4 only for addresses: both callers serve IPv4 sockets
+// on this path and keep Go's network stack for the rest.
+package udpbatch
