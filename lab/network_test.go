@@ -1,39 +1,18 @@
 package lab_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pion/transport/v3"
-
 	"github.com/natkit/natkit/lab"
+	"github.com/natkit/natkit/scenarios"
 	"github.com/natkit/natkit/vnet"
 )
 
-// network is the method set the scenario runner needs of a backend (the
-// scenarios package's Network): lab.Topology must keep providing it.
-type network interface {
-	Net(side string) (transport.Net, error)
-	STUNURL() string
-	TURNURL() string
-	Describe(side string) string
-	SetFirewall(side string, on bool) error
-	CutDirect(on bool)
-	SetImpairment(side string, imp vnet.Impairment) error
-	Restore(side string) error
-	Silence(side string, on bool) error
-	Rebind(ctx context.Context, side string) (time.Duration, error)
-	MappingLifetime(side string) time.Duration
-	MappingChanges(side string) []vnet.MappingChange
-	Drops(side string) vnet.Drops
-	AuthFailures() []vnet.AuthFailure
-	Close() error
-}
-
-var _ network = (*lab.Topology)(nil)
+// lab.Topology is the scenarios' kernel backend.
+var _ scenarios.Network = (*lab.Topology)(nil)
 
 func TestFromVNetSpecRefusesWhatTheKernelCannotHonour(t *testing.T) {
 	for _, tc := range []struct {
