@@ -30,7 +30,7 @@ type Clash struct {
 
 // ClashAdvice is the call advice for a NAT whose mapping changes when a
 // peer's packet arrives first.
-const ClashAdvice = "mapping changes when a peer's packet arrives first: your NAT keeps your public port only while you speak first (Linux masquerade without an input firewall), so towards a peer whose check arrives first it behaves like a symmetric NAT, and a peer behind a port-restricted cone, symmetric or the same kind of NAT will need TURN to reach you; an input firewall that drops unsolicited packets (as home routers have) fixes it"
+const ClashAdvice = "mapping changes when a peer's packet arrives first: your NAT keeps your public port only while you speak first (Linux masquerade without an input firewall), so towards a peer whose check arrives first it behaves like a symmetric NAT: a peer behind the same kind of NAT or a symmetric one will need TURN to reach you, and one behind a port-restricted cone may (whose first check arrives first decides); an input firewall that drops unsolicited packets (as home routers have) fixes it"
 
 // clash runs the peer-first test on a fresh socket: map towards the
 // server, have the server answer from its alternate address and port
