@@ -27,9 +27,12 @@ test:
 # it). A directory that does not exist (yet) is left out, not an error.
 # RACE_SKIP: TestSlowConsumer pushes 100 MB through the signaling server,
 # 45 s alone under -race and past its 1-minute budget beside the other
-# packages on 2 cores; make test runs it.
+# packages on 2 cores; TestMatrixMatchesTheory judges 50 calls against
+# theory, and the race detector's 5-10x slowdown on 2 cores can let a relay
+# pair win the nomination before a direct one (seen once in 4 CI runs).
+# make test runs both; the rest of their packages run under -race.
 RACE_DIRS ?= relay signalserver probe/load probe/call scenarios vnet lab
-RACE_SKIP ?= ^TestSlowConsumer$$
+RACE_SKIP ?= ^(TestSlowConsumer|TestMatrixMatchesTheory)$$
 race:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip '$(RACE_SKIP)' $$(for d in $(RACE_DIRS); do [ -d $$d ] && echo ./$$d/...; done)
 

@@ -45,19 +45,25 @@ func (p Path) Describe() string {
 
 // PathOf classifies pair as seen by peer self, whose partner is other.
 // remote are the partner's own candidates when known (nil otherwise): a
-// peer-reflexive remote candidate that is really one of them (the check
-// arrived before the trickled candidate) takes that candidate's type.
+// peer-reflexive or server-reflexive remote candidate that is really one
+// of them (the check arrived before the trickled candidate, or no NAT
+// translated it) takes that candidate's type, a host one first. A
+// reflexive candidate equal to its own base crossed no NAT: it counts as
+// host, so that two peers without NAT are "direct-host" whichever of the
+// equal pairs ICE happened to select.
 func PathOf(pair *Pair, self, other string, remote []Candidate) Path {
 	if pair == nil {
 		return Path{Class: PathNone}
 	}
 	cp := *pair
 	pair = &cp
-	if pair.Remote.Type == "prflx" {
+	if t := pair.Remote.Type; t == "prflx" || t == "srflx" {
 		for _, c := range remote {
 			if c.Address == pair.Remote.Address && c.Protocol == pair.Remote.Protocol {
 				pair.Remote.Type = c.Type
-				break
+				if c.Type == "host" {
+					break
+				}
 			}
 		}
 	}
@@ -71,12 +77,17 @@ func PathOf(pair *Pair, self, other string, remote []Candidate) Path {
 	switch {
 	case len(p.RelayedBy) > 0:
 		p.Class = PathRelay
-	case pair.Local.Type == "host" && pair.Remote.Type == "host":
+	case untranslated(pair.Local) && untranslated(pair.Remote):
 		p.Class = PathDirectHost
 	default:
 		p.Class = PathDirectNAT
 	}
 	return p
+}
+
+// untranslated: a host candidate, or a reflexive one equal to its base.
+func untranslated(c Candidate) bool {
+	return c.Type == "host" || (c.Type == "srflx" && c.Related == c.Address)
 }
 
 // Config is a two-peer call in one process.
