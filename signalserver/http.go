@@ -1,11 +1,14 @@
 package signalserver
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/natkit/natkit/internal/pprofhttp"
 )
 
 // originAllowed applies the origin policy: no Origin (not a browser), the
@@ -64,4 +67,27 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	conns, rooms := len(s.conns), len(s.rooms)
 	s.mu.RUnlock()
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "connections": conns, "rooms": rooms})
+}
+
+// startPprof serves /debug/pprof/ on Config.PprofAddr, apart from the
+// signaling listener so that the profiles are never public by accident.
+func (s *Server) startPprof() error {
+	if s.cfg.PprofAddr == "" {
+		return nil
+	}
+	ps, err := pprofhttp.Start(s.cfg.Net, s.cfg.PprofAddr, s.log, "signal")
+	if err != nil {
+		return fmt.Errorf("signal pprof %s: %w", s.cfg.PprofAddr, err)
+	}
+	s.pprof = ps
+	return nil
+}
+
+// PprofAddr is the address /debug/pprof/ is served on, or nil when
+// Config.PprofAddr is empty.
+func (s *Server) PprofAddr() net.Addr {
+	if s.pprof == nil {
+		return nil
+	}
+	return s.pprof.Addr()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/natkit/natkit/internal/pprofhttp"
 	"github.com/natkit/natkit/reports"
 	"github.com/natkit/natkit/signalserver"
 )
@@ -35,6 +36,7 @@ type signalFlags struct {
 	allowedOrigins []string
 	redisURL       string
 	metrics        string
+	pprof          string
 	maxConnections int
 	maxRooms       int
 	maxMessageSize int
@@ -106,6 +108,7 @@ connection, prints a summary report and exits 0.`,
 	fl.StringArrayVar(&f.allowedOrigins, "allowed-origin", nil, "browser origin allowed besides the same origin, e.g. https://app.example.com; repeatable (default: same origin and localhost)")
 	fl.StringVar(&f.redisURL, "redis", "", "share rooms with other instances through Redis, redis://[user:pass@]HOST:PORT[/DB]")
 	fl.StringVar(&f.metrics, "metrics", "", "also serve /metrics and /healthz on this HOST:PORT (e.g. an internal interface)")
+	fl.StringVar(&f.pprof, "pprof", "", pprofFlagHelp)
 	fl.IntVar(&f.maxConnections, "max-connections", 50000, "most WebSocket connections")
 	fl.IntVar(&f.maxRooms, "max-rooms", 25000, "most rooms on this instance")
 	fl.IntVar(&f.maxMessageSize, "max-message-size", 64<<10, "largest frame in bytes; larger frames get too_large and the connection is closed")
@@ -169,7 +172,13 @@ func (f *signalFlags) config() (signalserver.Config, error) {
 			return cfg, usageErrorf("--redis %q: want redis://HOST:PORT[/DB] or rediss://…", redact(f.redisURL))
 		}
 	}
+	if f.pprof != "" {
+		if err := pprofhttp.CheckAddr(f.pprof); err != nil {
+			return cfg, usageErrorf("--pprof %q: %v", f.pprof, err)
+		}
+	}
 	cfg = signalserver.Config{
+		PprofAddr:    f.pprof,
 		RoomCapacity: f.roomCapacity, TURNSecrets: f.turnSecrets, TURNURLs: f.turnURLs, TokenTTL: f.tokenTTL,
 		AuthSecret: f.authSecret, AllowedOrigins: f.allowedOrigins,
 		MaxConnections: f.maxConnections, MaxRooms: f.maxRooms, MaxMessageSize: f.maxMessageSize,
@@ -220,6 +229,9 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", f.listen, err)
 	}
+	if a := srv.PprofAddr(); a != nil {
+		rep.AddEvent(time.Now(), "signal", "pprof", "http://"+a.String()+"/debug/pprof/")
+	}
 	scheme := "http"
 	serve := func() error { return srv.Serve(ln, nil) }
 	if f.tlsCert != "" {
@@ -244,6 +256,9 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 		banner = a.stderr
 	}
 	printSignalBanner(banner, f, base, hubName)
+	if a := srv.PprofAddr(); a != nil {
+		fmt.Fprintf(banner, "  pprof:       http://%s/debug/pprof/  (exposes the process's internals)\n", a)
+	}
 
 	runCtx := ctx
 	if f.duration > 0 {
