@@ -85,9 +85,4 @@ func (s *Server) startPprof() error {
 
 // PprofAddr is the address /debug/pprof/ is served on, or nil when
 // Config.PprofAddr is empty.
-func (s *Server) PprofAddr() net.Addr {
-	if s.pprof == nil {
-		return nil
-	}
-	return s.pprof.Addr()
-}
+func (s *Server) PprofAddr() net.Addr { return s.pprof.Addr() }

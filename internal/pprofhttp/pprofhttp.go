@@ -98,8 +98,15 @@ func Start(n transport.Net, addr string, log *slog.Logger, component string) (*S
 	return s, nil
 }
 
-// Addr is the address the listener is bound to (the port picked for :0).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr is the address the listener is bound to (the port picked for :0);
+// nil on a nil Server, so that owners can return it whether or not pprof
+// was asked for.
+func (s *Server) Addr() net.Addr {
+	if s == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
 
 // Close stops the listener and every open profile request, and waits for
 // the serving goroutine to end.
