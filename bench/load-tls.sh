@@ -73,9 +73,11 @@ for p in "$port" "$tls_port"; do
 	for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$p") 2>/dev/null && break; sleep 0.1; done
 done
 
+# cpu CMD... runs CMD (bounded to 10× SECS + 30 s) and writes its
+# user+sys seconds to $work/cpu and wall seconds to $work/wall.
 cpu() {
 	local TIMEFORMAT='%U %S %R'
-	{ time "$@" >"$work/out" 2>"$work/err"; } 2>"$work/time" || true
+	{ time timeout $((SECS * 10 + 30)) "$@" >"$work/out" 2>"$work/err"; } 2>"$work/time" || true
 	tail -1 "$work/time" | awk '{printf "%.3f", $1 + $2}' >"$work/cpu"
 	tail -1 "$work/time" | awk '{printf "%.3f", $3}' >"$work/wall"
 }
