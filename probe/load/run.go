@@ -151,7 +151,7 @@ func (e *engine) hopeless() {
 	enough := int64(min(3, e.cfg.Allocations))
 	switch {
 	case e.tlsErrors.Load() >= enough:
-		e.stop(fmt.Errorf("%w: %v", ErrTLS, e.lastTLSErr.Load()))
+		e.stop(e.lastTLSErr.Load()) // a *TLSError: errors.Is(err, ErrTLS)
 	case e.unauthorized.Load() >= enough:
 		e.stop(fmt.Errorf("%w: the credentials are wrong or expired", ErrUnauthorized))
 	case e.timeouts.Load()+e.netErrors.Load() >= enough && e.lastRx.Load() == 0:
@@ -342,7 +342,7 @@ func (e *engine) upActive() {
 func (e *engine) establish(ctx context.Context, id uint32, sched time.Duration) *session {
 	start := e.now()
 	for attempt := 0; ; attempt++ {
-		s, err := e.dial(id)
+		s, err := e.dial(ctx, id)
 		if err != nil {
 			var te *TLSError
 			if errors.As(err, &te) {

@@ -113,14 +113,14 @@ type rxStats struct {
 	haveTransit bool
 }
 
-func (e *engine) dial(id uint32) (*session, error) {
+func (e *engine) dial(ctx context.Context, id uint32) (*session, error) {
 	s := &session{id: id, eng: e, done: make(chan struct{}), waitCh: make(chan response, 1)}
 	s.rx.maxSeq = -1
 	var err error
 	if e.cfg.Transport != TransportUDP {
 		s.tcp = true
 		var c net.Conn
-		if c, err = e.connect(); err == nil {
+		if c, err = e.connect(ctx); err == nil {
 			s.conn, s.br = c, bufio.NewReaderSize(c, 2048)
 		}
 	} else if e.fast != nil {
@@ -147,9 +147,9 @@ func (e *engine) dial(id uint32) (*session, error) {
 
 // connect opens a TCP connection to the server and, over "tls", completes
 // the TLS handshake, within RequestTimeout. Its duration is MetricConnect.
-func (e *engine) connect() (net.Conn, error) {
+func (e *engine) connect(ctx context.Context) (net.Conn, error) {
 	start := e.now()
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
 	defer cancel()
 	c, err := e.dialTCP(ctx)
 	if err != nil {
