@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/transport/v3"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/natkit/natkit/internal/pprofhttp"
 )
 
 // Network names of a Listener.
@@ -176,6 +178,13 @@ type Config struct {
 	// in bytes; relayed sockets get a quarter. The kernel caps it at
 	// net.core.rmem_max/wmem_max. Default: 4 MiB.
 	SocketBuffer int
+	// PprofAddr, if set, serves net/http/pprof's /debug/pprof/ on its own
+	// TCP listener at this HOST:PORT (an IP or localhost; port 0 picks
+	// one, see Server.PprofAddr). The profiles expose the process's
+	// internals: keep it on loopback or an internal interface. A
+	// non-loopback address is served (it was named explicitly) with a
+	// warning in the log. Default: "", off.
+	PprofAddr string
 	// Registerer, if set, also registers the relay's Prometheus metrics
 	// there. Server.Gatherer always serves them. Default: nil.
 	Registerer prometheus.Registerer
@@ -306,6 +315,11 @@ func (c Config) validate() error {
 	}
 	if c.SocketsPerListener < 1 || c.SocketsPerListener > 64 {
 		return configErr("SocketsPerListener", strconv.Itoa(c.SocketsPerListener), "want 1 to 64")
+	}
+	if c.PprofAddr != "" {
+		if err := pprofhttp.CheckAddr(c.PprofAddr); err != nil {
+			return configErr("PprofAddr", c.PprofAddr, "%v", err)
+		}
 	}
 	for i, s := range c.Secrets {
 		if s == "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natkit/natkit/internal/pionlog"
+	"github.com/natkit/natkit/internal/pprofhttp"
 	"github.com/natkit/natkit/probe/iceconfig"
 )
 
@@ -38,6 +39,7 @@ type Server struct {
 	loops *loops
 
 	addrs    []Listener
+	pprof    *pprofhttp.Server // nil unless Config.PprofAddr
 	nat      *natSockets
 	extra    []*udpConn // the RFC 5780 sockets pion does not serve
 	closers  []func() error
@@ -185,6 +187,10 @@ func New(cfg Config) (*Server, error) {
 			_ = s.Close()
 			return nil, fmt.Errorf("relay: register metrics: %w", err)
 		}
+	}
+	if err := s.startPprof(); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	s.log.Info("relay: listening", "addrs", fmt.Sprint(s.addrs), "realm", cfg.Realm,
 		"users", len(cfg.Users), "secrets", len(cfg.Secrets), "rfc5780", s.nat != nil)
@@ -433,6 +439,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	var err error
+	if s.pprof != nil {
+		_ = s.pprof.Close()
+	}
 	if s.turn != nil {
 		err = s.turn.Close()
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/transport/v3"
+
+	"github.com/natkit/natkit/internal/pprofhttp"
 	"github.com/pion/transport/v3/stdnet"
 )
 
@@ -79,6 +81,14 @@ type Config struct {
 	// path.Match patterns allowed) for /ws and CORS. The same origin is
 	// always allowed. Default: none, plus any localhost origin when empty.
 	AllowedOrigins []string
+
+	// PprofAddr, if set, serves net/http/pprof's /debug/pprof/ on its own
+	// TCP listener at this HOST:PORT (an IP or localhost; port 0 picks
+	// one, see Server.PprofAddr), never on the signaling port. The
+	// profiles expose the process's internals: keep it on loopback or an
+	// internal interface; a non-loopback address is served (it was named
+	// explicitly) with a warning in the log. Default: "", off.
+	PprofAddr string
 }
 
 func (c Config) withDefaults() Config {
@@ -172,6 +182,11 @@ func (c Config) validate() error {
 	for _, u := range c.TURNURLs {
 		if err := checkICEURL(u); err != nil {
 			return configErrorf("TURNURLs", "%q: %v", u, err)
+		}
+	}
+	if c.PprofAddr != "" {
+		if err := pprofhttp.CheckAddr(c.PprofAddr); err != nil {
+			return configErrorf("PprofAddr", "%q: %v", c.PprofAddr, err)
 		}
 	}
 	for _, o := range c.AllowedOrigins {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/natkit/natkit/internal/pprofhttp"
 )
 
 // hostAllowed guards against DNS rebinding: a page on evil.example whose
@@ -117,3 +119,21 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	s.mu.RUnlock()
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "connections": conns, "rooms": rooms})
 }
+
+// startPprof serves /debug/pprof/ on Config.PprofAddr, apart from the
+// signaling listener so that the profiles are never public by accident.
+func (s *Server) startPprof() error {
+	if s.cfg.PprofAddr == "" {
+		return nil
+	}
+	ps, err := pprofhttp.Start(s.cfg.Net, s.cfg.PprofAddr, s.log, "signal")
+	if err != nil {
+		return fmt.Errorf("signal pprof %s: %w", s.cfg.PprofAddr, err)
+	}
+	s.pprof = ps
+	return nil
+}
+
+// PprofAddr is the address /debug/pprof/ is served on, or nil when
+// Config.PprofAddr is empty.
+func (s *Server) PprofAddr() net.Addr { return s.pprof.Addr() }

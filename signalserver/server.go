@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/natkit/natkit/internal/pprofhttp"
 	"github.com/natkit/natkit/signalserver/protocol"
 )
 
@@ -47,6 +48,7 @@ type Server struct {
 	queued  int
 	closed  bool
 	servers []*http.Server
+	pprof   *pprofhttp.Server // nil unless Config.PprofAddr
 }
 
 type localRoom struct {
@@ -86,8 +88,15 @@ func NewServer(cfg Config) (*Server, error) {
 		ctx:          ctx, cancel: cancel,
 		rooms: map[string]*localRoom{}, conns: map[*wsConn]struct{}{},
 	}
+	if err := s.startPprof(); err != nil {
+		cancel()
+		return nil, err
+	}
 	if err := s.hub.Start(hubDelivery{s}); err != nil {
 		cancel()
+		if s.pprof != nil {
+			_ = s.pprof.Close()
+		}
 		return nil, err
 	}
 	s.mux = http.NewServeMux()
@@ -186,6 +195,9 @@ func (s *Server) Close() error {
 		}
 	}
 	s.mu.Unlock()
+	if s.pprof != nil {
+		_ = s.pprof.Close()
+	}
 	for _, hs := range servers {
 		_ = hs.Close()
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +22,8 @@ func init() { register(newBenchCmd) }
 type benchFlags struct {
 	user, credential, secret, restUser string
 	iceFile, tokenURL                  string
+	tlsCA                              string
+	tlsInsecure                        bool
 
 	allocations int
 	rate        string
@@ -42,7 +46,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	var f benchFlags
 	var out outputFlags
 	cmd := &cobra.Command{
-		Use:   "bench turn:HOST:PORT?transport=udp|tcp (--user U --credential C | --secret S) [flags]",
+		Use:   "bench turn:HOST:PORT?transport=udp|tcp | turns:HOST:PORT (--user U --credential C | --secret S) [flags]",
 		Short: "Run a TURN allocation load test or a relayed-traffic benchmark against a relay",
 		Long: `natkit bench loads a TURN relay and measures it honestly.
 
@@ -56,6 +60,11 @@ and each sends --pps packets per second of --size bytes through ChannelData
 natkit peer or turnutils_peer) or to a paired allocation (--pair). It
 measures RTT, loss, reordering, duplicates, jitter and throughput.
 
+Over turn:…?transport=tcp and turns: (TLS) every allocation has its own
+connection; the time to open it (TCP handshake, plus the TLS handshake) is
+the turn.connect.time metric. turns: verifies the relay's certificate
+against the system roots, or --tls-ca; --tls-insecure skips verification.
+
 Sends follow a schedule: RTT is measured from the actual send and from the
 scheduled time, and the report warns when natkit itself could not keep up.
 --max-loss, --max-p99 and --max-alloc-failures turn the run into pass/fail
@@ -66,7 +75,8 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 		Example: `  natkit bench turn:127.0.0.1:3478 --user u --credential p --allocations 100 --rate 500 --duration 30s
   natkit peer --listen 127.0.0.1:3480 &
   natkit bench turn:127.0.0.1:3478 --user u --credential p --allocations 50 --pps 50 --peer 127.0.0.1:3480 --max-loss 0.1 --max-p99 20ms
-  natkit bench turn:relay.example.com:3478?transport=tcp --secret "$S" --pair --allocations 20 --pps 100 --report w1.json`,
+  natkit bench turn:relay.example.com:3478?transport=tcp --secret "$S" --pair --allocations 20 --pps 100 --report w1.json
+  natkit bench turns:relay.example.com:5349 --secret "$S" --allocations 100 --rate 200 --duration 30s`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
@@ -102,6 +112,8 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 	fl.StringVar(&f.restUser, "rest-user", "", "user part of credentials minted with --secret (default natkit)")
 	fl.StringVar(&f.iceFile, "ice-servers", "", "read the TURN server from an ICE servers JSON file (RTCConfiguration, provider token, TURN REST response); - for stdin")
 	fl.StringVar(&f.tokenURL, "token-url", "", "GET the TURN server and credentials from this http(s) URL")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "turns: trust the CA certificates in this PEM file instead of the system roots")
+	fl.BoolVar(&f.tlsInsecure, "tls-insecure", false, "turns: do not verify the relay's certificate (the handshake is still timed)")
 	fl.IntVar(&f.allocations, "allocations", 10, "concurrent allocations: in-flight cap of allocation load, or number of senders")
 	fl.StringVar(&f.rate, "rate", "100/s", "allocations started per second, e.g. 2000 or 2000/s")
 	fl.DurationVar(&f.ramp, "ramp", 0, "rise linearly to the full load over this time (allocation start rate, or the number of sending allocations)")
@@ -213,11 +225,16 @@ func (f *benchFlags) config(cmd *cobra.Command, args []string) (load.Config, loa
 		return cfg, slo, usageErrorf("%d turn servers given (%s): natkit bench loads one server per run; run one worker per server", len(turn), strings.Join(names, ", "))
 	}
 	srv := turn[0]
-	if srv.Scheme == iceconfig.SchemeTURNS {
-		return cfg, slo, usageErrorf("%s: turns: (TLS) is not supported by natkit bench yet; use turn: with transport=udp or tcp", srv.URL())
+	transport := string(srv.Transport)
+	if srv.Scheme == iceconfig.SchemeTURNS { // iceconfig refuses turns: over udp
+		transport = load.TransportTLS
+	}
+	tlsCfg, err := f.tlsConfig(transport)
+	if err != nil {
+		return cfg, slo, err
 	}
 	cfg = load.Config{
-		Server: srv.Address(), Transport: string(srv.Transport),
+		Server: srv.Address(), Transport: transport, TLSConfig: tlsCfg,
 		Username: srv.Username, Password: srv.Credential,
 		Allocations: f.allocations, Rate: rate, Ramp: f.ramp, Duration: f.duration,
 		PPS: f.pps, Size: f.size, Mode: f.mode, Peer: f.peer, Pair: f.pair,
@@ -230,6 +247,32 @@ func (f *benchFlags) config(cmd *cobra.Command, args []string) (load.Config, loa
 		return cfg, slo, usageErrorf("--drain %s: want a positive duration", f.drain)
 	}
 	return cfg, slo, nil
+}
+
+// tlsConfig builds the turns: client TLS config from --tls-ca and
+// --tls-insecure; both are refused without turns:.
+func (f *benchFlags) tlsConfig(transport string) (*tls.Config, error) {
+	if transport != load.TransportTLS {
+		if f.tlsCA != "" || f.tlsInsecure {
+			return nil, usageErrorf("--tls-ca and --tls-insecure apply to turns: URLs only")
+		}
+		return nil, nil
+	}
+	if f.tlsCA != "" && f.tlsInsecure {
+		return nil, usageErrorf("--tls-ca and --tls-insecure: give one or neither")
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.tlsInsecure} //nolint:gosec // the user asked for it
+	if f.tlsCA != "" {
+		b, err := os.ReadFile(f.tlsCA)
+		if err != nil {
+			return nil, usageErrorf("--tls-ca %s: %v", f.tlsCA, errors.Unwrap(err))
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(b) {
+			return nil, usageErrorf("--tls-ca %s: no PEM certificate in the file", f.tlsCA)
+		}
+	}
+	return c, nil
 }
 
 // settings records the run's shape in the report, without secrets.
@@ -248,6 +291,9 @@ func (f *benchFlags) settings(cfg load.Config) map[string]string {
 	}
 	if cfg.Pair {
 		s["pair"] = "true"
+	}
+	if f.tlsInsecure {
+		s["tls"] = "certificate not verified (--tls-insecure)"
 	}
 	if f.maxP99 > 0 {
 		s["max-p99"] = f.maxP99.String()

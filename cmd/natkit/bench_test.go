@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/natkit/natkit/internal/externaltest"
 	"github.com/natkit/natkit/probe/load"
 	"github.com/natkit/natkit/relay"
 	"github.com/natkit/natkit/reports"
@@ -53,7 +55,10 @@ func TestBenchBadFlags(t *testing.T) {
 		{"no server", []string{"bench", "--user", "u", "--credential", "p"}, "turn:"},
 		{"no credentials", []string{"bench", url}, "credential"},
 		{"stun only", []string{"bench", "stun:127.0.0.1:3478"}, "no turn: server"},
-		{"turns", []string{"bench", "turns:127.0.0.1:5349", "--user", "u", "--credential", "p"}, "TLS"},
+		{"turns over udp", []string{"bench", "turns:127.0.0.1:5349?transport=udp", "--user", "u", "--credential", "p"}, "turns: runs over tls/tcp"},
+		{"tls-ca without turns", []string{"bench", url, "--user", "u", "--credential", "p", "--tls-ca", "ca.pem"}, "--tls-ca and --tls-insecure apply to turns: URLs only"},
+		{"tls-ca missing", []string{"bench", "turns:127.0.0.1:5349", "--user", "u", "--credential", "p", "--tls-ca", "/nonexistent/ca.pem"}, "--tls-ca /nonexistent/ca.pem"},
+		{"tls-ca and tls-insecure", []string{"bench", "turns:127.0.0.1:5349", "--user", "u", "--credential", "p", "--tls-ca", "ca.pem", "--tls-insecure"}, "give one or neither"},
 		{"bad scheme", []string{"bench", "http://x", "--user", "u", "--credential", "p"}, "argument 1"},
 		{"rate", []string{"bench", url, "--user", "u", "--credential", "p", "--rate", "fast"}, "--rate"},
 		{"rate unit", []string{"bench", url, "--user", "u", "--credential", "p", "--rate", "10/h"}, "--rate"},
@@ -135,6 +140,48 @@ func TestBenchAgainstNatkitRelay(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBenchTLS: turns: against natkit relay's tls:// listener passes with
+// --tls-ca (and --tls-insecure) and reports the connect time; without
+// them the self-signed certificate stops the run with the verifier's reason.
+func TestBenchTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := externaltest.SelfSignedCert(t, dir)
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	require.NoError(t, err)
+	srv, err := relay.New(relay.Config{
+		Listen:     []relay.Listener{{Network: "tls", Addr: "127.0.0.1:0"}},
+		TLSConfig:  &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
+		Users:      map[string]string{"u": "p"},
+		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	url := "turns:" + srv.Addrs()[0].Addr
+	for i, trust := range [][]string{{"--tls-ca", certFile}, {"--tls-insecure"}} {
+		path := filepath.Join(dir, fmt.Sprintf("r%d.json", i))
+		code, out, stderr := runNatkit(t, context.Background(), append([]string{"bench", url, "--user", "u", "--credential", "p",
+			"--pair", "--allocations", "2", "--pps", "20", "--duration", "500ms", "--report", path}, trust...)...)
+		require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, stderr)
+		rep := readReport(t, path)
+		assert.Equal(t, url+"?transport=tcp", rep.Target)
+		var connect *reports.Metric
+		for i := range rep.Metrics {
+			if rep.Metrics[i].Name == load.MetricConnect {
+				connect = &rep.Metrics[i]
+			}
+		}
+		require.NotNil(t, connect, "report has %s", load.MetricConnect)
+		assert.EqualValues(t, 2, connect.Count)
+		assert.Equal(t, "tls", rep.Environment.Settings["transport"])
+	}
+	path := filepath.Join(dir, "untrusted.json")
+	code, _, stderr := runNatkit(t, context.Background(), "bench", url, "--user", "u", "--credential", "p",
+		"--allocations", "2", "--duration", "5s", "--report", path)
+	require.Equal(t, exitCheckFailed, code, stderr)
+	rep := readReport(t, path)
+	assert.Contains(t, rep.Summary, "unknown authority")
 }
 
 func TestBenchInterrupted(t *testing.T) {

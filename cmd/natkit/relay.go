@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/natkit/natkit/internal/pprofhttp"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/relay"
 )
@@ -51,6 +52,7 @@ type relayFlags struct {
 	authTimeout     time.Duration
 	bandwidthLimit  int64
 	metrics         string
+	pprof           string
 	sockets         int
 	loops           int
 	drainTimeout    time.Duration
@@ -133,6 +135,7 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 	fl.DurationVar(&f.authTimeout, "auth-timeout", relay.DefaultAuthTimeout, "close TCP/TLS connections that send no request with valid credentials within this time")
 	fl.Int64Var(&f.bandwidthLimit, "bandwidth-limit", 0, "per-allocation relayed bytes per second, both directions (0: none)")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on ADDR, e.g. 127.0.0.1:9090")
+	fl.StringVar(&f.pprof, "pprof", "", pprofFlagHelp)
 	fl.IntVar(&f.loops, "loops", 0, "event loops serving UDP sockets on Linux (0: half the CPUs, at least 1)")
 	fl.IntVar(&f.sockets, "sockets", 1, "SO_REUSEPORT sockets per UDP listener (reads on several cores)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on Ctrl-C, how long to wait for live allocations to end")
@@ -260,6 +263,12 @@ func (f *relayFlags) config() (relay.Config, error) {
 			return cfg, usageErrorf("--metrics %q: want HOST:PORT", f.metrics)
 		}
 	}
+	if f.pprof != "" {
+		if err := pprofhttp.CheckAddr(f.pprof); err != nil {
+			return cfg, usageErrorf("--pprof %q: %v", f.pprof, err)
+		}
+		cfg.PprofAddr = f.pprof
+	}
 	cfg.MaxAllocations, cfg.UserQuota = f.maxAllocations, f.userQuota
 	cfg.MaxLifetime, cfg.BandwidthLimit, cfg.SocketsPerListener = f.maxLifetime, f.bandwidthLimit, f.sockets
 	if (f.tlsCert == "") != (f.tlsKey == "") {
@@ -295,6 +304,10 @@ func (f *relayFlags) config() (relay.Config, error) {
 }
 
 // configFlag names the flag behind a relay.Config field.
+// pprofFlagHelp is the --pprof help of natkit relay and natkit signal.
+const pprofFlagHelp = "serve Go's pprof profiles at http://ADDR/debug/pprof/ on their own listener, e.g. 127.0.0.1:6060 (off by default); " +
+	"they expose the process's internals (stacks, heap, command line): keep ADDR on loopback or an internal interface"
+
 func configFlag(field string) string {
 	switch {
 	case strings.HasPrefix(field, "Listen"):
@@ -307,7 +320,7 @@ func configFlag(field string) string {
 		"PortMin/PortMax": "--port-range", "MaxAllocations": "--max-allocations", "UserQuota": "--user-quota",
 		"MaxLifetime": "--max-lifetime", "MaxRESTTTL": "--max-rest-ttl",
 		"NonceLifetime": "--nonce-lifetime", "AuthTimeout": "--auth-timeout", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",
-		"Users": "--user",
+		"Users": "--user", "PprofAddr": "--pprof",
 	}
 	if f, ok := flags[field]; ok {
 		return f
@@ -450,6 +463,9 @@ func printBanner(w io.Writer, f *relayFlags, srv *relay.Server, cfg relay.Config
 	}
 	if f.metrics != "" {
 		fmt.Fprintf(w, "metrics: http://%s/metrics  health: http://%s/healthz\n", f.metrics, f.metrics)
+	}
+	if a := srv.PprofAddr(); a != nil {
+		fmt.Fprintf(w, "pprof: http://%s/debug/pprof/  (exposes the process's internals)\n", a)
 	}
 	if f.tlsFingerprint != "" {
 		fmt.Fprintf(w, "TLS: self-signed certificate, SHA-256 fingerprint %s\n", f.tlsFingerprint)

@@ -395,6 +395,42 @@ func TestRelayMetrics(t *testing.T) {
 	require.Equal(t, exitPass, r.stop(t))
 }
 
+// TestRelayPprof: --pprof serves /debug/pprof/ on its own address; without
+// it nothing answers there, not even on the --metrics listener.
+func TestRelayPprof(t *testing.T) {
+	_, listen := udpListen(t)
+	paddr := fmt.Sprintf("127.0.0.1:%d", externaltest.FreeTCPPort(t, "127.0.0.1"))
+	r := startRelayCommand(t, "--listen", listen, "--user", "a:b", "--pprof", paddr)
+	assert.Contains(t, r.banner, "pprof: http://"+paddr+"/debug/pprof/")
+	code, body := httpGet(t, "http://"+paddr+"/debug/pprof/")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "goroutine")
+	code, body = httpGet(t, "http://"+paddr+"/debug/pprof/goroutine?debug=1")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "relay.")
+	require.Equal(t, exitPass, r.stop(t))
+
+	_, listen = udpListen(t)
+	maddr := fmt.Sprintf("127.0.0.1:%d", externaltest.FreeTCPPort(t, "127.0.0.1"))
+	r = startRelayCommand(t, "--listen", listen, "--user", "a:b", "--metrics", maddr)
+	assert.NotContains(t, r.banner, "pprof")
+	code, _ = httpGet(t, "http://"+maddr+"/debug/pprof/")
+	assert.Equal(t, http.StatusNotFound, code, "pprof is off by default")
+	_, err := net.DialTimeout("tcp", paddr, time.Second)
+	assert.Error(t, err, "the earlier pprof listener is closed")
+	require.Equal(t, exitPass, r.stop(t))
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:gosec // the test's own loopback server
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
 // TestRelayAllowPeer: loopback peers are refused by default and relayed
 // with --allow-peer 127.0.0.0/8; --deny-peer still wins over the default
 // allow of public addresses.
@@ -515,6 +551,9 @@ func TestRelayBadFlags(t *testing.T) {
 		{"sockets", []string{"--sockets", "0"}, "--sockets 0"},
 		{"loops", []string{"--loops", "-1"}, "--loops -1: want 0 (automatic) to 64"},
 		{"metrics", []string{"--metrics", "9090"}, `--metrics "9090": want HOST:PORT`},
+		{"pprof without host", []string{"--pprof", ":6060"}, `--pprof ":6060": name the host`},
+		{"pprof not an address", []string{"--pprof", "6060"}, `--pprof "6060": want HOST:PORT`},
+		{"pprof port", []string{"--pprof", "127.0.0.1:70000"}, `--pprof "127.0.0.1:70000": port`},
 		{"duration", []string{"--duration", "-1s"}, "--duration"},
 		{"format", []string{"--format", "yaml"}, "--format"},
 		{"argument", []string{"extra"}, "unknown command"},

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/natkit/natkit/internal/pprofhttp"
 	"github.com/natkit/natkit/signalserver"
 )
 
@@ -34,6 +35,7 @@ type signalFlags struct {
 	allowedOrigins []string
 	redisURL       string
 	metrics        string
+	pprof          string
 	maxConnections int
 	maxRooms       int
 	maxMessageSize int
@@ -108,6 +110,7 @@ connection, prints a summary report and exits 0.`,
 	fl.StringArrayVar(&f.allowedOrigins, "allowed-origin", nil, "browser origin allowed besides the same origin, e.g. https://app.example.com; its host is also an allowed Host; repeatable (default: same origin and localhost)")
 	fl.StringVar(&f.redisURL, "redis", "", "share rooms with other instances through Redis, redis://[user:pass@]HOST:PORT[/DB]")
 	fl.StringVar(&f.metrics, "metrics", "", "also serve /metrics and /healthz on this HOST:PORT (e.g. an internal interface)")
+	fl.StringVar(&f.pprof, "pprof", "", pprofFlagHelp)
 	fl.IntVar(&f.maxConnections, "max-connections", 50000, "most WebSocket connections")
 	fl.IntVar(&f.maxRooms, "max-rooms", 25000, "most rooms on this instance")
 	fl.IntVar(&f.maxMessageSize, "max-message-size", 64<<10, "largest frame in bytes; larger frames get too_large and the connection is closed")
@@ -171,7 +174,13 @@ func (f *signalFlags) config() (signalserver.Config, error) {
 			return cfg, usageErrorf("--redis %q: want redis://HOST:PORT[/DB] or rediss://…", redact(f.redisURL))
 		}
 	}
+	if f.pprof != "" {
+		if err := pprofhttp.CheckAddr(f.pprof); err != nil {
+			return cfg, usageErrorf("--pprof %q: %v", f.pprof, err)
+		}
+	}
 	cfg = signalserver.Config{
+		PprofAddr:    f.pprof,
 		RoomCapacity: f.roomCapacity, TURNSecrets: f.turnSecrets, TURNURLs: f.turnURLs, TokenTTL: f.tokenTTL,
 		AuthSecret: f.authSecret, AllowedOrigins: f.allowedOrigins,
 		MaxConnections: f.maxConnections, MaxRooms: f.maxRooms, MaxMessageSize: f.maxMessageSize,
@@ -245,6 +254,9 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 		banner = a.stderr
 	}
 	printSignalBanner(banner, f, base, hubName)
+	if a := srv.PprofAddr(); a != nil {
+		fmt.Fprintf(banner, "  pprof:       http://%s/debug/pprof/  (exposes the process's internals)\n", a)
+	}
 
 	runCtx := ctx
 	if f.duration > 0 {

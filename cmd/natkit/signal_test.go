@@ -47,6 +47,8 @@ func TestSignalBadFlags(t *testing.T) {
 		{[]string{"--allowed-origin", "example.com"}, "AllowedOrigins"},
 		{[]string{"--redis", "localhost:6379"}, "--redis"},
 		{[]string{"--rate", "0"}, "--rate 0"},
+		{[]string{"--pprof", ":6060"}, `--pprof ":6060": name the host`},
+		{[]string{"--pprof", "host:6060"}, `--pprof "host:6060": host "host": want an IP address or localhost`},
 		{[]string{"--format", "yaml"}, "--format"},
 	}
 	for _, tc := range cases {
@@ -100,6 +102,31 @@ func TestSignalRun(t *testing.T) {
 	require.Contains(t, rep.Summary, "relayed 1 messages")
 	a.Abort()
 	b.Abort()
+}
+
+// TestSignalPprof: --pprof serves /debug/pprof/ on its own address, and
+// the signaling port does not serve it.
+func TestSignalPprof(t *testing.T) {
+	port := externaltest.FreeTCPPort(t, "127.0.0.1")
+	pport := externaltest.FreeTCPPort(t, "127.0.0.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var out string
+	go func() {
+		code, stdout, _ := runNatkit(t, ctx, "signal", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--pprof", fmt.Sprintf("127.0.0.1:%d", pport))
+		out = stdout
+		done <- code
+	}()
+	externaltest.WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", pport))
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "goroutine")
+	code, body = httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port))
+	require.NotContains(t, body, "goroutine", "the signaling port serves no profiles (status %d)", code)
+	cancel()
+	require.Equal(t, exitPass, <-done)
+	require.Contains(t, out, fmt.Sprintf("pprof:       http://127.0.0.1:%d/debug/pprof/", pport))
 }
 
 // TestSignalTLSMetricsAndEnv: --tls-cert/--tls-key serve wss, --metrics

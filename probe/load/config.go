@@ -1,6 +1,7 @@
 package load
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math"
@@ -14,6 +15,13 @@ import (
 	"github.com/pion/transport/v3/stdnet"
 
 	"github.com/natkit/natkit/internal/configerr"
+)
+
+// Transports between natkit and the relay (Config.Transport).
+const (
+	TransportUDP = "udp"
+	TransportTCP = "tcp"
+	TransportTLS = "tls" // TURN over TLS over TCP (turns:)
 )
 
 // Data-path modes.
@@ -36,8 +44,15 @@ type Config struct {
 	Net transport.Net
 	// Server is the relay's host:port. Required.
 	Server string
-	// Transport between natkit and the relay: "udp" or "tcp". Default "udp".
+	// Transport between natkit and the relay: "udp", "tcp" or "tls" (TURN
+	// over TLS over TCP, a turns: URL). Over tcp and tls every allocation
+	// has its own connection, and the time to connect it (TCP handshake,
+	// plus the TLS handshake) is recorded as MetricConnect. Default "udp".
 	Transport string
+	// TLSConfig verifies the relay's certificate over "tls". Default: the
+	// system roots, with ServerName the host of Server. ServerName is
+	// filled in from Server when empty.
+	TLSConfig *tls.Config
 	// Username and Password are static long-term credentials. Either these
 	// or Secret. No default.
 	Username, Password string
@@ -102,6 +117,17 @@ func (c Config) withDefaults() Config {
 	if c.Transport == "" {
 		c.Transport = "udp"
 	}
+	if c.Transport == TransportTLS {
+		host, _, _ := net.SplitHostPort(c.Server)
+		if c.TLSConfig == nil {
+			c.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		} else {
+			c.TLSConfig = c.TLSConfig.Clone()
+		}
+		if c.TLSConfig.ServerName == "" {
+			c.TLSConfig.ServerName = host
+		}
+	}
 	if c.SecretUser == "" {
 		c.SecretUser = "natkit"
 	}
@@ -155,9 +181,9 @@ func (c Config) validate() error {
 		return cfgErr("server", c.Server, "want host:port")
 	}
 	switch c.Transport {
-	case "udp", "tcp":
+	case TransportUDP, TransportTCP, TransportTLS:
 	default:
-		return cfgErr("transport", c.Transport, "want udp or tcp (tls is not supported by natkit bench yet)")
+		return cfgErr("transport", c.Transport, "want udp, tcp or tls")
 	}
 	hasStatic := c.Username != "" || c.Password != ""
 	switch {
@@ -218,28 +244,31 @@ func (c Config) validate() error {
 type Target struct {
 	Host      string
 	Port      int
-	Transport string // udp or tcp
+	Transport string // udp, tcp or tls
 }
 
 // Addr returns host:port.
 func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
-// ParseTURNURL parses turn:HOST[:PORT][?transport=udp|tcp] (RFC 7065). The
-// port defaults to 3478. turns: (TLS) is rejected as not supported yet.
+// ParseTURNURL parses turn:HOST[:PORT][?transport=udp|tcp] and
+// turns:HOST[:PORT][?transport=tcp] (RFC 7065). The port defaults to 3478,
+// 5349 for turns:, whose transport is "tls" (DTLS, turns: over udp, is
+// refused).
 func ParseTURNURL(raw string) (Target, error) {
 	scheme, rest, ok := strings.Cut(raw, ":")
 	if !ok {
 		return Target{}, cfgErr("url", raw, "want turn:HOST:PORT?transport=udp|tcp")
 	}
+	t := Target{Port: 3478, Transport: TransportUDP}
+	secure := false
 	switch strings.ToLower(scheme) {
 	case "turn":
 	case "turns":
-		return Target{}, cfgErr("url", raw, "turns: (TLS) is not supported by natkit bench yet; use turn: with transport=udp or tcp")
+		t.Port, t.Transport, secure = 5349, TransportTLS, true
 	default:
-		return Target{}, cfgErr("url", raw, "scheme %q: want turn:", scheme)
+		return Target{}, cfgErr("url", raw, "scheme %q: want turn: or turns:", scheme)
 	}
 	hostport, query, _ := strings.Cut(rest, "?")
-	t := Target{Port: 3478, Transport: "udp"}
 	if hostport == "" {
 		return Target{}, cfgErr("url", raw, "no host")
 	}
@@ -273,9 +302,12 @@ func ParseTURNURL(raw string) (Target, error) {
 			if k != "transport" {
 				return Target{}, cfgErr("url", raw, "unknown parameter %q: only transport is allowed", k)
 			}
-			switch strings.ToLower(v[len(v)-1]) {
-			case "udp", "tcp":
-				t.Transport = strings.ToLower(v[len(v)-1])
+			switch tr := strings.ToLower(v[len(v)-1]); {
+			case secure && tr == "tcp":
+			case secure:
+				return Target{}, cfgErr("url", raw, "transport=%s: turns: runs over tcp (DTLS is not supported)", v[len(v)-1])
+			case tr == "udp" || tr == "tcp":
+				t.Transport = tr
 			default:
 				return Target{}, cfgErr("url", raw, "transport=%s: want udp or tcp", v[len(v)-1])
 			}

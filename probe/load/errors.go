@@ -85,6 +85,22 @@ func (e *TimeoutError) Error() string {
 // Unwrap makes errors.Is(err, ErrTimeout) true.
 func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 
+// ErrTLS is returned when the TLS handshake with the server failed for
+// every allocation: its certificate is not trusted (Config.TLSConfig), or
+// it does not speak TLS on that port.
+var ErrTLS = errors.New("the TLS handshake with the server failed")
+
+// TLSError is one failed TLS handshake.
+type TLSError struct {
+	Server string
+	Err    error
+}
+
+func (e *TLSError) Error() string { return fmt.Sprintf("tls handshake with %s: %v", e.Server, e.Err) }
+
+// Unwrap makes errors.Is(err, ErrTLS) true and keeps the cause.
+func (e *TLSError) Unwrap() []error { return []error{ErrTLS, e.Err} }
+
 // ErrServerStopped is returned when a running server stopped answering.
 var ErrServerStopped = errors.New("the server stopped answering")
 

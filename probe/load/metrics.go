@@ -17,6 +17,10 @@ const (
 	MetricPacketsLost          = "packets.lost"
 	MetricTimeToRelay          = "turn.allocate.time_to_relay"
 	MetricRTT                  = "relay.rtt"
+	// MetricConnect is the time to open one allocation's connection over
+	// tcp (the TCP handshake) or tls (TCP and TLS handshakes), before its
+	// first Allocate; not recorded over udp.
+	MetricConnect = "turn.connect.time"
 )
 
 // Totals are the typed figures an SLO is judged on: one run's, or the sum

@@ -68,7 +68,7 @@ func (r *Result) Report(slo SLO) *reports.Report {
 	rep := reports.New(ReportKind, name)
 	rep.Started = r.Started
 	rep.Duration = reports.Duration(r.Elapsed)
-	rep.Target = "turn:" + r.Server + "?transport=" + r.Transport
+	rep.Target = r.URL()
 
 	for _, c := range r.Totals().judge(slo, "") {
 		switch c.ID {
@@ -222,6 +222,9 @@ func (r *Result) metrics() []reports.Metric {
 		reports.Gauge("allocations.peak", "allocations", float64(r.PeakAllocations)),
 		r.AllocLatency,
 		r.AllocLatencyFromSchedule,
+	}
+	if r.Transport == TransportTCP || r.Transport == TransportTLS {
+		ms = append(ms, r.ConnectLatency)
 	}
 	ms = append(ms, r.RequestLatency...)
 	for _, o := range r.Outcomes {

@@ -35,6 +35,8 @@ const (
 	CauseUnreachable Cause = "unreachable"
 	// CauseServerStopped: the server stopped answering mid-run.
 	CauseServerStopped Cause = "server-stopped"
+	// CauseTLS: the TLS handshake failed for every allocation.
+	CauseTLS Cause = "tls"
 	// CauseInterrupted: the context ended the run early.
 	CauseInterrupted Cause = "interrupted"
 )
@@ -44,6 +46,8 @@ func causeOf(stopped error, interrupted bool) Cause {
 	switch {
 	case errors.Is(stopped, ErrUnauthorized):
 		return CauseUnauthorized
+	case errors.Is(stopped, ErrTLS):
+		return CauseTLS
 	case errors.Is(stopped, ErrUnreachable):
 		return CauseUnreachable
 	case errors.Is(stopped, ErrServerStopped):
@@ -104,6 +108,9 @@ type Result struct {
 	// failed, so they sent no traffic.
 	PeerSetupFailed int64 `json:"peer_setup_failed,omitempty"`
 
+	// ConnectLatency is MetricConnect: the TCP connect and TLS handshake
+	// of each allocation's connection (tcp and tls only).
+	ConnectLatency           reports.Metric   `json:"-"`
 	AllocLatency             reports.Metric   `json:"-"`
 	AllocLatencyFromSchedule reports.Metric   `json:"-"`
 	RequestLatency           []reports.Metric `json:"-"`
@@ -174,4 +181,12 @@ func (r *Result) Count(method, outcome string) int64 {
 		}
 	}
 	return 0
+}
+
+// URL is the server as a TURN URL: turns:HOST:PORT?transport=tcp over tls.
+func (r *Result) URL() string {
+	if r.Transport == TransportTLS {
+		return "turns:" + r.Server + "?transport=tcp"
+	}
+	return "turn:" + r.Server + "?transport=" + r.Transport
 }

@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -112,14 +113,14 @@ type rxStats struct {
 	haveTransit bool
 }
 
-func (e *engine) dial(id uint32) (*session, error) {
+func (e *engine) dial(ctx context.Context, id uint32) (*session, error) {
 	s := &session{id: id, eng: e, done: make(chan struct{}), waitCh: make(chan response, 1)}
 	s.rx.maxSeq = -1
 	var err error
-	if e.cfg.Transport == "tcp" {
+	if e.cfg.Transport != TransportUDP {
 		s.tcp = true
 		var c net.Conn
-		if c, err = e.cfg.Net.Dial("tcp4", e.serverAddr.String()); err == nil {
+		if c, err = e.connect(ctx); err == nil {
 			s.conn, s.br = c, bufio.NewReaderSize(c, 2048)
 		}
 	} else if e.fast != nil {
@@ -142,6 +143,39 @@ func (e *engine) dial(id uint32) (*session, error) {
 	s.user, s.pass = e.credentials()
 	go s.readLoop()
 	return s, nil
+}
+
+// connect opens a TCP connection to the server and, over "tls", completes
+// the TLS handshake, within RequestTimeout. Its duration is MetricConnect.
+func (e *engine) connect(ctx context.Context) (net.Conn, error) {
+	start := e.now()
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
+	defer cancel()
+	c, err := e.dialTCP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if e.cfg.Transport == TransportTLS {
+		tc := tls.Client(c, e.cfg.TLSConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = c.Close()
+			return nil, &TLSError{Server: e.serverAddr.String(), Err: err}
+		}
+		c = tc
+	}
+	e.connectLatency.RecordDuration(e.now() - start)
+	return c, nil
+}
+
+// dialTCP dials the server through the configured network; a stdnet
+// dialer honours ctx, other networks (vnet) their own timeouts.
+func (e *engine) dialTCP(ctx context.Context) (net.Conn, error) {
+	if d, ok := e.cfg.Net.CreateDialer(&net.Dialer{}).(interface {
+		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	}); ok {
+		return d.DialContext(ctx, "tcp4", e.serverAddr.String())
+	}
+	return e.cfg.Net.Dial("tcp4", e.serverAddr.String())
 }
 
 func (s *session) close() {
