@@ -14,7 +14,7 @@ import (
 	"github.com/pion/transport/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 )
 
 // Network names of a Listener.
@@ -185,6 +185,10 @@ type Config struct {
 	// non-loopback address is served (it was named explicitly) with a
 	// warning in the log. Default: "", off.
 	PprofAddr string
+	// MetricsAddr, if set, serves Handler (/metrics with the Go runtime
+	// and process collectors, and /healthz) on its own TCP listener at
+	// this HOST:PORT (see Server.MetricsAddr). Default: "", off.
+	MetricsAddr string
 	// Registerer, if set, also registers the relay's Prometheus metrics
 	// there. Server.Gatherer always serves them. Default: nil.
 	Registerer prometheus.Registerer
@@ -316,8 +320,13 @@ func (c Config) validate() error {
 	if c.SocketsPerListener < 1 || c.SocketsPerListener > 64 {
 		return configErr("SocketsPerListener", strconv.Itoa(c.SocketsPerListener), "want 1 to 64")
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return configErr("MetricsAddr", c.MetricsAddr, "want HOST:PORT")
+		}
+	}
 	if c.PprofAddr != "" {
-		if err := pprofhttp.CheckAddr(c.PprofAddr); err != nil {
+		if err := sidehttp.CheckAddr(c.PprofAddr); err != nil {
 			return configErr("PprofAddr", c.PprofAddr, "%v", err)
 		}
 	}

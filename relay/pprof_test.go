@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 )
 
 func TestPprofAddr(t *testing.T) {
@@ -15,13 +15,13 @@ func TestPprofAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := s.PprofAddr()
-	if err := pprofhttp.CheckIndex(addr); err != nil {
+	if err := sidehttp.CheckIndex(addr); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if pprofhttp.CheckIndex(addr) == nil {
+	if sidehttp.CheckIndex(addr) == nil {
 		t.Fatal("pprof answers after Close")
 	}
 

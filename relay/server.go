@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/natkit/natkit/internal/pionlog"
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 	"github.com/natkit/natkit/probe/iceconfig"
 )
 
@@ -39,7 +39,8 @@ type Server struct {
 	loops *loops
 
 	addrs    []Listener
-	pprof    *pprofhttp.Server // nil unless Config.PprofAddr
+	pprof    *sidehttp.Server // nil unless Config.PprofAddr
+	metrics  *sidehttp.Server // nil unless Config.MetricsAddr
 	nat      *natSockets
 	extra    []*udpConn // the RFC 5780 sockets pion does not serve
 	closers  []func() error
@@ -189,6 +190,10 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if err := s.startPprof(); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := s.startMetrics(); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -441,6 +446,9 @@ func (s *Server) Close() error {
 	var err error
 	if s.pprof != nil {
 		_ = s.pprof.Close()
+	}
+	if s.metrics != nil {
+		_ = s.metrics.Close()
 	}
 	if s.turn != nil {
 		err = s.turn.Close()

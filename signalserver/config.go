@@ -2,13 +2,14 @@ package signalserver
 
 import (
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/pion/transport/v3"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 	"github.com/pion/transport/v3/stdnet"
 )
 
@@ -89,6 +90,11 @@ type Config struct {
 	// internal interface; a non-loopback address is served (it was named
 	// explicitly) with a warning in the log. Default: "", off.
 	PprofAddr string
+	// MetricsAddr, if set, serves Prometheus /metrics (the server's
+	// metrics with the Go runtime and process collectors) and /healthz on
+	// its own TCP listener at this HOST:PORT (see Server.MetricsAddr).
+	// Default: "", off.
+	MetricsAddr string
 }
 
 func (c Config) withDefaults() Config {
@@ -184,8 +190,13 @@ func (c Config) validate() error {
 			return configErrorf("TURNURLs", "%q: %v", u, err)
 		}
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return configErrorf("MetricsAddr", "%q: want HOST:PORT", c.MetricsAddr)
+		}
+	}
 	if c.PprofAddr != "" {
-		if err := pprofhttp.CheckAddr(c.PprofAddr); err != nil {
+		if err := sidehttp.CheckAddr(c.PprofAddr); err != nil {
 			return configErrorf("PprofAddr", "%q: %v", c.PprofAddr, err)
 		}
 	}

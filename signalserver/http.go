@@ -1,7 +1,9 @@
 package signalserver
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -9,7 +11,11 @@ import (
 	"path"
 	"strings"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/natkit/natkit/internal/sidehttp"
 )
 
 // hostAllowed guards against DNS rebinding: a page on evil.example whose
@@ -126,12 +132,55 @@ func (s *Server) startPprof() error {
 	if s.cfg.PprofAddr == "" {
 		return nil
 	}
-	ps, err := pprofhttp.Start(s.cfg.Net, s.cfg.PprofAddr, s.log, "signal")
+	ps, err := sidehttp.Start(s.cfg.Net, s.cfg.PprofAddr, s.log, "signal")
 	if err != nil {
 		return fmt.Errorf("signal pprof %s: %w", s.cfg.PprofAddr, err)
 	}
 	s.pprof = ps
 	return nil
+}
+
+// startMetrics serves /metrics and /healthz on Config.MetricsAddr.
+func (s *Server) startMetrics() error {
+	if s.cfg.MetricsAddr == "" {
+		return nil
+	}
+	proc := prometheus.NewRegistry()
+	proc.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{s.Gatherer(), proc}, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	ms, err := sidehttp.Listen(s.cfg.Net, s.cfg.MetricsAddr, mux)
+	if err != nil {
+		return fmt.Errorf("signal metrics %s: %w", s.cfg.MetricsAddr, err)
+	}
+	s.metricsHTTP = ms
+	return nil
+}
+
+// MetricsAddr is the address /metrics is served on, or nil when
+// Config.MetricsAddr is empty.
+func (s *Server) MetricsAddr() net.Addr { return s.metricsHTTP.Addr() }
+
+// Run serves HTTP (HTTPS when certFile is set) on l until ctx ends or
+// serving fails, and returns the serving error (nil when ctx ended it).
+// It does not Close the server: the caller drains and closes it.
+func (s *Server) Run(ctx context.Context, l net.Listener, certFile, keyFile string) error {
+	serve := func() error { return s.Serve(l, nil) }
+	if certFile != "" {
+		serve = func() error { return s.ServeTLS(l, certFile, keyFile) }
+	}
+	served := make(chan error, 1)
+	go func() { served <- serve() }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-served:
+		return err
+	}
 }
 
 // PprofAddr is the address /debug/pprof/ is served on, or nil when

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 )
 
 func TestPprofAddr(t *testing.T) {
@@ -13,13 +13,13 @@ func TestPprofAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := s.PprofAddr()
-	if err := pprofhttp.CheckIndex(addr); err != nil {
+	if err := sidehttp.CheckIndex(addr); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if pprofhttp.CheckIndex(addr) == nil {
+	if sidehttp.CheckIndex(addr) == nil {
 		t.Fatal("pprof answers after Close")
 	}
 

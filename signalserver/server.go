@@ -25,7 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 	"github.com/natkit/natkit/signalserver/protocol"
 )
 
@@ -48,7 +48,9 @@ type Server struct {
 	queued  int
 	closed  bool
 	servers []*http.Server
-	pprof   *pprofhttp.Server // nil unless Config.PprofAddr
+	pprof   *sidehttp.Server // nil unless Config.PprofAddr
+	// metricsHTTP serves /metrics; nil unless Config.MetricsAddr.
+	metricsHTTP *sidehttp.Server
 }
 
 type localRoom struct {
@@ -92,11 +94,14 @@ func NewServer(cfg Config) (*Server, error) {
 		cancel()
 		return nil, err
 	}
+	if err := s.startMetrics(); err != nil {
+		cancel()
+		s.closeSide()
+		return nil, err
+	}
 	if err := s.hub.Start(hubDelivery{s}); err != nil {
 		cancel()
-		if s.pprof != nil {
-			_ = s.pprof.Close()
-		}
+		s.closeSide()
 		return nil, err
 	}
 	s.mux = http.NewServeMux()
@@ -195,9 +200,7 @@ func (s *Server) Close() error {
 		}
 	}
 	s.mu.Unlock()
-	if s.pprof != nil {
-		_ = s.pprof.Close()
-	}
+	s.closeSide()
 	for _, hs := range servers {
 		_ = hs.Close()
 	}
@@ -612,5 +615,14 @@ func (s *Server) leave(sess *session) {
 	s.peerLeft(sess.room, sess.peer)
 	for _, p := range buf {
 		s.undelivered(p.env, "the peer left")
+	}
+}
+
+// closeSide stops the pprof and metrics listeners.
+func (s *Server) closeSide() {
+	for _, side := range []*sidehttp.Server{s.pprof, s.metricsHTTP} {
+		if side != nil {
+			_ = side.Close()
+		}
 	}
 }

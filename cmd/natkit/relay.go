@@ -11,18 +11,15 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/relay"
 )
@@ -262,9 +259,10 @@ func (f *relayFlags) config() (relay.Config, error) {
 		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
 			return cfg, usageErrorf("--metrics %q: want HOST:PORT", f.metrics)
 		}
+		cfg.MetricsAddr = f.metrics
 	}
 	if f.pprof != "" {
-		if err := pprofhttp.CheckAddr(f.pprof); err != nil {
+		if err := sidehttp.CheckAddr(f.pprof); err != nil {
 			return cfg, usageErrorf("--pprof %q: %v", f.pprof, err)
 		}
 		cfg.PprofAddr = f.pprof
@@ -320,7 +318,7 @@ func configFlag(field string) string {
 		"PortMin/PortMax": "--port-range", "MaxAllocations": "--max-allocations", "UserQuota": "--user-quota",
 		"MaxLifetime": "--max-lifetime", "MaxRESTTTL": "--max-rest-ttl",
 		"NonceLifetime": "--nonce-lifetime", "AuthTimeout": "--auth-timeout", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",
-		"Users": "--user", "PprofAddr": "--pprof",
+		"Users": "--user", "PprofAddr": "--pprof", "MetricsAddr": "--metrics",
 	}
 	if f, ok := flags[field]; ok {
 		return f
@@ -396,14 +394,6 @@ func runRelay(ctx context.Context, a *app, f *relayFlags, cfg relay.Config, out 
 	target := strings.Join(addrs, " ")
 	listening := time.Now()
 
-	var metricsSrv *http.Server
-	if f.metrics != "" {
-		metricsSrv, err = serveMetrics(f.metrics, srv)
-		if err != nil {
-			return err
-		}
-		defer metricsSrv.Close()
-	}
 	// The start banner goes to stdout with the text report, else to
 	// stderr so that stdout stays one JSON/XML document.
 	banner := a.stdout
@@ -438,18 +428,6 @@ func runRelay(ctx context.Context, a *app, f *relayFlags, cfg relay.Config, out 
 	}
 	rep.Finish()
 	return a.emit(rep, out)
-}
-
-func serveMetrics(addr string, srv *relay.Server) (*http.Server, error) {
-	proc := prometheus.NewRegistry()
-	proc.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
-	}
-	hs := &http.Server{Handler: srv.Handler(proc), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	return hs, nil
 }
 
 func printBanner(w io.Writer, f *relayFlags, srv *relay.Server, cfg relay.Config) error {

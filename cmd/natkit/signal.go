@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/natkit/natkit/internal/pprofhttp"
+	"github.com/natkit/natkit/internal/sidehttp"
 	"github.com/natkit/natkit/signalserver"
 )
 
@@ -175,12 +171,12 @@ func (f *signalFlags) config() (signalserver.Config, error) {
 		}
 	}
 	if f.pprof != "" {
-		if err := pprofhttp.CheckAddr(f.pprof); err != nil {
+		if err := sidehttp.CheckAddr(f.pprof); err != nil {
 			return cfg, usageErrorf("--pprof %q: %v", f.pprof, err)
 		}
 	}
 	cfg = signalserver.Config{
-		PprofAddr:    f.pprof,
+		PprofAddr: f.pprof, MetricsAddr: f.metrics,
 		RoomCapacity: f.roomCapacity, TURNSecrets: f.turnSecrets, TURNURLs: f.turnURLs, TokenTTL: f.tokenTTL,
 		AuthSecret: f.authSecret, AllowedOrigins: f.allowedOrigins,
 		MaxConnections: f.maxConnections, MaxRooms: f.maxRooms, MaxMessageSize: f.maxMessageSize,
@@ -232,20 +228,8 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 		return fmt.Errorf("--listen %s: %w", f.listen, err)
 	}
 	scheme := "http"
-	serve := func() error { return srv.Serve(ln, nil) }
 	if f.tlsCert != "" {
 		scheme = "https"
-		serve = func() error { return srv.ServeTLS(ln, f.tlsCert, f.tlsKey) }
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- serve() }()
-
-	if f.metrics != "" {
-		ms, err := serveSignalMetrics(f.metrics, srv)
-		if err != nil {
-			return err
-		}
-		defer ms.Close()
 	}
 	base := scheme + "://" + ln.Addr().String()
 	listening := time.Now()
@@ -264,11 +248,7 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 		runCtx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	var runErr error
-	select {
-	case <-runCtx.Done():
-	case runErr = <-serveErr:
-	}
+	runErr := srv.Run(runCtx, ln, f.tlsCert, f.tlsKey)
 	a.log().Info("signal: stopping")
 	tot := srv.Totals()
 	closeErr := srv.Close()
@@ -284,24 +264,6 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 	rep.AddEvent(time.Now(), "signal", "stopped", fmt.Sprintf("%d connections closed", tot.Connections))
 	rep.Finish()
 	return a.emit(rep, out)
-}
-
-func serveSignalMetrics(addr string, srv *signalserver.Server) (*http.Server, error) {
-	proc := prometheus.NewRegistry()
-	proc.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{srv.Gatherer(), proc}, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	return hs, nil
 }
 
 func printSignalBanner(w io.Writer, f *signalFlags, base, hub string) {

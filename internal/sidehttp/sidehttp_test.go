@@ -1,4 +1,4 @@
-package pprofhttp
+package sidehttp
 
 import (
 	"log/slog"

@@ -1,8 +1,10 @@
-// Package pprofhttp serves net/http/pprof's handlers on a listener of their
-// own, for relay.Config.PprofAddr and signalserver.Config.PprofAddr. The
-// profiles expose the process's internals (goroutine stacks, heap contents'
-// call sites, command line), so they never share the service's port.
-package pprofhttp
+// Package sidehttp serves the HTTP endpoints that sit beside a server's
+// service port, each on a listener of its own: Prometheus /metrics and
+// /healthz (relay.Config.MetricsAddr, signalserver.Config.MetricsAddr) and
+// net/http/pprof (the PprofAddr fields). The profiles expose the process's
+// internals (goroutine stacks, heap contents' call sites, command line), so
+// they never share the service's port.
+package sidehttp
 
 import (
 	"errors"
@@ -58,20 +60,35 @@ func Handler() http.Handler {
 	return mux
 }
 
-// Server is a running pprof listener.
+// Server is a running side listener.
 type Server struct {
 	ln   net.Listener
 	hs   *http.Server
 	done chan struct{}
 }
 
-// Start listens on addr through n and serves Handler until Close. It logs
-// a warning when addr is not loopback: the caller asked for it explicitly,
-// but whoever reaches the port can read the process's internals.
+// Start listens on addr through n and serves pprof's Handler until Close.
+// It logs a warning when addr is not loopback: the caller asked for it
+// explicitly, but whoever reaches the port can read the process's internals.
 func Start(n transport.Net, addr string, log *slog.Logger, component string) (*Server, error) {
 	if err := CheckAddr(addr); err != nil {
 		return nil, err
 	}
+	// No WriteTimeout: /debug/pprof/profile and /trace stream for the
+	// seconds the client asks for.
+	s, err := Listen(n, addr, Handler())
+	if err != nil {
+		return nil, err
+	}
+	if !Loopback(addr) {
+		log.Warn(component+": pprof listens on a non-loopback address; anyone who reaches it can read stacks and profiles", "addr", s.Addr().String())
+	}
+	log.Info(component+": pprof listening", "addr", s.Addr().String())
+	return s, nil
+}
+
+// Listen listens on addr through n and serves h until Close.
+func Listen(n transport.Net, addr string, h http.Handler) (*Server, error) {
 	taddr, err := n.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -80,21 +97,15 @@ func Start(n transport.Net, addr string, log *slog.Logger, component string) (*S
 	if err != nil {
 		return nil, err
 	}
-	if !Loopback(addr) {
-		log.Warn(component+": pprof listens on a non-loopback address; anyone who reaches it can read stacks and profiles", "addr", ln.Addr().String())
-	}
 	s := &Server{
-		ln: ln,
-		// No WriteTimeout: /debug/pprof/profile and /trace stream for
-		// the seconds the client asks for.
-		hs:   &http.Server{Handler: Handler(), ReadHeaderTimeout: 5 * time.Second},
+		ln:   ln,
+		hs:   &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
 		done: make(chan struct{}),
 	}
 	go func() {
 		defer close(s.done)
 		_ = s.hs.Serve(ln)
 	}()
-	log.Info(component+": pprof listening", "addr", ln.Addr().String())
 	return s, nil
 }
 
