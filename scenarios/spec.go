@@ -72,7 +72,25 @@ type SideSpec struct {
 	// Firewall "relay-only" drops all UDP except to and from the relay.
 	// Default "" (none).
 	Firewall string `yaml:"firewall"`
+	// Peer is who calls from this side: "natkit" (the in-process call
+	// engine) or "command" (Command, run inside the side's namespace; kernel
+	// backend only). Default "natkit".
+	Peer string `yaml:"peer"`
+	// Command is the program and its arguments a command peer runs, e.g.
+	// ["/usr/bin/myapp", "--call"]. Required with peer: command.
+	Command []string `yaml:"command"`
 }
+
+// Peer kinds of SideSpec.Peer.
+const (
+	PeerNatkit  = "natkit"
+	PeerCommand = "command"
+)
+
+func (s SideSpec) isCommand() bool { return s.Peer == PeerCommand }
+
+// hasCommand reports whether either side runs a command peer.
+func (t Topology) hasCommand() bool { return t.A.isCommand() || t.B.isCommand() }
 
 // ICE is the scenario's ICE settings.
 type ICE struct {
@@ -471,6 +489,23 @@ func (s *Spec) validate() error {
 		}
 		if (sp.NAT == "" || sp.NAT == "open") && sp.Mapping == "" && sp.MappingLifetime > 0 {
 			return at("an open side has no nat mapping to expire", "mapping_lifetime")
+		}
+		switch sp.Peer {
+		case "", PeerNatkit:
+			if len(sp.Command) > 0 {
+				return at("command needs peer: command", "command")
+			}
+		case PeerCommand:
+			if len(sp.Command) == 0 || sp.Command[0] == "" {
+				return at("peer: command needs command: [program, args...]", "peer")
+			}
+		default:
+			return at(fmt.Sprintf("peer %q: want natkit or command", sp.Peer), "peer")
+		}
+	}
+	if s.Topology.hasCommand() {
+		if err := s.validateCommand(); err != nil {
+			return err
 		}
 	}
 	switch s.ICE.Policy {
