@@ -102,13 +102,19 @@ func (s *Spec) validateCommand() error {
 
 // CheckBackend returns the *ParseError of a key the network backend called
 // net ("vnet" or "kernel") cannot honour in s, before anything is built:
-// peer: command needs the kernel.
+// peer: command and relay: coturn need the kernel.
 func (s *Spec) CheckBackend(net string) error {
-	if s.Topology.hasCommand() && net != NetKernel {
-		if net == "" {
-			net = NetVNet
-		}
+	if net == NetKernel {
+		return nil
+	}
+	if net == "" {
+		net = NetVNet
+	}
+	if s.Topology.hasCommand() {
 		return s.refuseCommand(net)
+	}
+	if s.Relay == lab.RelayCoturn {
+		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")
 	}
 	return nil
 }

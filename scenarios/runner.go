@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/vnet"
 )
@@ -59,6 +60,9 @@ type Result struct {
 	Diagnoses []string `json:"diagnoses,omitempty"`
 	// Topology describes each side's NAT.
 	Topology map[string]string `json:"topology"`
+	// Relay is the relay software that served STUN and TURN: natkit or
+	// coturn.
+	Relay string `json:"relay"`
 	// Peers is how each side's peer ended, when a side runs a command
 	// (peer: command); Call is then the in-process side's own view, or nil
 	// when both sides run commands.
@@ -171,6 +175,26 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 		if err := s.CheckBackend(o.Net); err != nil {
 			return nil, err
 		}
+	} else if s.Relay == lab.RelayCoturn {
+		return nil, s.errAt("relay: coturn needs the built-in kernel backend (Options.Net kernel), not Options.Backend", "relay")
+	}
+	if s.Relay == lab.RelayCoturn {
+		build = func(vs vnet.Spec) (Network, error) {
+			c, err := lab.FromVNetSpec(vs)
+			if err != nil {
+				return nil, err
+			}
+			c.Relay = lab.RelayCoturn
+			t, err := lab.Build(c)
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
+		}
+	}
+	relayName := lab.RelayNatkit
+	if s.Relay != "" {
+		relayName = s.Relay
 	}
 	top, err := build(vnet.Spec{A: sideSpec(s.Topology.A), B: sideSpec(s.Topology.B), Seed: s.Topology.Seed, Logger: o.Logger})
 	if err != nil {
@@ -185,7 +209,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 		}
 	}
 	if s.Topology.hasCommand() {
-		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(),
+		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,
 			Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
 		runErr := runCommands(ctx, &s, top, o, ice, res)
 		var pe *ParseError
@@ -226,7 +250,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
-	res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(),
+	res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,
 		Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
 	r := &runner{spec: &s, top: top, c: c, res: res, waitTimeout: o.WaitTimeout}
 	runErr := r.steps(ctx)

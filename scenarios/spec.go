@@ -26,6 +26,9 @@ type Spec struct {
 	Description string `yaml:"description"`
 	// Topology is the virtual network. Default: both sides open.
 	Topology Topology `yaml:"topology"`
+	// Relay is the relay software in the WAN: "natkit" or "coturn" (Debian's
+	// turnserver; kernel backend only). Default "natkit".
+	Relay string `yaml:"relay"`
 	// ICE are the peers' ICE settings. Default: STUN on, TURN off, policy
 	// all, browser-like timeouts.
 	ICE ICE `yaml:"ice"`
@@ -507,6 +510,11 @@ func (s *Spec) validate() error {
 		if err := s.validateCommand(); err != nil {
 			return err
 		}
+	}
+	switch s.Relay {
+	case "", lab.RelayNatkit, lab.RelayCoturn:
+	default:
+		return s.errAt(fmt.Sprintf("relay %q: want %s or %s", s.Relay, lab.RelayNatkit, lab.RelayCoturn), "relay")
 	}
 	switch s.ICE.Policy {
 	case "", "all", "relay":
