@@ -19,12 +19,7 @@ import (
 // the relay's address, and Close stops it.
 func TestCoturnInWANNamespace(t *testing.T) {
 	labtest.Require(t)
-	if _, err := exec.LookPath("turnserver"); err != nil {
-		if externaltest.Required() {
-			t.Fatal("turnserver: apt-get install coturn")
-		}
-		t.Skip("turnserver not installed: apt-get install coturn")
-	}
+	externaltest.LookPath(t, "turnserver", "coturn")
 	top, err := lab.Build(lab.Config{Relay: lab.RelayCoturn, A: lab.Side{Preset: "port-restricted-cone"}})
 	require.NoError(t, err)
 	closed := false

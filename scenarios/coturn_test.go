@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"net"
-	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,12 +17,7 @@ import (
 // call between a symmetric NAT and a port-restricted one goes through it.
 func TestCoturnRelayScenario(t *testing.T) {
 	labtest.Require(t)
-	if _, err := exec.LookPath("turnserver"); err != nil {
-		if externaltest.Required() {
-			t.Fatal("turnserver: apt-get install coturn")
-		}
-		t.Skip("turnserver not installed: apt-get install coturn")
-	}
+	externaltest.LookPath(t, "turnserver", "coturn")
 	spec, err := Parse("coturn.yaml", []byte(`name: coturn-relay
 relay: coturn
 topology:
