@@ -114,7 +114,7 @@ func StartIn(ns string, cmd *exec.Cmd) error {
 func writeSysctl(n *Net, key, value string) error {
 	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
 	return n.Do(func() error {
-		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(value), 0o600); err != nil {
 			return fmt.Errorf("sysctl %s=%s in %s: %w", key, value, n.name, err)
 		}
 		return nil

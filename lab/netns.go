@@ -3,7 +3,6 @@ package lab
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"runtime"
 
@@ -205,10 +204,4 @@ type nsDialer struct {
 func (d nsDialer) Dial(network, address string) (c net.Conn, err error) {
 	err = d.n.Do(func() (e error) { c, e = d.d.Dial(network, address); return e }) //nolint:noctx
 	return c, err
-}
-
-// namespaceExists tells whether `ip netns` knows the name.
-func namespaceExists(name string) bool {
-	_, err := os.Stat(filepath.Join(netnsDir, name))
-	return err == nil
 }

@@ -26,7 +26,9 @@ func ExpectDirect(a, b Preset, aFirst bool) bool {
 	if a.UDPBlocked || b.UDPBlocked {
 		return false
 	}
-	return !(a.mapsPerPeer(!aFirst) && b.FiltersByPort()) && !(b.mapsPerPeer(aFirst) && a.FiltersByPort())
+	aBlocks := a.mapsPerPeer(!aFirst) && b.FiltersByPort()
+	bBlocks := b.mapsPerPeer(aFirst) && a.FiltersByPort()
+	return !aBlocks && !bBlocks
 }
 
 // Observed paths of a call.

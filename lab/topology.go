@@ -122,11 +122,11 @@ func (t *Topology) claim() error {
 	if ns := namespacesWithPrefix(t.prefix); len(ns) > 0 {
 		return fmt.Errorf("%w: prefix %s: namespaces %s exist", ErrNameTaken, t.prefix, strings.Join(ns, ", "))
 	}
-	if err := os.MkdirAll(t.cfg.StateDir, 0o755); err != nil {
+	if err := os.MkdirAll(t.cfg.StateDir, 0o750); err != nil {
 		return &BuildError{Part: "state dir", Err: err}
 	}
 	path := filepath.Join(t.cfg.StateDir, t.prefix+"state.json")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // the run's own state file, named by its prefix
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("%w: prefix %s is owned by another run (%s)", ErrNameTaken, t.prefix, path)

@@ -17,8 +17,11 @@ import (
 func joinRaw(t *testing.T, c *cluster, peer string) *websocket.Conn {
 	t.Helper()
 	ctx := ctxT(t)
-	ws, _, err := websocket.Dial(ctx, c.wsURL(0), nil)
+	ws, resp, err := websocket.Dial(ctx, c.wsURL(0), nil)
 	require.NoError(t, err)
+	if resp.Body != nil { // nil after a successful upgrade
+		_ = resp.Body.Close()
+	}
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","room":"r","peer":"`+peer+`"}`)))
 	_, data, err := ws.Read(ctx)

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/natkit/natkit/reports"
 	"github.com/natkit/natkit/signalserver"
 )
 
@@ -191,7 +190,7 @@ func redact(s string) string {
 }
 
 func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Config, out *outputFlags) error {
-	rep := reports.New("signal", "natkit signal")
+	started := time.Now()
 	hubName := "memory"
 	if f.redisURL != "" {
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -240,8 +239,7 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 		defer ms.Close()
 	}
 	base := scheme + "://" + ln.Addr().String()
-	rep.Target = base
-	rep.AddEvent(time.Now(), "signal", "listening", base+" hub "+hubName)
+	listening := time.Now()
 	banner := a.stdout
 	if out.format != "text" {
 		banner = a.stderr
@@ -268,34 +266,12 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 	if closeErr != nil {
 		a.log().Warn("signal: close", "err", closeErr)
 	}
+	rep := tot.Report()
+	rep.Started, rep.Target = started, base
+	rep.AddEvent(listening, "signal", "listening", base+" hub "+hubName)
 	rep.AddEvent(time.Now(), "signal", "stopped", fmt.Sprintf("%d connections closed", tot.Connections))
-	signalReport(rep, tot)
 	rep.Finish()
 	return a.emit(rep, out)
-}
-
-func signalReport(rep *reports.Report, t signalserver.Totals) {
-	var relayed, errs uint64
-	for _, v := range t.Relayed {
-		relayed += v
-	}
-	for _, v := range t.Errors {
-		errs += v
-	}
-	rep.Summary = fmt.Sprintf("relayed %d messages; %d error frames; %d queued, %d expired undelivered; %d TURN credentials minted", relayed, errs, t.Queued, t.Expired, t.ICETokens)
-	rep.Metrics = append(rep.Metrics,
-		reports.Counter("messages_relayed", "messages", float64(relayed)),
-		reports.Counter("error_frames", "frames", float64(errs)),
-		reports.Counter("queued", "messages", float64(t.Queued)),
-		reports.Counter("expired_undelivered", "messages", float64(t.Expired)),
-		reports.Counter("ice_tokens", "credentials", float64(t.ICETokens)),
-	)
-	rep.Tables = append(rep.Tables,
-		reports.CountTable("Messages relayed by type", "type", t.Relayed),
-		reports.CountTable("Error frames by code", "code", t.Errors),
-		reports.CountTable("Disconnects by reason", "reason", t.Disconnects),
-	)
-	_ = rep.SetDetails(t)
 }
 
 func serveSignalMetrics(addr string, srv *signalserver.Server) (*http.Server, error) {

@@ -324,10 +324,10 @@ func (a *auditor) stop(err error) error {
 
 func unreachableText(s iceconfig.Server, err error) error {
 	if errors.Is(err, ErrNoAnswer) {
-		return fmt.Errorf("%w: no answer from %s over %s (%v)", ErrUnreachable, s.Address(), s.Transport, err)
+		return fmt.Errorf("%w: no answer from %s over %s (%w)", ErrUnreachable, s.Address(), s.Transport, err)
 	}
 	if errors.Is(err, ErrUnreachable) {
 		return err
 	}
-	return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }

@@ -92,7 +92,7 @@ func (s *session) roundTrip(ctx context.Context, raw []byte, tx [stun.Transactio
 		}
 		if !now.Before(next) {
 			if err := s.send(raw); err != nil {
-				return answer{}, fmt.Errorf("%w: send to %s: %v", ErrUnreachable, s.a.cfg.Server.Address(), err)
+				return answer{}, fmt.Errorf("%w: send to %s: %w", ErrUnreachable, s.a.cfg.Server.Address(), err)
 			}
 			if !s.w.datagram() {
 				next = deadline
@@ -110,7 +110,7 @@ func (s *session) roundTrip(ctx context.Context, raw []byte, tx [stun.Transactio
 			if isTimeout(err) {
 				continue
 			}
-			return answer{}, fmt.Errorf("%w: read from %s: %v", ErrUnreachable, s.a.cfg.Server.Address(), err)
+			return answer{}, fmt.Errorf("%w: read from %s: %w", ErrUnreachable, s.a.cfg.Server.Address(), err)
 		}
 		if !stun.IsMessage(frame) {
 			s.queued = append(s.queued, frame)
@@ -229,12 +229,4 @@ func (s *session) waitData(ctx context.Context, peer netip.AddrPort, d time.Dura
 		}
 		s.queued = append(s.queued, frame)
 	}
-}
-
-// errOf turns an unsuccessful answer into an error naming the request.
-func errOf(method string, an answer) error {
-	if an.success() {
-		return nil
-	}
-	return &AnswerError{Request: method, Code: an.Code, Reason: an.Reason}
 }

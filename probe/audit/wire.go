@@ -40,7 +40,7 @@ func (a *auditor) dial(ctx context.Context) (wire, error) {
 	if s.Transport == iceconfig.TransportUDP && s.Scheme == iceconfig.SchemeTURN {
 		raddr, err := a.cfg.Net.ResolveUDPAddr("udp", s.Address())
 		if err != nil {
-			return nil, fmt.Errorf("%w: resolve %s: %v", ErrUnreachable, s.Address(), err)
+			return nil, fmt.Errorf("%w: resolve %s: %w", ErrUnreachable, s.Address(), err)
 		}
 		network, local := "udp4", "0.0.0.0:0"
 		if raddr.IP.To4() == nil {
@@ -62,7 +62,7 @@ func (a *auditor) dial(ctx context.Context) (wire, error) {
 		defer cancel()
 		if err := tc.HandshakeContext(hctx); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("%w: tls handshake with %s: %v", ErrUnreachable, s.Address(), err)
+			return nil, fmt.Errorf("%w: tls handshake with %s: %w", ErrUnreachable, s.Address(), err)
 		}
 		c = tc
 	}
@@ -92,7 +92,7 @@ func (a *auditor) dialStream(ctx context.Context) (net.Conn, error) {
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return nil, fmt.Errorf("%w: tcp connect to %s: %v", ErrUnreachable, a.cfg.Server.Address(), r.err)
+			return nil, fmt.Errorf("%w: tcp connect to %s: %w", ErrUnreachable, a.cfg.Server.Address(), r.err)
 		}
 		return r.c, nil
 	case <-t.C:
@@ -248,7 +248,7 @@ func parseAnswer(raw []byte) (answer, error) {
 	}
 	m := &stun.Message{Raw: append([]byte(nil), raw...)}
 	if err := m.Decode(); err != nil {
-		return an, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return an, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	an.Type, an.TxID, an.Size = m.Type, m.TransactionID, len(raw)
 	for _, at := range m.Attributes {
@@ -257,7 +257,7 @@ func parseAnswer(raw []byte) (answer, error) {
 	if an.Type.Class == stun.ClassErrorResponse {
 		var ec stun.ErrorCodeAttribute
 		if err := ec.GetFrom(m); err != nil {
-			return an, fmt.Errorf("%w: error response without a valid ERROR-CODE: %v", ErrMalformed, err)
+			return an, fmt.Errorf("%w: error response without a valid ERROR-CODE: %w", ErrMalformed, err)
 		}
 		an.Code, an.Reason = int(ec.Code), string(ec.Reason)
 		if strings.TrimSpace(an.Reason) == "" {
