@@ -84,12 +84,12 @@ func (t *Topology) startCoturn() error {
 	if err != nil {
 		return &BuildError{Part: "coturn", Err: err}
 	}
-	log, err := os.Create(filepath.Join(dir, "turnserver.log"))
+	log, err := os.Create(filepath.Join(dir, "turnserver.log")) //nolint:gosec // in our own temporary directory
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return &BuildError{Part: "coturn", Err: err}
 	}
-	cmd := exec.Command("turnserver", coturnArgs(t.cfg, dir)...)
+	cmd := exec.Command("turnserver", coturnArgs(t.cfg, dir)...) //nolint:gosec // a fixed program, arguments built here
 	cmd.Stdout, cmd.Stderr = log, log
 	// Killed with us if we are killed (lab clean removes the namespaces).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -112,7 +112,7 @@ func (t *Topology) startCoturn() error {
 		}
 		select {
 		case <-c.done:
-			out, _ := os.ReadFile(filepath.Join(dir, "turnserver.log"))
+			out, _ := os.ReadFile(filepath.Join(dir, "turnserver.log")) //nolint:gosec // in our own temporary directory
 			return &BuildError{Part: "coturn", Err: fmt.Errorf("turnserver exited: %s", tail(string(out), 600))}
 		case <-time.After(50 * time.Millisecond):
 		}
