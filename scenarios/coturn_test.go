@@ -58,4 +58,6 @@ func TestCoturnRelayRefusedOnVNet(t *testing.T) {
 	require.Contains(t, err.Error(), "c.yaml:2: relay: coturn is not available on the vnet backend")
 	_, err = Parse("c.yaml", []byte("name: c\nrelay: pion\n"))
 	require.ErrorContains(t, err, `relay "pion": want natkit or coturn`)
+	_, err = Parse("c.yaml", []byte("name: c\nrelay: coturn\nice: {turn: true}\nexpect: {auth_failure: a}\n"))
+	require.ErrorContains(t, err, "c.yaml:4: auth_failure is not available with relay: coturn")
 }

@@ -516,6 +516,10 @@ func (s *Spec) validate() error {
 	default:
 		return s.errAt(fmt.Sprintf("relay %q: want %s or %s", s.Relay, lab.RelayNatkit, lab.RelayCoturn), "relay")
 	}
+	if s.Relay == lab.RelayCoturn && s.Expect.AuthFailure != "" {
+		// coturn's 401s are in its log, not reported to the runner.
+		return s.errAt("auth_failure is not available with relay: coturn (only natkit relay reports its 401s)", "expect", "auth_failure")
+	}
 	switch s.ICE.Policy {
 	case "", "all", "relay":
 	default:
