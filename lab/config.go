@@ -31,6 +31,10 @@ type Config struct {
 	Realm string
 	// Users maps TURN usernames to passwords. Default {"natkit": "natkit"}.
 	Users map[string]string
+	// Relay is the relay software in the WAN namespace: RelayNatkit or
+	// RelayCoturn (Debian's turnserver; missing, it is a *MissingError).
+	// Default RelayNatkit.
+	Relay string
 	// NoRelay builds the network without starting natkit's relay in the
 	// WAN namespace (to run another there). Default false.
 	NoRelay bool
@@ -82,6 +86,9 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if c.Relay != "" && c.Relay != RelayNatkit && c.Relay != RelayCoturn {
+		return configErr("relay", c.Relay, "want %s or %s", RelayNatkit, RelayCoturn)
+	}
 	if c.Prefix != "" && !prefixRE.MatchString(c.Prefix) {
 		return configErr("prefix", c.Prefix, "want nk, six lowercase hex digits and -, e.g. nk0a1b2c-")
 	}

@@ -37,6 +37,7 @@ type Topology struct {
 	prefix string
 	wan    *Net
 	relay  *relay.Server
+	coturn *coturn // Config.Relay coturn
 	sides  map[string]*side
 	state  string   // owner file
 	spaces []string // namespaces created, in order
@@ -91,7 +92,7 @@ func Build(cfg Config) (t *Topology, err error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := Check(); err != nil {
+	if err := checkAll(cfg); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
@@ -243,8 +244,11 @@ func (t *Topology) build() error {
 	if err := errors.Join(errs...); err != nil {
 		return &BuildError{Part: "routes", Err: err}
 	}
-	if t.cfg.NoRelay {
+	switch {
+	case t.cfg.NoRelay:
 		return nil
+	case t.cfg.Relay == RelayCoturn:
+		return t.startCoturn()
 	}
 	return t.startRelay()
 }
@@ -731,6 +735,11 @@ func (t *Topology) destroy() error {
 	if t.relay != nil {
 		if err := t.relay.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close relay: %w", err))
+		}
+	}
+	if t.coturn != nil {
+		if err := t.coturn.stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop turnserver: %w", err))
 		}
 	}
 	if t.wan != nil {

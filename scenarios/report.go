@@ -40,6 +40,19 @@ func (r *Result) Report() *reports.Report {
 		}
 		rep.Tables = append(rep.Tables, t)
 	}
+	if len(r.Peers) > 0 {
+		pt := reports.Table{Title: "peers", Columns: []string{"side", "peer", "role", "exit code", "connected", "path", "detail"}}
+		for _, side := range []string{"a", "b"} {
+			if p := r.Peers[side]; p != nil {
+				code, what := "", p.Peer
+				if p.Peer == PeerCommand {
+					code, what = fmt.Sprint(p.ExitCode), strings.Join(p.Command, " ")
+				}
+				pt.Rows = append(pt.Rows, []string{side, what, p.Role, code, fmt.Sprint(p.Connected), p.Path, p.Detail})
+			}
+		}
+		rep.Tables = append(rep.Tables, pt)
+	}
 	t := reports.Table{Title: "dropped on purpose", Columns: []string{"side", "loss", "firewall", "cut", "silence"}}
 	for _, side := range []string{"a", "b"} {
 		d := r.Drops[side]

@@ -8,8 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
+	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/vnet"
 )
@@ -61,6 +60,13 @@ type Result struct {
 	Diagnoses []string `json:"diagnoses,omitempty"`
 	// Topology describes each side's NAT.
 	Topology map[string]string `json:"topology"`
+	// Relay is the relay software that served STUN and TURN: natkit or
+	// coturn.
+	Relay string `json:"relay"`
+	// Peers is how each side's peer ended, when a side runs a command
+	// (peer: command); Call is then the in-process side's own view, or nil
+	// when both sides run commands.
+	Peers map[string]*PeerOutcome `json:"peers,omitempty"`
 }
 
 // Passed reports whether every expectation held.
@@ -165,6 +171,31 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Backend == nil {
+		if err := s.CheckBackend(o.Net); err != nil {
+			return nil, err
+		}
+	} else if s.Relay == lab.RelayCoturn {
+		return nil, s.errAt("relay: coturn needs the built-in kernel backend (Options.Net kernel), not Options.Backend", "relay")
+	}
+	if s.Relay == lab.RelayCoturn {
+		build = func(vs vnet.Spec) (Network, error) {
+			c, err := lab.FromVNetSpec(vs)
+			if err != nil {
+				return nil, err
+			}
+			c.Relay = lab.RelayCoturn
+			t, err := lab.Build(c)
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
+		}
+	}
+	relayName := lab.RelayNatkit
+	if s.Relay != "" {
+		relayName = s.Relay
+	}
 	top, err := build(vnet.Spec{A: sideSpec(s.Topology.A), B: sideSpec(s.Topology.B), Seed: s.Topology.Seed, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
@@ -177,22 +208,26 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			}
 		}
 	}
+	if s.Topology.hasCommand() {
+		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,
+			Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
+		runErr := runCommands(ctx, &s, top, o, ice, res)
+		var pe *ParseError
+		if errors.As(runErr, &pe) {
+			return nil, runErr
+		}
+		res.Duration = time.Since(res.Started)
+		res.AuthFailures = top.AuthFailures()
+		res.Drops = map[string]vnet.Drops{vnet.SideA: top.Drops(vnet.SideA), vnet.SideB: top.Drops(vnet.SideB)}
+		(&runner{spec: &s, res: res}).judgeCommands()
+		return res, runErr
+	}
 	peer := func(side string) (call.PeerConfig, error) {
 		n, err := top.Net(side)
 		if err != nil {
 			return call.PeerConfig{}, fmt.Errorf("scenario %s: %w", s.Name, err)
 		}
-		var servers []webrtc.ICEServer
-		if s.ICE.STUN == nil || *s.ICE.STUN {
-			servers = append(servers, webrtc.ICEServer{URLs: []string{top.STUNURL()}})
-		}
-		if s.ICE.TURN {
-			cred := Credential{Username: "natkit", Password: "natkit"}
-			if c, ok := s.ICE.Credentials[side]; ok {
-				cred = c
-			}
-			servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: cred.Username, Credential: cred.Password})
-		}
+		servers := s.iceServers(top, side)
 		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger}, nil
 	}
 	pa, err := peer(vnet.SideA)
@@ -215,7 +250,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
-	res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(),
+	res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,
 		Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
 	r := &runner{spec: &s, top: top, c: c, res: res, waitTimeout: o.WaitTimeout}
 	runErr := r.steps(ctx)

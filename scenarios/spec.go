@@ -26,6 +26,9 @@ type Spec struct {
 	Description string `yaml:"description"`
 	// Topology is the virtual network. Default: both sides open.
 	Topology Topology `yaml:"topology"`
+	// Relay is the relay software in the WAN: "natkit" or "coturn" (Debian's
+	// turnserver; kernel backend only). Default "natkit".
+	Relay string `yaml:"relay"`
 	// ICE are the peers' ICE settings. Default: STUN on, TURN off, policy
 	// all, browser-like timeouts.
 	ICE ICE `yaml:"ice"`
@@ -72,7 +75,25 @@ type SideSpec struct {
 	// Firewall "relay-only" drops all UDP except to and from the relay.
 	// Default "" (none).
 	Firewall string `yaml:"firewall"`
+	// Peer is who calls from this side: "natkit" (the in-process call
+	// engine) or "command" (Command, run inside the side's namespace; kernel
+	// backend only). Default "natkit".
+	Peer string `yaml:"peer"`
+	// Command is the program and its arguments a command peer runs, e.g.
+	// ["/usr/bin/myapp", "--call"]. Required with peer: command.
+	Command []string `yaml:"command"`
 }
+
+// Peer kinds of SideSpec.Peer.
+const (
+	PeerNatkit  = "natkit"
+	PeerCommand = "command"
+)
+
+func (s SideSpec) isCommand() bool { return s.Peer == PeerCommand }
+
+// hasCommand reports whether either side runs a command peer.
+func (t Topology) hasCommand() bool { return t.A.isCommand() || t.B.isCommand() }
 
 // ICE is the scenario's ICE settings.
 type ICE struct {
@@ -472,6 +493,32 @@ func (s *Spec) validate() error {
 		if (sp.NAT == "" || sp.NAT == "open") && sp.Mapping == "" && sp.MappingLifetime > 0 {
 			return at("an open side has no nat mapping to expire", "mapping_lifetime")
 		}
+		switch sp.Peer {
+		case "", PeerNatkit:
+			if len(sp.Command) > 0 {
+				return at("command needs peer: command", "command")
+			}
+		case PeerCommand:
+			if len(sp.Command) == 0 || sp.Command[0] == "" {
+				return at("peer: command needs command: [program, args...]", "peer")
+			}
+		default:
+			return at(fmt.Sprintf("peer %q: want natkit or command", sp.Peer), "peer")
+		}
+	}
+	if s.Topology.hasCommand() {
+		if err := s.validateCommand(); err != nil {
+			return err
+		}
+	}
+	switch s.Relay {
+	case "", lab.RelayNatkit, lab.RelayCoturn:
+	default:
+		return s.errAt(fmt.Sprintf("relay %q: want %s or %s", s.Relay, lab.RelayNatkit, lab.RelayCoturn), "relay")
+	}
+	if s.Relay == lab.RelayCoturn && s.Expect.AuthFailure != "" {
+		// coturn's 401s are in its log, not reported to the runner.
+		return s.errAt("auth_failure is not available with relay: coturn (only natkit relay reports its 401s)", "expect", "auth_failure")
 	}
 	switch s.ICE.Policy {
 	case "", "all", "relay":

@@ -125,6 +125,9 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 				if err != nil {
 					return usageError(err)
 				}
+				if err := s.CheckBackend(netName); err != nil {
+					return usageError(err)
+				}
 				specs = append(specs, s)
 			}
 			bar := a.progress(cmd.Context(), "scenario run", len(specs))
