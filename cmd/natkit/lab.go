@@ -104,6 +104,15 @@ func newLabUpCmd(a *app) *cobra.Command {
 				if cfg.B, err = labSide("b", spec.Topology.B); err != nil {
 					return err
 				}
+				cfg.Relay = spec.Relay
+				// lab up places no call: a command peer's program is the
+				// user's to start, inside its side.
+				for i, sp := range []scenarios.SideSpec{spec.Topology.A, spec.Topology.B} {
+					if side := string(rune('a' + i)); sp.Peer == scenarios.PeerCommand {
+						fmt.Fprintf(a.stderr, "side %s: peer: command is not started by lab up; run it with: natkit lab exec %s -- %s\n",
+							side, side, strings.Join(sp.Command, " "))
+					}
+				}
 			case nat != "":
 				pa, pb, err := parseNATPair(nat)
 				if err != nil {
@@ -148,7 +157,11 @@ func printLab(a *app, top *lab.Topology) {
 	for _, r := range roles {
 		fmt.Fprintf(w, "  namespace %-4s %s\n", r, ns[r])
 	}
-	fmt.Fprintf(w, "  relay: %s  %s  %s (RFC 5780 alternate %s)\n", top.STUNURL(), top.TURNURL(), top.TURNTCPURL(), lab.RelayAlt)
+	software := "natkit relay"
+	if pid := top.RelayPID(); pid != 0 {
+		software = fmt.Sprintf("coturn turnserver, pid %d", pid)
+	}
+	fmt.Fprintf(w, "  relay (%s): %s  %s  %s (RFC 5780 alternate %s)\n", software, top.STUNURL(), top.TURNURL(), top.TURNTCPURL(), lab.RelayAlt)
 	for _, side := range []string{lab.SideA, lab.SideB} {
 		fmt.Fprintf(w, "side %s: %s, host %s, public %s\n", side, top.Describe(side), top.HostIP(side), top.PublicIP(side))
 		for i, rs := range top.Rulesets(side) {

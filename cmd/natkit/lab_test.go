@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/natkit/natkit/internal/externaltest"
 	"github.com/natkit/natkit/lab/labtest"
 )
 
@@ -116,6 +119,38 @@ func TestLabCleanupAfterSignals(t *testing.T) {
 		require.NoError(t, cmd.Wait())
 		assert.Equal(t, before, labtest.Namespaces())
 	})
+}
+
+// TestLabUpHonoursScenarioKeys: lab up SCENARIO runs the scenario's relay
+// software and says that it does not start a command peer's program,
+// rather than ignoring either key.
+func TestLabUpHonoursScenarioKeys(t *testing.T) {
+	labtest.Require(t)
+	externaltest.LookPath(t, "turnserver", "coturn")
+	bin := buildNatkit(t)
+	before := labtest.Namespaces()
+	file := filepath.Join(t.TempDir(), "keys.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("name: keys\nrelay: coturn\ntopology:\n  a: {nat: open, peer: command, command: [/bin/true, x]}\n  b: {nat: open}\n"), 0o600))
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "lab", "up", file)
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(out)
+	var banner []string
+	for sc.Scan() {
+		banner = append(banner, sc.Text())
+		if strings.HasPrefix(sc.Text(), "ready:") {
+			break
+		}
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	require.NoError(t, cmd.Wait(), stderr.String())
+	assert.Contains(t, strings.Join(banner, "\n"), "relay (coturn turnserver, pid ")
+	assert.Contains(t, stderr.String(), "side a: peer: command is not started by lab up; run it with: natkit lab exec a -- /bin/true x")
+	assert.Equal(t, before, labtest.Namespaces())
 }
 
 // prefixOf returns the prefix of the one lab run not in before.
