@@ -150,7 +150,7 @@ func TestGatherTextReport(t *testing.T) {
 	assert.Contains(t, out, "TURN transports")
 	// Only the UDP URL was given: TCP on the same port is probed too.
 	assert.Regexp(t, `127\.0\.0\.1\s+ok\s+ok \(probed\)\s+not tested`, out)
-	assert.Regexp(t, `relay\s+\d+\s+udp\s+127\.0\.0\.1:\d+`, out)
+	assert.Regexp(t, `relay\s+\d+\s+udp\s+IPv4\s+127\.0\.0\.1:\d+`, out)
 }
 
 func TestGatherBadInput(t *testing.T) {
@@ -166,6 +166,7 @@ func TestGatherBadInput(t *testing.T) {
 		{name: "no input", args: nil, msg: "no ice servers"},
 		{name: "bad url", args: []string{"http://x"}, msg: `argument 1 "http://x": invalid scheme "http"`},
 		{name: "turn without credentials", args: []string{"turn:127.0.0.1:3478"}, msg: "turn server without credentials"},
+		{name: "ipv6 without brackets", args: []string{"stun:2001:db8::1:3478"}, msg: `argument 1 "stun:2001:db8::1:3478": invalid host: an ipv6 address must be in brackets`},
 		{name: "field in file", args: []string{"--ice-servers", bad}, msg: `bad.json: iceServers[0].urls[1] "turn:b?transport=sctp": invalid transport "sctp"`},
 		{name: "stdin garbage", stdin: "{", args: []string{"--ice-servers", "-"}, msg: "--ice-servers - (stdin): malformed json"},
 		{name: "ttl", stdin: `{"ice_servers":[{"url":"stun:a"}],"ttl":"soon"}`, args: []string{"--ice-servers", "-"}, msg: `ttl "soon": invalid ttl`},

@@ -57,6 +57,8 @@ type Candidate struct {
 	ServerURL string `json:"server_url,omitempty"`
 	// RelayProtocol is udp, tcp or tls for relay candidates.
 	RelayProtocol string `json:"relay_protocol,omitempty"`
+	// Family is the candidate address's family, IPv4 or IPv6.
+	Family string `json:"family"`
 }
 
 // Gather is one ICE gather: its candidates and how long it took.
@@ -87,7 +89,10 @@ type ServerResult struct {
 	Source    string `json:"source"`
 	Scheme    string `json:"scheme"`
 	Transport string `json:"transport"`
-	Cause     Cause  `json:"cause"`
+	// Family is the family (IPv4 or IPv6) of the server address the
+	// probe used; empty when it was not resolved.
+	Family string `json:"family,omitempty"`
+	Cause  Cause  `json:"cause"`
 	// Diagnosis is the sentence for people: cause and next step.
 	Diagnosis string `json:"diagnosis"`
 	// Public is the public (server-reflexive) address the server saw.

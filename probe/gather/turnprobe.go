@@ -94,7 +94,7 @@ func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerR
 		Conn:           t.pc,
 		Username:       s.Username,
 		Password:       s.Credential,
-		Net:            g.cfg.Net,
+		Net:            &familyNet{Net: g.cfg.Net}, // pion resolves the server with "udp4"
 		LoggerFactory:  g.pionLogs,
 		RTO:            g.cfg.TURNRTO,
 	})
@@ -121,7 +121,8 @@ func (t *turnProbe) open(ctx context.Context) bool {
 			dnsDiagnosis(r, s, err)
 			return false
 		}
-		uc, err := g.cfg.Net.DialUDP("udp4", nil, addr)
+		r.Family = familyOfIP(addr.IP)
+		uc, err := g.cfg.Net.DialUDP("udp", nil, addr)
 		if err != nil {
 			r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("cannot open a udp socket to %s: %v", addr, err)
 			return false
@@ -130,10 +131,12 @@ func (t *turnProbe) open(ctx context.Context) bool {
 		t.pc = t.udp
 		return true
 	}
-	if _, err := g.cfg.Net.ResolveTCPAddr("tcp4", s.Address()); err != nil {
+	taddr, err := g.cfg.Net.ResolveTCPAddr("tcp", s.Address())
+	if err != nil {
 		dnsDiagnosis(r, s, err)
 		return false
 	}
+	r.Family = familyOfIP(taddr.IP)
 	dialer := g.cfg.Net.CreateDialer(&net.Dialer{Timeout: g.cfg.Timeout})
 	type dialed struct {
 		c   net.Conn
@@ -141,7 +144,7 @@ func (t *turnProbe) open(ctx context.Context) bool {
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		c, err := dialer.Dial("tcp4", s.Address())
+		c, err := dialer.Dial("tcp", s.Address())
 		ch <- dialed{c, err}
 	}()
 	var conn net.Conn
@@ -247,7 +250,7 @@ func (t *turnProbe) speaksPlainSTUN(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, min(bindingProbeBudget, t.g.cfg.Timeout))
 	defer cancel()
 	dialer := t.g.cfg.Net.CreateDialer(&net.Dialer{Timeout: min(bindingProbeBudget, t.g.cfg.Timeout)})
-	conn, err := dialer.Dial("tcp4", t.s.Address())
+	conn, err := dialer.Dial("tcp", t.s.Address())
 	if err != nil {
 		return false
 	}

@@ -1,0 +1,100 @@
+package gather
+
+import (
+	"net"
+	"strings"
+
+	"github.com/pion/transport/v3"
+)
+
+// Address families, as the verdicts and candidate tables name them.
+const (
+	FamilyIPv4 = "IPv4"
+	FamilyIPv6 = "IPv6"
+)
+
+// familyOfIP returns FamilyIPv4, FamilyIPv6, or "" for nil.
+func familyOfIP(ip net.IP) string {
+	switch {
+	case ip == nil:
+		return ""
+	case ip.To4() != nil:
+		return FamilyIPv4
+	}
+	return FamilyIPv6
+}
+
+// familyOf returns the family of an "ip", "ip:port" or "[ip]:port"
+// string, or "" when it holds no IP.
+func familyOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	return familyOfIP(net.ParseIP(strings.Trim(addr, "[]")))
+}
+
+// familyNet lets pion's TURN client and ICE agent reach IPv6 servers.
+// Both hard-code IPv4: they resolve servers with "udp4"/"tcp4", the agent
+// joins host and port with "%s:%d" (so "::1:3478"), and it opens its TURN
+// sockets with ListenPacket("udp4", "0.0.0.0:0"). familyNet repairs the
+// address, widens the network to the address's family, and opens those
+// TURN sockets on relayNetwork ("udp6", or "udp" for dual-stack; default
+// unchanged, IPv4).
+type familyNet struct {
+	transport.Net
+	relayNetwork string
+}
+
+// bracket repairs "host:port" where host is an IPv6 literal written
+// without brackets; other addresses are returned as they are.
+func bracket(address string) string {
+	if strings.HasPrefix(address, "[") || strings.Count(address, ":") < 2 {
+		return address
+	}
+	i := strings.LastIndex(address, ":")
+	if net.ParseIP(address[:i]) == nil {
+		return address
+	}
+	return net.JoinHostPort(address[:i], address[i+1:])
+}
+
+// widen maps "udp4"/"tcp4" to "udp"/"tcp": Go's resolver then returns an
+// IPv6 literal as IPv6, and a name's IPv4 address when it has one, else
+// its IPv6 address.
+func widen(network string) string {
+	return strings.TrimSuffix(network, "4")
+}
+
+func (n *familyNet) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
+	return n.Net.ResolveUDPAddr(widen(network), bracket(address))
+}
+
+func (n *familyNet) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
+	return n.Net.ResolveTCPAddr(widen(network), bracket(address))
+}
+
+func (n *familyNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (transport.UDPConn, error) {
+	if raddr != nil && raddr.IP.To4() == nil {
+		network = widen(network)
+	}
+	return n.Net.DialUDP(network, laddr, raddr)
+}
+
+func (n *familyNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	if raddr != nil && raddr.IP.To4() == nil {
+		network = widen(network)
+	}
+	return n.Net.DialTCP(network, laddr, raddr)
+}
+
+func (n *familyNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	if n.relayNetwork != "" && network == "udp4" && address == "0.0.0.0:0" {
+		return n.Net.ListenPacket(n.relayNetwork, "[::]:0")
+	}
+	return n.Net.ListenPacket(network, address)
+}
+
+// Dial is used for TCP and TLS TURN servers.
+func (n *familyNet) Dial(network, address string) (net.Conn, error) {
+	return n.Net.Dial(widen(network), bracket(address))
+}
