@@ -35,6 +35,7 @@ func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn
 
 // ReadFrom returns the next datagram pion should handle.
 func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	c.s.releaseFamily(&c.o) // pion has handled the previous datagram
 	for {
 		n, ap, addr, err := c.reader.read(p)
 		if err != nil {
@@ -221,6 +222,9 @@ func (c *framedConn) authExpired() {
 var errBadFrame = errors.New("bad frame")
 
 func (c *framedConn) Read(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		c.s.releaseFamily(&c.o) // pion has handled the previous frame
+	}
 	for len(c.pending) == 0 {
 		frame, err := c.readFrame()
 		if err != nil {

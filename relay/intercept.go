@@ -23,6 +23,9 @@ type origin struct {
 	// authenticated, if set, is told of each request whose credentials
 	// verified (TCP/TLS: it stops the AuthTimeout).
 	authenticated func()
+	// famHeld: this connection holds Server.fam for the Allocate pion is
+	// handling (see family.go).
+	famHeld bool
 }
 
 // knownAttrs are the comprehension-required attributes the relay
@@ -178,6 +181,9 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 			replace[stun.AttrLifetime] = value
 		}
 		if m.Type.Method == stun.MethodAllocate {
+			if !s.requestFamily(m, src, o, key) {
+				return nil, false
+			}
 			s.noteLifetime(fiveTupleKey(src, o.local), lifetime)
 		}
 	}
