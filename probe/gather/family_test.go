@@ -85,3 +85,30 @@ func TestBracket(t *testing.T) {
 		assert.Equal(t, want, bracket(in), in)
 	}
 }
+
+// TestFamilyMismatchDiagnosis reaches a dual-stack natkit relay over IPv6:
+// without REQUESTED-ADDRESS-FAMILY it relays over IPv4 (RFC 6156), which
+// the verdict calls a family mismatch, and asked again for IPv6 it gives
+// an IPv6 relayed address.
+func TestFamilyMismatchDiagnosis(t *testing.T) {
+	addr6 := freeUDP6(t)
+	srv, err := relay.New(relay.Config{
+		Listen: []relay.Listener{{Network: relay.NetworkUDP, Addr: "127.0.0.1:0"}, {Network: relay.NetworkUDP, Addr: addr6}},
+		Users:  map[string]string{"alice": "right"},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+
+	res, err := Run(context.Background(), Config{
+		Servers: servers(t, "alice", "right", "turn:"+addr6+"?transport=udp"),
+		Timeout: 3 * time.Second, Retransmit: fast, IncludeLoopback: true,
+	})
+	require.NoError(t, err)
+	s := res.Servers[0]
+	require.Equal(t, CauseTURNOK, s.Cause, s.Diagnosis)
+	assert.Equal(t, FamilyIPv6, s.Family)
+	assert.Equal(t, FamilyIPv4, familyOf(s.Relay), s.Relay)
+	assert.Equal(t, FamilyIPv6, familyOf(s.RelayIPv6), s.RelayIPv6)
+	assert.Contains(t, s.Diagnosis, "family mismatch: the server allocated an IPv4 relay address to a client that reached it over IPv6")
+	assert.Contains(t, s.Diagnosis, "the server relays over IPv6 too ([::1]:")
+}

@@ -387,18 +387,20 @@ func errorCode(m *stun.Message) (stun.ErrorCode, string) {
 // reasons are the RFC 8489/8656 reason phrases, for servers that send an
 // empty one.
 var reasons = map[stun.ErrorCode]string{
-	stun.CodeTryAlternate:          "Try Alternate",
-	stun.CodeBadRequest:            "Bad Request",
-	stun.CodeUnauthorized:          "Unauthorized",
-	stun.CodeForbidden:             "Forbidden",
-	stun.CodeUnknownAttribute:      "Unknown Attribute",
-	stun.CodeAllocMismatch:         "Allocation Mismatch",
-	stun.CodeStaleNonce:            "Stale Nonce",
-	stun.CodeWrongCredentials:      "Wrong Credentials",
-	stun.CodeUnsupportedTransProto: "Unsupported Transport Protocol",
-	stun.CodeAllocQuotaReached:     "Allocation Quota Reached",
-	stun.CodeServerError:           "Server Error",
-	stun.CodeInsufficientCapacity:  "Insufficient Capacity",
+	stun.CodeTryAlternate:           "Try Alternate",
+	stun.CodeBadRequest:             "Bad Request",
+	stun.CodeUnauthorized:           "Unauthorized",
+	stun.CodeForbidden:              "Forbidden",
+	stun.CodeUnknownAttribute:       "Unknown Attribute",
+	stun.CodeAllocMismatch:          "Allocation Mismatch",
+	stun.CodeStaleNonce:             "Stale Nonce",
+	stun.CodeWrongCredentials:       "Wrong Credentials",
+	stun.CodeUnsupportedTransProto:  "Unsupported Transport Protocol",
+	stun.CodeAllocQuotaReached:      "Allocation Quota Reached",
+	stun.CodeServerError:            "Server Error",
+	stun.CodeInsufficientCapacity:   "Insufficient Capacity",
+	stun.CodeAddrFamilyNotSupported: "Address Family not Supported",
+	stun.CodePeerAddrFamilyMismatch: "Peer Address Family Mismatch",
 }
 
 // answered turns a transaction without a response into a diagnosis.
@@ -483,19 +485,27 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 	// Free the allocation (Refresh with LIFETIME 0) so that the ICE gathers
 	// that follow do not count against a quota.
 	if a != nil {
-		m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
-			stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
-			stun.NewUsername(t.s.Username), a.realm, a.nonce, a.integrity, stun.Fingerprint)
-		freed := false
-		if err == nil {
-			fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			fr := t.do(fctx, m)
-			cancel()
-			freed = fr.err == nil && fr.msg != nil && fr.msg.Type.Class == stun.ClassSuccessResponse
+		t.free(ctx, a)
+		if r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
+			t.askIPv6(ctx, a)
 		}
-		if !freed {
-			t.g.hold(t.s.Address())
-		}
+	}
+}
+
+// free releases the allocation on this 5-tuple (Refresh, LIFETIME 0).
+func (t *turnProbe) free(ctx context.Context, a *auth) {
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
+		stun.NewUsername(t.s.Username), a.realm, a.nonce, a.integrity, stun.Fingerprint)
+	freed := false
+	if err == nil {
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fr := t.do(fctx, m)
+		cancel()
+		freed = fr.err == nil && fr.msg != nil && fr.msg.Type.Class == stun.ClassSuccessResponse
+	}
+	if !freed {
+		t.g.hold(t.s.Address())
 	}
 }
 
@@ -539,6 +549,9 @@ func (t *turnProbe) failure(code stun.ErrorCode, reason string, authenticated bo
 	case stun.CodeAllocQuotaReached:
 		r.Cause = CauseQuota
 		r.Diagnosis = head + ": " + t.quotaReason()
+	case stun.CodeAddrFamilyNotSupported:
+		r.Cause = CauseFamily
+		r.Diagnosis = head + ": " + familyAdvice(r.Family, s)
 	case stun.CodeInsufficientCapacity:
 		r.Cause = CauseCapacity
 		r.Diagnosis = head + ": the server has no relay capacity left (ports or allocations); try later or another server"
