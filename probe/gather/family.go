@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/pion/stun/v3"
 	"github.com/pion/transport/v3"
@@ -105,56 +104,45 @@ func (n *familyNet) Dial(network, address string) (net.Conn, error) {
 	return n.Net.Dial(widen(network), bracket(address))
 }
 
-// askIPv6 runs after a client that reached the server over IPv6 got an
+// mismatch runs after a client that reached the server over IPv6 got an
 // IPv4 relayed address (an Allocate without REQUESTED-ADDRESS-FAMILY asks
-// for IPv4, RFC 6156; browsers and pion never send it): it asks again for
-// IPv6 on the same 5-tuple, now free, and says what that means.
-func (t *turnProbe) askIPv6(ctx context.Context, a *auth) {
+// for IPv4, RFC 6156; browsers and pion never send it): it asks again
+// for IPv6 from a fresh socket (coturn answers 437 on the old 5-tuple
+// for a while after its allocation is freed), and says what that means.
+func (t *turnProbe) mismatch(ctx context.Context) {
 	r := t.r
-	note := fmt.Sprintf("; family mismatch: the server allocated an IPv4 relay address to a client that reached it over IPv6 (an Allocate without REQUESTED-ADDRESS-FAMILY asks for IPv4, RFC 6156): an IPv6-only peer cannot reach %s", r.Relay)
-	ctx, cancel := context.WithTimeout(ctx, min(t.g.cfg.Timeout, 2*time.Second))
-	defer cancel()
-	nonce := a.nonce
-	for attempt := 0; attempt < 2; attempt++ {
-		m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport,
-			stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{0x02, 0, 0, 0}},
-			stun.NewUsername(t.s.Username), a.realm, nonce, a.integrity, stun.Fingerprint)
-		if err != nil {
-			return
-		}
-		res := t.do(ctx, m)
-		if res.err != nil || res.msg == nil {
-			r.Diagnosis += note + "; asked for IPv6, the server did not answer"
-			return
-		}
-		if res.msg.Type.Class == stun.ClassSuccessResponse {
-			var relayed stun.XORMappedAddress
-			if relayed.GetFromAs(res.msg, stun.AttrXORRelayedAddress) == nil {
-				r.RelayIPv6 = relayed.String()
-			}
-			t.free(ctx, &auth{integrity: a.integrity, realm: a.realm, nonce: nonce})
-			r.Diagnosis += note + fmt.Sprintf("; asked for IPv6 (REQUESTED-ADDRESS-FAMILY), the server relays over IPv6 too (%s): IPv6-only clients must ask for it, or get relay candidates only for IPv4 peers", r.RelayIPv6)
-			return
-		}
-		code, reason := errorCode(res.msg)
-		if code == stun.CodeStaleNonce && attempt == 0 && nonce.GetFrom(res.msg) == nil {
-			continue
-		}
-		if code == stun.CodeAddrFamilyNotSupported {
-			r.RelayIPv6 = "440"
-			r.Diagnosis += note + "; asked for IPv6, it answered 440 " + reason + ": " + familyAdvice(FamilyIPv6, t.s)
-			return
-		}
-		r.Diagnosis += note + fmt.Sprintf("; asked for IPv6, it answered %d %s", code, reason)
-		return
+	r.Diagnosis += fmt.Sprintf("; family mismatch: the server allocated an IPv4 relay address to a client that reached it over IPv6 (an Allocate without REQUESTED-ADDRESS-FAMILY asks for IPv4, RFC 6156): an IPv6-only peer cannot reach %s", r.Relay)
+	var again ServerResult
+	(&turnProbe{g: t.g, s: t.s, r: &again, parent: ctx, askIPv6: true}).run(ctx)
+	switch {
+	case again.Cause == CauseTURNOK:
+		r.RelayIPv6 = again.Relay
+		r.Diagnosis += fmt.Sprintf("; asked for IPv6 (REQUESTED-ADDRESS-FAMILY), the server relays over IPv6 too (%s): IPv6-only clients must ask for it, or get relay candidates only for IPv4 peers", r.RelayIPv6)
+	case again.Cause == CauseFamily:
+		r.RelayIPv6 = "440"
+		r.Diagnosis += "; asked for IPv6, it answered " + again.Diagnosis
+	default:
+		r.Diagnosis += "; asked for IPv6: " + string(again.Cause) + ": " + again.Diagnosis
 	}
 }
+
+// family is the REQUESTED-ADDRESS-FAMILY setter of this probe's Allocates.
+func (t *turnProbe) family() stun.Setter {
+	if t.askIPv6 {
+		return stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{0x02, 0, 0, 0}}
+	}
+	return noAttr{}
+}
+
+type noAttr struct{}
+
+func (noAttr) AddTo(*stun.Message) error { return nil }
 
 // familyAdvice says what to change when a server has no relay address of
 // the family an Allocate asked for: a client asks for IPv4 unless it says
 // otherwise, whatever family it reached the server over.
-func familyAdvice(asked string, s iceconfig.Server) string {
-	if asked != FamilyIPv6 {
+func familyAdvice(askedIPv6 bool, s iceconfig.Server) string {
+	if !askedIPv6 {
 		return "the server has no IPv4 relay address, and an Allocate without REQUESTED-ADDRESS-FAMILY (browsers, pion) asks for IPv4 (RFC 6156); " +
 			"coturn: add relay-ip=<an IPv4 address> (or listen on one, listening-ip); natkit relay: --relay-ip <IPv4> or an IPv4 --listen; " +
 			"or use a server address with an IPv4 relay instead of " + s.URL()

@@ -31,6 +31,8 @@ type turnProbe struct {
 	// parent is Run's context: the Allocate's own context has expired by
 	// the time a no-answer verdict is made.
 	parent context.Context
+	// askIPv6 adds REQUESTED-ADDRESS-FAMILY IPv6 to the Allocates.
+	askIPv6 bool
 }
 
 type txResult struct {
@@ -84,7 +86,12 @@ func requests(rto, d time.Duration) int {
 }
 
 func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerResult) {
-	t := &turnProbe{g: g, s: s, r: r, parent: ctx}
+	(&turnProbe{g: g, s: s, r: r, parent: ctx}).run(ctx)
+}
+
+// run opens the connection and allocates.
+func (t *turnProbe) run(ctx context.Context) {
+	g, s, r := t.g, t.s, t.r
 	if !t.open(ctx) {
 		return
 	}
@@ -312,7 +319,7 @@ func (t *turnProbe) allocate(ctx context.Context) {
 	r, s := t.r, t.s
 	ctx, cancel := context.WithTimeout(ctx, t.g.cfg.Timeout)
 	defer cancel()
-	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport, stun.Fingerprint)
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport, t.family(), stun.Fingerprint)
 	if err != nil {
 		r.Cause, r.Diagnosis = CauseNetwork, err.Error()
 		return
@@ -340,7 +347,7 @@ func (t *turnProbe) allocate(ctx context.Context) {
 	}
 	for attempt := 0; ; attempt++ {
 		integrity := stun.NewLongTermIntegrity(s.Username, realm.String(), s.Credential)
-		m, err = stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport,
+		m, err = stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport, t.family(),
 			stun.NewUsername(s.Username), realm, nonce, integrity, stun.Fingerprint)
 		if err != nil {
 			r.Cause, r.Diagnosis = CauseNetwork, err.Error()
@@ -377,7 +384,7 @@ func errorCode(m *stun.Message) (stun.ErrorCode, string) {
 	if ec.GetFrom(m) != nil {
 		return 0, "(no ERROR-CODE)"
 	}
-	reason := strings.TrimSpace(string(ec.Reason))
+	reason := strings.Trim(string(ec.Reason), " \t\r\n\x00") // coturn pads with NULs
 	if reason == "" {
 		reason = reasons[ec.Code]
 	}
@@ -486,8 +493,8 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 	// that follow do not count against a quota.
 	if a != nil {
 		t.free(ctx, a)
-		if r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
-			t.askIPv6(ctx, a)
+		if !t.askIPv6 && r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
+			t.mismatch(ctx)
 		}
 	}
 }
@@ -551,7 +558,7 @@ func (t *turnProbe) failure(code stun.ErrorCode, reason string, authenticated bo
 		r.Diagnosis = head + ": " + t.quotaReason()
 	case stun.CodeAddrFamilyNotSupported:
 		r.Cause = CauseFamily
-		r.Diagnosis = head + ": " + familyAdvice(r.Family, s)
+		r.Diagnosis = head + ": " + familyAdvice(t.askIPv6, s)
 	case stun.CodeInsufficientCapacity:
 		r.Cause = CauseCapacity
 		r.Diagnosis = head + ": the server has no relay capacity left (ports or allocations); try later or another server"
