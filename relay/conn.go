@@ -68,6 +68,7 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 // bound to the client's 5-tuple.
 func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n := len(b)
+	c.s.noteReservation(&c.o, b)
 	if isNonceChallenge(b) {
 		b = c.s.nonces.rebind(b, nonceTuple(NetworkUDP, addr, c.o.local))
 	}
@@ -291,6 +292,7 @@ func (c *framedConn) fail(reason string) error {
 // becomes the relay's, bound to this connection.
 func (c *framedConn) Write(b []byte) (int, error) {
 	n := len(b)
+	c.s.noteReservation(&c.o, b)
 	if isNonceChallenge(b) {
 		b = c.s.nonces.rebind(b, nonceTuple(NetworkTCP, c.RemoteAddr(), c.o.local))
 	}

@@ -33,6 +33,10 @@ const (
 type familyGate struct {
 	mu   sync.Mutex
 	want byte // guarded by mu; 0 on a single-family relay
+	// reserved maps RESERVATION-TOKENs (EVEN-PORT with R) to their
+	// family: an Allocate redeeming one carries no family (RFC 6156
+	// section 4.2) and gets the reservation's. Guarded by mu.
+	reserved map[string]byte
 }
 
 // defaultRelayIPv6 is RelayIPv6's default: the first concrete IPv6
@@ -81,6 +85,7 @@ func (s *Server) hasFamily(f byte) bool {
 // Allocate. It returns false when it answered 440 itself.
 func (s *Server) requestFamily(m *stun.Message, src net.Addr, o *origin, key []byte) bool {
 	f := s.defaultFamily()
+	tok, hasToken := m.Get(stun.AttrReservationToken)
 	if v, err := m.Get(stun.AttrRequestedAddressFamily); err == nil {
 		f = 0
 		if len(v) == 4 {
@@ -97,17 +102,39 @@ func (s *Server) requestFamily(m *stun.Message, src net.Addr, o *origin, key []b
 	if s.cfg.RelayIPv6 != nil {
 		s.releaseFamily(o) // a previous frame's Allocate, if still held
 		s.fam.mu.Lock()
+		if rf, ok := s.fam.reserved[string(tok)]; ok && hasToken == nil {
+			f = rf
+			delete(s.fam.reserved, string(tok))
+		}
 		s.fam.want = f
-		o.famHeld = true
+		o.famHeld.Store(true)
 	}
 	return true
+}
+
+// noteReservation records the family of a RESERVATION-TOKEN in pion's
+// answer to the gated Allocate (written before the connection's next read).
+func (s *Server) noteReservation(o *origin, b []byte) {
+	if !o.famHeld.Load() || len(b) < 20 || b[0]&0xC0 != 0 {
+		return
+	}
+	m := &stun.Message{Raw: b}
+	if m.Decode() != nil || m.Type != stun.NewType(stun.MethodAllocate, stun.ClassSuccessResponse) {
+		return
+	}
+	if tok, err := m.Get(stun.AttrReservationToken); err == nil {
+		if s.fam.reserved == nil || len(s.fam.reserved) > 4096 {
+			s.fam.reserved = map[string]byte{} // unredeemed tokens expire in pion after 30 s
+		}
+		s.fam.reserved[string(tok)] = s.fam.want
+	}
 }
 
 // releaseFamily ends a gated Allocate: called before the connection's
 // next read, when pion has answered it.
 func (s *Server) releaseFamily(o *origin) {
-	if o.famHeld {
-		o.famHeld = false
+	if o.famHeld.Load() {
+		o.famHeld.Store(false)
 		s.fam.want = 0
 		s.fam.mu.Unlock()
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -25,7 +26,8 @@ type origin struct {
 	authenticated func()
 	// famHeld: this connection holds Server.fam for the Allocate pion is
 	// handling (see family.go).
-	famHeld bool
+	// Atomic: pion also writes Data indications from other goroutines.
+	famHeld atomic.Bool
 }
 
 // knownAttrs are the comprehension-required attributes the relay

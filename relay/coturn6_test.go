@@ -1,0 +1,79 @@
+package relay_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/natkit/natkit/internal/externaltest"
+	"github.com/natkit/natkit/relay"
+)
+
+// TestCoturnUclientIPv6 runs coturn's turnutils_uclient over IPv6 against
+// a dual-stack natkit relay: with -x (REQUESTED-ADDRESS-FAMILY IPv6) it
+// gets IPv6 relayed addresses and relays to turnutils_peer on ::1; with
+// -X (IPv4) it relays to the peer on 127.0.0.1.
+func TestCoturnUclientIPv6(t *testing.T) {
+	skipWithoutIPv6(t)
+	uclient := externaltest.LookPath(t, "turnutils_uclient", "coturn")
+	peerBin := externaltest.LookPath(t, "turnutils_peer", "coturn")
+	peerPort := externaltest.FreeUDPPort(t, "127.0.0.1")
+	// turnutils_peer listens on one address per -L.
+	externaltest.Start(t, peerBin, "-L", "127.0.0.1", "-L", "::1", "-p", strconv.Itoa(peerPort))
+	waitEcho6(t, net.JoinHostPort("::1", strconv.Itoa(peerPort)))
+	waitEcho6(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(peerPort)))
+
+	for _, tc := range []struct {
+		name, flag, peer string
+	}{
+		{"ipv6 relay (-x)", "-x", "::1"},
+		{"ipv4 relay (-X)", "-X", "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := externaltest.FreePort(t, "127.0.0.1")
+			srv := startLoopback(t, relay.Config{
+				Listen: []relay.Listener{{Network: "udp", Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))},
+					{Network: "udp", Addr: net.JoinHostPort("::1", strconv.Itoa(port))}},
+				Users:      map[string]string{"lab": "labpass"},
+				PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := externaltest.Run(ctx, uclient, "-p", strconv.Itoa(port), "-e", tc.peer, "-r", strconv.Itoa(peerPort),
+				"-n", "50", "-m", "4", "-l", "120", "-z", "5", "-u", "lab", "-w", "labpass", tc.flag, "::1")
+			require.NoError(t, err, out)
+			m := lostRe.FindStringSubmatch(out)
+			require.NotNil(t, m, out)
+			require.Equal(t, "0", m[1], "lost packets")
+			r := recvRe.FindStringSubmatch(out)
+			require.NotNil(t, r, out)
+			require.Equal(t, "200", r[1])
+			require.Equal(t, "200", r[2])
+			st := srv.Stats()
+			require.GreaterOrEqual(t, st.Allocations[relay.OutcomeCreated], uint64(4))
+			require.GreaterOrEqual(t, st.PacketsToPeer, uint64(200))
+		})
+	}
+}
+
+func waitEcho6(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	buf := make([]byte, 64)
+	err = externaltest.WaitFor(10*time.Second, func() bool {
+		if _, err := c.Write([]byte("ready?")); err != nil {
+			return false
+		}
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := c.Read(buf)
+		return err == nil && string(buf[:n]) == "ready?"
+	})
+	require.NoError(t, err, "turnutils_peer on %s", addr)
+}
