@@ -47,16 +47,7 @@ func TestCoturnUclientIPv6(t *testing.T) {
 			out, err := externaltest.Run(ctx, uclient, "-p", strconv.Itoa(port), "-e", tc.peer, "-r", strconv.Itoa(peerPort),
 				"-n", "50", "-m", "4", "-l", "120", "-z", "5", "-u", "lab", "-w", "labpass", tc.flag, "::1")
 			require.NoError(t, err, out)
-			m := lostRe.FindStringSubmatch(out)
-			require.NotNil(t, m, out)
-			require.Equal(t, "0", m[1], "lost packets")
-			r := recvRe.FindStringSubmatch(out)
-			require.NotNil(t, r, out)
-			require.Equal(t, "200", r[1])
-			require.Equal(t, "200", r[2])
-			st := srv.Stats()
-			require.GreaterOrEqual(t, st.Allocations[relay.OutcomeCreated], uint64(4))
-			require.GreaterOrEqual(t, st.PacketsToPeer, uint64(200))
+			requireUclientRelayed(t, out, srv)
 		})
 	}
 }
