@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/transport/v3"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -188,8 +187,6 @@ type Config struct {
 	// Logger receives the relay's structured logs; each allocation is
 	// logged at debug. Secrets are never logged. Default: discard.
 	Logger *slog.Logger
-	// LoggerFactory receives pion's logs. Default: an adapter to Logger.
-	LoggerFactory logging.LoggerFactory
 	// OnAuthFailure, if set, is called for every request refused with 401,
 	// on the packet path: it must return quickly. Default: nil.
 	OnAuthFailure func(AuthFailure)

@@ -81,7 +81,8 @@ func (s *Server) handleBinding(m *stun.Message, src net.Addr, o *origin) {
 		oip, oport := addrIPPort(other)
 		setters = append(setters, &stun.OtherAddress{IP: oip, Port: oport})
 	}
-	setters = append(setters, stun.NewSoftware("natkit"), stun.Fingerprint)
+	// No SOFTWARE attribute: it tells an attacker what to look up (natkit audit).
+	setters = append(setters, stun.Fingerprint)
 	resp, err := stun.Build(setters...)
 	if err != nil {
 		return

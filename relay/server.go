@@ -69,10 +69,7 @@ func New(cfg Config) (*Server, error) {
 	if _, ok := cfg.Net.(*stdnet.Net); !ok {
 		cfg.SocketsPerListener = 1
 	}
-	lf := cfg.LoggerFactory
-	if lf == nil {
-		lf = pionlog.NewFactory(cfg.Logger)
-	}
+	lf := pionlog.NewFactory(cfg.Logger)
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/transport/v3"
 
+	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/vnet"
 )
 
@@ -56,7 +57,13 @@ func selectBackend(name string, b Backend) (Backend, error) {
 	case "", NetVNet:
 		return func(s vnet.Spec) (Network, error) { return vnet.Build(s) }, nil
 	case NetKernel:
-		return nil, &BackendError{Name: name, Err: ErrBackendUnavailable}
+		return func(s vnet.Spec) (Network, error) {
+			t, err := lab.BuildFromVNetSpec(s)
+			if err != nil {
+				return nil, err
+			}
+			return t, nil
+		}, nil
 	}
 	return nil, &BackendError{Name: name, Err: ErrUnknownBackend}
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/vnet"
 )
@@ -443,7 +444,11 @@ func (s *Spec) validate() error {
 		at := func(reason, field string) error { return s.errAt(reason, "topology", side.name, field) }
 		if sp.NAT != "" {
 			if _, err := vnet.LookupPreset(sp.NAT); err != nil {
-				return at(err.Error(), "nat")
+				// A kernel-only preset (natkit lab presets) is checked by
+				// the kernel backend; vnet refuses it when it builds.
+				if _, kerr := lab.LookupPreset(sp.NAT); kerr != nil {
+					return at(err.Error()+" (or a kernel preset: natkit lab presets)", "nat")
+				}
 			}
 			if sp.Mapping != "" || sp.Filtering != "" {
 				return at("set either nat or mapping/filtering, not both", "mapping")

@@ -69,6 +69,11 @@ type wsConn struct {
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r) {
+		s.metrics.disconnects.WithLabelValues("host").Inc()
+		s.refuseHost(w, r)
+		return
+	}
 	if !s.originAllowed(r) {
 		s.metrics.disconnects.WithLabelValues("origin").Inc()
 		http.Error(w, fmt.Sprintf("origin %q is not allowed (natkit signal --allowed-origin)", r.Header.Get("Origin")), http.StatusForbidden)
@@ -628,7 +633,7 @@ func (c *wsConn) join(m protocol.Message) {
 	}
 	c.sendMsg(protocol.Message{Type: protocol.TypeJoined, Room: m.Room, Peer: peer, Peers: others, Resume: sess.resume, ICEServers: s.iceServersFor(peer)})
 	c.attach(sess)
-	s.PeerJoined(m.Room, peer)
+	s.peerJoined(m.Room, peer)
 	s.log.Debug("joined", "room", m.Room, "peer", peer, "remote", c.remote)
 }
 
@@ -759,9 +764,11 @@ func hashToken(t string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// disconnected runs when c's reader ends. A clean close (1000, 1001) or a
-// server shutdown leaves the room now; a dropped connection keeps the
-// session for ResumeGrace.
+// disconnected runs when c's reader ends. Any close handshake is a
+// deliberate leave, whatever its code (a browser's ws.close() sends none:
+// 1005), and so is a server shutdown: the peer leaves the room now. Only a
+// connection that ended without a close frame (a drop, a timeout: 1006 or
+// no status) keeps the session for ResumeGrace.
 func (s *Server) disconnected(c *wsConn, status websocket.StatusCode) {
 	s.mu.Lock()
 	sess := c.sess
@@ -771,7 +778,7 @@ func (s *Server) disconnected(c *wsConn, status websocket.StatusCode) {
 		return
 	}
 	sess.conn = nil
-	clean := status == closeNormal || status == closeGoingAway
+	clean := status >= 0 && status != websocket.StatusAbnormalClosure
 	if clean || s.closed || s.cfg.ResumeGrace < 0 {
 		s.mu.Unlock()
 		s.leave(sess)

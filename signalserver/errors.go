@@ -3,6 +3,8 @@ package signalserver
 import (
 	"errors"
 	"fmt"
+
+	"github.com/natkit/natkit/internal/configerr"
 )
 
 // Errors returned by the server, its hubs and its config.
@@ -20,19 +22,15 @@ var (
 	ErrBadToken = errors.New("bad room token")
 	// ErrServerClosed: Serve was called after Close.
 	ErrServerClosed = errors.New("signal server closed")
+	// ErrConfig: a Config field is invalid (the Kind of *ConfigError).
+	ErrConfig = errors.New("invalid signal server config")
 )
 
-// ConfigError names the Config field that is wrong.
-type ConfigError struct {
-	Field string
-	Err   error
-}
-
-func (e *ConfigError) Error() string { return fmt.Sprintf("signal config %s: %v", e.Field, e.Err) }
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError names the Config field that is wrong; its Kind is ErrConfig.
+type ConfigError = configerr.Error
 
 func configErrorf(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Err: fmt.Errorf(format, args...)}
+	return configerr.New(ErrConfig, "signal", field, "", format, args...)
 }
 
 // HubError wraps a failure of the hub's backend (Redis).

@@ -1,12 +1,64 @@
 package signalserver
 
 import (
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
 )
+
+// hostAllowed guards against DNS rebinding: a page on evil.example whose
+// name is re-pointed at 127.0.0.1 is same-origin with us (Host = Origin =
+// evil.example), so only the Host header tells it apart. Without room
+// tokens (AuthSecret), the server answers only loopback names, the address
+// the request arrived on, and the hosts of AllowedOrigins ("*" allows
+// any). With room tokens, a page without one can neither join nor mint.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	if s.cfg.AuthSecret != "" {
+		return true
+	}
+	h := r.Host
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		if ip.IsLoopback() {
+			return true
+		}
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if ap, err := netip.ParseAddrPort(la.String()); err == nil && ap.Addr().Unmap() == ip.Unmap() {
+				return true
+			}
+		}
+		return false
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" {
+			return true
+		}
+		u, err := url.Parse(o)
+		if err != nil {
+			continue
+		}
+		if ok, _ := path.Match(strings.ToLower(u.Hostname()), h); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseHost answers a request whose Host failed hostAllowed.
+func (s *Server) refuseHost(w http.ResponseWriter, r *http.Request) {
+	msg := fmt.Sprintf("host %s is not allowed: without --auth-secret, natkit signal answers only loopback names, its own address and the hosts of --allowed-origin (protection against DNS rebinding); add --allowed-origin http://%s, or set --auth-secret", r.Host, r.Host)
+	writeJSON(w, http.StatusMisdirectedRequest, httpError{msg})
+}
 
 // originAllowed applies the origin policy: no Origin (not a browser), the
 // same origin, an AllowedOrigins entry, or — when AllowedOrigins is empty —

@@ -68,6 +68,10 @@ type httpError struct {
 }
 
 func (s *Server) handleICEServers(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r) {
+		s.refuseHost(w, r)
+		return
+	}
 	if !s.cors(w, r) {
 		writeJSON(w, http.StatusForbidden, httpError{fmt.Sprintf("origin %q is not allowed", r.Header.Get("Origin"))})
 		return

@@ -86,7 +86,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ctx:          ctx, cancel: cancel,
 		rooms: map[string]*localRoom{}, conns: map[*wsConn]struct{}{},
 	}
-	if err := s.hub.Start(s); err != nil {
+	if err := s.hub.Start(hubDelivery{s}); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -293,8 +293,18 @@ func (s *Server) undelivered(env Envelope, why string) {
 	_, _ = s.hub.Route(s.ctx, Envelope{Room: env.Room, To: env.From, Type: protocol.TypeError, Frame: protocol.Encode(e.Frame())})
 }
 
-// Deliver implements Delivery: a frame for a peer of this instance.
-func (s *Server) Deliver(env Envelope) {
+// hubDelivery is what the server hands its hub: the Delivery callbacks
+// stay off Server's public API, so an importer cannot change room state
+// by calling them.
+type hubDelivery struct{ s *Server }
+
+func (d hubDelivery) Deliver(env Envelope)         { d.s.deliver(env) }
+func (d hubDelivery) PeerJoined(room, peer string) { d.s.peerJoined(room, peer) }
+func (d hubDelivery) PeerLeft(room, peer string)   { d.s.peerLeft(room, peer) }
+func (d hubDelivery) PeerMoved(room, peer string)  { d.s.peerMoved(room, peer) }
+
+// deliver hands a frame to a peer of this instance.
+func (s *Server) deliver(env Envelope) {
 	s.mu.RLock()
 	var sess *session
 	if r := s.rooms[env.Room]; r != nil {
@@ -346,9 +356,9 @@ func (s *Server) Deliver(env Envelope) {
 	s.mu.Unlock()
 }
 
-// PeerJoined implements Delivery: tell the local peers of room and flush
+// peerJoined tells the local peers of room and flushes
 // messages queued for the newcomer.
-func (s *Server) PeerJoined(room, peer string) {
+func (s *Server) peerJoined(room, peer string) {
 	frame := protocol.Encode(protocol.Message{Type: protocol.TypePeerJoined, Peer: peer})
 	s.mu.Lock()
 	r := s.rooms[room]
@@ -365,8 +375,8 @@ func (s *Server) PeerJoined(room, peer string) {
 	s.route(flush)
 }
 
-// PeerLeft implements Delivery: tell the local peers of room.
-func (s *Server) PeerLeft(room, peer string) {
+// peerLeft tells the local peers of room.
+func (s *Server) peerLeft(room, peer string) {
 	frame := protocol.Encode(protocol.Message{Type: protocol.TypePeerLeft, Peer: peer})
 	s.mu.Lock()
 	r := s.rooms[room]
@@ -420,9 +430,9 @@ func (s *Server) holdLocked(sess *session, env Envelope) {
 	s.metrics.queuedNow.Set(float64(s.queued))
 }
 
-// PeerMoved implements Delivery: peer resumed on another instance. Forget
+// peerMoved: peer resumed on another instance. Forget
 // it here without reporting it left, and forward what was held for it.
-func (s *Server) PeerMoved(room, peer string) {
+func (s *Server) peerMoved(room, peer string) {
 	s.mu.Lock()
 	r := s.rooms[room]
 	var sess *session
@@ -587,7 +597,7 @@ func (s *Server) leave(sess *session) {
 	if err := s.hub.Leave(ctx, sess.room, sess.peer); err != nil {
 		s.log.Warn("hub leave", "room", sess.room, "peer", sess.peer, "err", err)
 	}
-	s.PeerLeft(sess.room, sess.peer)
+	s.peerLeft(sess.room, sess.peer)
 	for _, p := range buf {
 		s.undelivered(p.env, "the peer left")
 	}

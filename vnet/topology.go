@@ -346,9 +346,8 @@ func (t *Topology) startRelay(n *pvnet.Net) error {
 		// The WAN is the documentation range, which a real relay refuses
 		// as reserved; here it is the Internet. Private addresses stay
 		// refused, as on a real relay.
-		PeerPolicy:    relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix(WANCIDR)}},
-		Logger:        t.spec.Logger,
-		LoggerFactory: t.pion,
+		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix(WANCIDR)}},
+		Logger:     t.spec.Logger,
 		OnAuthFailure: func(f relay.AuthFailure) {
 			t.recordAuthFailure(f.User, f.Client.String(), f.Reason)
 		},

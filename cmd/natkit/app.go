@@ -78,12 +78,6 @@ func (a *app) log() *slog.Logger {
 	return a.logger
 }
 
-// pionLoggers adapts the logger for pion's components.
-func (a *app) pionLoggers() *pionlog.Factory { return pionlog.NewFactory(a.log()) }
-
-// stdoutIsTerminal tells whether colour and live progress make sense.
-func (a *app) stdoutIsTerminal() bool { return isTerminal(a.stdout) }
-
 func (a *app) stderrIsTerminal() bool { return isTerminal(a.stderr) }
 
 // colorOn tells whether to colour output on w: only a terminal, and never

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/scenarios"
 	"github.com/natkit/natkit/vnet"
@@ -23,6 +24,7 @@ func newMatrixCmd(a *app) *cobra.Command {
 		timeout  time.Duration
 		messages int
 		iceMode  string
+		netName  string
 	)
 	cmd := &cobra.Command{
 		Use:   "matrix",
@@ -45,7 +47,10 @@ colours the grid by path and links each cell to its call's timeline.`,
 			}
 			cfg := scenarios.MatrixConfig{
 				TURN: turn, Parallel: parallel, ConnectTimeout: timeout, Messages: messages,
-				Logger: vnetPionLogger(a),
+				Logger: vnetPionLogger(a), Net: netName,
+			}
+			if err := checkKernel(netName); err != nil {
+				return err
 			}
 			for _, n := range nats {
 				for _, p := range strings.Split(n, ",") {
@@ -98,6 +103,9 @@ colours the grid by path and links each cell to its call's timeline.`,
 			}
 			rep := res.Report()
 			rep.Target = "vnet " + vnet.WANCIDR
+			if netName == scenarios.NetKernel {
+				rep.Target = "kernel " + lab.WANCIDR
+			}
 			if cmd.Context().Err() != nil {
 				rep.Interrupt()
 			}
@@ -111,6 +119,7 @@ colours the grid by path and links each cell to its call's timeline.`,
 	f.IntVar(&parallel, "parallel", 8, "calls to run at once")
 	f.DurationVar(&timeout, "connect-timeout", 0, "give up on a call that has not connected after this long (default 6s with --ice fast)")
 	f.IntVar(&messages, "messages", 5, "data-channel probe messages per connected call")
+	f.StringVar(&netName, "net", scenarios.NetVNet, "network backend: vnet (simulated, no root) or kernel (network namespaces and nftables; root; more presets: natkit lab presets)")
 	f.StringVar(&iceMode, "ice", "fast", "ICE timers and acceptance waits: fast (tuned for the matrix) or browser (pion's defaults, slow to fail)")
 	_ = cmd.RegisterFlagCompletionFunc("nat", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return vnet.PresetNames(), cobra.ShellCompDirectiveNoFileComp

@@ -24,7 +24,6 @@ import (
 
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/relay"
-	"github.com/natkit/natkit/reports"
 )
 
 func init() { register(newRelayCmd) }
@@ -374,7 +373,7 @@ func randomToken(n int) (string, error) {
 }
 
 func runRelay(ctx context.Context, a *app, f *relayFlags, cfg relay.Config, out *outputFlags) error {
-	rep := reports.New("relay", "natkit relay")
+	started := time.Now()
 	srv, err := relay.New(cfg)
 	if err != nil {
 		var ce *relay.ConfigError
@@ -388,8 +387,8 @@ func runRelay(ctx context.Context, a *app, f *relayFlags, cfg relay.Config, out 
 	for _, l := range srv.Addrs() {
 		addrs = append(addrs, l.String())
 	}
-	rep.Target = strings.Join(addrs, " ")
-	rep.AddEvent(time.Now(), "relay", "listening", rep.Target)
+	target := strings.Join(addrs, " ")
+	listening := time.Now()
 
 	var metricsSrv *http.Server
 	if f.metrics != "" {
@@ -424,36 +423,15 @@ func runRelay(ctx context.Context, a *app, f *relayFlags, cfg relay.Config, out 
 	if err := srv.Close(); err != nil {
 		a.log().Warn("relay: close", "err", err)
 	}
+	rep := st.Report()
+	rep.Started, rep.Target = started, target
+	rep.AddEvent(listening, "relay", "listening", target)
 	rep.AddEvent(time.Now(), "relay", "stopped", fmt.Sprintf("%d allocations left at stop", st.ActiveAllocations))
 	if drainErr != nil {
 		rep.AddEvent(time.Now(), "relay", "drain", drainErr.Error())
 	}
-	relayReport(rep, st)
 	rep.Finish()
 	return a.emit(rep, out)
-}
-
-func relayReport(rep *reports.Report, st relay.Stats) {
-	rep.Summary = fmt.Sprintf("served %d allocations; relayed %d packets to peers and %d to clients",
-		st.Allocations[relay.OutcomeCreated], st.PacketsToPeer, st.PacketsToClient)
-	rep.Metrics = append(rep.Metrics,
-		reports.Counter("packets_to_peer", "packets", float64(st.PacketsToPeer)),
-		reports.Counter("bytes_to_peer", "bytes", float64(st.BytesToPeer)),
-		reports.Counter("packets_to_client", "packets", float64(st.PacketsToClient)),
-		reports.Counter("bytes_to_client", "bytes", float64(st.BytesToClient)),
-		reports.Counter("binding_requests", "requests", float64(st.BindingRequests)),
-		reports.Counter("bandwidth_drops", "packets", float64(st.BandwidthDrops)),
-		reports.Counter("stale_nonces", "requests", float64(st.StaleNonces)),
-		reports.Counter("auth_timeouts", "connections", float64(st.AuthTimeouts)),
-		reports.Counter("accept_errors", "accepts", float64(st.AcceptErrors)),
-	)
-	rep.Tables = append(rep.Tables,
-		reports.CountTable("Allocations by outcome", "outcome", st.Allocations),
-		reports.CountTable("Auth failures by reason", "reason", st.AuthFailures),
-		reports.CountTable("Permissions denied by rule", "rule", st.PermissionsDenied),
-		reports.CountTable("Bad packets by reason", "reason", st.BadPackets),
-	)
-	_ = rep.SetDetails(st)
 }
 
 func serveMetrics(addr string, srv *relay.Server) (*http.Server, error) {

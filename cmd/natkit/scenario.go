@@ -88,6 +88,7 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 		out      outputFlags
 		parallel int
 		all      bool
+		netName  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME|FILE... | --all",
@@ -112,6 +113,9 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 			if parallel < 1 {
 				return usageErrorf("--parallel %d: want 1 or more", parallel)
 			}
+			if netName != scenarios.NetVNet && netName != scenarios.NetKernel {
+				return usageErrorf("--net %q: want %s or %s", netName, scenarios.NetVNet, scenarios.NetKernel)
+			}
 			if all {
 				args = scenarios.LibraryNames()
 			}
@@ -132,7 +136,11 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 					bar.Fail()
 				}
 			}
-			res, err := scenarios.RunAll(cmd.Context(), specs, scenarios.Options{Logger: vnetPionLogger(a), Parallel: parallel, OnScenario: onDone})
+			opts := scenarios.Options{Logger: vnetPionLogger(a), Parallel: parallel, OnScenario: onDone, Net: netName}
+			if err := checkKernel(netName); err != nil {
+				return err
+			}
+			res, err := scenarios.RunAll(cmd.Context(), specs, opts)
 			bar.Done()
 			if res == nil {
 				return err
@@ -147,5 +155,6 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 	addOutputFlags(cmd, &out)
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "scenarios to run at once (each has its own virtual network)")
 	cmd.Flags().BoolVar(&all, "all", false, "run every shipped scenario (natkit scenario list)")
+	cmd.Flags().StringVar(&netName, "net", scenarios.NetVNet, "network backend: vnet (simulated, no root) or kernel (network namespaces and nftables; root)")
 	return cmd
 }

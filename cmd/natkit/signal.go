@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/natkit/natkit/reports"
 	"github.com/natkit/natkit/signalserver"
 )
 
@@ -66,7 +65,10 @@ With no flags it listens on 127.0.0.1:8080 and prints the URLs:
 endpoint; the first secret mints, list the older ones on the relays while
 rotating. --auth-secret (also NATKIT_SIGNAL_AUTH_SECRET) makes join require
 a room token: an HS256 JWT with claims room, exp and optional sub (the peer
-id). --redis shares rooms between instances. Ctrl-C closes every
+id). Without --auth-secret, /ws and /v1/ice-servers answer only Hosts that
+are loopback names, the listening address or hosts of --allowed-origin
+(421 otherwise): a DNS-rebinding page cannot reach them. --redis shares
+rooms between instances. Ctrl-C closes every
 connection, prints a summary report and exits 0.`,
 		Example: `  natkit signal
   natkit relay --secret "$S" --allow-peer 127.0.0.0/8 &
@@ -103,7 +105,7 @@ connection, prints a summary report and exits 0.`,
 	fl.StringArrayVar(&f.turnURLs, "turn-url", nil, "ICE server URL handed out with the credentials (turn:, turns:, stun:); repeatable")
 	fl.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of minted TURN credentials, at most 24h")
 	fl.StringVar(&f.authSecret, "auth-secret", "", "require room tokens (HS256 JWT: room, exp, optional sub) signed with this secret (also NATKIT_SIGNAL_AUTH_SECRET)")
-	fl.StringArrayVar(&f.allowedOrigins, "allowed-origin", nil, "browser origin allowed besides the same origin, e.g. https://app.example.com; repeatable (default: same origin and localhost)")
+	fl.StringArrayVar(&f.allowedOrigins, "allowed-origin", nil, "browser origin allowed besides the same origin, e.g. https://app.example.com; its host is also an allowed Host; repeatable (default: same origin and localhost)")
 	fl.StringVar(&f.redisURL, "redis", "", "share rooms with other instances through Redis, redis://[user:pass@]HOST:PORT[/DB]")
 	fl.StringVar(&f.metrics, "metrics", "", "also serve /metrics and /healthz on this HOST:PORT (e.g. an internal interface)")
 	fl.IntVar(&f.maxConnections, "max-connections", 50000, "most WebSocket connections")
@@ -188,7 +190,7 @@ func redact(s string) string {
 }
 
 func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Config, out *outputFlags) error {
-	rep := reports.New("signal", "natkit signal")
+	started := time.Now()
 	hubName := "memory"
 	if f.redisURL != "" {
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -237,8 +239,7 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 		defer ms.Close()
 	}
 	base := scheme + "://" + ln.Addr().String()
-	rep.Target = base
-	rep.AddEvent(time.Now(), "signal", "listening", base+" hub "+hubName)
+	listening := time.Now()
 	banner := a.stdout
 	if out.format != "text" {
 		banner = a.stderr
@@ -265,34 +266,12 @@ func runSignal(ctx context.Context, a *app, f *signalFlags, cfg signalserver.Con
 	if closeErr != nil {
 		a.log().Warn("signal: close", "err", closeErr)
 	}
+	rep := tot.Report()
+	rep.Started, rep.Target = started, base
+	rep.AddEvent(listening, "signal", "listening", base+" hub "+hubName)
 	rep.AddEvent(time.Now(), "signal", "stopped", fmt.Sprintf("%d connections closed", tot.Connections))
-	signalReport(rep, tot)
 	rep.Finish()
 	return a.emit(rep, out)
-}
-
-func signalReport(rep *reports.Report, t signalserver.Totals) {
-	var relayed, errs uint64
-	for _, v := range t.Relayed {
-		relayed += v
-	}
-	for _, v := range t.Errors {
-		errs += v
-	}
-	rep.Summary = fmt.Sprintf("relayed %d messages; %d error frames; %d queued, %d expired undelivered; %d TURN credentials minted", relayed, errs, t.Queued, t.Expired, t.ICETokens)
-	rep.Metrics = append(rep.Metrics,
-		reports.Counter("messages_relayed", "messages", float64(relayed)),
-		reports.Counter("error_frames", "frames", float64(errs)),
-		reports.Counter("queued", "messages", float64(t.Queued)),
-		reports.Counter("expired_undelivered", "messages", float64(t.Expired)),
-		reports.Counter("ice_tokens", "credentials", float64(t.ICETokens)),
-	)
-	rep.Tables = append(rep.Tables,
-		reports.CountTable("Messages relayed by type", "type", t.Relayed),
-		reports.CountTable("Error frames by code", "code", t.Errors),
-		reports.CountTable("Disconnects by reason", "reason", t.Disconnects),
-	)
-	_ = rep.SetDetails(t)
 }
 
 func serveSignalMetrics(addr string, srv *signalserver.Server) (*http.Server, error) {

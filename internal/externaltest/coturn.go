@@ -11,8 +11,10 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,6 +46,9 @@ type CoturnConfig struct {
 	RelayIPv6 bool
 	// Extra arguments, e.g. "--user-quota", "2".
 	Extra []string
+	// Bin is the turnserver to run. Default: Debian's, from PATH (see
+	// LatestCoturnBin for upstream coturn).
+	Bin string
 }
 
 // Coturn is a running turnserver.
@@ -64,7 +69,10 @@ func (c *Coturn) Addr6() string { return net.JoinHostPort("::1", strconv.Itoa(c.
 // accepts connections and stops it in t.Cleanup.
 func StartCoturn(t testing.TB, cfg CoturnConfig) *Coturn {
 	t.Helper()
-	bin := LookPath(t, "turnserver", "coturn")
+	bin := cfg.Bin
+	if bin == "" {
+		bin = LookPath(t, "turnserver", "coturn")
+	}
 	if cfg.Realm == "" {
 		cfg.Realm = "natkit"
 	}
@@ -197,3 +205,45 @@ func SelfSignedCert(t testing.TB, dir string) (certFile, keyFile string) {
 
 // String names the server in test logs.
 func (c *Coturn) String() string { return fmt.Sprintf("turnserver on %s", c.Addr()) }
+
+// LatestCoturnEnv overrides where LatestCoturnBin finds the upstream coturn
+// script.
+const LatestCoturnEnv = "NATKIT_COTURN_LATEST"
+
+// LatestCoturnBin returns the turnserver of upstream coturn 4.17.1, from
+// the script ../shared/peers/coturn-latest beside the repository (or
+// $NATKIT_COTURN_LATEST), which prints its bin directory. It skips when the
+// script is absent or fails: upstream coturn is an optional peer.
+func LatestCoturnBin(t testing.TB) string {
+	t.Helper()
+	script := os.Getenv(LatestCoturnEnv)
+	if script == "" {
+		dir, err := os.Getwd()
+		for err == nil {
+			if _, serr := os.Stat(filepath.Join(dir, "go.mod")); serr == nil {
+				break
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				err = os.ErrNotExist
+			}
+			dir = parent
+		}
+		if err != nil {
+			t.Skip("upstream coturn: no go.mod above the test directory")
+		}
+		script = filepath.Join(dir, "..", "shared", "peers", "coturn-latest")
+	}
+	if _, err := os.Stat(script); err != nil {
+		t.Skipf("upstream coturn: %s not found (set %s to the coturn-latest script)", script, LatestCoturnEnv)
+	}
+	out, err := exec.Command(script).Output()
+	if err != nil {
+		t.Skipf("upstream coturn: %s failed: %v", script, err)
+	}
+	bin := filepath.Join(strings.TrimSpace(string(out)), "turnserver")
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("upstream coturn: %s not found", bin)
+	}
+	return bin
+}

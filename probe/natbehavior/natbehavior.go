@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r := p.res
 	r.Classic = Classic(r.NAT, r.Mapping, r.Filtering)
-	r.Implications = Implications(r.NAT, r.Mapping, r.Filtering)
+	r.Implications = append(Implications(r.NAT, r.Mapping, r.Filtering), clashImplications(r.Clash)...)
 	if ctx.Err() != nil {
 		// Cancelled or out of time from outside: that, not the symptom
 		// it caused (no answer), is the error.
@@ -196,6 +196,10 @@ func (p *prober) run(ctx context.Context) error {
 		}
 	} else {
 		p.note("filtering not determined: %s does not support RFC 5780 (no OTHER-ADDRESS in its Binding response), so it cannot answer from another address", p.cfg.Server)
+	}
+
+	if other != nil && p.res.Mapping == MappingEIM {
+		p.clash(ctx, other)
 	}
 
 	if p.cfg.Hairpin {

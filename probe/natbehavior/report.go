@@ -76,6 +76,9 @@ func (r *Result) fill(rep *reports.Report) {
 		}
 		rows = append(rows, []string{"hairpinning", h})
 	}
+	if r.Clash != nil {
+		rows = append(rows, []string{"peer's packet first (clash test)", r.Clash.Describe()})
+	}
 	if r.Lifetime != nil {
 		l := r.Lifetime.Range()
 		if r.Lifetime.Note != "" {

@@ -191,9 +191,12 @@ type Result struct {
 	Filtering    Filtering `json:"filtering"`
 	// PortPreserved is whether the mapped port equals the local port, as
 	// observed on the mapping socket.
-	PortPreserved bool      `json:"port_preserved"`
-	Hairpin       *Hairpin  `json:"hairpin,omitempty"`
-	Lifetime      *Lifetime `json:"lifetime,omitempty"`
+	PortPreserved bool     `json:"port_preserved"`
+	Hairpin       *Hairpin `json:"hairpin,omitempty"`
+	// Clash is the peer-first test (EIM NATs only): does the mapping
+	// change when a peer's packet arrives first?
+	Clash    *Clash    `json:"clash,omitempty"`
+	Lifetime *Lifetime `json:"lifetime,omitempty"`
 	// Notes explain undetermined results and server shortcomings.
 	Notes []string `json:"notes,omitempty"`
 	Tests []Test   `json:"tests"`

@@ -1,0 +1,70 @@
+package lab
+
+// FiltersByPort reports whether the NAT drops packets from a known address
+// on a port it never sent to (APDF).
+func (p Preset) FiltersByPort() bool { return !p.NoNAT && p.Filtering == "APDF" }
+
+// Symmetric reports whether the NAT maps per destination (APDM).
+func (p Preset) Symmetric() bool { return !p.NoNAT && p.Mapping == "APDM" }
+
+// mapsPerPeer reports whether p gives peer a different public port than
+// the STUN server saw: always for a symmetric NAT; for a clash NAT when the
+// peer's first check reaches it before its own first check to the peer
+// (peerFirst).
+func (p Preset) mapsPerPeer(peerFirst bool) bool {
+	return p.Symmetric() || (p.Clash && peerFirst)
+}
+
+// ExpectDirect is the theory for a STUN-only call between a and b on the
+// kernel: a direct path exists unless UDP is blocked on either side, or one
+// side's public port towards the other differs from the one the STUN
+// server saw (a symmetric NAT, or a clash NAT that the peer's check reached
+// first) while the other side drops packets from ports it has not sent to.
+// aFirst says that a's first check reaches b's router before b's reaches
+// a's.
+func ExpectDirect(a, b Preset, aFirst bool) bool {
+	if a.UDPBlocked || b.UDPBlocked {
+		return false
+	}
+	aBlocks := a.mapsPerPeer(!aFirst) && b.FiltersByPort()
+	bBlocks := b.mapsPerPeer(aFirst) && a.FiltersByPort()
+	return !aBlocks && !bBlocks
+}
+
+// Observed paths of a call.
+const (
+	PathDirect = "direct"
+	PathRelay  = "relay"
+	PathFailed = "failed"
+)
+
+// Expect is the kernel theory for a call between a and b, with or without
+// a TURN server (offered over UDP and TCP): the paths the call may take,
+// "direct", "relay" or "failed". It is one path, except for a race: a clash
+// NAT facing a port-filtering peer connects directly when its own first
+// check to the peer leaves before the peer's first check arrives, and
+// otherwise behaves as a symmetric NAT. Which check arrives first is a
+// matter of microseconds (ICE checks pace, signaling, CPU), so the theory
+// accepts both outcomes and says so; every other pair has one outcome.
+func Expect(a, b string, turn bool) ([]string, error) {
+	pa, err := LookupPreset(a)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := LookupPreset(b)
+	if err != nil {
+		return nil, err
+	}
+	fallback := PathFailed
+	if turn {
+		fallback = PathRelay
+	}
+	aFirst, bFirst := ExpectDirect(pa, pb, true), ExpectDirect(pa, pb, false)
+	switch {
+	case aFirst && bFirst:
+		return []string{PathDirect}, nil
+	case aFirst || bFirst:
+		return []string{PathDirect, fallback}, nil
+	}
+	return []string{fallback}, nil
+}

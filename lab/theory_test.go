@@ -1,0 +1,60 @@
+package lab_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/natkit/natkit/lab"
+	"github.com/natkit/natkit/scenarios"
+)
+
+// TestExpectAgreesWithVNetTheory: on the presets both backends model, the
+// kernel theory is DESIGN.md's table, cell by cell.
+func TestExpectAgreesWithVNetTheory(t *testing.T) {
+	for _, turn := range []bool{false, true} {
+		for _, a := range lab.ClassicPresetNames() {
+			for _, b := range lab.ClassicPresetNames() {
+				ok, path, err := scenarios.Theory(a, b, turn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := lab.PathFailed
+				if ok {
+					want = path
+				}
+				got, err := lab.Expect(a, b, turn)
+				if err != nil || !slices.Equal(got, []string{want}) {
+					t.Errorf("%s → %s turn %v: kernel theory %v (%v), vnet theory %s", a, b, turn, got, err, want)
+				}
+			}
+		}
+	}
+}
+
+func TestExpectKernelPresets(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		turn bool
+		want []string
+	}{
+		{"linux-masquerade", "linux-masquerade", false, []string{"failed"}},
+		{"linux-masquerade", "linux-masquerade", true, []string{"relay"}},
+		{"linux-masquerade", "port-restricted-cone", false, []string{"direct", "failed"}},
+		{"cgnat", "linux-masquerade", true, []string{"direct", "relay"}},
+		{"linux-masquerade", "full-cone", false, []string{"direct"}},
+		{"linux-masquerade", "symmetric", false, []string{"failed"}},
+		{"udp-blocked", "open", false, []string{"failed"}},
+		{"open", "udp-blocked", true, []string{"relay"}},
+		{"random-port", "restricted-cone", false, []string{"direct"}},
+		{"random-port", "cgnat", false, []string{"failed"}},
+		{"full-cone-hairpin", "symmetric", false, []string{"direct"}},
+	} {
+		got, err := lab.Expect(tc.a, tc.b, tc.turn)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s → %s turn %v: %v (%v), want %v", tc.a, tc.b, tc.turn, got, err, tc.want)
+		}
+	}
+	if _, err := lab.Expect("open", "nope", false); err == nil {
+		t.Error("unknown preset: no error")
+	}
+}
