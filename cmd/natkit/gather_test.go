@@ -221,3 +221,32 @@ func TestGatherAcceptsThePastedRelayBanner(t *testing.T) {
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "give the JSON block alone")
 }
+
+// TestGatherAndNatIPv6 runs natkit gather and natkit nat against a
+// dual-stack relay reached on [::1].
+func TestGatherAndNatIPv6(t *testing.T) {
+	pc, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	require.NoError(t, pc.Close())
+	srv, err := relay.New(relay.Config{
+		Listen: []relay.Listener{{Network: relay.NetworkUDP, Addr: fmt.Sprintf("127.0.0.1:%d", port)}, {Network: relay.NetworkUDP, Addr: fmt.Sprintf("[::1]:%d", port)}},
+		Users:  map[string]string{"alice": "right"},
+	})
+	if err != nil {
+		t.Skipf("port %d not free on 127.0.0.1 too: %v", port, err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	code, out, stderr := runNatkit(t, context.Background(), "gather", fmt.Sprintf("turn:[::1]:%d?transport=udp", port), "--user", "alice", "--credential", "right")
+	require.Equal(t, 0, code, stderr)
+	assert.Regexp(t, `turn:\[::1\]:\d+\?transport=udp\s+IPv6\s+turn-ok`, out)
+	assert.Contains(t, out, "family mismatch: the server allocated an IPv4 relay address to a client that reached it over IPv6")
+	assert.Contains(t, out, "the server relays over IPv6 too ([::1]:")
+
+	code, out, stderr = runNatkit(t, context.Background(), "nat", "--server", fmt.Sprintf("[::1]:%d", port))
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "[::1]:")
+}

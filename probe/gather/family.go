@@ -10,6 +10,7 @@ import (
 	"github.com/pion/transport/v3"
 
 	"github.com/natkit/natkit/probe/iceconfig"
+	"github.com/natkit/natkit/reports"
 )
 
 // Address families, as the verdicts and candidate tables name them.
@@ -148,4 +149,21 @@ func familyAdvice(askedIPv6 bool, s iceconfig.Server) string {
 			"or use a server address with an IPv4 relay instead of " + s.URL()
 	}
 	return "the server has no IPv6 relay address; coturn: add relay-ip=<an IPv6 address> (or listen on one, listening-ip); natkit relay: --relay-ipv6 <IPv6> or an IPv6 --listen"
+}
+
+// familyCheck warns, in a check of its own (a passing check's message is
+// not shown in text reports), when a server reached over IPv6 relayed
+// over IPv4.
+func (s ServerResult) familyCheck() (reports.Check, bool) {
+	if s.RelayIPv6 == "" {
+		return reports.Check{}, false
+	}
+	msg := s.Diagnosis
+	if i := strings.Index(msg, "family mismatch: "); i >= 0 {
+		msg = msg[i:]
+	}
+	return reports.Check{
+		ID: "family/" + s.URL, Name: s.URL + " relay family", Verdict: reports.VerdictWarn,
+		Expected: "an IPv6 relay address for an IPv6 client", Observed: "IPv4 relay (" + s.Relay + ")", Message: msg,
+	}, true
 }

@@ -57,6 +57,9 @@ func (r *Result) Report(expect ...string) *reports.Report {
 			ID: "server/" + s.URL, Name: s.URL, Verdict: verdict, Expected: expected,
 			Observed: string(s.Cause), Message: s.Diagnosis, Duration: reports.Duration(s.Duration),
 		})
+		if c, ok := s.familyCheck(); ok {
+			rep.AddCheck(c)
+		}
 		rtt := s.RTT
 		if s.AllocateRTT > 0 {
 			rtt = s.AllocateRTT
