@@ -25,8 +25,8 @@ func TestCoturnUclientIPv6(t *testing.T) {
 	peerPort := externaltest.FreeUDPPort(t, "127.0.0.1")
 	// turnutils_peer listens on one address per -L.
 	externaltest.Start(t, peerBin, "-L", "127.0.0.1", "-L", "::1", "-p", strconv.Itoa(peerPort))
-	waitEcho6(t, net.JoinHostPort("::1", strconv.Itoa(peerPort)))
-	waitEcho6(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(peerPort)))
+	waitEcho(t, net.JoinHostPort("::1", strconv.Itoa(peerPort)), 10*time.Second)
+	waitEcho(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(peerPort)), 10*time.Second)
 
 	for _, tc := range []struct {
 		name, flag, peer string
@@ -50,21 +50,4 @@ func TestCoturnUclientIPv6(t *testing.T) {
 			requireUclientRelayed(t, out, srv)
 		})
 	}
-}
-
-func waitEcho6(t *testing.T, addr string) {
-	t.Helper()
-	c, err := net.Dial("udp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	buf := make([]byte, 64)
-	err = externaltest.WaitFor(10*time.Second, func() bool {
-		if _, err := c.Write([]byte("ready?")); err != nil {
-			return false
-		}
-		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, err := c.Read(buf)
-		return err == nil && string(buf[:n]) == "ready?"
-	})
-	require.NoError(t, err, "turnutils_peer on %s", addr)
 }

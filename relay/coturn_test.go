@@ -36,7 +36,7 @@ func startPeer(t *testing.T) int {
 // condition the tests need, instead of a guess at its start-up time.
 func waitEcho(t *testing.T, addr string, timeout time.Duration) {
 	t.Helper()
-	c, err := net.Dial("udp4", addr)
+	c, err := net.Dial("udp", addr) // either family
 	require.NoError(t, err)
 	defer c.Close()
 	buf := make([]byte, 64)
