@@ -119,6 +119,11 @@ type Config struct {
 	// RelayIP is the local IP that relayed-transport sockets bind to.
 	// Default: the IP of the first listener (0.0.0.0 is not allowed then).
 	RelayIP net.IP
+	// RelayIPv6 is the IPv6 address relayed sockets bind to for Allocates
+	// that ask for IPv6 (REQUESTED-ADDRESS-FAMILY, RFC 6156) when RelayIP
+	// is IPv4. Default: the first IPv6 listener's IP, if concrete; else
+	// none, and such Allocates get 440.
+	RelayIPv6 net.IP
 	// PublicIP is the relayed address advertised to clients, for a host
 	// behind 1:1 NAT. Default: RelayIP.
 	PublicIP net.IP
@@ -257,6 +262,9 @@ func (c Config) withDefaults() Config {
 	if c.PublicIP == nil {
 		c.PublicIP = c.RelayIP
 	}
+	if c.RelayIPv6 == nil {
+		c.RelayIPv6 = c.defaultRelayIPv6()
+	}
 	return c
 }
 
@@ -272,6 +280,9 @@ func (c Config) validate() error {
 	}
 	if c.RelayIP == nil || c.RelayIP.IsUnspecified() {
 		return configErr("RelayIP", c.RelayIP.String(), "want a concrete IP to bind relayed sockets to (the first listener's IP is unspecified)")
+	}
+	if err := c.validateRelayIPv6(); err != nil {
+		return err
 	}
 	if c.PublicIP.IsUnspecified() {
 		return configErr("PublicIP", c.PublicIP.String(), "want a concrete IP to advertise")

@@ -35,6 +35,7 @@ func newUDPConn(s *Server, pc net.PacketConn, natIdx int, turnToo bool) *udpConn
 
 // ReadFrom returns the next datagram pion should handle.
 func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	c.s.releaseFamily(&c.o) // pion has handled the previous datagram
 	for {
 		n, ap, addr, err := c.reader.read(p)
 		if err != nil {
@@ -67,6 +68,7 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 // bound to the client's 5-tuple.
 func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n := len(b)
+	c.s.noteReservation(&c.o, b)
 	if isNonceChallenge(b) {
 		b = c.s.nonces.rebind(b, nonceTuple(NetworkUDP, addr, c.o.local))
 	}
@@ -221,6 +223,9 @@ func (c *framedConn) authExpired() {
 var errBadFrame = errors.New("bad frame")
 
 func (c *framedConn) Read(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		c.s.releaseFamily(&c.o) // pion has handled the previous frame
+	}
 	for len(c.pending) == 0 {
 		frame, err := c.readFrame()
 		if err != nil {
@@ -287,6 +292,7 @@ func (c *framedConn) fail(reason string) error {
 // becomes the relay's, bound to this connection.
 func (c *framedConn) Write(b []byte) (int, error) {
 	n := len(b)
+	c.s.noteReservation(&c.o, b)
 	if isNonceChallenge(b) {
 		b = c.s.nonces.rebind(b, nonceTuple(NetworkTCP, c.RemoteAddr(), c.o.local))
 	}

@@ -32,7 +32,10 @@
 // fails with ErrUnsupported).
 //
 // Relayed addresses take RelayIP's family: an IPv6 RelayIP (e.g. listening
-// on [::1]) relays over IPv6. Addrs returns the listeners with their real
+// on [::1]) relays over IPv6. With an IPv4 RelayIP and RelayIPv6 (default:
+// the first IPv6 listener), Allocates carrying REQUESTED-ADDRESS-FAMILY
+// IPv6 get an IPv6 relayed address (RFC 6156); a family the relay lacks
+// gets 440. Addrs returns the listeners with their real
 // ports; ICEServers returns iceconfig.Servers with fresh credentials, which
 // the probes take as they are and which marshal to RTCIceServer JSON.
 //

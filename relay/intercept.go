@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -23,6 +24,10 @@ type origin struct {
 	// authenticated, if set, is told of each request whose credentials
 	// verified (TCP/TLS: it stops the AuthTimeout).
 	authenticated func()
+	// famHeld: this connection holds Server.fam for the Allocate pion is
+	// handling (see family.go).
+	// Atomic: pion also writes Data indications from other goroutines.
+	famHeld atomic.Bool
 }
 
 // knownAttrs are the comprehension-required attributes the relay
@@ -178,6 +183,9 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 			replace[stun.AttrLifetime] = value
 		}
 		if m.Type.Method == stun.MethodAllocate {
+			if !s.requestFamily(m, src, o, key) {
+				return nil, false
+			}
 			s.noteLifetime(fiveTupleKey(src, o.local), lifetime)
 		}
 	}

@@ -13,6 +13,8 @@ const (
 	OutcomeUnauthorized = "unauthorized"
 	OutcomeQuota        = "quota"
 	OutcomeCapacity     = "capacity"
+	// OutcomeFamily: 440, no relayed address of the requested family.
+	OutcomeFamily = "family"
 )
 
 // Bad packet reasons (natkit_relay_bad_packets_total{reason}).
@@ -73,7 +75,7 @@ type counters struct {
 
 func newCounters() *counters {
 	return &counters{
-		allocations: newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity),
+		allocations: newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity, OutcomeFamily),
 		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm,
 			ReasonExpiryTooFar),
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,

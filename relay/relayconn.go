@@ -44,7 +44,9 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	var addr net.Addr
 	var raw *loopConn
 	var err error
-	if s.loops.usable(s.cfg.RelayIP) {
+	if s.wantsIPv6() && s.cfg.RelayIPv6 != nil {
+		pc, addr, err = s.allocateIPv6(requestedPort)
+	} else if s.loops.usable(s.cfg.RelayIP) {
 		raw, err = s.loops.allocateRelay(s.cfg.RelayIP, requestedPort, s.cfg.PortMin, s.cfg.PortMax)
 		if err == nil {
 			pc, addr = raw, &net.UDPAddr{IP: s.cfg.PublicIP, Port: int(raw.local.Port())}

@@ -34,6 +34,8 @@ type Server struct {
 	self *selfAddrs
 	// nonces binds every NONCE to the client's 5-tuple (see nonceBook).
 	nonces *nonceBook
+	// fam hands REQUESTED-ADDRESS-FAMILY to the generator (family.go).
+	fam familyGate
 	// loops serve non-blocking UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops

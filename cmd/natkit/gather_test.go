@@ -150,7 +150,7 @@ func TestGatherTextReport(t *testing.T) {
 	assert.Contains(t, out, "TURN transports")
 	// Only the UDP URL was given: TCP on the same port is probed too.
 	assert.Regexp(t, `127\.0\.0\.1\s+ok\s+ok \(probed\)\s+not tested`, out)
-	assert.Regexp(t, `relay\s+\d+\s+udp\s+127\.0\.0\.1:\d+`, out)
+	assert.Regexp(t, `relay\s+\d+\s+udp\s+IPv4\s+127\.0\.0\.1:\d+`, out)
 }
 
 func TestGatherBadInput(t *testing.T) {
@@ -166,6 +166,7 @@ func TestGatherBadInput(t *testing.T) {
 		{name: "no input", args: nil, msg: "no ice servers"},
 		{name: "bad url", args: []string{"http://x"}, msg: `argument 1 "http://x": invalid scheme "http"`},
 		{name: "turn without credentials", args: []string{"turn:127.0.0.1:3478"}, msg: "turn server without credentials"},
+		{name: "ipv6 without brackets", args: []string{"stun:2001:db8::1:3478"}, msg: `argument 1 "stun:2001:db8::1:3478": invalid host: an ipv6 address must be in brackets`},
 		{name: "field in file", args: []string{"--ice-servers", bad}, msg: `bad.json: iceServers[0].urls[1] "turn:b?transport=sctp": invalid transport "sctp"`},
 		{name: "stdin garbage", stdin: "{", args: []string{"--ice-servers", "-"}, msg: "--ice-servers - (stdin): malformed json"},
 		{name: "ttl", stdin: `{"ice_servers":[{"url":"stun:a"}],"ttl":"soon"}`, args: []string{"--ice-servers", "-"}, msg: `ttl "soon": invalid ttl`},
@@ -219,4 +220,33 @@ func TestGatherAcceptsThePastedRelayBanner(t *testing.T) {
 	code, _, stderr = runWithStdin(t, "natkit relay listening on udp://127.0.0.1:3478\n", "gather", "--ice-servers", "-")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "give the JSON block alone")
+}
+
+// TestGatherAndNatIPv6 runs natkit gather and natkit nat against a
+// dual-stack relay reached on [::1].
+func TestGatherAndNatIPv6(t *testing.T) {
+	pc, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	require.NoError(t, pc.Close())
+	srv, err := relay.New(relay.Config{
+		Listen: []relay.Listener{{Network: relay.NetworkUDP, Addr: fmt.Sprintf("127.0.0.1:%d", port)}, {Network: relay.NetworkUDP, Addr: fmt.Sprintf("[::1]:%d", port)}},
+		Users:  map[string]string{"alice": "right"},
+	})
+	if err != nil {
+		t.Skipf("port %d not free on 127.0.0.1 too: %v", port, err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	code, out, stderr := runNatkit(t, context.Background(), "gather", fmt.Sprintf("turn:[::1]:%d?transport=udp", port), "--user", "alice", "--credential", "right")
+	require.Equal(t, 0, code, stderr)
+	assert.Regexp(t, `turn:\[::1\]:\d+\?transport=udp\s+IPv6\s+turn-ok`, out)
+	assert.Contains(t, out, "family mismatch: the server allocated an IPv4 relay address to a client that reached it over IPv6")
+	assert.Contains(t, out, "the server relays over IPv6 too ([::1]:")
+
+	code, out, stderr = runNatkit(t, context.Background(), "nat", "--server", fmt.Sprintf("[::1]:%d", port))
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "[::1]:")
 }

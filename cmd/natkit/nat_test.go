@@ -92,6 +92,8 @@ func TestNatBadInput(t *testing.T) {
 	}{
 		{nil, "--server: required"},
 		{[]string{"--server", "a:b:c"}, `--server "a:b:c"`},
+		{[]string{"--server", "::1"}, `--server "::1": an IPv6 address must be in brackets`},
+		{[]string{"--server", "[::1]:3478", "--local", "127.0.0.1:0"}, `--local "127.0.0.1:0": the server [::1]:3478 is IPv6`},
 		{[]string{"--server", "127.0.0.1:3478", "--local", "nope"}, `--local "nope": want IP:PORT`},
 		{[]string{"--server", "127.0.0.1:3478", "--alt-server", "x:0"}, `--alt-server "x:0"`},
 		{[]string{"--server", "127.0.0.1:3478", "--timeout", "-1s"}, "--timeout -1s: must be positive"},

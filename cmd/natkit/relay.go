@@ -32,6 +32,7 @@ type relayFlags struct {
 	tlsCert, tlsKey string
 	publicIP        string
 	relayIP         string
+	relayIPv6       string
 	altIP           string
 	altPort         int
 	portRange       string
@@ -91,6 +92,11 @@ not authenticate within --auth-timeout are closed, REST usernames expiring
 beyond --max-rest-ttl get 401, and messages with a wrong FINGERPRINT are
 dropped.
 
+IPv6 (RFC 6156): listen on udp://[::1]:PORT (or any IPv6 address) to serve IPv6
+clients. Allocates get an IPv4 relayed address unless they carry
+REQUESTED-ADDRESS-FAMILY IPv6; those use --relay-ipv6 (default: the first
+IPv6 listener's IP). A family the relay has no address for gets 440.
+
 RFC 5780: --alt-ip adds a second address (e.g. 127.0.0.2 beside 127.0.0.1);
 Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 		Example: `  natkit relay
@@ -115,6 +121,7 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.StringVar(&f.publicIP, "public-ip", "", "relayed address advertised to clients, when the host sits behind 1:1 NAT (default: --relay-ip)")
 	fl.StringVar(&f.relayIP, "relay-ip", "", "local IP relayed sockets bind to (default: the first listener's IP)")
+	fl.StringVar(&f.relayIPv6, "relay-ipv6", "", "IPv6 address for Allocates asking for IPv6 (REQUESTED-ADDRESS-FAMILY) when --relay-ip is IPv4 (default: the first IPv6 --listen IP)")
 	fl.StringVar(&f.altIP, "alt-ip", "", "second IP for RFC 5780 NAT behaviour discovery, e.g. 127.0.0.2")
 	fl.IntVar(&f.altPort, "alt-port", 0, "second port for RFC 5780 (default: the first UDP port + 1)")
 	fl.StringVar(&f.portRange, "port-range", "49152-65535", "relayed ports MIN-MAX")
@@ -156,7 +163,7 @@ func (f *relayFlags) config() (relay.Config, error) {
 	for _, fl := range []struct {
 		name, val string
 		dst       *net.IP
-	}{{"--public-ip", f.publicIP, &cfg.PublicIP}, {"--relay-ip", f.relayIP, &cfg.RelayIP}, {"--alt-ip", f.altIP, &cfg.AltIP}} {
+	}{{"--public-ip", f.publicIP, &cfg.PublicIP}, {"--relay-ip", f.relayIP, &cfg.RelayIP}, {"--relay-ipv6", f.relayIPv6, &cfg.RelayIPv6}, {"--alt-ip", f.altIP, &cfg.AltIP}} {
 		if fl.val == "" {
 			continue
 		}
@@ -314,7 +321,7 @@ func configFlag(field string) string {
 		return "--secret"
 	}
 	flags := map[string]string{
-		"RelayIP": "--relay-ip", "PublicIP": "--public-ip", "AltIP": "--alt-ip", "AltPort": "--alt-port",
+		"RelayIP": "--relay-ip", "RelayIPv6": "--relay-ipv6", "PublicIP": "--public-ip", "AltIP": "--alt-ip", "AltPort": "--alt-port",
 		"PortMin/PortMax": "--port-range", "MaxAllocations": "--max-allocations", "UserQuota": "--user-quota",
 		"MaxLifetime": "--max-lifetime", "MaxRESTTTL": "--max-rest-ttl",
 		"NonceLifetime": "--nonce-lifetime", "AuthTimeout": "--auth-timeout", "BandwidthLimit": "--bandwidth-limit", "SocketsPerListener": "--sockets", "Loops": "--loops",

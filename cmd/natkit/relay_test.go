@@ -530,6 +530,7 @@ func TestRelayBadFlags(t *testing.T) {
 		{"alt-ip", []string{"--alt-ip", "127.0.0.300"}, `--alt-ip "127.0.0.300": not an IP address`},
 		{"public-ip", []string{"--public-ip", "host"}, `--public-ip "host"`},
 		{"relay-ip", []string{"--relay-ip", "1.2.3"}, `--relay-ip "1.2.3"`},
+		{"relay-ipv6 not ipv6", []string{"--relay-ipv6", "127.0.0.1"}, `--relay-ipv6 "127.0.0.1": want a concrete IPv6 address`},
 		{"alt-port", []string{"--alt-port", "70000"}, "--alt-port 70000"},
 		{"user without colon", []string{"--user", "alice"}, `--user "alice:…": want NAME:PASS`},
 		{"user empty password", []string{"--user", "alice:"}, "--user"},

@@ -38,6 +38,12 @@ type CoturnConfig struct {
 	TLS bool
 	// AllowLoopbackPeers lets allocations relay to 127.0.0.0/8.
 	AllowLoopbackPeers bool
+	// IPv6 also listens on ::1 (Addr6), same ports. Default false.
+	IPv6 bool
+	// RelayIPv6 also relays from ::1, so Allocates asking for IPv6
+	// (REQUESTED-ADDRESS-FAMILY) succeed; without it they get 440.
+	// Default false.
+	RelayIPv6 bool
 	// Extra arguments, e.g. "--user-quota", "2".
 	Extra []string
 	// Bin is the turnserver to run. Default: Debian's, from PATH (see
@@ -54,6 +60,9 @@ type Coturn struct {
 
 // Addr is the UDP/TCP listening address, 127.0.0.1:Port.
 func (c *Coturn) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)) }
+
+// Addr6 is the IPv6 listening address, [::1]:Port (CoturnConfig.IPv6).
+func (c *Coturn) Addr6() string { return net.JoinHostPort("::1", strconv.Itoa(c.Port)) }
 
 // StartCoturn starts turnserver (skipping, or failing under
 // NATKIT_REQUIRE_EXTERNAL=1, when coturn is not installed), waits until it
@@ -72,6 +81,9 @@ func StartCoturn(t testing.TB, cfg CoturnConfig) *Coturn {
 	if cfg.RFC5780 {
 		ips = append(ips, AltIP)
 	}
+	if cfg.IPv6 {
+		ips = append(ips, "::1")
+	}
 	// RFC 5780 and TLS alternate ports are the listening port + 1.
 	c.Port = FreePortPair(t, ips...)
 	dir := t.TempDir()
@@ -81,6 +93,12 @@ func StartCoturn(t testing.TB, cfg CoturnConfig) *Coturn {
 		"--pidfile", filepath.Join(dir, "turnserver.pid"), "--userdb", filepath.Join(dir, "turndb")}
 	if cfg.RFC5780 {
 		args = append(args, "--listening-ip", AltIP)
+	}
+	if cfg.IPv6 {
+		args = append(args, "--listening-ip", "::1")
+	}
+	if cfg.RelayIPv6 {
+		args = append(args, "--relay-ip", "::1")
 	}
 	if cfg.TLS {
 		c.TLSPort = FreePortPair(t, ips...)
@@ -134,12 +152,12 @@ func portsFree(ips []string, ports ...int) bool {
 	for _, ip := range ips {
 		for _, p := range ports {
 			addr := net.JoinHostPort(ip, strconv.Itoa(p))
-			u, err := net.ListenPacket("udp4", addr)
+			u, err := net.ListenPacket("udp", addr)
 			if err != nil {
 				return false
 			}
 			u.Close()
-			l, err := net.Listen("tcp4", addr)
+			l, err := net.Listen("tcp", addr)
 			if err != nil {
 				return false
 			}

@@ -95,6 +95,7 @@ func TestErrorCodeDiagnoses(t *testing.T) {
 		{"438 then 401", 0, []stun.ErrorCode{stun.CodeStaleNonce, stun.CodeUnauthorized}, CauseUnauthorized, 401, "wrong username or password"},
 		{"486", 0, []stun.ErrorCode{stun.CodeAllocQuotaReached}, CauseQuota, 486, "486 Allocation Quota Reached"},
 		{"508", 0, []stun.ErrorCode{stun.CodeInsufficientCapacity}, CauseCapacity, 508, "508 Insufficient Capacity"},
+		{"440", 0, []stun.ErrorCode{stun.CodeAddrFamilyNotSupported}, CauseFamily, 440, "440 Address Family not Supported: the server has no IPv4 relay address"},
 		{"442", 0, []stun.ErrorCode{stun.CodeUnsupportedTransProto}, CauseErrorResponse, 442, "442 Unsupported Transport Protocol: the server refused the Allocate"},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,6 @@ package gather
 import (
 	"crypto/tls"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/pion/transport/v3"
@@ -89,11 +88,6 @@ func (c Config) validate() error {
 	}
 	if c.Timeout < 0 {
 		return configErr("timeout", "must be positive")
-	}
-	for _, s := range c.Servers {
-		if ip := net.ParseIP(s.Host); ip != nil && ip.To4() == nil {
-			return configErr("servers", "%s %s: IPv6 servers are not supported yet (gathering is IPv4 only)", s.Source, s.URL())
-		}
 	}
 	if err := c.Servers.CheckCredentials(); err != nil {
 		return configErr("servers", "%s", err.Error())

@@ -163,8 +163,10 @@ func (g *gatherer) mappingCheck(ctx context.Context, servers iceconfig.Servers) 
 		if s.Transport != iceconfig.TransportUDP {
 			continue
 		}
-		a, err := g.cfg.Net.ResolveUDPAddr("udp4", s.Address())
-		if err != nil {
+		// One IPv4 socket: mappings are compared within IPv4, where NAT
+		// is; an IPv6 server's view would differ by family alone.
+		a, err := g.resolveUDP(s)
+		if err != nil || a.IP.To4() == nil {
 			continue
 		}
 		if _, ok := addrs[a.String()]; !ok {

@@ -243,7 +243,6 @@ func TestConfigErrors(t *testing.T) {
 		{"no servers", Config{}, "servers: at least one"},
 		{"bad policy", Config{Servers: servers(t, "", "", "stun:1.2.3.4"), Policy: "some"}, "policy: want all or relay"},
 		{"relay without turn", Config{Servers: servers(t, "", "", "stun:1.2.3.4"), Policy: PolicyRelay}, "relay policy needs"},
-		{"ipv6", Config{Servers: servers(t, "", "", "stun:[2001:db8::1]:3478")}, "IPv6 servers are not supported yet"},
 		{"turn without credentials", Config{Servers: servers(t, "", "", "turn:1.2.3.4")}, "turn server without credentials"},
 	}
 	for _, tt := range tests {

@@ -153,14 +153,21 @@ type attribution struct {
 	udp map[string][]string // "ip:port" → every URL with that address (srflx)
 	// relay: "<relay protocol> ip:port" → TURN URLs
 	relay map[string][]string
+	// v4 and v6 say which families the servers resolved to.
+	v4, v6 bool
 }
 
 func (g *gatherer) attribution(servers iceconfig.Servers) *attribution {
 	a := &attribution{udp: map[string][]string{}, relay: map[string][]string{}}
 	for _, s := range servers {
-		addr, err := g.cfg.Net.ResolveUDPAddr("udp4", s.Address())
+		addr, err := g.resolveUDP(s)
 		if err != nil {
 			continue
+		}
+		if addr.IP.To4() == nil {
+			a.v6 = true
+		} else {
+			a.v4 = true
 		}
 		key := addr.String()
 		a.udp[key] = appendUnique(a.udp[key], s.URL())
@@ -253,8 +260,20 @@ const minSettle = 200 * time.Millisecond
 // come at time T, at T + max(T, minSettle).
 func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers, want expectation) *Gather {
 	out := &Gather{Count: map[string]int{}, Started: time.Since(g.start)}
-	tnet := newTrackingNet(g.cfg.Net)
 	attr := g.attribution(servers)
+	fnet := &familyNet{Net: g.cfg.Net}
+	networks := []ice.NetworkType{ice.NetworkTypeUDP4}
+	if attr.v6 {
+		// IPv6 host and srflx candidates, and TURN sockets that reach
+		// IPv6 servers: IPv6 only when every server is IPv6, else
+		// dual-stack.
+		networks = append(networks, ice.NetworkTypeUDP6)
+		fnet.relayNetwork = "udp"
+		if !attr.v4 {
+			fnet.relayNetwork = "udp6"
+		}
+	}
+	tnet := newTrackingNet(fnet)
 	defer tnet.closeAll()
 	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive, ice.CandidateTypeRelay}
 	if g.cfg.Policy == PolicyRelay {
@@ -263,7 +282,7 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers, wan
 	opts := []ice.AgentOption{
 		ice.WithNet(tnet),
 		ice.WithUrls(servers.ICEURLs()),
-		ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4}),
+		ice.WithNetworkTypes(networks),
 		ice.WithCandidateTypes(types),
 		ice.WithSTUNGatherTimeout(g.cfg.Timeout),
 		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
@@ -368,6 +387,7 @@ func convert(c ice.Candidate, at time.Duration, tnet *trackingNet, attr *attribu
 		Address:    c.Address(),
 		Port:       c.Port(),
 		Priority:   c.Priority(),
+		Family:     familyOf(c.Address()),
 	}
 	if ra := c.RelatedAddress(); ra != nil {
 		out.RelatedAddress = net.JoinHostPort(ra.Address, strconv.Itoa(ra.Port))

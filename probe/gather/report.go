@@ -22,7 +22,7 @@ const (
 
 // CandidateColumns are the columns of the candidate tables, after the
 // Trickle ICE sample.
-var CandidateColumns = []string{"time (ms)", "component", "type", "foundation", "protocol", "address:port", "priority", "related address", "server URL", "relay protocol"}
+var CandidateColumns = []string{"time (ms)", "component", "type", "foundation", "protocol", "family", "address:port", "priority", "related address", "server URL", "relay protocol"}
 
 // Report turns the result into a natkit report: a check per server (its
 // cause and diagnosis), the candidate, server, transport and mapping
@@ -57,6 +57,9 @@ func (r *Result) Report(expect ...string) *reports.Report {
 			ID: "server/" + s.URL, Name: s.URL, Verdict: verdict, Expected: expected,
 			Observed: string(s.Cause), Message: s.Diagnosis, Duration: reports.Duration(s.Duration),
 		})
+		if c, ok := s.familyCheck(); ok {
+			rep.AddCheck(c)
+		}
 		rtt := s.RTT
 		if s.AllocateRTT > 0 {
 			rtt = s.AllocateRTT
@@ -69,9 +72,9 @@ func (r *Result) Report(expect ...string) *reports.Report {
 		if rtt > 0 {
 			rttText = roundMS(rtt)
 		}
-		rows = append(rows, []string{s.URL, string(s.Cause), dash(s.Public), dash(s.Relay), dash(lifetime), dash(rttText), s.Gather.counts()})
+		rows = append(rows, []string{s.URL, dash(firstOf(s.Family, familyOf(hostOfURL(s.URL)))), string(s.Cause), withFamily(s.Public), withFamily(s.Relay), dash(lifetime), dash(rttText), s.Gather.counts()})
 	}
-	rep.Tables = append(rep.Tables, reports.Table{Title: "Servers", Columns: []string{"server", "verdict", "public address", "relay address", "lifetime", "round trip", "candidates alone"}, Rows: rows})
+	rep.Tables = append(rep.Tables, reports.Table{Title: "Servers", Columns: []string{"server", "family", "verdict", "public address", "relay address", "lifetime", "round trip", "candidates alone"}, Rows: rows})
 
 	if len(r.Transports) > 0 {
 		trows := make([][]string, 0, len(r.Transports))
@@ -141,7 +144,7 @@ func candidateRows(cs []Candidate) [][]string {
 			component = strconv.Itoa(int(c.Component))
 		}
 		rows = append(rows, []string{
-			strconv.FormatInt(c.At.Milliseconds(), 10), component, c.Type, c.Foundation, c.Protocol,
+			strconv.FormatInt(c.At.Milliseconds(), 10), component, c.Type, c.Foundation, c.Protocol, dash(firstOf(c.Family, familyOf(c.Address))),
 			hostPort(c.Address, c.Port), strconv.FormatUint(uint64(c.Priority), 10), dash(c.RelatedAddress), dash(c.ServerURL), dash(c.RelayProtocol),
 		})
 	}
@@ -153,6 +156,23 @@ func hostPort(host string, port int) string {
 		return "[" + host + "]:" + strconv.Itoa(port)
 	}
 	return host + ":" + strconv.Itoa(port)
+}
+
+// firstOf returns a, or b when a is empty: results read from older JSON
+// have no family fields.
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// withFamily appends an address's family: "[::1]:50000 (IPv6)".
+func withFamily(addr string) string {
+	if f := familyOf(addr); f != "" {
+		return addr + " (" + f + ")"
+	}
+	return dash(addr)
 }
 
 func dash(s string) string {

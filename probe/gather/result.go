@@ -20,14 +20,17 @@ const (
 	CauseNotTLS Cause = "not-tls"
 	// CauseTURNDisabled: Binding requests are answered on the Allocate's
 	// 5-tuple, Allocates are not.
-	CauseTURNDisabled  Cause = "turn-disabled"
-	CauseExpired       Cause = "rest-username-expired"
-	CauseUnauthorized  Cause = "401-unauthorized"
-	CauseForbidden     Cause = "403-forbidden"
-	CauseMismatch      Cause = "437-allocation-mismatch"
-	CauseStaleNonce    Cause = "438-stale-nonce"
-	CauseQuota         Cause = "486-allocation-quota-reached"
-	CauseCapacity      Cause = "508-insufficient-capacity"
+	CauseTURNDisabled Cause = "turn-disabled"
+	CauseExpired      Cause = "rest-username-expired"
+	CauseUnauthorized Cause = "401-unauthorized"
+	CauseForbidden    Cause = "403-forbidden"
+	CauseMismatch     Cause = "437-allocation-mismatch"
+	CauseStaleNonce   Cause = "438-stale-nonce"
+	CauseQuota        Cause = "486-allocation-quota-reached"
+	CauseCapacity     Cause = "508-insufficient-capacity"
+	// CauseFamily: 440, the server has no relay address of the family
+	// the Allocate asked for (IPv4 when it does not say, RFC 6156).
+	CauseFamily        Cause = "440-address-family-not-supported"
 	CauseErrorResponse Cause = "error-response"
 	CauseBadResponse   Cause = "bad-response"
 	CauseNetwork       Cause = "network-error"
@@ -57,6 +60,8 @@ type Candidate struct {
 	ServerURL string `json:"server_url,omitempty"`
 	// RelayProtocol is udp, tcp or tls for relay candidates.
 	RelayProtocol string `json:"relay_protocol,omitempty"`
+	// Family is the candidate address's family, IPv4 or IPv6.
+	Family string `json:"family"`
 }
 
 // Gather is one ICE gather: its candidates and how long it took.
@@ -87,7 +92,10 @@ type ServerResult struct {
 	Source    string `json:"source"`
 	Scheme    string `json:"scheme"`
 	Transport string `json:"transport"`
-	Cause     Cause  `json:"cause"`
+	// Family is the family (IPv4 or IPv6) of the server address the
+	// probe used; empty when it was not resolved.
+	Family string `json:"family,omitempty"`
+	Cause  Cause  `json:"cause"`
 	// Diagnosis is the sentence for people: cause and next step.
 	Diagnosis string `json:"diagnosis"`
 	// Public is the public (server-reflexive) address the server saw.
@@ -96,7 +104,12 @@ type ServerResult struct {
 	// Requests is how many requests the direct probe sent.
 	Requests int `json:"requests,omitempty"`
 	// Relay is the relayed address of a successful Allocate.
-	Relay       string        `json:"relay,omitempty"`
+	Relay string `json:"relay,omitempty"`
+	// RelayIPv6 is what a second Allocate asking for IPv6
+	// (REQUESTED-ADDRESS-FAMILY) got, when the server was reached over
+	// IPv6 but relayed over IPv4: the IPv6 relayed address, or
+	// "440" when the server has none.
+	RelayIPv6   string        `json:"relay_ipv6,omitempty"`
 	Lifetime    time.Duration `json:"lifetime,omitempty"`
 	AllocateRTT time.Duration `json:"allocate_rtt,omitempty"`
 	// ErrorCode and ErrorReason are the server's STUN error, if any.

@@ -12,8 +12,10 @@ import (
 )
 
 // resolveUDP resolves a server's address; a failure is a DNS diagnosis.
+// "udp" keeps an IPv6 literal IPv6 and picks a name's IPv4 address when
+// it has one, else its IPv6 address.
 func (g *gatherer) resolveUDP(s iceconfig.Server) (*net.UDPAddr, error) {
-	return g.cfg.Net.ResolveUDPAddr("udp4", s.Address())
+	return g.cfg.Net.ResolveUDPAddr("udp", s.Address())
 }
 
 func dnsDiagnosis(r *ServerResult, s iceconfig.Server, err error) {
@@ -37,7 +39,8 @@ func (g *gatherer) probeSTUN(ctx context.Context, s iceconfig.Server, r *ServerR
 		dnsDiagnosis(r, s, err)
 		return
 	}
-	uc, err := g.cfg.Net.DialUDP("udp4", nil, addr)
+	r.Family = familyOfIP(addr.IP)
+	uc, err := g.cfg.Net.DialUDP("udp", nil, addr)
 	if err != nil {
 		r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("cannot open a udp socket to %s: %v", addr, err)
 		return

@@ -31,6 +31,8 @@ type turnProbe struct {
 	// parent is Run's context: the Allocate's own context has expired by
 	// the time a no-answer verdict is made.
 	parent context.Context
+	// askIPv6 adds REQUESTED-ADDRESS-FAMILY IPv6 to the Allocates.
+	askIPv6 bool
 }
 
 type txResult struct {
@@ -84,7 +86,12 @@ func requests(rto, d time.Duration) int {
 }
 
 func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerResult) {
-	t := &turnProbe{g: g, s: s, r: r, parent: ctx}
+	(&turnProbe{g: g, s: s, r: r, parent: ctx}).run(ctx)
+}
+
+// run opens the connection and allocates.
+func (t *turnProbe) run(ctx context.Context) {
+	g, s, r := t.g, t.s, t.r
 	if !t.open(ctx) {
 		return
 	}
@@ -94,7 +101,7 @@ func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerR
 		Conn:           t.pc,
 		Username:       s.Username,
 		Password:       s.Credential,
-		Net:            g.cfg.Net,
+		Net:            &familyNet{Net: g.cfg.Net}, // pion resolves the server with "udp4"
 		LoggerFactory:  g.pionLogs,
 		RTO:            g.cfg.TURNRTO,
 	})
@@ -121,7 +128,8 @@ func (t *turnProbe) open(ctx context.Context) bool {
 			dnsDiagnosis(r, s, err)
 			return false
 		}
-		uc, err := g.cfg.Net.DialUDP("udp4", nil, addr)
+		r.Family = familyOfIP(addr.IP)
+		uc, err := g.cfg.Net.DialUDP("udp", nil, addr)
 		if err != nil {
 			r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("cannot open a udp socket to %s: %v", addr, err)
 			return false
@@ -130,10 +138,12 @@ func (t *turnProbe) open(ctx context.Context) bool {
 		t.pc = t.udp
 		return true
 	}
-	if _, err := g.cfg.Net.ResolveTCPAddr("tcp4", s.Address()); err != nil {
+	taddr, err := g.cfg.Net.ResolveTCPAddr("tcp", s.Address())
+	if err != nil {
 		dnsDiagnosis(r, s, err)
 		return false
 	}
+	r.Family = familyOfIP(taddr.IP)
 	dialer := g.cfg.Net.CreateDialer(&net.Dialer{Timeout: g.cfg.Timeout})
 	type dialed struct {
 		c   net.Conn
@@ -141,7 +151,7 @@ func (t *turnProbe) open(ctx context.Context) bool {
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		c, err := dialer.Dial("tcp4", s.Address())
+		c, err := dialer.Dial("tcp", s.Address())
 		ch <- dialed{c, err}
 	}()
 	var conn net.Conn
@@ -247,7 +257,7 @@ func (t *turnProbe) speaksPlainSTUN(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, min(bindingProbeBudget, t.g.cfg.Timeout))
 	defer cancel()
 	dialer := t.g.cfg.Net.CreateDialer(&net.Dialer{Timeout: min(bindingProbeBudget, t.g.cfg.Timeout)})
-	conn, err := dialer.Dial("tcp4", t.s.Address())
+	conn, err := dialer.Dial("tcp", t.s.Address())
 	if err != nil {
 		return false
 	}
@@ -309,7 +319,7 @@ func (t *turnProbe) allocate(ctx context.Context) {
 	r, s := t.r, t.s
 	ctx, cancel := context.WithTimeout(ctx, t.g.cfg.Timeout)
 	defer cancel()
-	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport, stun.Fingerprint)
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport, t.family(), stun.Fingerprint)
 	if err != nil {
 		r.Cause, r.Diagnosis = CauseNetwork, err.Error()
 		return
@@ -337,7 +347,7 @@ func (t *turnProbe) allocate(ctx context.Context) {
 	}
 	for attempt := 0; ; attempt++ {
 		integrity := stun.NewLongTermIntegrity(s.Username, realm.String(), s.Credential)
-		m, err = stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport,
+		m, err = stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest), udpTransport, t.family(),
 			stun.NewUsername(s.Username), realm, nonce, integrity, stun.Fingerprint)
 		if err != nil {
 			r.Cause, r.Diagnosis = CauseNetwork, err.Error()
@@ -374,7 +384,7 @@ func errorCode(m *stun.Message) (stun.ErrorCode, string) {
 	if ec.GetFrom(m) != nil {
 		return 0, "(no ERROR-CODE)"
 	}
-	reason := strings.TrimSpace(string(ec.Reason))
+	reason := strings.Trim(string(ec.Reason), " \t\r\n\x00") // coturn pads with NULs
 	if reason == "" {
 		reason = reasons[ec.Code]
 	}
@@ -384,18 +394,20 @@ func errorCode(m *stun.Message) (stun.ErrorCode, string) {
 // reasons are the RFC 8489/8656 reason phrases, for servers that send an
 // empty one.
 var reasons = map[stun.ErrorCode]string{
-	stun.CodeTryAlternate:          "Try Alternate",
-	stun.CodeBadRequest:            "Bad Request",
-	stun.CodeUnauthorized:          "Unauthorized",
-	stun.CodeForbidden:             "Forbidden",
-	stun.CodeUnknownAttribute:      "Unknown Attribute",
-	stun.CodeAllocMismatch:         "Allocation Mismatch",
-	stun.CodeStaleNonce:            "Stale Nonce",
-	stun.CodeWrongCredentials:      "Wrong Credentials",
-	stun.CodeUnsupportedTransProto: "Unsupported Transport Protocol",
-	stun.CodeAllocQuotaReached:     "Allocation Quota Reached",
-	stun.CodeServerError:           "Server Error",
-	stun.CodeInsufficientCapacity:  "Insufficient Capacity",
+	stun.CodeTryAlternate:           "Try Alternate",
+	stun.CodeBadRequest:             "Bad Request",
+	stun.CodeUnauthorized:           "Unauthorized",
+	stun.CodeForbidden:              "Forbidden",
+	stun.CodeUnknownAttribute:       "Unknown Attribute",
+	stun.CodeAllocMismatch:          "Allocation Mismatch",
+	stun.CodeStaleNonce:             "Stale Nonce",
+	stun.CodeWrongCredentials:       "Wrong Credentials",
+	stun.CodeUnsupportedTransProto:  "Unsupported Transport Protocol",
+	stun.CodeAllocQuotaReached:      "Allocation Quota Reached",
+	stun.CodeServerError:            "Server Error",
+	stun.CodeInsufficientCapacity:   "Insufficient Capacity",
+	stun.CodeAddrFamilyNotSupported: "Address Family not Supported",
+	stun.CodePeerAddrFamilyMismatch: "Peer Address Family Mismatch",
 }
 
 // answered turns a transaction without a response into a diagnosis.
@@ -480,19 +492,27 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 	// Free the allocation (Refresh with LIFETIME 0) so that the ICE gathers
 	// that follow do not count against a quota.
 	if a != nil {
-		m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
-			stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
-			stun.NewUsername(t.s.Username), a.realm, a.nonce, a.integrity, stun.Fingerprint)
-		freed := false
-		if err == nil {
-			fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			fr := t.do(fctx, m)
-			cancel()
-			freed = fr.err == nil && fr.msg != nil && fr.msg.Type.Class == stun.ClassSuccessResponse
+		t.free(ctx, a)
+		if !t.askIPv6 && r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
+			t.mismatch(ctx)
 		}
-		if !freed {
-			t.g.hold(t.s.Address())
-		}
+	}
+}
+
+// free releases the allocation on this 5-tuple (Refresh, LIFETIME 0).
+func (t *turnProbe) free(ctx context.Context, a *auth) {
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
+		stun.NewUsername(t.s.Username), a.realm, a.nonce, a.integrity, stun.Fingerprint)
+	freed := false
+	if err == nil {
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fr := t.do(fctx, m)
+		cancel()
+		freed = fr.err == nil && fr.msg != nil && fr.msg.Type.Class == stun.ClassSuccessResponse
+	}
+	if !freed {
+		t.g.hold(t.s.Address())
 	}
 }
 
@@ -536,6 +556,9 @@ func (t *turnProbe) failure(code stun.ErrorCode, reason string, authenticated bo
 	case stun.CodeAllocQuotaReached:
 		r.Cause = CauseQuota
 		r.Diagnosis = head + ": " + t.quotaReason()
+	case stun.CodeAddrFamilyNotSupported:
+		r.Cause = CauseFamily
+		r.Diagnosis = head + ": " + familyAdvice(t.askIPv6, s)
 	case stun.CodeInsufficientCapacity:
 		r.Cause = CauseCapacity
 		r.Diagnosis = head + ": the server has no relay capacity left (ports or allocations); try later or another server"

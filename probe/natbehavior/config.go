@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pion/transport/v3"
@@ -25,8 +26,9 @@ type Config struct {
 	// Default none.
 	AltServer string
 	// Local is the local IP:port of the mapping-test socket. Default
-	// "0.0.0.0:0". The filtering, hairpin and lifetime sockets use the
-	// same IP and an ephemeral port.
+	// "0.0.0.0:0", which becomes "[::]:0" for an IPv6 server. Its family
+	// must match the server's. The filtering, hairpin and lifetime
+	// sockets use the same IP and an ephemeral port.
 	Local string
 	// Hairpin runs the hairpinning test (RFC 5780 §4.5). Default false.
 	Hairpin bool
@@ -100,8 +102,8 @@ func (c Config) validate() error {
 	if err != nil {
 		return configErr("local", c.Local, "want IP:PORT, e.g. 0.0.0.0:0")
 	}
-	if ip := net.ParseIP(host); ip == nil || ip.To4() == nil {
-		return configErr("local", c.Local, "want an IPv4 address")
+	if net.ParseIP(host) == nil {
+		return configErr("local", c.Local, "want an IP address, e.g. 0.0.0.0:0 or [::]:0")
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return configErr("local", c.Local, "port: want 0..65535")
@@ -117,6 +119,9 @@ func (c Config) validate() error {
 
 // withPort returns host:port, adding the default STUN port when missing.
 func withPort(hostport string) (string, error) {
+	if !strings.HasPrefix(hostport, "[") && strings.Count(hostport, ":") > 1 {
+		return "", errString("an IPv6 address must be in brackets, e.g. [2001:db8::1]:3478")
+	}
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		var ae *net.AddrError

@@ -64,7 +64,9 @@ func (p *prober) resolve(hostport string) (*net.UDPAddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := p.cfg.Net.ResolveUDPAddr("udp4", hp)
+	// "udp" resolves an IPv6 literal to IPv6 and a name to its IPv4
+	// address when it has one, else its IPv6 address.
+	a, err := p.cfg.Net.ResolveUDPAddr("udp", hp)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrResolve, hostport, err)
 	}
@@ -74,12 +76,22 @@ func (p *prober) resolve(hostport string) (*net.UDPAddr, error) {
 // open returns a client on a fresh socket; port 0 asks for an ephemeral
 // port on the configured local IP.
 func (p *prober) open(port string) (*Client, error) {
-	host, _, _ := net.SplitHostPort(p.cfg.Local)
-	addr := p.cfg.Local
-	if port != "" {
-		addr = net.JoinHostPort(host, port)
+	host, lport, _ := net.SplitHostPort(p.cfg.Local)
+	network := "udp4"
+	if p.server != nil && p.server.IP.To4() == nil {
+		network = "udp6"
 	}
-	conn, err := p.cfg.Net.ListenPacket("udp4", addr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "0.0.0.0" // the wildcard in the server's family
+		if network == "udp6" {
+			host = "::"
+		}
+	}
+	if port == "" {
+		port = lport
+	}
+	addr := net.JoinHostPort(host, port)
+	conn, err := p.cfg.Net.ListenPacket(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen udp %s: %w", addr, err)
 	}
@@ -146,6 +158,9 @@ func (p *prober) run(ctx context.Context) error {
 		return err
 	}
 	p.server = server
+	if host, _, _ := net.SplitHostPort(p.cfg.Local); !sameFamily(net.ParseIP(host), server.IP) {
+		return configErr("local", p.cfg.Local, "the server %s is %s: use a local address of that family, e.g. %s", server, familyName(server.IP), map[bool]string{true: "0.0.0.0:0", false: "[::]:0"}[server.IP.To4() != nil])
+	}
 	c, err := p.open("")
 	if err != nil {
 		return err
@@ -512,4 +527,17 @@ func (p *prober) lifetimeProbe(ctx context.Context, start time.Time, after time.
 		return false, nil
 	}
 	return false, err
+}
+
+// sameFamily reports whether a local IP can reach the server: same family,
+// or a wildcard, which open turns into the server's family.
+func sameFamily(local, server net.IP) bool {
+	return local == nil || local.IsUnspecified() || (local.To4() == nil) == (server.To4() == nil)
+}
+
+func familyName(ip net.IP) string {
+	if ip.To4() != nil {
+		return "IPv4"
+	}
+	return "IPv6"
 }

@@ -185,7 +185,10 @@ func TestErrors(t *testing.T) {
 		{name: "bad server", cfg: Config{Server: "a:b:c"}, wantErr: ErrConfig, substr: `server "a:b:c"`},
 		{name: "bad port", cfg: Config{Server: "1.2.3.4:0"}, wantErr: ErrConfig},
 		{name: "bad local", cfg: Config{Server: "1.2.3.4", Local: "nope"}, wantErr: ErrConfig, substr: `local "nope"`},
-		{name: "ipv6 local", cfg: Config{Server: "1.2.3.4", Local: "[::1]:0"}, wantErr: ErrConfig},
+		{name: "ipv6 local", cfg: Config{Server: "1.2.3.4", Local: "[::1]:0"}, wantErr: ErrConfig, substr: `local "[::1]:0": the server 1.2.3.4:3478 is IPv4`},
+		{name: "ipv4 local, ipv6 server", cfg: Config{Server: "[::1]:3478", Local: "127.0.0.1:0"}, wantErr: ErrConfig, substr: `is IPv6: use a local address of that family, e.g. [::]:0`},
+		{name: "ipv6 without brackets", cfg: Config{Server: "2001:db8::1"}, wantErr: ErrConfig, substr: `server "2001:db8::1": an IPv6 address must be in brackets`},
+		{name: "ipv6 alt without brackets", cfg: Config{Server: "[::1]", AltServer: "::1:3478"}, wantErr: ErrConfig, substr: `alt-server "::1:3478": an IPv6 address must be in brackets`},
 		{name: "bad alt", cfg: Config{Server: "1.2.3.4", AltServer: "x:99999"}, wantErr: ErrConfig, substr: "alt-server"},
 		{name: "silent server", cfg: Config{Net: tp.Client, Server: "1.2.3.4:3478", Retransmit: fastRetransmit}, wantErr: ErrNoAnswer, substr: "no answer to"},
 	}
