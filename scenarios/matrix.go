@@ -40,8 +40,9 @@ type MatrixConfig struct {
 	Messages int
 	// Seed seeds each topology. Default 1.
 	Seed int64
-	// Progress, if set, is called after each cell. Default nil.
-	Progress func(done, total int)
+	// Progress, if set, is called after each cell with that cell (its
+	// Result set) and how many of total are done. Default nil.
+	Progress func(c *Cell, done, total int)
 	// Logger receives pion's and the relays' logs. Default: discard.
 	Logger *slog.Logger
 	// Net names the network backend, as Options.Net. Default "vnet".
@@ -282,7 +283,7 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 			d := done
 			mu.Unlock()
 			if cfg.Progress != nil {
-				cfg.Progress(d, len(order))
+				cfg.Progress(c, d, len(order))
 			}
 		}(i, c)
 	}
@@ -350,6 +351,11 @@ func (c MatrixConfig) lookup(name string) (string, error) {
 		return p.Name, err
 	}
 	p, err := vnet.LookupPreset(name)
+	if err != nil {
+		if _, kerr := lab.LookupPreset(name); kerr == nil {
+			return "", fmt.Errorf("%w %q: a kernel preset that vnet does not model (run it with --net kernel)", vnet.ErrUnknownPreset, name)
+		}
+	}
 	return p.Name, err
 }
 

@@ -77,3 +77,12 @@ func TestExpectedFailureCellNamesItsCause(t *testing.T) {
 	c = &Cell{A: "full-cone", B: "full-cone", Result: &call.Result{}}
 	require.Equal(t, "no connection", cellReport(c, reports.VerdictFail).Summary, "no theory reason: no made-up cause")
 }
+
+// A kernel-only preset on vnet is refused before any cell runs, and the
+// error says vnet does not model it rather than calling it unknown.
+func TestVNetMatrixRefusesKernelPresets(t *testing.T) {
+	res, err := RunMatrix(context.Background(), MatrixConfig{NATs: []string{"linux-masquerade", "open"}, TURN: TURNNo})
+	require.ErrorIs(t, err, ErrConfig)
+	require.Nil(t, res)
+	require.Contains(t, err.Error(), `"linux-masquerade": a kernel preset that vnet does not model (run it with --net kernel)`)
+}

@@ -95,7 +95,13 @@ colours the grid by path and links each cell to its call's timeline.`,
 				total *= 2
 			}
 			bar := a.progress(cmd.Context(), "matrix", total)
-			cfg.Progress = func(done, _ int) { bar.SetCurrent(done) }
+			cfg.Progress = func(c *scenarios.Cell, _, _ int) {
+				if c.Match() {
+					bar.Increment()
+				} else {
+					bar.Fail()
+				}
+			}
 			res, err := scenarios.RunMatrix(cmd.Context(), cfg)
 			bar.Done()
 			if res == nil {
