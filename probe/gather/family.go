@@ -115,11 +115,11 @@ func (t *turnProbe) mismatch(ctx context.Context) {
 	r.Diagnosis += fmt.Sprintf("; family mismatch: the server allocated an IPv4 relay address to a client that reached it over IPv6 (an Allocate without REQUESTED-ADDRESS-FAMILY asks for IPv4, RFC 6156): an IPv6-only peer cannot reach %s", r.Relay)
 	var again ServerResult
 	(&turnProbe{g: t.g, s: t.s, r: &again, parent: ctx, askIPv6: true}).run(ctx)
-	switch {
-	case again.Cause == CauseTURNOK:
+	switch again.Cause {
+	case CauseTURNOK:
 		r.RelayIPv6 = again.Relay
 		r.Diagnosis += fmt.Sprintf("; asked for IPv6 (REQUESTED-ADDRESS-FAMILY), the server relays over IPv6 too (%s): IPv6-only clients must ask for it, or get relay candidates only for IPv4 peers", r.RelayIPv6)
-	case again.Cause == CauseFamily:
+	case CauseFamily:
 		r.RelayIPv6 = "440"
 		r.Diagnosis += "; asked for IPv6, it answered " + again.Diagnosis
 	default:
