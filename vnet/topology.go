@@ -492,9 +492,6 @@ func (t *Topology) TURNURL() string {
 	return fmt.Sprintf("turn:%s:%d?transport=udp", RelayIP, RelayPort)
 }
 
-// IsRelayAddr reports whether ip is one of the relay's addresses.
-func IsRelayAddr(ip string) bool { return ip == RelayIP || ip == RelayAlt }
-
 // SetFirewall switches side's rule "drop all UDP except to and from the
 // relay".
 func (t *Topology) SetFirewall(sideName string, on bool) error {
