@@ -79,7 +79,7 @@ func (r *Result) Diagnosis() string {
 	case CauseDTLSFailed:
 		return "ICE connected but the DTLS handshake failed: a middlebox may drop large UDP packets (check the path MTU), or a certificate fingerprint did not match the signaled one"
 	case CauseDataChannelFailed:
-		return "the peers connected but the data channel did not carry the probes (SCTP over DTLS did not come up)"
+		return "the peers connected but the data channel did not carry the probes: SCTP over DTLS did not come up, so check that both descriptions carry an m=application section and that the path passes full-size UDP packets after ICE (path MTU, a firewall that drops packets once the flow is established)"
 	case CauseInterrupted:
 		return "cut short before the call completed (Ctrl-C, or the caller's deadline)"
 	case CauseNotRun:
