@@ -213,7 +213,9 @@ func (l *loop) add(fd int, listener bool) (*loopConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("relay: socket is not IPv4: %w", ErrUnsupported)
 	}
-	qlen := 64
+	// A relayed socket queues only what has no channel (Data
+	// indications); its queue is per allocation, so kept short.
+	qlen := 32
 	if listener {
 		qlen = 1024
 	}
@@ -341,7 +343,7 @@ func (l *loop) toClient(c *loopConn, b []byte, src netip.AddrPort) bool {
 	}
 	f := l.s.fast
 	f.mu.RLock()
-	t, ok := rc.in[src]
+	t, ok := rc.in.find(src)
 	f.mu.RUnlock()
 	if !ok {
 		return false

@@ -84,11 +84,14 @@ type relayConn struct {
 	closed atomic.Bool
 
 	// Fast path state, guarded by fast.mu.
-	fast    *fastPath
-	addr    netip.AddrPort
-	keys    []chanKey
-	in      map[netip.AddrPort]toClient
-	scratch [4 + inboundMTU + 1]byte // ChannelData frame toward the client (reader only)
+	fast *fastPath
+	addr netip.AddrPort
+	keys []chanKey
+	in   peerChannels
+	// scratch is the ChannelData frame toward the client on Go's poller
+	// (reader only), made on first use: the event loops build frames in
+	// their own batch, and 1.6 KiB per allocation adds up.
+	scratch *[4 + inboundMTU + 1]byte
 }
 
 // ReadFrom receives from peers (toward the client).
