@@ -86,6 +86,11 @@ type Result struct {
 	// kernel's receive timestamp) or DataPathPerSession (a reader goroutine
 	// per session, RTT from the time it woke).
 	DataPath string `json:"data_path,omitempty"`
+	// SendPath is the batched path's send call: "io_uring" (one
+	// submission per wake for every allocation's due packet), or "send"
+	// with why io_uring was refused, e.g. "send (io_uring_setup: operation
+	// not permitted)". Empty on the per-session path.
+	SendPath string `json:"send_path,omitempty"`
 	// RxWakeStamped counts batched-path packets that carried no kernel
 	// receive timestamp, so were timestamped when the thread woke (up to
 	// one fastTick late).

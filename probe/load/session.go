@@ -61,9 +61,10 @@ type session struct {
 	conn   io.WriteCloser // the connection to the server
 	rd     io.Reader      // conn's read side; nil when the fast path reads
 	tcp    bool
-	fast   bool // conn is a non-blocking UDP socket read by the engine's fast path
-	fd     int  // the fast path's socket
-	shard  int  // the fast path thread that reads fd
+	fast   bool      // conn is a non-blocking UDP socket read by the engine's fast path
+	fd     int       // the fast path's socket
+	shard  int       // the fast path thread that reads fd
+	txq    sendQueue // the fast path thread's send batch; nil: conn.Write per packet
 	br     *bufio.Reader
 	closed atomic.Bool
 	done   chan struct{}
@@ -505,9 +506,17 @@ func (s *session) send(seq int64, sched, actual time.Duration) error {
 	binary.BigEndian.PutUint64(p[offSeq:], uint64(seq))
 	binary.BigEndian.PutUint64(p[offSched:], uint64(sched))
 	binary.BigEndian.PutUint64(p[offActual:], uint64(actual))
+	if s.txq != nil {
+		s.txq.queue(s.fd, s.sendBuf)
+		return nil
+	}
 	_, err := s.conn.Write(s.sendBuf)
 	return err
 }
+
+// sendQueue batches the fast path's sends (io_uring): queue copies b, to
+// be sent on fd when the thread's due packets are all queued.
+type sendQueue interface{ queue(fd int, b []byte) }
 
 // onData handles a payload relayed from the peer that arrived at now.
 func (s *session) onData(p []byte, now time.Duration) {
