@@ -26,8 +26,9 @@ type chanKey struct {
 }
 
 type toPeer struct {
-	rc   *relayConn
-	peer *net.UDPAddr
+	rc     *relayConn
+	peer   *net.UDPAddr
+	peerAP netip.AddrPort
 }
 
 type toClient struct {
@@ -141,7 +142,7 @@ func (f *fastPath) channelCreated(src, dst, relayAddr, peer net.Addr, ch uint16)
 		return
 	}
 	k := chanKey{client: client, local: local, ch: ch}
-	f.out[k] = toPeer{rc: rc, peer: net.UDPAddrFromAddrPort(pa)}
+	f.out[k] = toPeer{rc: rc, peer: net.UDPAddrFromAddrPort(pa), peerAP: pa}
 	rc.keys = append(rc.keys, k)
 	rc.in.set(toClient{peer: pa, ch: ch, client: net.UDPAddrFromAddrPort(client), clientAP: client, turn: turn})
 }
@@ -162,21 +163,27 @@ func (f *fastPath) channelDeleted(src, dst, relayAddr, peer net.Addr, ch uint16)
 // toPeer relays one ChannelData datagram from a client if its channel is
 // known; false means pion should handle it.
 func (f *fastPath) toPeer(b []byte, client, local netip.AddrPort) bool {
+	e, payload, ok := f.route(b, client, local)
+	if ok {
+		_, _ = e.rc.WriteTo(payload, e.peer)
+	}
+	return ok
+}
+
+// route finds where a client's ChannelData datagram b goes, and its
+// payload; false means the channel is unknown (or b is not ChannelData).
+func (f *fastPath) route(b []byte, client, local netip.AddrPort) (toPeer, []byte, bool) {
 	if len(b) < 4 {
-		return false
+		return toPeer{}, nil, false
 	}
 	n := int(binary.BigEndian.Uint16(b[2:4]))
 	if 4+n > len(b) {
-		return false
+		return toPeer{}, nil, false
 	}
 	f.mu.RLock()
 	e, ok := f.out[chanKey{client: client, local: local, ch: binary.BigEndian.Uint16(b[0:2])}]
 	f.mu.RUnlock()
-	if !ok {
-		return false
-	}
-	_, _ = e.rc.WriteTo(b[4:4+n], e.peer)
-	return true
+	return e, b[4 : 4+n], ok
 }
 
 // toClient relays one datagram from a peer as ChannelData if the peer has

@@ -4,6 +4,7 @@ package udpbatch
 
 import (
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -39,13 +40,18 @@ type Sender struct {
 	size   int
 	bufs   []byte
 	queued int
+	// QueueTo's per-slot message headers, iovecs and destinations.
+	msgs  []unix.Msghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet4
 }
 
-// SenderResult is what one Flush did: Sent datagrams left, Refused got
-// ECONNREFUSED (an ICMP port unreachable on the connected socket), Failed
-// got another error, the last of which is Err.
+// SenderResult is what one Flush did: Sent datagrams (Bytes in all) left,
+// Refused got ECONNREFUSED (an ICMP port unreachable on a connected
+// socket), Failed got another error, the last of which is Err.
 type SenderResult struct {
 	Sent, Refused, Failed int
+	Bytes                 int
 	Err                   syscall.Errno
 }
 
@@ -60,6 +66,7 @@ const (
 	uringFeatSingleMmap = 1 << 0
 	uringSetupSubmitAll = 1 << 7
 	uringEnterGetEvents = 1 << 0
+	uringOpSendmsg      = 9
 	uringOpSend         = 26
 )
 
@@ -142,6 +149,16 @@ func NewSender(slots, size int) (*Sender, error) {
 	s.cqes = unsafe.Slice((*uringCQE)(unsafe.Pointer(&ring[p.cqOff.cqes])), p.cqEntries)
 	s.slots = min(slots, int(p.sqEntries))
 	s.bufs = make([]byte, s.slots*size)
+	s.msgs = make([]unix.Msghdr, s.slots)
+	s.iovs = make([]unix.Iovec, s.slots)
+	s.names = make([]unix.RawSockaddrInet4, s.slots)
+	for i := range s.msgs {
+		s.iovs[i].Base = &s.bufs[i*size]
+		s.msgs[i].Name = (*byte)(unsafe.Pointer(&s.names[i]))
+		s.msgs[i].Namelen = unix.SizeofSockaddrInet4
+		s.msgs[i].Iov = &s.iovs[i]
+		s.msgs[i].SetIovlen(1)
+	}
 	return s, nil
 }
 
@@ -161,14 +178,34 @@ func (s *Sender) Queue(fd int, b []byte) bool {
 	i := s.queued
 	buf := s.bufs[i*s.size : (i+1)*s.size]
 	n := copy(buf, b)
+	s.push(uringSQE{opcode: uringOpSend, fd: int32(fd), addr: uint64(uintptr(unsafe.Pointer(&buf[0]))), //nolint:gosec // fds are small
+		len: uint32(n), msgFlags: unix.MSG_DONTWAIT, userData: uint64(i)}) //nolint:gosec // n ≤ size
+	return true
+}
+
+// QueueTo is Queue for an unconnected socket: b goes to the IPv4 address
+// dst (sendmsg).
+func (s *Sender) QueueTo(fd int, b []byte, dst netip.AddrPort) bool {
+	if s.queued == s.slots {
+		return false
+	}
+	i := s.queued
+	n := copy(s.bufs[i*s.size:(i+1)*s.size], b)
+	s.iovs[i].SetLen(n)
+	PutAddrPort(&s.names[i], dst)
+	s.push(uringSQE{opcode: uringOpSendmsg, fd: int32(fd), addr: uint64(uintptr(unsafe.Pointer(&s.msgs[i]))), //nolint:gosec // fds are small
+		len: 1, msgFlags: unix.MSG_DONTWAIT, userData: uint64(i)}) //nolint:gosec // i < slots
+	return true
+}
+
+// push writes e into the next SQE and publishes it to the kernel.
+func (s *Sender) push(e uringSQE) {
 	tail := atomic.LoadUint32(s.sqTail)
 	idx := tail & s.sqMask
-	s.sqes[idx] = uringSQE{opcode: uringOpSend, fd: int32(fd), addr: uint64(uintptr(unsafe.Pointer(&buf[0]))), //nolint:gosec // fds are small
-		len: uint32(n), msgFlags: unix.MSG_DONTWAIT, userData: uint64(i)} //nolint:gosec // n ≤ size
+	s.sqes[idx] = e
 	s.sqArray[idx] = idx
 	atomic.StoreUint32(s.sqTail, tail+1)
 	s.queued++
-	return true
 }
 
 // Flush submits every queued datagram with one io_uring_enter, waits for
@@ -214,6 +251,7 @@ func (s *Sender) reap(r *SenderResult) int {
 		switch {
 		case c.res >= 0:
 			r.Sent++
+			r.Bytes += int(c.res)
 		case syscall.Errno(-c.res) == syscall.ECONNREFUSED:
 			r.Refused++
 		default:

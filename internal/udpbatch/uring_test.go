@@ -47,7 +47,7 @@ func TestSenderOneSubmissionManySockets(t *testing.T) {
 			require.True(t, s.Queue(fd, fmt.Appendf(nil, "r%d-s%d", round, i)))
 		}
 		require.Equal(t, 3, s.Queued())
-		require.Equal(t, SenderResult{Sent: 3}, s.Flush(round == 1))
+		require.Equal(t, SenderResult{Sent: 3, Bytes: 3 * 5}, s.Flush(round == 1))
 		require.Zero(t, s.Queued())
 
 		in := newBatch(t, Config{Slots: 8, Size: 64, Addrs: true})
@@ -98,6 +98,24 @@ func TestSenderRefusedByClosedPort(t *testing.T) {
 		require.Equal(t, 1, r.Sent)
 	}
 	t.Fatal("no ECONNREFUSED after sending to a closed port")
+}
+
+func TestSenderQueueToAddresses(t *testing.T) {
+	afd, aaddr := udpSocket(t)
+	bfd, baddr := udpSocket(t)
+	sfd, saddr := udpSocket(t) // unconnected: each datagram names its destination
+	s := newSender(t, 4, 16)
+	require.True(t, s.QueueTo(sfd, []byte("to-a"), aaddr))
+	require.True(t, s.QueueTo(sfd, []byte("to-b"), baddr))
+	require.Equal(t, SenderResult{Sent: 2, Bytes: 8}, s.Flush(true))
+	for fd, want := range map[int]string{afd: "to-a", bfd: "to-b"} {
+		in := newBatch(t, Config{Slots: 4, Size: 64, Addrs: true})
+		n, errno := in.Recv(fd)
+		require.Zero(t, errno)
+		require.Equal(t, 1, n)
+		require.Equal(t, want, string(in.Data(0)))
+		require.Equal(t, saddr, in.Addr(0))
+	}
 }
 
 func TestNewSenderConfig(t *testing.T) {

@@ -75,7 +75,7 @@ type epollFast struct {
 type reactor struct {
 	e     *engine
 	epfd  int
-	mu    sync.Mutex // guards socks; held while handling a wake's datagrams
+	mu    sync.Mutex // guards socks; held while handling a wake's datagrams and sends
 	socks map[int32]*session
 	stop  atomic.Bool
 	done  chan struct{}
@@ -306,8 +306,12 @@ func (r *reactor) run() {
 		next := wake + fastTick // draining: poll every tick
 		if job != nil {
 			next = wake + maxIdleSleep
+			// Under mu, so no socket is removed (and closed) between a
+			// send's queueing and its submission.
+			r.mu.Lock()
 			at, more := job.step(r.e)
 			r.flushTx()
+			r.mu.Unlock()
 			if more {
 				next = min(next, at)
 			} else {
