@@ -12,6 +12,9 @@
 # With coturn 4.17 two coturns run: `--udp-recvmmsg` (its default) and
 # `--multiplex-peer --udp-gso` (one shared relayed socket per thread,
 # sendmmsg and UDP GSO); with Debian's 4.6 one, with its defaults.
+# --multiplex-peer tells sessions apart by peer address, so of N
+# allocations talking to one echo peer only one per relay thread gets its
+# permission: it runs the memory section only, unless MUX_TRAFFIC=1.
 # For loads 1 and 2 it prints, per run, relayed packets (client→peer plus
 # peer→client, as the client counted them), loss, RTT and the relay
 # process's CPU seconds (utime+stime of all its threads, /proc/PID/stat),
@@ -35,6 +38,7 @@ MEM_ALLOCS=${MEM_ALLOCS:-2000} # allocations held for the memory figure
 SOCKETS=${SOCKETS:-1}         # natkit relay --sockets (SO_REUSEPORT)
 LOOPS=${LOOPS:-}              # natkit relay --loops (empty: the relay's default, half the CPUs)
 REPEAT=${REPEAT:-3}           # rounds of each load, the relays alternating (a shared machine is noisy)
+MUX_TRAFFIC=${MUX_TRAFFIC:-}  # non-empty: run the burst and paced loads through coturn --multiplex-peer too
 SECTIONS=${SECTIONS:-"burst paced mem"}
 
 [[ -x $NATKIT ]] || { echo "bench/relay.sh: $NATKIT missing: run make build" >&2; exit 3; }
@@ -61,10 +65,12 @@ if [[ $coturn_version == 4.6* ]]; then
 	declare -A coturn_mode=([coturn]="")
 else
 	relays=(coturn-mmsg coturn-mux natkit)
+	if [[ -z $MUX_TRAFFIC ]]; then traffic=(coturn-mmsg natkit); fi
 	declare -A coturn_mode=([coturn-mmsg]="--udp-recvmmsg" [coturn-mux]="--multiplex-peer --udp-gso")
 	uclient_extra=(--no-even-port)
 fi
 declare -A port pid
+[[ -n ${traffic+x} ]] || traffic=("${relays[@]}")
 
 # start_relay NAME PORT: starts relay NAME listening on 127.0.0.1:PORT; sets pid[NAME].
 start_relay() {
@@ -158,7 +164,7 @@ if want burst; then
 	echo "== burst: $uclient_bin -c ${uclient_extra[*]} -m $CLIENTS -n $MSGS -l $SIZE -z 0 → natkit peer; $REPEAT rounds, relays alternating"
 	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 	: >"$work/rows"
-	for _ in $(seq "$REPEAT"); do for r in "${relays[@]}"; do uclient_run "$r"; done; done
+	for _ in $(seq "$REPEAT"); do for r in "${traffic[@]}"; do uclient_run "$r"; done; done
 	summarize
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "(relayed/s over uclient's own transmit time, whole seconds; RTT is uclient's average; CPU is the relay process only)"
@@ -169,7 +175,7 @@ if want paced; then
 	echo "== paced: natkit bench $ALLOCS allocations × $PPS pps × $SIZE B, ChannelData, ${SECS}s → natkit peer; $REPEAT rounds, relays alternating"
 	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 	: >"$work/rows"
-	for _ in $(seq "$REPEAT"); do for r in "${relays[@]}"; do bench_run "$r"; done; done
+	for _ in $(seq "$REPEAT"); do for r in "${traffic[@]}"; do bench_run "$r"; done; done
 	summarize
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "(relayed/s over natkit bench's send time; late = sends more than 10 ms behind schedule; CPU is the relay process only)"
