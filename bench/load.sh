@@ -61,7 +61,7 @@ for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; 
 # wall-clock seconds to $work/wall.
 cpu() {
 	local TIMEFORMAT='%U %S %R'
-	{ time "$@" >"$work/out" 2>"$work/err"; } 2>"$work/time" || true
+	{ time timeout $((SECS * 10 + 60)) "$@" >"$work/out" 2>"$work/err"; } 2>"$work/time" || true
 	tail -1 "$work/time" | awk '{printf "%.3f", $1 + $2}' >"$work/cpu"
 	tail -1 "$work/time" | awk '{printf "%.3f", $3}' >"$work/wall"
 }
@@ -72,10 +72,12 @@ uclient() {
 	cpu "$uclient_bin" -c -m "$ALLOCS" -n "$n" -z "$z" -l "$SIZE" -e 127.0.0.1 -r "$peer_port" \
 		-u u -w p -p "$port" 127.0.0.1
 	local sent recv loss rtt
-	sent=$(grep -o 'tot_send_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
-	recv=$(grep -o 'tot_recv_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
-	loss=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$work/out" | sed 's/.*(\(.*\)%)/\1/')
-	rtt=$(grep -o 'Average round trip delay [0-9.]*' "$work/out" | awk '{print $5}')
+	# A uclient that failed prints none of these: its row shows zeros.
+	sent=$(grep -o 'tot_send_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2 || true)
+	recv=$(grep -o 'tot_recv_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2 || true)
+	loss=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$work/out" | sed 's/.*(\(.*\)%)/\1/' || true)
+	rtt=$(grep -o 'Average round trip delay [0-9.]*' "$work/out" | awk '{print $5}' || true)
+	[[ -n $sent ]] || echo "bench/load.sh: turnutils_uclient printed no totals: $(tail -c 300 "$work/out")" >&2
 	# uclient's own transmit time is in whole seconds; the process's wall
 	# time (setup included) is the finer measure of how long it took.
 	echo "${sent:-0} ${recv:-0} $(cat "$work/wall") ${loss:-100} ${rtt:-0} $(cat "$work/cpu")" >>"$work/rows.u"
