@@ -159,26 +159,27 @@ summarize() {
 	}' "$work/rows"
 }
 
-if want burst; then
+# compare RUN TITLE NOTE: REPEAT rounds of RUN through each relay in turn,
+# then the summary and the load average before and after.
+compare() {
+	local run=$1 title=$2 note=$3
 	echo
-	echo "== burst: $uclient_bin -c ${uclient_extra[*]} -m $CLIENTS -n $MSGS -l $SIZE -z 0 → natkit peer; $REPEAT rounds, relays alternating"
+	echo "== $title; $REPEAT rounds, relays alternating"
 	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 	: >"$work/rows"
-	for _ in $(seq "$REPEAT"); do for r in "${traffic[@]}"; do uclient_run "$r"; done; done
+	for _ in $(seq "$REPEAT"); do for r in "${traffic[@]}"; do "$run" "$r"; done; done
 	summarize
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "(relayed/s over uclient's own transmit time, whole seconds; RTT is uclient's average; CPU is the relay process only)"
-fi
+	echo "($note; CPU is the relay process only)"
+}
 
+if want burst; then
+	compare uclient_run "burst: $uclient_bin -c ${uclient_extra[*]} -m $CLIENTS -n $MSGS -l $SIZE -z 0 → natkit peer" \
+		"relayed/s over uclient's own transmit time, whole seconds; RTT is uclient's average"
+fi
 if want paced; then
-	echo
-	echo "== paced: natkit bench $ALLOCS allocations × $PPS pps × $SIZE B, ChannelData, ${SECS}s → natkit peer; $REPEAT rounds, relays alternating"
-	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
-	: >"$work/rows"
-	for _ in $(seq "$REPEAT"); do for r in "${traffic[@]}"; do bench_run "$r"; done; done
-	summarize
-	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "(relayed/s over natkit bench's send time; late = sends more than 10 ms behind schedule; CPU is the relay process only)"
+	compare bench_run "paced: natkit bench $ALLOCS allocations × $PPS pps × $SIZE B, ChannelData, ${SECS}s → natkit peer" \
+		"relayed/s over natkit bench's send time; late = sends more than 10 ms behind schedule"
 fi
 
 if want mem; then
