@@ -15,9 +15,9 @@
 # --multiplex-peer tells sessions apart by peer address, so of N
 # allocations talking to one echo peer only one per relay thread gets its
 # permission: it runs the memory section only, unless MUX_TRAFFIC=1.
-# For loads 1 and 2 it prints, per run, relayed packets (client→peer plus
-# peer→client, as the client counted them), loss, RTT and the relay
-# process's CPU seconds (utime+stime of all its threads, /proc/PID/stat),
+# For loads 1 and 2 it prints, per run, relayed packets (2 × the echoes
+# the client got back: each went through the relay twice), loss, RTT and
+# the relay process's CPU seconds (utime+stime of all its threads, /proc/PID/stat),
 # then per relay the median and range of relayed packets per CPU second and
 # natkit ÷ each coturn. The load average is printed before and after each
 # load.
@@ -143,12 +143,15 @@ summarize() {
 	awk '
 	function sortv(k,   i, j, x) { for (i = 1; i <= c[k]; i++) for (j = i + 1; j <= c[k]; j++) if (v[k, j] < v[k, i]) { x = v[k, i]; v[k, i] = v[k, j]; v[k, j] = x } }
 	function med(k) { return (c[k] % 2) ? v[k, (c[k] + 1) / 2] : (v[k, c[k] / 2] + v[k, c[k] / 2 + 1]) / 2 }
-	BEGIN { printf "%-12s %8s %8s %7s %10s %8s %13s %9s %9s\n", "relay", "sent", "recv", "loss%", "relayed/s", "srv CPU", "relayed/CPU-s", "RTT ms", "p99 ms" }
+	BEGIN { printf "%-12s %8s %8s %7s %10s %8s %13s %13s %9s %9s\n", "relay", "sent", "recv", "loss%", "relayed/s", "srv CPU", "relayed/CPU-s", "(s+r)/CPU-s", "RTT ms", "p99 ms" }
 	{
-		pk = $2 + $3; eff = ($6 > 0) ? pk / $6 : 0
+		# Relayed: each echo the client got was relayed twice (to the peer
+		# and back). Sent + received also counts packets the relay never
+		# forwarded, which flatters a relay that drops under load.
+		pk = 2 * $3; eff = ($6 > 0) ? pk / $6 : 0
 		if (!($1 in c)) order[++nr] = $1
 		v[$1, ++c[$1]] = eff
-		printf "%-12s %8d %8d %7.3f %10.0f %8.2f %13.0f %9.3f %9s%s\n", $1, $2, $3, $4, ($5 > 0) ? pk / $5 : 0, $6, eff, $7, ($8 == "") ? "-" : $8, ($9 != "") ? sprintf("  (late %.2f%%)", $9) : ""
+		printf "%-12s %8d %8d %7.3f %10.0f %8.2f %13.0f %13.0f %9.3f %9s%s\n", $1, $2, $3, $4, ($5 > 0) ? pk / $5 : 0, $6, eff, ($6 > 0) ? ($2 + $3) / $6 : 0, $7, ($8 == "") ? "-" : $8, ($9 != "") ? sprintf("  (late %.2f%%)", $9) : ""
 	}
 	END {
 		for (i = 1; i <= nr; i++) { k = order[i]; sortv(k); m[k] = med(k)
