@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,4 +172,48 @@ func TestMatrixPeersValidation(t *testing.T) {
 	assert.Equal(t, 8, cfg.withDefaults().Parallel)
 	assert.Equal(t, 1, MatrixConfig{Peers: []string{"pion", "chromium"}, Net: NetKernel}.withDefaults().Parallel, "one browser per side at a time")
 	assert.Equal(t, 4*2*25, MatrixConfig{Peers: []string{"pion", "chromium"}}.Calls())
+}
+
+// --repeat on scenarios: every run is kept with its own seed, the report
+// gives the time to connected over them with a CDF, and the scenario
+// fails when one run fails its expectations.
+func TestScenarioRepeatDistribution(t *testing.T) {
+	within := Duration(time.Minute)
+	spec := &Spec{Name: "repeat-open", Topology: Topology{A: SideSpec{NAT: "full-cone"}, B: SideSpec{NAT: "full-cone"}},
+		ICE: ICE{Timeouts: "fast"}, Expect: Expect{Within: within}}
+	var seen []int
+	var mu sync.Mutex
+	res, err := RunAll(context.Background(), []*Spec{spec}, Options{Repeat: 5, Parallel: 5, OnScenario: func(r SuiteRun) {
+		mu.Lock()
+		seen = append(seen, r.Run)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []int{1, 2, 3, 4, 5}, seen)
+	require.Len(t, res.Runs, 1)
+	run := res.Runs[0]
+	require.Len(t, run.Repeats, 5)
+	for k, r := range run.Repeats {
+		require.NotNil(t, r)
+		assert.EqualValues(t, 1+k, max(r.Seed, 1), "run %d's seed", k+1)
+	}
+	rep := res.Report()
+	assert.Equal(t, reports.VerdictPass, rep.Verdict, rep.Summary)
+	assert.Contains(t, rep.Summary, "5 of 5 runs passed; 5 connected (100%); time to connected p50 ")
+	require.Equal(t, MetricTimeToConnected, rep.Metrics[0].Name)
+	assert.EqualValues(t, 5, rep.Metrics[0].Count)
+	require.Len(t, rep.CDFCharts, 1)
+	var page bytes.Buffer
+	require.NoError(t, reports.RenderHTML(&page, rep))
+	assert.Contains(t, page.String(), "time to connected over 5 connected runs — CDF of 5 samples")
+
+	// An expectation no run can meet: the scenario fails, naming it.
+	spec.Expect.Within = Duration(time.Nanosecond)
+	res, err = RunAll(context.Background(), []*Spec{spec}, Options{Repeat: 2, Parallel: 2})
+	require.NoError(t, err)
+	rep = res.Report()
+	assert.Equal(t, reports.VerdictFail, rep.Verdict)
+	last := rep.Checks[len(rep.Checks)-1]
+	assert.Equal(t, "repeat", last.ID)
+	assert.Contains(t, last.Observed, "0 of 2 runs passed")
 }

@@ -163,6 +163,9 @@ func suiteName(children []*reports.Report) string {
 
 // report is one run's report, or why it has none.
 func (r SuiteRun) report() *reports.Report {
+	if len(r.Repeats) > 1 && r.Result != nil {
+		return r.repeatedReport()
+	}
 	if r.Result != nil {
 		rep := r.Result.Report()
 		if r.Err != nil && !r.Interrupted {
@@ -518,4 +521,80 @@ func cellReport(c *Cell, v reports.Verdict) *reports.Report {
 		}
 	}
 	return ch
+}
+
+// repeatedReport is a repeated scenario's report: the timeline and checks
+// of the run that stands for them (the first that failed, else the
+// first), the time to connected over every run that connected, the
+// success rate, and one check that every run passed its expectations.
+// Success is what the scenario's expect says (a scenario expecting no
+// connection passes at a 0% success rate); one run that fails its
+// expectations fails the scenario.
+func (r SuiteRun) repeatedReport() *reports.Report {
+	shown := 0
+	for k, res := range r.Repeats {
+		if res == r.Result {
+			shown = k + 1
+		}
+	}
+	rep := r.Result.Report()
+	ttc := reports.NewLatencyRecorder(MetricTimeToConnected)
+	runs := reports.Table{Title: "runs", Columns: []string{"run", "seed", "passed", "connected", "time to connected", "failed checks"}}
+	passed, connected, ran := 0, 0, 0
+	for k, res := range r.Repeats {
+		if res == nil {
+			runs.Rows = append(runs.Rows, []string{fmt.Sprint(k + 1), "", "not run", "", "", ""})
+			continue
+		}
+		ran++
+		var failed []string
+		for _, c := range res.Checks {
+			if !c.Pass {
+				failed = append(failed, c.Name)
+			}
+		}
+		if res.Passed() {
+			passed++
+		}
+		row := []string{fmt.Sprint(k + 1), fmt.Sprint(max(res.Seed, 1)), fmt.Sprint(res.Passed()), "false", "", strings.Join(failed, ", ")}
+		if res.Call != nil && res.Call.Connected {
+			connected++
+			ttc.RecordDuration(res.Call.TimeToConnected)
+			row[3], row[4] = "true", res.Call.TimeToConnected.Round(time.Millisecond).String()
+		}
+		runs.Rows = append(runs.Rows, row)
+	}
+	kept := rep.Metrics[:0]
+	for _, m := range rep.Metrics {
+		if m.Name != MetricTimeToConnected {
+			kept = append(kept, m)
+		}
+	}
+	rep.Metrics = kept
+	t := ttc.Metric()
+	if t.Count > 0 {
+		rep.Metrics = append([]reports.Metric{t}, rep.Metrics...)
+		rep.CDFCharts = append(rep.CDFCharts, reports.CDFChart{Title: fmt.Sprintf("time to connected over %d connected runs", t.Count), Metrics: []string{MetricTimeToConnected}})
+	}
+	rate := 0.0
+	if ran > 0 {
+		rate = 100 * float64(connected) / float64(ran)
+	}
+	rep.Metrics = append(rep.Metrics, reports.Gauge("success_rate", "%", rate))
+	v := reports.VerdictPass
+	switch {
+	case passed < ran:
+		v = reports.VerdictFail
+	case ran < len(r.Repeats):
+		v = reports.VerdictInterrupted
+	}
+	observed := fmt.Sprintf("%d of %d runs passed; %d connected (%.0f%%)", passed, ran, connected, rate)
+	if t.Count > 0 {
+		observed += fmt.Sprintf("; time to connected p50 %s ms, p90 %s ms, p99 %s ms", num(t.P50), num(t.P90), num(t.P99))
+	}
+	rep.AddCheck(reports.Check{ID: "repeat", Name: "every run meets the expectations", Verdict: v,
+		Expected: fmt.Sprintf("%d of %d runs pass", len(r.Repeats), len(r.Repeats)), Observed: observed})
+	rep.Tables = append([]reports.Table{runs}, rep.Tables...)
+	rep.Summary = fmt.Sprintf("%s; the timeline is run %d's (%s)", observed, shown, rep.Summary)
+	return rep
 }
