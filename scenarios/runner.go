@@ -121,6 +121,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// mdns is how natkit's peers treat mDNS candidates: on the kernel backend
+// they resolve a partner's .local host candidates (a browser hides its
+// host addresses behind them), as a browser would; vnet has no multicast.
+func (o Options) mdns() call.MDNSMode {
+	if o.Net == NetKernel {
+		return call.MDNSQuery
+	}
+	return call.MDNSOff
+}
+
 func (o Options) validate() error {
 	if o.WaitTimeout < 0 {
 		return configErrorf("wait timeout", "", "must not be negative")
@@ -240,7 +250,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			return call.PeerConfig{}, fmt.Errorf("scenario %s: %w", s.Name, err)
 		}
 		servers := s.iceServers(top, side)
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger}, nil
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: o.mdns()}, nil
 	}
 	pa, err := peer(vnet.SideA)
 	if err != nil {
