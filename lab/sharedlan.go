@@ -53,6 +53,9 @@ func BuildSharedLAN(stateDir string) (s *SharedLAN, err error) {
 	}
 	s = &SharedLAN{prefix: prefix, hosts: map[string]*Net{}}
 	if err := s.claim(stateDir); err != nil {
+		if s.state != "" {
+			_ = s.Close() // our own file, written in part
+		}
 		return nil, err
 	}
 	defer func() {
@@ -101,28 +104,35 @@ func BuildSharedLAN(stateDir string) (s *SharedLAN, err error) {
 
 // claim writes the owner file, exclusively.
 func (s *SharedLAN) claim(stateDir string) error {
+	st := State{Prefix: s.prefix, PID: os.Getpid(), ParentPID: os.Getppid(), Created: time.Now().UTC(),
+		Namespaces: map[string]string{SideA: s.prefix + SideA, SideB: s.prefix + SideB}, Presets: map[string]string{SideA: "shared-lan", SideB: "shared-lan"}}
+	path, err := claimOwnerFile(stateDir, st)
+	s.state = path
+	return err
+}
+
+// claimOwnerFile writes a run's owner file in stateDir, exclusively (O_EXCL):
+// two runs cannot share a prefix. It returns the file's path.
+func claimOwnerFile(stateDir string, st State) (string, error) {
 	if err := os.MkdirAll(stateDir, 0o750); err != nil {
-		return &BuildError{Part: "state dir", Err: err}
+		return "", &BuildError{Part: "state dir", Err: err}
 	}
-	path := filepath.Join(stateDir, s.prefix+"state.json")
+	path := filepath.Join(stateDir, st.Prefix+"state.json")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // the run's own state file, named by its prefix
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%w: prefix %s is owned by another run (%s)", ErrNameTaken, s.prefix, path)
+			return "", fmt.Errorf("%w: prefix %s is owned by another run (%s)", ErrNameTaken, st.Prefix, path)
 		}
-		return &BuildError{Part: "state file", Err: err}
+		return "", &BuildError{Part: "state file", Err: err}
 	}
-	s.state = path
-	st := State{Prefix: s.prefix, PID: os.Getpid(), ParentPID: os.Getppid(), Created: time.Now().UTC(),
-		Namespaces: map[string]string{SideA: s.prefix + SideA, SideB: s.prefix + SideB}, Presets: map[string]string{SideA: "shared-lan", SideB: "shared-lan"}}
 	err = json.NewEncoder(f).Encode(st)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return &BuildError{Part: "state file", Err: err}
+		return path, &BuildError{Part: "state file", Err: err}
 	}
-	return nil
+	return path, nil
 }
 
 // Net is side's namespace-aware transport.Net.
