@@ -94,6 +94,9 @@ pair, and a finding where two pairs differ on the same cell.`,
 			if err := cfg.Validate(); err != nil {
 				var ce *scenarios.ConfigError
 				if errors.As(err, &ce) {
+					if ce.Value != "" {
+						return usageErrorf("--%s %q: %v", ce.Field, ce.Value, ce.Err)
+					}
 					return usageErrorf("--%s: %v", ce.Field, ce.Err)
 				}
 				return usageError(err)
