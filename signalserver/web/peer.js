@@ -18,9 +18,11 @@
   let ws, pc, dc, cfg, pending = [], seq = 0;
   const inflight = new Map();
   let probes = { sent: 0, received: 0, rtts: [] };
-  let joined, peerFound;
+  let joined, peerFound, pcMade;
   const joinedP = new Promise((r) => { joined = r; });
   const peerP = new Promise((r) => { peerFound = r; });
+  // An offer can arrive while the ICE servers are still being fetched.
+  const pcP = new Promise((r) => { pcMade = r; });
 
   function ev(kind, detail, extra) {
     S.events.push(Object.assign({ at: now(), kind, detail: detail || '' }, extra || {}));
@@ -63,6 +65,7 @@
       }
     }
     makePC();
+    pcMade();
     if (c.role === 'offer') {
       peerP.then(() => offer(false)).catch((err) => error('offer: ' + (err.message || err)));
     }
@@ -87,9 +90,8 @@
         break;
       case 'offer':
         ev('signal-recv', 'offer', { signal: 'offer' });
-        await joinedP;
+        await pcP;
         S.peer = m.from;
-        if (!pc) makePC();
         await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
         await flush();
         await pc.setLocalDescription(await pc.createAnswer());
@@ -97,6 +99,7 @@
         break;
       case 'answer':
         ev('signal-recv', 'answer', { signal: 'answer' });
+        await pcP;
         await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
         await flush();
         break;
