@@ -3,8 +3,6 @@ package scenarios
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/probe/call"
-	"github.com/natkit/natkit/signalserver"
 	"github.com/natkit/natkit/signalserver/client"
 	"github.com/natkit/natkit/vnet"
 )
@@ -113,6 +110,9 @@ func (s *Spec) CheckBackend(net string) error {
 	if s.Topology.hasCommand() {
 		return s.refuseCommand(net)
 	}
+	if s.Topology.hasChromium() {
+		return s.refuseChromium(net)
+	}
 	if s.Relay == lab.RelayCoturn {
 		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")
 	}
@@ -137,21 +137,12 @@ func runCommands(ctx context.Context, s *Spec, top Network, o Options, ice call.
 	if !ok {
 		return s.refuseCommand(o.Net)
 	}
-	srv, err := signalserver.NewServer(signalserver.Config{Net: cn.WANNet(), Logger: o.Logger})
+	sig, err := startWANSignal(s, cn, o)
 	if err != nil {
-		return fmt.Errorf("scenario %s: signaling server: %w", s.Name, err)
+		return err
 	}
-	defer srv.Close()
-	addr := net.JoinHostPort(lab.RelayIP, fmt.Sprint(SignalPort))
-	l, err := srv.Listen(addr)
-	if err != nil {
-		return fmt.Errorf("scenario %s: signaling server on %s: %w", s.Name, addr, err)
-	}
-	go func() { _ = srv.Serve(l, srv) }() // ends with srv.Close
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	room := "scenario-" + hex.EncodeToString(rnd[:])
-	url := "ws://" + addr + "/ws"
+	defer sig.close()
+	room, url := sig.room, sig.wsURL()
 	// Bounds the whole call: connect, probes, and the answerer's wait for
 	// bye.
 	timeout := o.WaitTimeout

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/natkit/natkit/lab"
+	"github.com/natkit/natkit/probe/browser"
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/vnet"
 )
@@ -67,6 +68,9 @@ type Result struct {
 	// (peer: command); Call is then the in-process side's own view, or nil
 	// when both sides run commands.
 	Peers map[string]*PeerOutcome `json:"peers,omitempty"`
+	// Browsers are the chromium peers' own views (peer: chromium), by side:
+	// browser start, page load, getStats and the page's timings.
+	Browsers map[string]*browser.Result `json:"browsers,omitempty"`
 }
 
 // Passed reports whether every expectation held.
@@ -207,6 +211,9 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 				return nil, fmt.Errorf("scenario %s: firewall side %s: %w", s.Name, name, err)
 			}
 		}
+	}
+	if s.Topology.hasChromium() {
+		return runChromiumScenario(ctx, &s, top, o, relayName)
 	}
 	if s.Topology.hasCommand() {
 		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,

@@ -124,6 +124,9 @@ func (p *Peer) fail(err error) error {
 	return err
 }
 
+// Browser is the browser the peer's page runs in.
+func (p *Peer) Browser() *Browser { return p.b }
+
 // Start joins the room; the offerer offers once the other peer is there.
 func (p *Peer) Start(ctx context.Context) error {
 	type startConfig struct {
