@@ -19,7 +19,8 @@ type Config struct {
 	// false: host candidates carry their address, which natkit's pion peers
 	// need (they do not resolve mDNS).
 	HideLocalIPs bool
-	// StartTimeout bounds the launch until DevTools answers. Default 20s.
+	// StartTimeout bounds the launch until DevTools answers. Default 60s:
+	// on a loaded 2-core machine a start has taken 20s.
 	StartTimeout time.Duration
 	// Logger receives the browser's lifecycle. Default: discard.
 	Logger *slog.Logger
@@ -30,7 +31,7 @@ func (c Config) withDefaults() Config {
 		c.ExecPath = "chromium"
 	}
 	if c.StartTimeout == 0 {
-		c.StartTimeout = 20 * time.Second
+		c.StartTimeout = 60 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

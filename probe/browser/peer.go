@@ -165,6 +165,8 @@ func (p *Peer) WaitConnected(ctx context.Context) error {
 		}
 		switch {
 		case st.Connection == "connected" && st.DCOpen:
+			// Keep what the page knows now, for a browser that dies later.
+			_, _ = p.snap(ctx)
 			return nil
 		case st.Connection == "failed" || st.ICE == "failed":
 			return fmt.Errorf("%w: peer %s: connection %s, ice %s", call.ErrFailed, p.cfg.Name, st.Connection, st.ICE)
