@@ -247,12 +247,18 @@ func runChromium(ctx context.Context, s *Spec, top Network, o Options, res *Resu
 	if pionDone != nil {
 		<-pionDone
 	}
+	// Read back even after Ctrl-C, but never wait on a hung page.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer rcancel()
 	results := map[string]*browser.Result{}
 	for side, p := range peers {
-		results[side] = p.Result(context.WithoutCancel(ctx))
+		results[side] = p.Result(rctx)
 	}
 	res.Browsers = results
 	res.Call = chromiumCall(s, results, pion, d)
+	if pion == nil && ctx.Err() != nil && d.crash == nil {
+		res.Call.Cause = call.CauseInterrupted
+	}
 	for _, side := range []string{vnet.SideA, vnet.SideB} {
 		if r := results[side]; r != nil && r.Crashed {
 			res.Diagnoses = append(res.Diagnoses, fmt.Sprintf("side %s: chromium crashed during the call: %s", side, r.Error))
