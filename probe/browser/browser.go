@@ -249,7 +249,7 @@ func GroupProcesses(pgid int) []int {
 	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var out []int
 	for _, d := range dirs {
-		b, err := os.ReadFile(d)
+		b, err := os.ReadFile(d) //nolint:gosec // /proc/<pid>/stat paths from the glob above
 		if err != nil {
 			continue
 		}

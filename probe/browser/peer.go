@@ -52,15 +52,17 @@ func (b *Browser) Open(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	err := chromedp.Do(lctx, chromedp.Navigate(cfg.PageURL))
+	// chromedp acts on contexts derived from the browser's tab; ctx
+	// still bounds the wait through AfterFunc.
+	err := chromedp.Do(lctx, chromedp.Navigate(cfg.PageURL)) //nolint:contextcheck // see above
 	for err == nil {
 		var ready bool
-		ready, err = chromedp.Run(lctx, chromedp.Evaluate[bool](`!!(window.natkitPeer && window.natkitPeer.ready)`))
+		ready, err = chromedp.Run(lctx, chromedp.Evaluate[bool](`!!(window.natkitPeer && window.natkitPeer.ready)`)) //nolint:contextcheck // the tab's context
 		if err == nil && ready {
 			break
 		}
 		if err == nil {
-			err = sleep(lctx, 20*time.Millisecond)
+			err = sleep(lctx, 20*time.Millisecond) //nolint:contextcheck // the tab's context
 		}
 	}
 	p.pageLoad = time.Since(p.opened)
@@ -68,8 +70,9 @@ func (b *Browser) Open(ctx context.Context, cfg PeerConfig) (*Peer, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if cerr := b.crashed(cfg.Name, err); cerr != err {
-			return nil, &EnvError{Kind: ErrStart, What: "chromium died loading " + cfg.PageURL, Err: cerr}
+		var ce *CrashError
+		if errors.As(b.crashed(cfg.Name, err), &ce) {
+			return nil, &EnvError{Kind: ErrStart, What: "chromium died loading " + cfg.PageURL, Err: ce}
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("not loaded within %v", cfg.PageTimeout)
@@ -97,6 +100,7 @@ func (p *Peer) eval(ctx context.Context, expr string, out any) error {
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
+	//nolint:contextcheck // chromedp acts on the tab's context; ctx cancels it through AfterFunc
 	s, err := chromedp.Run(ectx, chromedp.Evaluate[string]("Promise.resolve("+expr+").then((v) => JSON.stringify(v === undefined ? null : v))", chromedp.EvalAwaitPromise))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -104,7 +108,7 @@ func (p *Peer) eval(ctx context.Context, expr string, out any) error {
 		}
 		var ex *chromedp.ExceptionError
 		if errors.As(err, &ex) {
-			return fmt.Errorf("%w: peer %s: %v", ErrStep, p.cfg.Name, err)
+			return fmt.Errorf("%w: peer %s: %w", ErrStep, p.cfg.Name, err)
 		}
 		return p.fail(err)
 	}
