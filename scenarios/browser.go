@@ -560,10 +560,21 @@ func (r *Result) addBrowsers(rep *reports.Report) {
 		t.Rows = append(t.Rows, []string{side, ms(br.Browser.StartTime), ms(br.PageLoad), ms(tm.FirstCandidate), ms(tm.FirstSrflx),
 			ms(tm.FirstRelay), ms(tm.ICEConnected), ms(tm.Connected), ms(tm.FirstMessage), ms(br.ICERTT)})
 	}
+	if len(r.Browsers) == 2 {
+		// pion's ICE settings (all zero here) say nothing of Chromium's.
+		kept := rep.Tables[:0]
+		for _, tb := range rep.Tables {
+			if tb.Title != "ice settings" {
+				kept = append(kept, tb)
+			}
+		}
+		rep.Tables = kept
+	}
 	rep.Tables = append(rep.Tables, t)
 	for _, side := range []string{vnet.SideA, vnet.SideB} {
 		if br := r.Browsers[side]; br != nil {
-			rep.Tables = append(rep.Tables, br.Tables()...)
+			// Its candidates are in the call's table already.
+			rep.Tables = append(rep.Tables, br.InfoTable())
 		}
 	}
 }

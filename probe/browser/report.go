@@ -18,7 +18,7 @@ func (r *Result) Report() *reports.Report {
 		rep.AddEvent(e.At, e.Peer, string(e.Kind), e.Text())
 	}
 	rep.Metrics = append(rep.Metrics, r.Metrics("")...)
-	rep.Tables = append(rep.Tables, r.Tables()...)
+	rep.Tables = append(rep.Tables, r.InfoTable(), r.CandidatesTable())
 	rep.Summary = r.Summary()
 	_ = rep.SetDetails(r)
 	return rep
@@ -44,9 +44,9 @@ func (r *Result) Summary() string {
 	return s
 }
 
-// Tables are the browser's identity and the selected pair, and its
-// candidates.
-func (r *Result) Tables() []reports.Table {
+// InfoTable is the browser's identity (version, PID, namespace, flags) and
+// the selected pair.
+func (r *Result) InfoTable() reports.Table {
 	info := reports.Table{Title: "chromium " + r.Peer, Columns: []string{"field", "value"}, Rows: [][]string{
 		{"version", r.Browser.Version},
 		{"pid", fmt.Sprint(r.Browser.PID)},
@@ -62,9 +62,14 @@ func (r *Result) Tables() []reports.Table {
 	if r.Crashed {
 		info.Rows = append(info.Rows, []string{"crashed", r.Error})
 	}
+	return info
+}
+
+// CandidatesTable lists the browser's local candidates.
+func (r *Result) CandidatesTable() reports.Table {
 	cands := reports.Table{Title: "candidates of chromium " + r.Peer, Columns: []string{"type", "protocol", "address", "base"}}
 	for _, c := range r.Candidates {
 		cands.Rows = append(cands.Rows, []string{c.Type, c.Protocol, c.Address, c.Related})
 	}
-	return []reports.Table{info, cands}
+	return cands
 }
