@@ -19,8 +19,9 @@ type Config struct {
 	// false: host candidates carry their address, which natkit's pion peers
 	// need (they do not resolve mDNS).
 	HideLocalIPs bool
-	// StartTimeout bounds the launch until DevTools answers. Default 60s:
-	// on a loaded 2-core machine a start has taken 20s.
+	// StartTimeout bounds the launch until DevTools answers. Default 120s:
+	// on a 2-core machine at load 50 a start has taken 48s. A browser that
+	// cannot start exits at once, so only a hung one waits this long.
 	StartTimeout time.Duration
 	// Logger receives the browser's lifecycle. Default: discard.
 	Logger *slog.Logger
@@ -31,7 +32,7 @@ func (c Config) withDefaults() Config {
 		c.ExecPath = "chromium"
 	}
 	if c.StartTimeout == 0 {
-		c.StartTimeout = 60 * time.Second
+		c.StartTimeout = 120 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
