@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -132,7 +130,7 @@ func (s *Spec) refuseCommand(backend string) error {
 // runCommands runs a call with at least one command peer: natkit signal in
 // the WAN namespace, each side's peer (a program in the side's namespace, or
 // natkit's engine through the signaling server), and their outcomes judged.
-func runCommands(ctx context.Context, s *Spec, top Network, o Options, ice call.ICESettings, res *Result) error {
+func runCommands(ctx context.Context, s *Spec, top Network, o Options, res *Result) error {
 	cn, ok := top.(commandNetwork)
 	if !ok {
 		return s.refuseCommand(o.Net)
@@ -167,10 +165,6 @@ func runCommands(ctx context.Context, s *Spec, top Network, o Options, ice call.
 			role = client.RoleAnswer
 		}
 		servers := s.iceServers(top, side)
-		n, err := top.Net(side)
-		if err != nil {
-			return fmt.Errorf("scenario %s: %w", s.Name, err)
-		}
 		if sp.isCommand() {
 			ns := cn.Namespaces()[side]
 			env := []string{EnvSignalURL + "=" + url, EnvRoom + "=" + room, EnvRole + "=" + role}
@@ -190,16 +184,9 @@ func runCommands(ctx context.Context, s *Spec, top Network, o Options, ice call.
 			}()
 			continue
 		}
-		dial := func(_ context.Context, network, address string) (net.Conn, error) { return n.Dial(network, address) }
-		cfg := client.CallConfig{
-			URL: url, Room: room, Role: role, ConnectTimeout: timeout,
-			Peer: call.PeerConfig{Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Logger: o.Logger},
-			Dial: &client.Options{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dial}}},
-		}
-		for _, st := range s.Steps {
-			if st.Send != nil {
-				cfg.Probe = call.ProbeConfig{Count: st.Send.Messages, Size: st.Send.Size, Interval: st.Send.Interval.D()}
-			}
+		cfg, err := pionCallConfig(s, top, o, side, sig, timeout)
+		if err != nil {
+			return err
 		}
 		wg.Add(1)
 		go func() {

@@ -218,7 +218,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 	if s.Topology.hasCommand() {
 		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,
 			Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
-		runErr := runCommands(ctx, &s, top, o, ice, res)
+		runErr := runCommands(ctx, &s, top, o, res)
 		var pe *ParseError
 		if errors.As(runErr, &pe) {
 			return nil, runErr
