@@ -76,8 +76,9 @@ type SideSpec struct {
 	// Default "" (none).
 	Firewall string `yaml:"firewall"`
 	// Peer is who calls from this side: "natkit" (the in-process call
-	// engine) or "command" (Command, run inside the side's namespace; kernel
-	// backend only). Default "natkit".
+	// engine), "command" (Command, run inside the side's namespace) or
+	// "chromium" (headless Chromium inside the side's namespace); the last
+	// two on the kernel backend only. Default "natkit".
 	Peer string `yaml:"peer"`
 	// Command is the program and its arguments a command peer runs, e.g.
 	// ["/usr/bin/myapp", "--call"]. Required with peer: command.
@@ -86,8 +87,9 @@ type SideSpec struct {
 
 // Peer kinds of SideSpec.Peer.
 const (
-	PeerNatkit  = "natkit"
-	PeerCommand = "command"
+	PeerNatkit   = "natkit"
+	PeerCommand  = "command"
+	PeerChromium = "chromium"
 )
 
 func (s SideSpec) isCommand() bool { return s.Peer == PeerCommand }
@@ -502,12 +504,24 @@ func (s *Spec) validate() error {
 			if len(sp.Command) == 0 || sp.Command[0] == "" {
 				return at("peer: command needs command: [program, args...]", "peer")
 			}
+		case PeerChromium:
+			if len(sp.Command) > 0 {
+				return at("command needs peer: command", "command")
+			}
 		default:
-			return at(fmt.Sprintf("peer %q: want natkit or command", sp.Peer), "peer")
+			return at(fmt.Sprintf("peer %q: want natkit, command or chromium", sp.Peer), "peer")
 		}
+	}
+	if s.Topology.hasCommand() && s.Topology.hasChromium() {
+		return s.errAt("peer: command and peer: chromium cannot share a scenario: give the other side peer: natkit", "topology")
 	}
 	if s.Topology.hasCommand() {
 		if err := s.validateCommand(); err != nil {
+			return err
+		}
+	}
+	if s.Topology.hasChromium() {
+		if err := s.validateChromium(); err != nil {
 			return err
 		}
 	}
