@@ -113,9 +113,11 @@ func (n *Net) Dial(network, address string) (c net.Conn, err error) {
 }
 
 // lookup resolves a name of the lab's resolver for network ("udp4",
-// "tcp6", "udp", ...): the addresses of that family, IPv6 first for
-// either (RFC 6724 prefers IPv6). ok is false for other names.
-func (n *Net) lookup(network, address string) (addrs []netip.AddrPort, ok bool, err error) {
+// "tcp6", "udp", ...): the addresses of that family; for either family,
+// IPv4 first when resolving (Go's Resolve*Addr pick the first IPv4
+// address of a name), IPv6 first when dialing (RFC 6724's order, as
+// Go's dialer tries them). ok is false for other names.
+func (n *Net) lookup(network, address string, dialing bool) (addrs []netip.AddrPort, ok bool, err error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, false, nil //nolint:nilerr // not host:port: the system resolver says what is wrong
@@ -129,7 +131,7 @@ func (n *Net) lookup(network, address string) (addrs []netip.AddrPort, ok bool, 
 		return nil, true, &net.AddrError{Err: "invalid port", Addr: address}
 	}
 	want4, want6 := !strings.HasSuffix(network, "6"), !strings.HasSuffix(network, "4")
-	for _, six := range []bool{true, false} {
+	for _, six := range []bool{dialing, !dialing} {
 		for _, ip := range ips {
 			if ip.Is6() == six && ((six && want6) || (!six && want4)) {
 				addrs = append(addrs, netip.AddrPortFrom(ip, uint16(p)))
@@ -170,7 +172,7 @@ func (n *Net) ResolveIPAddr(network, address string) (a *net.IPAddr, err error) 
 
 // ResolveUDPAddr implements transport.Net.
 func (n *Net) ResolveUDPAddr(network, address string) (a *net.UDPAddr, err error) {
-	if addrs, ok, err := n.lookup(network, address); ok {
+	if addrs, ok, err := n.lookup(network, address, false); ok {
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +184,7 @@ func (n *Net) ResolveUDPAddr(network, address string) (a *net.UDPAddr, err error
 
 // ResolveTCPAddr implements transport.Net.
 func (n *Net) ResolveTCPAddr(network, address string) (a *net.TCPAddr, err error) {
-	if addrs, ok, err := n.lookup(network, address); ok {
+	if addrs, ok, err := n.lookup(network, address, false); ok {
 		if err != nil {
 			return nil, err
 		}
@@ -253,7 +255,7 @@ type nsDialer struct {
 // as a system dialer does.
 func (d nsDialer) Dial(network, address string) (c net.Conn, err error) {
 	targets := []string{address}
-	if addrs, ok, lerr := d.n.lookup(network, address); ok {
+	if addrs, ok, lerr := d.n.lookup(network, address, true); ok {
 		if lerr != nil {
 			return nil, &net.OpError{Op: "dial", Net: network, Err: lerr}
 		}

@@ -298,6 +298,21 @@ func (c *nsConfig) apply(n *Net) error {
 			return err
 		}
 	}
+	if c.ipv6 {
+		// No duplicate address detection (the devices exist now, the
+		// bridge too): until it ends, a second or more after a link goes
+		// up, a link-local address is tentative, and a router forwarding
+		// a packet has no source for its neighbour solicitation, so the
+		// first packets would wait a second or two for a retransmission.
+		for _, dev := range c.up {
+			if dev == "lo" {
+				continue
+			}
+			if err := writeSysctl(n, "net.ipv6.conf."+dev+".accept_dad", "0"); err != nil {
+				return err
+			}
+		}
+	}
 	if c.nft != "" {
 		if _, err := run(n, c.nft, "nft", "-f", "-"); err != nil {
 			return err
