@@ -35,6 +35,10 @@ func (r *runner) judge() {
 		ok := cr.Connected && ((e.Path == "direct" && cr.Path.Direct()) || (e.Path == "relay" && cr.Path.Class == call.PathRelay))
 		add("path", "the media path", ok, e.Path, cr.Path.Describe(), "")
 	}
+	if e.Family != "" {
+		got := cr.Path.Family()
+		add("family", "the selected pair's address family", cr.Connected && strings.EqualFold(got, e.Family), e.Family, got+" "+cr.Path.Describe(), "")
+	}
 	if e.Within > 0 {
 		ok := cr.Connected && cr.TimeToConnected <= e.Within.D()
 		add("within", "time to connected", ok, "≤ "+e.Within.D().String(), connectedText, "")

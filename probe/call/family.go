@@ -72,3 +72,32 @@ func needsAnyFamilyDialer(has4, has6 bool, servers []webrtc.ICEServer) bool {
 	}
 	return true
 }
+
+// Family is the address family of the selected pair, "IPv4" or "IPv6"
+// (of its local candidate: a relayed pair reached over IPv6 relays in the
+// relay's family), "" when no pair was selected.
+func (p Path) Family() string {
+	if p.Pair == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(p.Pair.Local.Address)
+	if err != nil {
+		host = p.Pair.Local.Address
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case ip == nil:
+		return ""
+	case ip.To4() != nil:
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// overIPv6 is " over IPv6" for an IPv6 pair: IPv4 is what a reader assumes.
+func (p Path) overIPv6() string {
+	if p.Family() == "IPv6" {
+		return " over IPv6"
+	}
+	return ""
+}
