@@ -28,6 +28,11 @@ var (
 	ErrNameTaken = errors.New("lab names already in use")
 )
 
+// Why the NAT64 translator drops a packet; counted by reason in
+// NAT64Stats.Dropped (the text is the key).
+var (
+	errNAT64Malformed   = errors.New("malformed packet")
+
 // ConfigError names the invalid Config field.
 type ConfigError = configerr.Error
 

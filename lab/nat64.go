@@ -2,7 +2,6 @@ package lab
 
 import (
 	"encoding/binary"
-	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -57,9 +56,6 @@ const (
 	nat64ICMPIdentsCount = 65535
 )
 
-// Reasons a packet is not translated; counted in NAT64Stats.
-var (
-	errNAT64Malformed   = errors.New("malformed packet")
 	errNAT64NotOurs     = errors.New("destination outside the prefix or pool")
 	errNAT64Protocol    = errors.New("protocol not translated (UDP, TCP and ICMP echo are)")
 	errNAT64Fragment    = errors.New("fragment (not reassembled)")

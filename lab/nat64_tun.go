@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -61,10 +60,9 @@ func (d *nat64Device) loop() {
 	for {
 		n, err := d.f.Read(buf)
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				return
-			}
-			continue // e.g. EAGAIN races; the poller retries
+			// Closed, or the device went with its namespace (the poller
+			// handles EAGAIN itself): nothing more will come.
+			return
 		}
 		out, err := d.x.translate(buf[:n])
 		if err != nil {
