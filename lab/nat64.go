@@ -56,15 +56,6 @@ const (
 	nat64ICMPIdentsCount = 65535
 )
 
-	errNAT64NotOurs     = errors.New("destination outside the prefix or pool")
-	errNAT64Protocol    = errors.New("protocol not translated (UDP, TCP and ICMP echo are)")
-	errNAT64Fragment    = errors.New("fragment (not reassembled)")
-	errNAT64NoBinding   = errors.New("no binding for the pool port")
-	errNAT64Filtered    = errors.New("filtered: the IPv6 host never sent to this IPv4 endpoint")
-	errNAT64PortsUsedUp = errors.New("no free pool port")
-	errNAT64HopLimit    = errors.New("hop limit exhausted")
-)
-
 // bindKey is an IPv6 host's transport address; proto is the IPv4
 // protocol number (ICMP for echo, with the identifier as port).
 type bindKey struct {
