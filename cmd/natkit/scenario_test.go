@@ -144,3 +144,17 @@ func TestScenarioRunAllInterrupted(t *testing.T) {
 	}
 	assert.Contains(t, rep.Summary, fmt.Sprintf("0 of %d scenarios passed; %d not run", len(rep.Children), len(rep.Children)))
 }
+
+// A kernel-only scenario on vnet is an exit-2 error naming the key, and
+// --all on vnet leaves such scenarios out.
+func TestScenarioKernelOnlyOnVNet(t *testing.T) {
+	for _, name := range []string{"ipv6-only-nat64-via-turn", "dual-stack-ipv6-direct"} {
+		code, _, stderr := runNatkit(t, context.Background(), "scenario", "run", name)
+		assert.Equal(t, 2, code, stderr)
+		assert.Contains(t, stderr, "library/"+name+".yaml:")
+		assert.Contains(t, stderr, "nat: ")
+		assert.Contains(t, stderr, "needs the kernel backend (--net kernel)")
+		assert.NotContains(t, scenarios.LibraryNamesFor(scenarios.NetVNet), name)
+		assert.Contains(t, scenarios.LibraryNamesFor(scenarios.NetKernel), name)
+	}
+}
