@@ -2,7 +2,6 @@ package lab_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -10,20 +9,7 @@ import (
 
 	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/lab/labtest"
-	"github.com/natkit/natkit/probe/call"
 )
-
-// addrFamily is "IPv6" or "IPv4" for a candidate address "ip:port".
-func addrFamily(hostport string) string {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-		return "IPv6"
-	}
-	return "IPv4"
-}
 
 // Calls between IPv6 sides, as the matrix places them, against the
 // theory, with the family of the selected pair.
@@ -63,7 +49,7 @@ func TestIPv6CallsMatchTheory(t *testing.T) {
 			if r.Path.Pair == nil {
 				t.Fatalf("no selected pair: %+v", r.Path)
 			}
-			if f := addrFamily(r.Path.Pair.Local.Address); f != tc.family {
+			if f := r.Path.Family(); f != tc.family {
 				t.Errorf("selected pair %s ↔ %s is %s, want %s", r.Path.Pair.Local, r.Path.Pair.Remote, f, tc.family)
 			}
 			if got == lab.PathRelay {
@@ -75,5 +61,3 @@ func TestIPv6CallsMatchTheory(t *testing.T) {
 		})
 	}
 }
-
-var _ = call.PathRelay

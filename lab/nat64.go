@@ -208,13 +208,7 @@ func (x *nat64) to4Packet(pkt []byte) ([]byte, error) {
 		s = &nat64Session{}
 		b.sessions[remote] = s
 	}
-	if proto == protoTCP {
-		f := payload[13]
-		s.syn6 = s.syn6 || f&tcpFlagSYN != 0
-		s.fin6 = s.fin6 || f&tcpFlagFIN != 0
-		s.rst = s.rst || f&tcpFlagRST != 0
-	}
-	s.expires = now.Add(s.lifetime(proto))
+	s.seen(proto, payload, true, now)
 
 	out := make([]byte, ipv4HeaderLen+len(payload))
 	h := out[:ipv4HeaderLen]
@@ -328,13 +322,7 @@ func (x *nat64) to6Packet(pkt []byte) ([]byte, error) {
 	if s == nil || !now.Before(s.expires) {
 		return nil, x.drop(errNAT64Filtered)
 	}
-	if proto == protoTCP {
-		f := payload[13]
-		s.syn4 = s.syn4 || f&tcpFlagSYN != 0
-		s.fin4 = s.fin4 || f&tcpFlagFIN != 0
-		s.rst = s.rst || f&tcpFlagRST != 0
-	}
-	s.expires = now.Add(s.lifetime(proto))
+	s.seen(proto, payload, false, now)
 
 	out := make([]byte, ipv6HeaderLen+len(payload))
 	h := out[:ipv6HeaderLen]
@@ -387,6 +375,22 @@ func (x *nat64) to6Packet(pkt []byte) ([]byte, error) {
 	}
 	x.to6++
 	return out, nil
+}
+
+// seen records a packet of the session, from the IPv6 side (from6) or
+// the IPv4 side: TCP flags move its state, and it lives on.
+func (s *nat64Session) seen(proto uint8, l4 []byte, from6 bool, now time.Time) {
+	if proto == protoTCP {
+		f := l4[13]
+		syn, fin := &s.syn4, &s.fin4
+		if from6 {
+			syn, fin = &s.syn6, &s.fin6
+		}
+		*syn = *syn || f&tcpFlagSYN != 0
+		*fin = *fin || f&tcpFlagFIN != 0
+		s.rst = s.rst || f&tcpFlagRST != 0
+	}
+	s.expires = now.Add(s.lifetime(proto))
 }
 
 // lifetime is how long the session lives after this packet.
