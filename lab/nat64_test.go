@@ -339,3 +339,24 @@ func FuzzNAT64Translate(f *testing.F) {
 		_, _ = x.translate(pkt)
 	})
 }
+
+// BenchmarkNAT64Translate: one UDP datagram out (IPv6 → IPv4) and its
+// answer back, on an existing binding.
+func BenchmarkNAT64Translate(b *testing.B) {
+	x := newNAT64(testPool)
+	out6 := packet6(testHost, Synthesize(testRelay), protoUDP, seg(protoUDP, 5000, 3478, 0, string(make([]byte, 160))))
+	in4 := packet4(testRelay, testPool, protoUDP, seg(protoUDP, 3478, 5000, 0, string(make([]byte, 160))), false)
+	if _, err := x.translate(out6); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(out6) + len(in4)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := x.translate(out6); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := x.translate(in4); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

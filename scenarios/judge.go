@@ -37,7 +37,11 @@ func (r *runner) judge() {
 	}
 	if e.Family != "" {
 		got := cr.Path.Family()
-		add("family", "the selected pair's address family", cr.Connected && strings.EqualFold(got, e.Family), e.Family, got+" "+cr.Path.Describe(), "")
+		obs := got
+		if p := cr.Path.Pair; p != nil {
+			obs += " (" + p.Local.Address + " ↔ " + p.Remote.Address + ")"
+		}
+		add("family", "the selected pair's address family", cr.Connected && strings.EqualFold(got, e.Family), e.Family, obs, "")
 	}
 	if e.Within > 0 {
 		ok := cr.Connected && cr.TimeToConnected <= e.Within.D()
