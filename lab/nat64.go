@@ -232,23 +232,7 @@ func (x *nat64) to4Packet(pkt []byte) ([]byte, error) {
 
 	switch proto {
 	case protoUDP, protoTCP:
-		binary.BigEndian.PutUint16(l4[0:2], b.poolPort)
-		off := 6 // UDP checksum
-		if proto == protoTCP {
-			off = 16
-		}
-		old := binary.BigEndian.Uint16(l4[off : off+2])
-		// RFC 1624: remove what the old pseudo-header and port added,
-		// add the new ones.
-		was := sum16(0, pkt[8:40])
-		was = sum16(was, payload[0:2])
-		now := sum16(0, h[12:20])
-		now = sum16(now, l4[0:2])
-		c := adjust(old, was, now)
-		if proto == protoUDP && c == 0 {
-			c = 0xffff
-		}
-		binary.BigEndian.PutUint16(l4[off:off+2], c)
+		rewritePort(proto, l4, 0, b.poolPort, pkt[8:40], h[12:20])
 	case protoICMP:
 		// ICMPv4's checksum covers no pseudo-header: computed afresh.
 		l4[0] = icmpv4EchoRequest
@@ -342,28 +326,17 @@ func (x *nat64) to6Packet(pkt []byte) ([]byte, error) {
 
 	switch proto {
 	case protoUDP, protoTCP:
-		binary.BigEndian.PutUint16(l4[2:4], b.key.port)
-		off := 6
-		if proto == protoTCP {
-			off = 16
-		}
-		old := binary.BigEndian.Uint16(l4[off : off+2])
-		var c uint16
-		if proto == protoUDP && old == 0 {
+		if proto == protoUDP && binary.BigEndian.Uint16(l4[6:8]) == 0 {
 			// IPv4 allows no UDP checksum, IPv6 does not (RFC 7915 4.5).
-			binary.BigEndian.PutUint16(l4[6:8], 0)
-			c = l4Checksum6(h[8:24], h[24:40], protoUDP, l4)
-		} else {
-			was := sum16(0, pkt[12:20])
-			was = sum16(was, payload[2:4])
-			now := sum16(0, h[8:40])
-			now = sum16(now, l4[2:4])
-			c = adjust(old, was, now)
+			binary.BigEndian.PutUint16(l4[2:4], b.key.port)
+			c := l4Checksum6(h[8:24], h[24:40], protoUDP, l4)
+			if c == 0 {
+				c = 0xffff
+			}
+			binary.BigEndian.PutUint16(l4[6:8], c)
+			break
 		}
-		if proto == protoUDP && c == 0 {
-			c = 0xffff
-		}
-		binary.BigEndian.PutUint16(l4[off:off+2], c)
+		rewritePort(proto, l4, 2, b.key.port, pkt[12:20], h[8:40])
 	case protoICMP:
 		l4[0] = icmpv6EchoReply
 		if payload[0] == icmpv4EchoRequest {
@@ -391,6 +364,25 @@ func (s *nat64Session) seen(proto uint8, l4 []byte, from6 bool, now time.Time) {
 		s.rst = s.rst || f&tcpFlagRST != 0
 	}
 	s.expires = now.Add(s.lifetime(proto))
+}
+
+// rewritePort sets the UDP or TCP port at portOff of l4 to port and
+// adjusts the checksum (RFC 1624) for it and for the pseudo-header's
+// addresses changing from oldAddrs to newAddrs.
+func rewritePort(proto uint8, l4 []byte, portOff int, port uint16, oldAddrs, newAddrs []byte) {
+	off := 6 // UDP checksum
+	if proto == protoTCP {
+		off = 16
+	}
+	old := binary.BigEndian.Uint16(l4[off : off+2])
+	was := sum16(sum16(0, oldAddrs), l4[portOff:portOff+2])
+	binary.BigEndian.PutUint16(l4[portOff:portOff+2], port)
+	now := sum16(sum16(0, newAddrs), l4[portOff:portOff+2])
+	c := adjust(old, was, now)
+	if proto == protoUDP && c == 0 {
+		c = 0xffff // 0 means "no checksum" for UDP
+	}
+	binary.BigEndian.PutUint16(l4[off:off+2], c)
 }
 
 // lifetime is how long the session lives after this packet.
