@@ -105,6 +105,9 @@ func (s *Spec) CheckBackend(net string) error {
 	if net == "" {
 		net = NetVNet
 	}
+	if side, preset := s.kernelPreset(); side != "" {
+		return s.errAt(fmt.Sprintf("nat: %s needs the kernel backend (--net kernel): %s does not model it", preset, net), "topology", side, "nat")
+	}
 	if s.Topology.hasCommand() {
 		return s.refuseCommand(net)
 	}
@@ -115,6 +118,41 @@ func (s *Spec) CheckBackend(net string) error {
 		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")
 	}
 	return nil
+}
+
+// sideURLs is a network whose sides reach the relay by different URLs.
+type sideURLs interface {
+	STUNURLFor(side string) string
+	TURNURLFor(side string) []string
+}
+
+// kernelPreset returns the first side naming a kernel preset that vnet
+// does not model, and the preset.
+func (s *Spec) kernelPreset() (side, preset string) {
+	for _, sd := range []struct {
+		name string
+		sp   SideSpec
+	}{{"a", s.Topology.A}, {"b", s.Topology.B}} {
+		if sd.sp.NAT == "" {
+			continue
+		}
+		if _, err := vnet.LookupPreset(sd.sp.NAT); err != nil {
+			return sd.name, sd.sp.NAT
+		}
+	}
+	return "", ""
+}
+
+// LibraryNamesFor lists the shipped scenarios the backend called net can
+// run (vnet leaves out those that need the kernel).
+func LibraryNamesFor(net string) []string {
+	var names []string
+	for _, name := range LibraryNames() {
+		if s, err := Library(name); err == nil && s.CheckBackend(net) == nil {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // refuseCommand is the error for a command peer on a backend that cannot
@@ -235,15 +273,21 @@ func pathWord(p call.Path) string {
 // iceServers are the ICE servers side's peer is given.
 func (s *Spec) iceServers(top Network, side string) []webrtc.ICEServer {
 	var servers []webrtc.ICEServer
+	stunURL, turnURLs := top.STUNURL(), []string{top.TURNURL()}
+	if f, ok := top.(sideURLs); ok {
+		// The kernel lab: an IPv6-only side reaches the relay by the name
+		// its DNS64 resolves.
+		stunURL, turnURLs = f.STUNURLFor(side), f.TURNURLFor(side)
+	}
 	if s.ICE.STUN == nil || *s.ICE.STUN {
-		servers = append(servers, webrtc.ICEServer{URLs: []string{top.STUNURL()}})
+		servers = append(servers, webrtc.ICEServer{URLs: []string{stunURL}})
 	}
 	if s.ICE.TURN {
 		cred := Credential{Username: "natkit", Password: "natkit"}
 		if c, ok := s.ICE.Credentials[side]; ok {
 			cred = c
 		}
-		servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: cred.Username, Credential: cred.Password})
+		servers = append(servers, webrtc.ICEServer{URLs: turnURLs, Username: cred.Username, Credential: cred.Password})
 	}
 	return servers
 }

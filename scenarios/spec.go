@@ -233,6 +233,9 @@ type Expect struct {
 	// connection reports disconnected or failed, measured by
 	// wait_disconnected (ICE consent noticing a dead path).
 	DetectedWithin Duration `yaml:"detected_within"`
+	// Family is the address family of the selected pair: ipv4 or ipv6.
+	// Default "": not checked.
+	Family string `yaml:"family"`
 	// Rebound names the side whose NAT must have sent the call's packets
 	// from a new external port (a mapping expired and was recreated) to
 	// the same destination. Default "": not checked.
@@ -567,6 +570,9 @@ func (s *Spec) validate() error {
 		return err
 	}
 	e := s.Expect
+	if e.Family != "" && e.Family != "ipv4" && e.Family != "ipv6" {
+		return s.errAt(fmt.Sprintf("family %q: want ipv4 or ipv6", e.Family), "expect", "family")
+	}
 	switch e.Path {
 	case "", "any", "direct", "relay":
 	default:
