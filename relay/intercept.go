@@ -12,7 +12,7 @@ import (
 
 // origin is where a packet came in: the transport, and how to answer.
 type origin struct {
-	transport string // "udp" or "tcp" (tls is tcp here)
+	transport string // "udp", "tcp" (tls is tcp here) or "dtls"
 	// natIdx is the socket's place in the RFC 5780 set (ipBit<<1|portBit),
 	// or -1 when it is not part of one.
 	natIdx int

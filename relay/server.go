@@ -160,6 +160,15 @@ func New(cfg Config) (*Server, error) {
 			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
 				Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit,
 			})
+		case NetworkDTLS:
+			ln, err := s.listenDTLS(l)
+			if err != nil {
+				s.closeAll()
+				return nil, err
+			}
+			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+				Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit,
+			})
 		}
 	}
 	for _, pc := range sc.PacketConnConfigs {
@@ -512,6 +521,8 @@ func (s *Server) ICEServers(user string, ttl time.Duration) (iceconfig.Servers, 
 			turnServer.Transport = iceconfig.TransportTCP
 		case NetworkTLS:
 			turnServer.Scheme, turnServer.Transport = iceconfig.SchemeTURNS, iceconfig.TransportTCP
+		case NetworkDTLS:
+			turnServer.Scheme = iceconfig.SchemeTURNS
 		}
 		turnServers = append(turnServers, turnServer)
 	}
