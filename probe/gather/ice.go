@@ -176,7 +176,7 @@ func (g *gatherer) attribution(servers iceconfig.Servers) *attribution {
 		}
 		proto := string(s.Transport)
 		if s.Scheme == iceconfig.SchemeTURNS {
-			proto = "tls"
+			proto = map[bool]string{true: "dtls", false: "tls"}[s.DTLS()] // pion's relay protocol names
 		}
 		a.relay[proto+" "+key] = appendUnique(a.relay[proto+" "+key], s.URL())
 	}

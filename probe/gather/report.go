@@ -77,11 +77,23 @@ func (r *Result) Report(expect ...string) *reports.Report {
 	rep.Tables = append(rep.Tables, reports.Table{Title: "Servers", Columns: []string{"server", "family", "verdict", "public address", "relay address", "lifetime", "round trip", "candidates alone"}, Rows: rows})
 
 	if len(r.Transports) > 0 {
+		dtls := false // the column shows only when a dtls server was given
+		for _, tr := range r.Transports {
+			dtls = dtls || tr.DTLS != ""
+		}
 		trows := make([][]string, 0, len(r.Transports))
 		for _, tr := range r.Transports {
-			trows = append(trows, []string{tr.Host, notTested(tr.UDP), notTested(tr.TCP), notTested(tr.TLS)})
+			row := []string{tr.Host, notTested(tr.UDP), notTested(tr.TCP), notTested(tr.TLS)}
+			if dtls {
+				row = append(row, notTested(tr.DTLS))
+			}
+			trows = append(trows, row)
 		}
-		rep.Tables = append(rep.Tables, reports.Table{Title: "TURN transports", Columns: []string{"host", "udp", "tcp", "tls"}, Rows: trows})
+		cols := []string{"host", "udp", "tcp", "tls"}
+		if dtls {
+			cols = append(cols, "dtls")
+		}
+		rep.Tables = append(rep.Tables, reports.Table{Title: "TURN transports", Columns: cols, Rows: trows})
 	}
 	if len(r.Mappings) > 0 {
 		urls := make([]string, 0, len(r.Mappings))

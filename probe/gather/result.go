@@ -18,6 +18,10 @@ const (
 	CauseTLS         Cause = "tls-handshake-failure"
 	// CauseNotTLS: a turns: URL whose port does not speak TLS at all.
 	CauseNotTLS Cause = "not-tls"
+	// CauseDTLS and CauseNotDTLS are the same for turns:…?transport=udp
+	// (TURN over DTLS, RFC 7350).
+	CauseDTLS    Cause = "dtls-handshake-failure"
+	CauseNotDTLS Cause = "not-dtls"
 	// CauseTURNDisabled: Binding requests are answered on the Allocate's
 	// 5-tuple, Allocates are not.
 	CauseTURNDisabled Cause = "turn-disabled"
@@ -58,7 +62,7 @@ type Candidate struct {
 	// space-separated, when URLs share an address); empty for host
 	// candidates.
 	ServerURL string `json:"server_url,omitempty"`
-	// RelayProtocol is udp, tcp or tls for relay candidates.
+	// RelayProtocol is udp, tcp, tls or dtls for relay candidates.
 	RelayProtocol string `json:"relay_protocol,omitempty"`
 	// Family is the candidate address's family, IPv4 or IPv6.
 	Family string `json:"family"`
@@ -136,7 +140,7 @@ type Result struct {
 	// Probed are direct Allocates over the transport (UDP or TCP) the
 	// input did not list for a turn: URL's host and port.
 	Probed []ServerResult `json:"probed,omitempty"`
-	// Transports says, per TURN host, whether UDP, TCP and TLS work:
+	// Transports says, per TURN host, whether UDP, TCP, TLS and DTLS work:
 	// "ok", "failed", "ok (probed)", "failed (cause, probed)" or "" (not
 	// tested).
 	Transports []TransportResult `json:"transports,omitempty"`
@@ -151,6 +155,7 @@ type TransportResult struct {
 	UDP  string `json:"udp,omitempty"`
 	TCP  string `json:"tcp,omitempty"`
 	TLS  string `json:"tls,omitempty"`
+	DTLS string `json:"dtls,omitempty"`
 }
 
 // HasCandidate reports whether the combined gather produced a candidate of
