@@ -61,7 +61,7 @@ func TestConfigValidate(t *testing.T) {
 		{"traffic with pair", func(c *Config) { c.PPS, c.Pair = 10, true }, ""},
 		{"no server", func(c *Config) { c.Server = "" }, "server"},
 		{"server without port", func(c *Config) { c.Server = "h" }, "server"},
-		{"unknown transport", func(c *Config) { c.Transport = "dtls" }, "transport"},
+		{"unknown transport", func(c *Config) { c.Transport = "sctp" }, "transport"},
 		{"no credentials", func(c *Config) { c.Username, c.Password = "", "" }, "--user"},
 		{"user without password", func(c *Config) { c.Password = "" }, "--credential"},
 		{"user and secret", func(c *Config) { c.Secret = "s" }, "--secret"},
