@@ -138,6 +138,11 @@ func (a *auditor) checkAmplification(ctx context.Context, s *session) Check {
 	case !s.w.datagram():
 		c.Verdict, c.Severity = VerdictPass, SeverityInfo
 		c.Message = fmt.Sprintf("largest factor %.1f, over %s: a stream cannot be reflected at a spoofed source", worst, a.cfg.Server.Transport)
+	case a.cfg.Server.DTLS():
+		// The association's handshake (with its cookie exchange) already
+		// proved the source address.
+		c.Verdict, c.Severity = VerdictPass, SeverityInfo
+		c.Message = fmt.Sprintf("largest factor %.1f, over DTLS: TURN messages flow only after a handshake from the real source, so they cannot be reflected at a spoofed one", worst)
 	case worst > 10:
 		c.Verdict, c.Severity = VerdictFinding, SeverityMedium
 		c.Message = fmt.Sprintf("an unauthenticated UDP answer is %.1f× its request: a strong reflector for spoofed-source floods", worst)
