@@ -40,9 +40,12 @@ through each ICE server on its own and through all of them together, and
 probes each server directly (STUN Binding, TURN Allocate) to name the cause
 of every failure: no answer, DNS, port unreachable, 401 wrong credentials,
 an expired REST username (detected before sending), 403, 437, 438, 486,
-508, TLS certificate problems, TCP connection refused.
+508, TLS and DTLS certificate problems (unknown authority, wrong name,
+expired), a turns: port that is not TLS or DTLS at all, TCP connection
+refused.
 
-ICE servers come from URLs (stun:, turn:, turns:) with --user/--credential,
+ICE servers come from URLs (stun:, turn:, turns:, and turns:…?transport=udp
+for TURN over DTLS, RFC 7350) with --user/--credential,
 from --ice-servers FILE or - (an RTCConfiguration, an array of
 RTCIceServer, a provider token response with ice_servers, or a TURN REST
 API response), from --token-url, and --secret mints TURN REST credentials
@@ -54,6 +57,7 @@ was gathered: the CI step "do these TURN credentials yield relay
 candidates?".`,
 		Example: `  natkit gather stun:stun.example.org:3478
   natkit gather turn:turn.example.org:3478 turns:turn.example.org:5349 --user alice --credential s3cret --expect relay
+  natkit gather 'turns:turn.example.org:5349?transport=udp' --user alice --credential s3cret
   curl -s https://example.com/ice-token | natkit gather --ice-servers - --expect relay
   natkit gather turn:127.0.0.1:3478 --secret "$SECRET" --rest-ttl 1h --policy relay`,
 		RunE: func(cmd *cobra.Command, args []string) error {
