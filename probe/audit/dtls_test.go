@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/natkit/natkit/internal/externaltest"
 	"github.com/natkit/natkit/probe/audit"
 )
 
@@ -44,4 +47,28 @@ func TestDTLS(t *testing.T) {
 	tc := byID(res)["tls"]
 	require.Equal(t, audit.VerdictFinding, tc.Verdict)
 	require.Contains(t, tc.Message, "does not verify for 127.0.0.1")
+}
+
+// TestDTLSCoturn audits Debian's coturn over DTLS: every exchange runs
+// over the association and the certificate is judged against the roots.
+func TestDTLSCoturn(t *testing.T) {
+	c := externaltest.StartCoturn(t, externaltest.CoturnConfig{Secret: testSecret, DTLS: true})
+	pem, err := os.ReadFile(c.CertFile)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(pem))
+	url := fmt.Sprintf("turns:127.0.0.1:%d?transport=udp", c.TLSPort)
+	res, err := audit.Run(context.Background(), audit.Config{Server: server(t, url, testSecret), Secret: testSecret, RootCAs: roots, IdleWait: time.Second, IdleConns: 2})
+	require.NoError(t, err)
+	logFindings(t, res)
+	checks := byID(res)
+	// The test certificate lives 24 h: it verifies, and its near expiry
+	// is the one finding.
+	require.Equal(t, "the certificate expires in 24h0m0s", checks["tls"].Message)
+	require.Equal(t, audit.VerdictPass, checks["unauthenticated-allocate"].Verdict)
+	require.Equal(t, audit.VerdictPass, checks["peer/127.0.0.1"].Verdict, checks["peer/127.0.0.1"].Message)
+	// coturn keeps unauthenticated DTLS associations open (as it keeps
+	// TCP connections without max-allocate-timeout).
+	require.Equal(t, audit.VerdictFinding, checks["idle-connections"].Verdict)
+	require.Contains(t, checks["amplification"].Message, "over DTLS")
 }

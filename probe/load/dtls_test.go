@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/natkit/natkit/internal/externaltest"
 	"github.com/natkit/natkit/relay"
 )
 
@@ -83,4 +87,24 @@ func TestDTLSUntrustedCertificate(t *testing.T) {
 	require.Contains(t, res.Stopped.Error(), "dtls handshake with "+addr)
 	require.Contains(t, res.Stopped.Error(), "signed by an unknown authority")
 	require.EqualValues(t, 0, res.AllocationsSucceeded)
+}
+
+// TestDTLSCoturn runs relayed traffic over DTLS against Debian's coturn
+// (its tls-listening-port serves DTLS).
+func TestDTLSCoturn(t *testing.T) {
+	c := externaltest.StartCoturn(t, externaltest.CoturnConfig{Users: []string{"u:p"}, DTLS: true, AllowLoopbackPeers: true})
+	pem, err := os.ReadFile(c.CertFile)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(pem))
+	peer := startPeer(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.TLSPort))
+	res, err := Run(context.Background(), Config{Transport: TransportDTLS, Server: addr, Username: "u", Password: "p",
+		TLSConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, Peer: peer.Addr().String(),
+		Allocations: 4, Rate: 50, PPS: 50, Size: 120, Duration: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, res.Stopped)
+	require.EqualValues(t, 4, res.AllocationsSucceeded)
+	require.EqualValues(t, 4, res.ConnectLatency.Count)
+	require.Greater(t, res.Received, res.Sent*9/10, "loopback DTLS loses (almost) nothing")
 }
