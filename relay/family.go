@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/pion/stun/v3"
@@ -164,4 +165,25 @@ func familyName(f byte) string {
 		return "IPv6"
 	}
 	return "unknown"
+}
+
+// peerFamilyMismatch reports an XOR-PEER-ADDRESS whose family (the
+// attribute's family field: an IPv4-mapped IPv6 address is IPv6) the
+// allocation on this 5-tuple has no relayed address of. Without a known
+// allocation it says nothing: pion answers 437 then.
+func (s *Server) peerFamilyMismatch(m *stun.Message, src net.Addr, o *origin) (string, bool) {
+	v4, v6, ok := s.self.families(fiveTupleKey(src, o.local))
+	if !ok {
+		return "", false
+	}
+	for _, a := range m.Attributes {
+		if a.Type != stun.AttrXORPeerAddress || len(a.Value) < 2 {
+			continue
+		}
+		if f := a.Value[1]; f == familyIPv4 && !v4 || f == familyIPv6 && !v6 {
+			ip, port, _ := decodeXORAddr(a.Value, m.TransactionID)
+			return netip.AddrPortFrom(ip, port).String(), true
+		}
+	}
+	return "", false
 }

@@ -157,8 +157,72 @@ func TestIPv6PeersThroughPolicy(t *testing.T) {
 	assert.True(t, bytes.Equal(buf[:n], []byte("over ipv6")))
 	assert.Equal(t, "::1", from.(*net.UDPAddr).IP.String())
 
-	for _, p := range []string{"fe80::1", "fc00::5", "::ffff:10.0.0.1", "64:ff9b::a00:1", "2002:a00:1::1"} {
+	// (pion's encoder writes ::ffff:10.0.0.1 as family IPv4: on this IPv6
+	// allocation that is a 443, see TestPeerAddressFamilyMismatch.)
+	for _, p := range []string{"fe80::1", "fc00::5", "64:ff9b::a00:1", "2002:a00:1::1"} {
 		resp = c.authed(stun.MethodCreatePermission, peerAddr{p, 9})
 		assert.Equal(t, stun.CodeForbidden, errorCode(resp), "peer %s: %s", p, resp)
 	}
+}
+
+// TestPeerAddressFamilyMismatch: a CreatePermission or ChannelBind toward
+// a peer of the family the allocation has no relayed address of gets 443
+// (RFC 6156 section 6.1, RFC 8656 section 7.3), before the peer policy;
+// a Send indication there is dropped. The family is the attribute's: an
+// IPv4-mapped IPv6 address is an IPv6 peer.
+func TestPeerAddressFamilyMismatch(t *testing.T) {
+	udp4, _, _ := dualStack(t, relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	v4 := newRawClient(t, udp4, "a", "pa")
+	require.Zero(t, errorCode(v4.allocate()))
+	v6 := newRawClient(t, udp4, "a", "pa")
+	require.Zero(t, errorCode(v6.allocate(requestedFamily(2))))
+	for _, tc := range []struct {
+		c    *rawClient
+		peer stun.Setter
+		want stun.ErrorCode
+	}{
+		{v4, peerAddr{"::1", 9}, stun.CodePeerAddrFamilyMismatch},
+		{v4, mappedPeer(netip.MustParseAddr("::ffff:127.0.0.1")), stun.CodePeerAddrFamilyMismatch},
+		{v4, peerAddr{"127.0.0.1", 9}, 0},
+		{v6, peerAddr{"127.0.0.1", 9}, stun.CodePeerAddrFamilyMismatch},
+		{v6, peerAddr{"::1", 9}, 0},
+		{v6, peerAddr{"fe80::1", 9}, stun.CodeForbidden},
+	} {
+		resp := tc.c.authed(stun.MethodCreatePermission, tc.peer)
+		assert.Equal(t, tc.want, errorCode(resp), "CreatePermission %v: %s", tc.peer, resp)
+		resp = tc.c.authed(stun.MethodChannelBind, channelNumber(0x4001), tc.peer)
+		assert.Equal(t, tc.want, errorCode(resp), "ChannelBind %v: %s", tc.peer, resp)
+	}
+	// A Send indication to an IPv6 peer from the IPv4 allocation never
+	// leaves the relay, even with a permission for ::1 on another one.
+	peer, err := net.ListenPacket("udp6", "[::1]:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { peer.Close() })
+	v4.sendIndication(peerAddr{"::1", peer.LocalAddr().(*net.UDPAddr).Port}, []byte("wrong family"))
+	require.NoError(t, peer.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, _, err = peer.ReadFrom(make([]byte, 64))
+	require.Error(t, err)
+}
+
+// mappedPeer is an XOR-PEER-ADDRESS of family IPv6 even for an
+// IPv4-mapped address (pion's encoder would write family IPv4).
+type mappedPeer netip.Addr
+
+func (p mappedPeer) AddTo(m *stun.Message) error {
+	a := netip.Addr(p).As16()
+	v := make([]byte, 20)
+	v[1] = 0x02
+	v[2], v[3] = 0x21^0, 0x12^9 // port 9 XOR the cookie's top half
+	cookie := []byte{0x21, 0x12, 0xa4, 0x42}
+	for i := range 16 {
+		k := byte(0)
+		if i < 4 {
+			k = cookie[i]
+		} else {
+			k = m.TransactionID[i-4]
+		}
+		v[4+i] = a[i] ^ k
+	}
+	m.Add(stun.AttrXORPeerAddress, v)
+	return nil
 }

@@ -370,6 +370,9 @@ func u32Attr(t stun.AttrType, v uint32) stun.RawAttribute {
 	return stun.RawAttribute{Type: t, Value: b}
 }
 
+// requestedFamilyIPv6 is REQUESTED-ADDRESS-FAMILY: IPv6 (RFC 6156).
+var requestedFamilyIPv6 = stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{0x02, 0, 0, 0}}
+
 // requestedTransportUDP is REQUESTED-TRANSPORT: UDP (17).
 var requestedTransportUDP = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
 
