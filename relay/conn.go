@@ -69,6 +69,7 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n := len(b)
 	c.s.noteReservation(&c.o, b)
+	b = c.s.completeAllocate(&c.o, b)
 	if isNonceChallenge(b) {
 		b = c.s.nonces.rebind(b, nonceTuple(NetworkUDP, addr, c.o.local))
 	}
@@ -343,6 +344,7 @@ func (c *framedConn) fail(reason string) error {
 func (c *framedConn) Write(b []byte) (int, error) {
 	n := len(b)
 	c.s.noteReservation(&c.o, b)
+	b = c.s.completeAllocate(&c.o, b)
 	if isNonceChallenge(b) {
 		b = c.s.nonces.rebind(b, nonceTuple(c.o.transport, c.RemoteAddr(), c.o.local))
 	}

@@ -226,3 +226,110 @@ func (p mappedPeer) AddTo(m *stun.Message) error {
 	m.Add(stun.AttrXORPeerAddress, v)
 	return nil
 }
+
+// additionalFamily is RFC 8656's ADDITIONAL-ADDRESS-FAMILY.
+type additionalFamily byte
+
+func (f additionalFamily) AddTo(m *stun.Message) error {
+	m.Add(0x8000, []byte{byte(f), 0, 0, 0})
+	return nil
+}
+
+// relayedAddrs lists every XOR-RELAYED-ADDRESS of an answer.
+func relayedAddrs(t *testing.T, resp *stun.Message) []string {
+	t.Helper()
+	var out []string
+	for _, a := range resp.Attributes {
+		if a.Type != stun.AttrXORRelayedAddress {
+			continue
+		}
+		one := &stun.Message{TransactionID: resp.TransactionID}
+		one.Add(a.Type, a.Value)
+		var x stun.XORMappedAddress
+		require.NoError(t, x.GetFromAs(one, stun.AttrXORRelayedAddress))
+		out = append(out, x.IP.String())
+	}
+	return out
+}
+
+// TestDualAllocation: ADDITIONAL-ADDRESS-FAMILY IPv6 on a dual-stack relay
+// gets an IPv4 and an IPv6 relayed address in one allocation (RFC 8656
+// section 7.2), the answer still signed; permissions of both families are
+// granted and data flows to peers of both through the one allocation.
+func TestDualAllocation(t *testing.T) {
+	udp4, _, _ := dualStack(t, relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	c := newRawClient(t, udp4, "a", "pa")
+	resp := c.allocate(additionalFamily(2))
+	require.Zero(t, errorCode(resp), "response %s", resp)
+	require.Equal(t, []string{"127.0.0.1", "::1"}, relayedAddrs(t, resp))
+	require.NoError(t, stun.NewLongTermIntegrity("a", relay.DefaultRealm, "pa").Check(resp), "the completed answer is signed")
+
+	for _, network := range []string{"udp4", "udp6"} {
+		local := map[string]string{"udp4": "127.0.0.1:0", "udp6": "[::1]:0"}[network]
+		peer, err := net.ListenPacket(network, local)
+		require.NoError(t, err)
+		t.Cleanup(func() { peer.Close() })
+		pa := peer.LocalAddr().(*net.UDPAddr)
+		p := peerAddr{pa.IP.String(), pa.Port}
+		require.Zero(t, errorCode(c.authed(stun.MethodCreatePermission, p)), network)
+		c.sendIndication(p, []byte("to "+network))
+		buf := make([]byte, 1500)
+		require.NoError(t, peer.SetReadDeadline(time.Now().Add(3*time.Second)))
+		n, from, err := peer.ReadFrom(buf)
+		require.NoError(t, err, network)
+		assert.Equal(t, "to "+network, string(buf[:n]))
+		// The answer comes back as a Data indication from the peer.
+		_, err = peer.WriteTo([]byte("back over "+network), from)
+		require.NoError(t, err)
+		m := c.readIndication(3 * time.Second)
+		data, err := m.Get(stun.AttrData)
+		require.NoError(t, err)
+		assert.Equal(t, "back over "+network, string(data))
+	}
+}
+
+// TestDualAllocationRules: RFC 8656 section 7.2's refusals, and a relay
+// without IPv6 that allocates IPv4 only and says why in
+// ADDRESS-ERROR-CODE.
+func TestDualAllocationRules(t *testing.T) {
+	udp4, _, _ := dualStack(t, relay.PeerPolicy{})
+	for _, tc := range []struct {
+		name  string
+		attrs []stun.Setter
+		want  stun.ErrorCode
+	}{
+		{"additional ipv4", []stun.Setter{additionalFamily(1)}, stun.CodeBadRequest},
+		{"both attributes", []stun.Setter{additionalFamily(2), requestedFamily(1)}, stun.CodeBadRequest},
+		{"with even-port", []stun.Setter{additionalFamily(2), rawAttr{stun.AttrEvenPort, []byte{0x80}}}, stun.CodeAddrFamilyNotSupported},
+	} {
+		resp := newRawClient(t, udp4, "a", "pa").allocate(tc.attrs...)
+		assert.Equal(t, tc.want, errorCode(resp), "%s: %s", tc.name, resp)
+	}
+
+	v4only := startLoopback(t, relay.Config{Users: map[string]string{"a": "pa"}})
+	resp := newRawClient(t, addrOf(t, v4only, "udp"), "a", "pa").allocate(additionalFamily(2))
+	require.Zero(t, errorCode(resp), "response %s", resp)
+	require.Equal(t, []string{"127.0.0.1"}, relayedAddrs(t, resp))
+	v, err := resp.Get(0x8001)
+	require.NoError(t, err, "ADDRESS-ERROR-CODE")
+	require.GreaterOrEqual(t, len(v), 4)
+	assert.Equal(t, []byte{2, 0, 4, 40}, v[:4], "IPv6: 440")
+	require.NoError(t, stun.NewLongTermIntegrity("a", relay.DefaultRealm, "pa").Check(resp))
+}
+
+// readIndication waits for the next Data indication.
+func (c *rawClient) readIndication(timeout time.Duration) *stun.Message {
+	c.t.Helper()
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		n, err := c.read(buf, time.Until(deadline))
+		require.NoError(c.t, err, "no Data indication")
+		m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		if m.Decode() == nil && m.Type == stun.NewType(stun.MethodData, stun.ClassIndication) {
+			return m
+		}
+	}
+	c.t.Fatal("no Data indication")
+	return nil
+}

@@ -64,6 +64,30 @@ func (sa *selfAddrs) allocated(tuple string, relayed net.Addr, relayIP net.IP) {
 	sa.byTuple[tuple] = aps
 }
 
+// allocatedToo records a dual allocation's second relayed address.
+func (sa *selfAddrs) allocatedToo(tuple string, relayed net.Addr) {
+	ap, ok := anyAddrPort(relayed)
+	if !ok {
+		return
+	}
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	sa.owner[ap] = tuple
+	sa.byTuple[tuple] = append(sa.byTuple[tuple], ap)
+}
+
+// advertised returns the relayed address advertised for the allocation on
+// tuple, as a string.
+func (sa *selfAddrs) advertised(tuple string) (string, bool) {
+	sa.mu.RLock()
+	defer sa.mu.RUnlock()
+	aps := sa.byTuple[tuple]
+	if len(aps) == 0 {
+		return "", false
+	}
+	return net.UDPAddrFromAddrPort(aps[0]).String(), true
+}
+
 // families reports the families of the allocation's relayed addresses on
 // tuple; ok is false when no allocation is known there.
 func (sa *selfAddrs) families(tuple string) (v4, v6, ok bool) {

@@ -27,6 +27,7 @@ type gatherFlags struct {
 	timeout         time.Duration
 	expect          []string
 	includeLoopback bool
+	dual            bool
 }
 
 func newGatherCmd(a *app) *cobra.Command {
@@ -58,6 +59,7 @@ candidates?".`,
 		Example: `  natkit gather stun:stun.example.org:3478
   natkit gather turn:turn.example.org:3478 turns:turn.example.org:5349 --user alice --credential s3cret --expect relay
   natkit gather 'turns:turn.example.org:5349?transport=udp' --user alice --credential s3cret
+  natkit gather turn:turn.example.org:3478 --user alice --credential s3cret --dual
   curl -s https://example.com/ice-token | natkit gather --ice-servers - --expect relay
   natkit gather turn:127.0.0.1:3478 --secret "$SECRET" --rest-ttl 1h --policy relay`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +78,7 @@ candidates?".`,
 	fl.DurationVar(&f.timeout, "timeout", gather.DefaultTimeout, "bound for each probe and each gather")
 	fl.StringArrayVar(&f.expect, "expect", nil, "fail (exit 1) unless a candidate of this type was gathered: srflx or relay; repeatable")
 	fl.BoolVar(&f.includeLoopback, "include-loopback", false, "also gather host candidates on loopback interfaces (browsers never do)")
+	fl.BoolVar(&f.dual, "dual", false, "ask each TURN server for a dual allocation (RFC 8656 ADDITIONAL-ADDRESS-FAMILY): report its IPv4 and IPv6 relayed addresses, or why it gave one")
 	addOutputFlags(cmd, &out)
 	_ = cmd.RegisterFlagCompletionFunc("policy", fixedCompletion("all", "relay"))
 	_ = cmd.RegisterFlagCompletionFunc("expect", fixedCompletion("srflx", "relay"))
@@ -142,6 +145,7 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		Policy:          gather.Policy(f.policy),
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
+		Dual:            f.dual,
 		Logger:          loggerForDiagnosis(a),
 		OnServer: func(r gather.ServerResult) {
 			bar.SetStatus(r.URL + " " + string(r.Cause))

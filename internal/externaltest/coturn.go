@@ -132,6 +132,9 @@ func StartCoturn(t testing.TB, cfg CoturnConfig) *Coturn {
 	args = append(args, cfg.Extra...)
 	c.Process = Start(t, bin, args...)
 	WaitTCP(t, c.Addr(), 10*time.Second)
+	// The UDP listener may come up after the TCP one: a test's first
+	// Allocate would meet ICMP port unreachable.
+	waitUDPBinding(t, c.Addr(), 10*time.Second)
 	if cfg.TLS {
 		WaitTCP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.TLSPort)), 10*time.Second)
 	}

@@ -72,7 +72,11 @@ func (r *Result) Report(expect ...string) *reports.Report {
 		if rtt > 0 {
 			rttText = roundMS(rtt)
 		}
-		rows = append(rows, []string{s.URL, dash(firstOf(s.Family, familyOf(hostOfURL(s.URL)))), string(s.Cause), withFamily(s.Public), withFamily(s.Relay), dash(lifetime), dash(rttText), s.Gather.counts()})
+		relay := withFamily(s.Relay)
+		if familyOf(s.RelayDual) != "" { // a dual allocation's second address
+			relay += ", " + withFamily(s.RelayDual)
+		}
+		rows = append(rows, []string{s.URL, dash(firstOf(s.Family, familyOf(hostOfURL(s.URL)))), string(s.Cause), withFamily(s.Public), relay, dash(lifetime), dash(rttText), s.Gather.counts()})
 	}
 	rep.Tables = append(rep.Tables, reports.Table{Title: "Servers", Columns: []string{"server", "family", "verdict", "public address", "relay address", "lifetime", "round trip", "candidates alone"}, Rows: rows})
 

@@ -113,7 +113,11 @@ type ServerResult struct {
 	// (REQUESTED-ADDRESS-FAMILY) got, when the server was reached over
 	// IPv6 but relayed over IPv4: the IPv6 relayed address, or
 	// "440" when the server has none.
-	RelayIPv6   string        `json:"relay_ipv6,omitempty"`
+	RelayIPv6 string `json:"relay_ipv6,omitempty"`
+	// RelayDual is what a dual Allocate (Config.Dual) got beside Relay:
+	// the second relayed address, the ADDRESS-ERROR-CODE number (e.g.
+	// "440") for the family the server could not give, or "ignored".
+	RelayDual   string        `json:"relay_dual,omitempty"`
 	Lifetime    time.Duration `json:"lifetime,omitempty"`
 	AllocateRTT time.Duration `json:"allocate_rtt,omitempty"`
 	// ErrorCode and ErrorReason are the server's STUN error, if any.

@@ -32,6 +32,8 @@ type turnProbe struct {
 	parent context.Context
 	// askIPv6 adds REQUESTED-ADDRESS-FAMILY IPv6 to the Allocates.
 	askIPv6 bool
+	// askDual adds ADDITIONAL-ADDRESS-FAMILY IPv6 (dual allocation).
+	askDual bool
 }
 
 type txResult struct {
@@ -85,7 +87,7 @@ func requests(rto, d time.Duration) int {
 }
 
 func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerResult) {
-	(&turnProbe{g: g, s: s, r: r, parent: ctx}).run(ctx)
+	(&turnProbe{g: g, s: s, r: r, parent: ctx, askDual: g.cfg.Dual}).run(ctx)
 }
 
 // run opens the connection and allocates.
@@ -473,6 +475,9 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 	r.AllocateRTT = res.rtt
 	r.Cause = CauseTURNOK
 	r.Diagnosis = fmt.Sprintf("TURN OK: relay address %s, lifetime %s, Allocate round trip %s", r.Relay, r.Lifetime, roundMS(res.rtt))
+	if t.askDual {
+		t.dualVerdict(res.msg)
+	}
 	if r.Public != "" {
 		r.Diagnosis += ", public address " + r.Public
 	}
@@ -480,7 +485,7 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 	// that follow do not count against a quota.
 	if a != nil {
 		t.free(ctx, a)
-		if !t.askIPv6 && r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
+		if !t.askIPv6 && !t.askDual && r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
 			t.mismatch(ctx)
 		}
 	}
