@@ -308,7 +308,9 @@ func (c *framedConn) readRecord() ([]byte, error) {
 			return nil, err
 		}
 		if size, ok := recordFrameSize(c.buf[:n]); ok {
-			clear(c.buf[n:size])
+			if size > n { // ChannelData sent without its padding
+				clear(c.buf[n:size])
+			}
 			return c.buf[:size:size], nil
 		}
 		c.s.ctr.bad.inc(BadNotSTUN)
