@@ -28,6 +28,7 @@ type gatherFlags struct {
 	expect          []string
 	includeLoopback bool
 	dual            bool
+	iceTCP          bool
 }
 
 func newGatherCmd(a *app) *cobra.Command {
@@ -78,6 +79,7 @@ candidates?".`,
 	fl.DurationVar(&f.timeout, "timeout", gather.DefaultTimeout, "bound for each probe and each gather")
 	fl.StringArrayVar(&f.expect, "expect", nil, "fail (exit 1) unless a candidate of this type was gathered: srflx or relay; repeatable")
 	fl.BoolVar(&f.includeLoopback, "include-loopback", false, "also gather host candidates on loopback interfaces (browsers never do)")
+	fl.BoolVar(&f.iceTCP, "ice-tcp", false, "also gather ICE-TCP host candidates (RFC 6544, passive, from a TCP listener), as browsers do")
 	fl.BoolVar(&f.dual, "dual", false, "ask each TURN server for a dual allocation (RFC 8656 ADDITIONAL-ADDRESS-FAMILY): report its IPv4 and IPv6 relayed addresses, or why it gave one")
 	addOutputFlags(cmd, &out)
 	_ = cmd.RegisterFlagCompletionFunc("policy", fixedCompletion("all", "relay"))
@@ -146,6 +148,7 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
 		Dual:            f.dual,
+		ICETCP:          f.iceTCP,
 		Logger:          loggerForDiagnosis(a),
 		OnServer: func(r gather.ServerResult) {
 			bar.SetStatus(r.URL + " " + string(r.Cause))

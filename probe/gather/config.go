@@ -51,6 +51,10 @@ type Config struct {
 	// address at once; the verdict reports both, or why the server gave
 	// one. Default false.
 	Dual bool
+	// ICETCP also gathers ICE-TCP host candidates (RFC 6544): passive ones
+	// from a TCP listener on Net, active ones as pion's agent makes them,
+	// as browsers do. Default false.
+	ICETCP bool
 	// IncludeLoopback also gathers host candidates on loopback interfaces,
 	// which browsers never do. Default false.
 	IncludeLoopback bool

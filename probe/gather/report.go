@@ -160,7 +160,7 @@ func candidateRows(cs []Candidate) [][]string {
 			component = strconv.Itoa(int(c.Component))
 		}
 		rows = append(rows, []string{
-			strconv.FormatInt(c.At.Milliseconds(), 10), component, c.Type, c.Foundation, c.Protocol, dash(firstOf(c.Family, familyOf(c.Address))),
+			strconv.FormatInt(c.At.Milliseconds(), 10), component, c.Type, c.Foundation, strings.TrimSpace(c.Protocol + " " + c.TCPType), dash(firstOf(c.Family, familyOf(c.Address))),
 			hostPort(c.Address, c.Port), strconv.FormatUint(uint64(c.Priority), 10), dash(c.RelatedAddress), dash(c.ServerURL), dash(c.RelayProtocol),
 		})
 	}

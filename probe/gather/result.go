@@ -53,9 +53,12 @@ type Candidate struct {
 	Type       string        `json:"type"`
 	Foundation string        `json:"foundation"`
 	Protocol   string        `json:"protocol"`
-	Address    string        `json:"address"`
-	Port       int           `json:"port"`
-	Priority   uint32        `json:"priority"`
+	// TCPType is active, passive or so for ICE-TCP candidates (RFC
+	// 6544); empty for UDP.
+	TCPType  string `json:"tcp_type,omitempty"`
+	Address  string `json:"address"`
+	Port     int    `json:"port"`
+	Priority uint32 `json:"priority"`
 	// RelatedAddress is "ip:port", empty for host candidates.
 	RelatedAddress string `json:"related_address,omitempty"`
 	// ServerURL is the ICE server the candidate came from (several,
