@@ -11,6 +11,8 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/transport/v3"
 	"github.com/pion/turn/v4"
+
+	"github.com/natkit/natkit/probe/iceconfig"
 )
 
 // Networks a Config dials.
@@ -234,3 +236,17 @@ func (c datagramConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (c datagramConn) WriteTo(b []byte, _ net.Addr) (int, error) { return c.Write(b) }
+
+// NetworkOf is the network a TURN URL is dialled over: dtls for
+// turns:…?transport=udp, tls for turns:, tcp for ?transport=tcp, else udp.
+func NetworkOf(s iceconfig.Server) string {
+	switch {
+	case s.DTLS():
+		return DTLS
+	case s.Scheme == iceconfig.SchemeTURNS:
+		return TLS
+	case s.Transport == iceconfig.TransportTCP:
+		return TCP
+	}
+	return UDP
+}

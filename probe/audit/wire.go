@@ -64,18 +64,7 @@ func (a *auditor) dial(ctx context.Context) (wire, error) {
 }
 
 // network is the turnconn network of the audited URL.
-func (a *auditor) network() string {
-	s := a.cfg.Server
-	switch {
-	case s.DTLS():
-		return turnconn.DTLS
-	case s.Scheme == iceconfig.SchemeTURNS:
-		return turnconn.TLS
-	case s.Transport == iceconfig.TransportTCP:
-		return turnconn.TCP
-	}
-	return turnconn.UDP
-}
+func (a *auditor) network() string { return turnconn.NetworkOf(a.cfg.Server) }
 
 // verifyTLS trusts the server for the exchanges: the TLS check judges the
 // certificate on its own, so a self-signed server can still be audited.

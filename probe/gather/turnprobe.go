@@ -147,7 +147,7 @@ func (t *turnProbe) open(ctx context.Context) bool {
 	if tc.ServerName == "" {
 		tc.ServerName = s.Host
 	}
-	network := turnNetwork(s)
+	network := turnconn.NetworkOf(s)
 	conn, err := turnconn.Dial(ctx, turnconn.Config{Net: g.cfg.Net, Network: network, Addr: addr, TLS: tc, Timeout: g.cfg.Timeout})
 	if err != nil {
 		t.dialFailure(ctx, network, tc.ServerName, err)
@@ -160,19 +160,6 @@ func (t *turnProbe) open(ctx context.Context) bool {
 	}
 	t.pc = conn.PacketConn()
 	return true
-}
-
-// turnNetwork is the turnconn network of a TURN URL.
-func turnNetwork(s iceconfig.Server) string {
-	switch {
-	case s.DTLS():
-		return turnconn.DTLS
-	case s.Scheme == iceconfig.SchemeTURNS:
-		return turnconn.TLS
-	case s.Transport == iceconfig.TransportTCP:
-		return turnconn.TCP
-	}
-	return turnconn.UDP
 }
 
 // dialFailure words a failed connect or TLS/DTLS handshake.
