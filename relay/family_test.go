@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"testing"
@@ -210,18 +211,14 @@ type mappedPeer netip.Addr
 
 func (p mappedPeer) AddTo(m *stun.Message) error {
 	a := netip.Addr(p).As16()
+	var key [16]byte // the magic cookie, then the transaction id
+	binary.BigEndian.PutUint32(key[:4], 0x2112A442)
+	copy(key[4:], m.TransactionID[:])
 	v := make([]byte, 20)
 	v[1] = 0x02
-	v[2], v[3] = 0x21^0, 0x12^9 // port 9 XOR the cookie's top half
-	cookie := []byte{0x21, 0x12, 0xa4, 0x42}
-	for i := range 16 {
-		k := byte(0)
-		if i < 4 {
-			k = cookie[i]
-		} else {
-			k = m.TransactionID[i-4]
-		}
-		v[4+i] = a[i] ^ k
+	binary.BigEndian.PutUint16(v[2:4], 9^0x2112) // port 9 XOR the cookie's top half
+	for i := range a {
+		v[4+i] = a[i] ^ key[i]
 	}
 	m.Add(stun.AttrXORPeerAddress, v)
 	return nil
