@@ -44,7 +44,10 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	var addr net.Addr
 	var raw *loopConn
 	var err error
-	if s.wantsIPv6() && s.cfg.RelayIPv6 != nil {
+	dual := s.fam.want == familyDual
+	if dual {
+		pc, addr, err = s.allocateDual(requestedPort)
+	} else if s.wantsIPv6() && s.cfg.RelayIPv6 != nil {
 		pc, addr, err = s.allocateIPv6(requestedPort)
 	} else if s.loops.usable(s.cfg.RelayIP) {
 		raw, err = s.loops.allocateRelay(s.cfg.RelayIP, requestedPort, s.cfg.PortMin, s.cfg.PortMax)
@@ -64,7 +67,9 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	if s.cfg.BandwidthLimit > 0 {
 		rc.bucket = newBucket(s.cfg.BandwidthLimit)
 	}
-	s.fast.addRelay(addr, rc)
+	if !dual {
+		s.fast.addRelay(addr, rc)
+	}
 	if raw != nil {
 		raw.relay.Store(rc)
 	}

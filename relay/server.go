@@ -36,6 +36,11 @@ type Server struct {
 	nonces *nonceBook
 	// fam hands REQUESTED-ADDRESS-FAMILY to the generator (family.go).
 	fam familyGate
+	// dualV6 maps a dual allocation's advertised IPv4 relayed address to
+	// its IPv6 one, from the generator to the answer and the
+	// allocation's record (dual.go).
+	dualMu sync.Mutex
+	dualV6 map[string]net.Addr
 	// loops serve non-blocking UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops
@@ -153,6 +158,15 @@ func New(cfg Config) (*Server, error) {
 			firstUDP = false
 		case NetworkTCP, NetworkTLS:
 			ln, err := s.listenTCP(l)
+			if err != nil {
+				s.closeAll()
+				return nil, err
+			}
+			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+				Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit,
+			})
+		case NetworkDTLS:
+			ln, err := s.listenDTLS(l)
 			if err != nil {
 				s.closeAll()
 				return nil, err
@@ -370,6 +384,9 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, username, _ string, r
 	}
 	s.lifetimeMu.Unlock()
 	s.self.allocated(key, relayAddr, s.cfg.RelayIP)
+	if second := s.dualSecond(relayAddr); second != nil {
+		s.self.allocatedToo(key, second)
+	}
 	s.log.Debug("relay: allocation created", "user", username, "client", src.String(), "server", dst.String(),
 		"transport", transportOf(src), "relay", relayAddr.String(), "lifetime", lifetime)
 }
@@ -388,6 +405,9 @@ func (s *Server) noteLifetime(key string, d time.Duration) {
 }
 
 func (s *Server) onAllocationDeleted(src, dst net.Addr, _, username, _ string) {
+	if first, ok := s.self.advertised(fiveTupleKey(src, dst)); ok {
+		s.forgetDual(first)
+	}
 	s.self.deleted(fiveTupleKey(src, dst))
 	key := quotaKey(username)
 	s.usersMu.Lock()
@@ -512,6 +532,8 @@ func (s *Server) ICEServers(user string, ttl time.Duration) (iceconfig.Servers, 
 			turnServer.Transport = iceconfig.TransportTCP
 		case NetworkTLS:
 			turnServer.Scheme, turnServer.Transport = iceconfig.SchemeTURNS, iceconfig.TransportTCP
+		case NetworkDTLS:
+			turnServer.Scheme = iceconfig.SchemeTURNS
 		}
 		turnServers = append(turnServers, turnServer)
 	}

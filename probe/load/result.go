@@ -35,7 +35,7 @@ const (
 	CauseUnreachable Cause = "unreachable"
 	// CauseServerStopped: the server stopped answering mid-run.
 	CauseServerStopped Cause = "server-stopped"
-	// CauseTLS: the TLS handshake failed for every allocation.
+	// CauseTLS: the TLS (or DTLS) handshake failed for every allocation.
 	CauseTLS Cause = "tls"
 	// CauseInterrupted: the context ended the run early.
 	CauseInterrupted Cause = "interrupted"
@@ -188,10 +188,14 @@ func (r *Result) Count(method, outcome string) int64 {
 	return 0
 }
 
-// URL is the server as a TURN URL: turns:HOST:PORT?transport=tcp over tls.
+// URL is the server as a TURN URL: turns:HOST:PORT?transport=tcp over
+// tls, ?transport=udp over dtls.
 func (r *Result) URL() string {
-	if r.Transport == TransportTLS {
+	switch r.Transport {
+	case TransportTLS:
 		return "turns:" + r.Server + "?transport=tcp"
+	case TransportDTLS:
+		return "turns:" + r.Server + "?transport=udp"
 	}
 	return "turn:" + r.Server + "?transport=" + r.Transport
 }
