@@ -509,16 +509,15 @@ func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.
 // browser) runs in the matrix unchanged: connect, wait for connected within
 // the connect timeout, send the probes, hang up.
 func runScenarioCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.Result, error) {
-	ice := *cfg.ICE
-	d := func(v time.Duration) *Duration { x := Duration(v); return &x }
+	// No ice timeouts: a browser keeps its own ICE timers, and scenarios
+	// refuse timeouts beside one, so the pion side of a mixed cell runs its
+	// engine's default timers too.
 	spec := &Spec{
 		Name: c.Name(),
 		Topology: Topology{Seed: seed,
 			A: SideSpec{NAT: c.A, Peer: peerKind(PeerLabel(c.PeerA))},
 			B: SideSpec{NAT: c.B, Peer: peerKind(PeerLabel(c.PeerB))}},
-		ICE: ICE{TURN: c.TURN, Timeouts: "fast",
-			DisconnectedTimeout: d(ice.DisconnectedTimeout), FailedTimeout: d(ice.FailedTimeout), KeepAlive: d(ice.KeepAlive),
-			HostWait: d(ice.HostWait), SrflxWait: d(ice.SrflxWait), PrflxWait: d(ice.PrflxWait), RelayWait: d(ice.RelayWait)},
+		ICE: ICE{TURN: c.TURN},
 		Steps: []Step{
 			{Connect: &struct{}{}},
 			{WaitConnected: &WaitStep{Timeout: Duration(cfg.ConnectTimeout)}},

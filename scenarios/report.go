@@ -348,9 +348,9 @@ func (m *MatrixResult) Report() *reports.Report {
 		ft := reports.Table{Title: "findings: implementation pairs differ", Columns: []string{"kind", "cell", "pair", "runs", "paths", "p50 ms"}}
 		for _, f := range findings {
 			kind := map[bool]string{false: "stun", true: "turn"}[f.TURN]
-			rep.AddCheck(reports.Check{ID: "finding/" + string(f.Kind) + "/" + kind + "/" + f.A + "/" + f.B, Name: "implementations agree on " + f.Cell(),
+			rep.AddCheck(reports.Check{ID: "finding/" + string(f.Kind) + "/" + kind + "/" + f.A + "/" + f.B, Name: "implementations differ on " + f.Cell(),
 				Verdict: reports.VerdictWarn, Expected: "the same outcome and path for every implementation pair", Observed: f.Text(),
-				Message: "a difference between implementations, not a cell to special-case: each pair is judged against theory on its own"})
+				Message: "a finding about the implementations, not a cell to special-case: each pair is still judged against theory on its own"})
 			for _, o := range f.Observed {
 				p50 := ""
 				if o.Connected > 0 {
