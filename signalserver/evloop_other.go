@@ -16,7 +16,7 @@ func newEvLoop(*Server) (*evLoop, error) {
 	return nil, errors.New("signal: event loops need Linux")
 }
 
-func takeFD(net.Conn) (int, bool) { return -1, false }
-func closeFD(int)                 {}
+func takeFD(net.Conn) (int, bool)  { return -1, false }
+func closeFD(int)                  {}
 func (l *evLoop) schedule(*wsConn) {}
 func (l *evLoop) stop()            {}
