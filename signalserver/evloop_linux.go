@@ -221,7 +221,9 @@ func (l *evLoop) read(c *wsConn) {
 	case len(rest) == 0:
 		ev.in = nil
 	case len(ev.in) > 0:
-		ev.in = append(ev.in[:0], rest...) // rest aliases ev.in: copy moves it to the front
+		if len(rest) < len(ev.in) { // rest is a suffix of ev.in: move it to the front
+			ev.in = append(ev.in[:0], rest...)
+		}
 	default:
 		ev.in = append([]byte(nil), rest...)
 	}
@@ -259,9 +261,19 @@ func (l *evLoop) flush(c *wsConn) {
 		l.end(c, -1)
 		return
 	}
+	if len(ev.out) > 0 {
+		// The socket is full: frames wait in the bounded queue; control
+		// frames and a close go behind the bytes in flight, and EPOLLOUT
+		// writes on. (Copying what waits here at every flush would cost
+		// a slow consumer's whole backlog per frame.)
+		ev.out = append(ev.out, ctl...)
+		if closeReq {
+			l.queueClose(c, code, reason)
+		}
+		return
+	}
 	bp := writeBufs.Get().(*[]byte)
-	b := append((*bp)[:0], ev.out...)
-	b = append(b, ctl...)
+	b := append((*bp)[:0], ctl...)
 	closing := false
 	for _, f := range q {
 		if len(f) == 0 { // closeFrame: close after the frames before it
@@ -270,13 +282,14 @@ func (l *evLoop) flush(c *wsConn) {
 		}
 		b = appendFrame(b, opText, f)
 	}
-	if closeReq {
-		b = appendFrame(b, opClose, closePayload(code, reason))
-		ev.closeSent = true
-		ev.closeTimer = time.AfterFunc(2*time.Second, func() { c.evClose(closeNormal, "") })
-	}
 	ev.out = b
+	if closeReq {
+		l.queueClose(c, code, reason)
+	}
 	l.writeOut(c)
+	if len(ev.out) > 0 { // keep what is left, not the pooled batch
+		ev.out = append([]byte(nil), ev.out...)
+	}
 	if cap(b) <= 4*maxCorked {
 		*bp = b[:0]
 		writeBufs.Put(bp)
@@ -284,6 +297,14 @@ func (l *evLoop) flush(c *wsConn) {
 	if closing {
 		c.kick(c.closeCode, c.closeReason)
 	}
+}
+
+// queueClose appends the close frame and gives the client 2 s to answer.
+func (l *evLoop) queueClose(c *wsConn, code websocket.StatusCode, reason string) {
+	ev := c.ev
+	ev.out = appendFrame(ev.out, opClose, closePayload(code, reason))
+	ev.closeSent = true
+	ev.closeTimer = time.AfterFunc(2*time.Second, func() { c.evClose(closeNormal, "") })
 }
 
 // register adds c's socket to the loop's epoll set.
@@ -313,9 +334,9 @@ func (l *evLoop) register(c *wsConn) bool {
 	return true
 }
 
-// writeOut writes ev.out as far as the socket takes it. What remains is
-// kept (a copy: ev.out may be a pooled batch) and the loop waits for
-// EPOLLOUT; the heartbeat's write watch drops a connection whose write
+// writeOut writes ev.out as far as the socket takes it. What remains
+// stays in ev.out (flush copies it out of a pooled batch) and the loop
+// waits for EPOLLOUT; the write watch drops a connection whose write
 // waits longer than WriteTimeout.
 func (l *evLoop) writeOut(c *wsConn) {
 	ev := c.ev
@@ -348,7 +369,7 @@ func (l *evLoop) writeOut(c *wsConn) {
 		}
 		return
 	}
-	ev.out = append([]byte(nil), b...)
+	ev.out = b
 	if !wasBlocked {
 		c.writeStart.Store(time.Now().UnixNano())
 		l.watchOut(c, true)
