@@ -219,3 +219,19 @@ func (s *Server) connOf(remote string) *wsConn {
 	}
 	return nil
 }
+
+// unmask matches the byte-by-byte definition of RFC 6455 for every length
+// and alignment of the word loop.
+func TestUnmask(t *testing.T) {
+	key := [4]byte{0x12, 0x34, 0x56, 0x78}
+	for n := range 40 {
+		p := make([]byte, n)
+		want := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i * 7)
+			want[i] = p[i] ^ key[i%4]
+		}
+		unmask(p, key)
+		require.Equal(t, want, p, "length %d", n)
+	}
+}

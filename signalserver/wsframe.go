@@ -90,9 +90,16 @@ func parseHeader(b []byte) (h frameHeader, ok bool, err error) {
 	return h, true, nil
 }
 
-// unmask XORs p with the client's masking key in place.
+// unmask XORs p with the client's masking key in place, eight bytes at
+// a time.
 func unmask(p []byte, key [4]byte) {
-	for i := range p {
+	k := uint64(binary.LittleEndian.Uint32(key[:]))
+	k |= k << 32
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		binary.LittleEndian.PutUint64(p[i:], binary.LittleEndian.Uint64(p[i:])^k)
+	}
+	for ; i < len(p); i++ {
 		p[i] ^= key[i&3]
 	}
 }
