@@ -83,6 +83,12 @@ type Config struct {
 	// always allowed. Default: none, plus any localhost origin when empty.
 	AllowedOrigins []string
 
+	// EventLoops is how many epoll loops serve the WebSockets that arrive
+	// over plain TCP on a real socket (Linux): such a connection holds no
+	// goroutine and no buffer while idle. Default 1; negative: none, every
+	// connection has a reader goroutine (as on vnet, TLS and other systems).
+	EventLoops int
+
 	// PprofAddr, if set, serves net/http/pprof's /debug/pprof/ on its own
 	// TCP listener at this HOST:PORT (an IP or localhost; port 0 picks
 	// one, see Server.PprofAddr), never on the signaling port. The
@@ -128,6 +134,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.RateBurst, 100)
 	def(&c.SendQueue, 64)
+	def(&c.EventLoops, 1)
 	defD(&c.WriteTimeout, 10*time.Second)
 	defD(&c.HeartbeatInterval, 20*time.Second)
 	defD(&c.IdleTimeout, 60*time.Second)

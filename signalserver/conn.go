@@ -31,12 +31,14 @@ const (
 // connection with closeCode and closeReason after the frames before it.
 var closeFrame = []byte{}
 
-// wsConn is one client connection: a reader goroutine, and a writer
+// wsConn is one client connection. Served by an event loop (ev), it holds
+// no goroutine; otherwise (ws) it has a reader goroutine, and a writer
 // goroutine while frames wait in its bounded queue.
 type wsConn struct {
 	s      *Server
 	ws     *websocket.Conn
 	cc     *corkConn // ws's network connection
+	ev     *evSock   // set instead of ws when an event loop serves it
 	remote string
 
 	done      chan struct{}
@@ -53,6 +55,10 @@ type wsConn struct {
 	queue    [][]byte
 	writing  bool
 	finished bool
+	// inq holds frames for the handler goroutine (event loop with a hub
+	// that blocks); handling: that goroutine runs. Both under wmu.
+	inq      []inFrame
+	handling bool
 	// closeCode and closeReason are set before closeFrame is queued.
 	closeCode   websocket.StatusCode
 	closeReason string
@@ -97,6 +103,13 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
+	if s.evEligible(r) {
+		hw, done := s.acceptEv(c, w, r)
+		if done {
+			return
+		}
+		w = hw // not a *net.TCPConn after all: coder/websocket takes it
+	}
 	// Wrapped only when it can hijack, so that websocket.Accept still
 	// refuses a ResponseWriter that cannot before answering 101.
 	cw := &corkWriter{ResponseWriter: w}
@@ -178,6 +191,14 @@ func (c *wsConn) enqueue(f []byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, f)
+	if c.ev != nil {
+		sched := !c.finished && c.evMarkLocked()
+		c.wmu.Unlock()
+		if sched {
+			c.ev.loop.schedule(c)
+		}
+		return true
+	}
 	if !c.writing && !c.finished {
 		// Writers exist only while there is something to send, so an idle
 		// connection costs one goroutine (its reader). The reader still
@@ -231,8 +252,12 @@ func (c *wsConn) fail(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		close(c.done)
 		c.s.mu.RLock()
-		ws := c.ws
+		ws, ev := c.ws, c.ev
 		c.s.mu.RUnlock()
+		if ev != nil {
+			c.evClose(code, reason)
+			return
+		}
 		if ws == nil {
 			return // the upgrade sees done and closes the connection
 		}
@@ -348,6 +373,10 @@ func (c *wsConn) heartbeat(now time.Time) bool {
 		c.kick(closePolicy, fmt.Sprintf("idle timeout: nothing received for %s", idle.Round(time.Second)))
 		return true
 	}
+	if c.ev != nil {
+		c.evPing()
+		return false
+	}
 	c.s.wg.Add(1)
 	go func() {
 		defer c.s.wg.Done()
@@ -374,7 +403,7 @@ func (s *Server) heartbeats() {
 			s.mu.RLock()
 			conns := make([]*wsConn, 0, len(s.conns))
 			for c := range s.conns {
-				if c.ws != nil {
+				if c.ws != nil || c.ev != nil {
 					conns = append(conns, c)
 				}
 			}
@@ -403,7 +432,7 @@ func (s *Server) watchWrites() {
 			var slow []*wsConn
 			s.mu.RLock()
 			for c := range s.conns {
-				if ws := c.writeStart.Load(); ws != 0 && ws < limit && c.ws != nil {
+				if ws := c.writeStart.Load(); ws != 0 && ws < limit && (c.ws != nil || c.ev != nil) {
 					slow = append(slow, c)
 				}
 			}
@@ -411,7 +440,11 @@ func (s *Server) watchWrites() {
 			for _, c := range slow {
 				s.metrics.disconnects.WithLabelValues("write_timeout").Inc()
 				c.kick(closePolicy, fmt.Sprintf("slow consumer: a write took longer than %s", s.cfg.WriteTimeout))
-				_ = c.ws.CloseNow()
+				if c.ev != nil {
+					c.evClose(closeNormal, "")
+				} else {
+					_ = c.ws.CloseNow()
+				}
 			}
 		}
 	}
@@ -464,7 +497,7 @@ func (c *wsConn) frame(typ websocket.MessageType, data []byte) bool {
 	max := c.s.cfg.MaxMessageSize
 	c.touch()
 	if len(data) > max {
-		c.closeAfter(protocol.Errorf(protocol.CodeTooLarge, "frame exceeds the limit of %d bytes", max), closeTooBig, "too_large")
+		c.tooLarge()
 		return true
 	}
 	if typ != websocket.MessageText {
@@ -483,6 +516,11 @@ func (c *wsConn) frame(typ websocket.MessageType, data []byte) bool {
 	}
 	c.handle(m)
 	return false
+}
+
+// tooLarge answers a frame over MaxMessageSize, then closes.
+func (c *wsConn) tooLarge() {
+	c.closeAfter(protocol.Errorf(protocol.CodeTooLarge, "frame exceeds the limit of %d bytes", c.s.cfg.MaxMessageSize), closeTooBig, "too_large")
 }
 
 // limited answers rate_limited at most once a second, counting the

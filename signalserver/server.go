@@ -51,6 +51,16 @@ type Server struct {
 	pprof   *sidehttp.Server // nil unless Config.PprofAddr
 	// metricsHTTP serves /metrics; nil unless Config.MetricsAddr.
 	metricsHTTP *sidehttp.Server
+
+	// The event loops, started by the first connection that uses one.
+	loopMu       sync.Mutex
+	loops        []*evLoop
+	nextLoop     int
+	loopsStopped bool
+	// inlineHub: the hub's calls never block (the memory hub), so event
+	// loops handle frames themselves instead of handing them to a
+	// goroutine per busy connection.
+	inlineHub bool
 }
 
 type localRoom struct {
@@ -90,6 +100,7 @@ func NewServer(cfg Config) (*Server, error) {
 		ctx:          ctx, cancel: cancel,
 		rooms: map[string]*localRoom{}, conns: map[*wsConn]struct{}{},
 	}
+	_, s.inlineHub = cfg.Hub.(*memoryHub)
 	if err := s.startPprof(); err != nil {
 		cancel()
 		return nil, err
@@ -209,6 +220,7 @@ func (s *Server) Close() error {
 	}
 	s.cancel()
 	s.wg.Wait()
+	s.stopLoops()
 	return s.hub.Close()
 }
 

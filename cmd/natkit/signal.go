@@ -38,6 +38,7 @@ type signalFlags struct {
 	rate           float64
 	rateBurst      int
 	duration       time.Duration
+	eventLoops     int
 }
 
 func newSignalCmd(a *app) *cobra.Command {
@@ -112,6 +113,7 @@ connection, prints a summary report and exits 0.`,
 	fl.IntVar(&f.maxMessageSize, "max-message-size", 64<<10, "largest frame in bytes; larger frames get too_large and the connection is closed")
 	fl.Float64Var(&f.rate, "rate", 50, "messages per second per connection (token bucket); more get rate_limited")
 	fl.IntVar(&f.rateBurst, "rate-burst", 100, "burst of the per-connection token bucket")
+	fl.IntVar(&f.eventLoops, "event-loops", 1, "epoll loops serving plain-TCP WebSockets (Linux); 0: none, a goroutine per connection")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (default: run until Ctrl-C)")
 	addOutputFlags(cmd, &out)
 	return cmd
@@ -153,6 +155,9 @@ func (f *signalFlags) config() (signalserver.Config, error) {
 			return cfg, usageErrorf("%s %d: want a positive number", pos.flag, pos.v)
 		}
 	}
+	if f.eventLoops < 0 {
+		return cfg, usageErrorf("--event-loops %d: want 0 (none) or more", f.eventLoops)
+	}
 	if f.rate <= 0 {
 		return cfg, usageErrorf("--rate %g: want a positive number", f.rate)
 	}
@@ -175,8 +180,12 @@ func (f *signalFlags) config() (signalserver.Config, error) {
 			return cfg, usageErrorf("--pprof %q: %v", f.pprof, err)
 		}
 	}
+	loops := f.eventLoops
+	if loops == 0 {
+		loops = -1 // Config's "none"; its 0 means the default
+	}
 	cfg = signalserver.Config{
-		PprofAddr: f.pprof, MetricsAddr: f.metrics,
+		PprofAddr: f.pprof, MetricsAddr: f.metrics, EventLoops: loops,
 		RoomCapacity: f.roomCapacity, TURNSecrets: f.turnSecrets, TURNURLs: f.turnURLs, TokenTTL: f.tokenTTL,
 		AuthSecret: f.authSecret, AllowedOrigins: f.allowedOrigins,
 		MaxConnections: f.maxConnections, MaxRooms: f.maxRooms, MaxMessageSize: f.maxMessageSize,

@@ -155,7 +155,8 @@ func rssKiB(pid int) int64 {
 	return -1
 }
 
-// idle opens n connections, each joined to a room of 2, and holds them.
+// idle opens n connections, each joined to a room of 2, and holds them,
+// answering the server's pings.
 func idle(ctx context.Context, o options) (any, error) {
 	before := rssKiB(o.pid)
 	start := time.Now()
@@ -194,6 +195,16 @@ func idle(ctx context.Context, o options) (any, error) {
 			}
 			continue
 		}
+		// A client that never reads answers no ping, and both servers
+		// drop it within a minute (Node's heartbeat after 40 s): read
+		// and discard in the background, as a real idle client does.
+		go func() {
+			for {
+				if _, _, err := c.Read(ctx); err != nil {
+					return
+				}
+			}
+		}()
 		conns = append(conns, c)
 	}
 	opened := time.Since(start)
