@@ -25,9 +25,9 @@ const (
 	// recRerouted is a message sent on again because its recipient had
 	// moved (Envelope.rerouted): it is not rerouted twice.
 	recRerouted byte = 'M'
-	recJoined  byte = 'j'
-	recLeft    byte = 'l'
-	recMoved   byte = 'v'
+	recJoined   byte = 'j'
+	recLeft     byte = 'l'
+	recMoved    byte = 'v'
 )
 
 // wireRec is one record on its way to (dest) or from another instance.
