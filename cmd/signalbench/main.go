@@ -6,6 +6,7 @@
 //	signalbench -url … -mode throughput -rooms 1000 -window 16 -duration 10s
 //	signalbench -url … -mode latency -rooms 1000 -rate 20000 -duration 10s
 //	signalbench -url … -mode setup -workers 50 -duration 10s
+//	signalbench -url ws://127.0.0.1:8081/ws,ws://127.0.0.1:8082/ws -mode throughput …
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"strconv"
@@ -42,7 +44,14 @@ type options struct {
 	hold     time.Duration
 	pid      int
 	prefix   string
+	// urls: -url may list several instances sharing a Redis hub,
+	// comma-separated; each peer of a throughput or latency room dials one
+	// at random (the other modes use the first).
+	urls []string
 }
+
+// peerURL picks the instance for one peer of a room.
+func (o options) peerURL(rng *rand.Rand) string { return o.urls[rng.IntN(len(o.urls))] }
 
 func main() {
 	var o options
@@ -58,6 +67,8 @@ func main() {
 	flag.IntVar(&o.pid, "pid", 0, "server process id: idle reads its RSS, throughput and latency its CPU time over the measurement")
 	flag.StringVar(&o.prefix, "prefix", "b", "room name prefix (to run several generators at once)")
 	flag.Parse()
+	o.urls = strings.Split(o.url, ",")
+	o.url = o.urls[0]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var res any
@@ -290,6 +301,7 @@ func throughput(ctx context.Context, o options) (any, error) {
 // joined, the first having seen the second join.
 func openRawPairs(ctx context.Context, o options) ([][2]*rawConn, error) {
 	var pairs [][2]*rawConn
+	rng := rand.New(rand.NewPCG(1, 2))
 	readType := func(c *rawConn, typ string) error {
 		for {
 			data, err := c.readText()
@@ -315,7 +327,7 @@ func openRawPairs(ctx context.Context, o options) ([][2]*rawConn, error) {
 		room := fmt.Sprintf("%s-%s-%d", o.prefix, o.mode, i)
 		var err error
 		for j := range 2 {
-			p[j], err = dialRaw(dctx, o.url)
+			p[j], err = dialRaw(dctx, o.peerURL(rng))
 			if err != nil {
 				break
 			}
