@@ -132,7 +132,7 @@ func commandCalls(t *testing.T, rdb *redis.Client, cmd string) int {
 
 type recordingDelivery struct{ got chan Envelope }
 
-func (d recordingDelivery) Deliver(env Envelope)   { d.got <- env }
+func (d recordingDelivery) Deliver(env Envelope) { d.got <- env }
 func (recordingDelivery) PeerJoined(_, _ string) {}
 func (recordingDelivery) PeerLeft(_, _ string)   {}
 func (recordingDelivery) PeerMoved(_, _ string)  {}
