@@ -10,8 +10,9 @@
 # random over the instances (so about half the rooms span both):
 #   1. throughput, closed loop, WINDOW messages in flight per room;
 #   2. latency at RATE messages/s (open loop), p50/p99.
-# CPU per message counts the signal instances and redis-server together
-# (from /proc over the generator's run, set-up included).
+# CPU per message is measured over the measurement window only (not the
+# connection set-up): the signal instances (signalbench -cpu-pids) and
+# redis-server (-pid) separately.
 #
 # Environment: NATKIT (bin/natkit), OLD_REF (487a772; "" skips redis-old),
 # ROUNDS (3), DURATION (5s), ROOMS (1000), WINDOW (16), RATE (10000),
@@ -51,9 +52,7 @@ if [ -n "$OLD_REF" ]; then
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 load() { cut -d' ' -f1 /proc/loadavg; }
-clk_tck=$(getconf CLK_TCK)
 
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no >"$TMP/redis.out" 2>&1 &
@@ -88,27 +87,21 @@ stop_servers() {
 	for p in "${SERVERS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 	for p in "${SERVERS[@]}"; do wait "$p" 2>/dev/null || true; done
 }
-ticks_all() { # servers + redis (redis only when the set-up uses it)
-	local t=0
-	for p in "${SERVERS[@]}"; do t=$(( t + $(cpu_ticks "$p") )); done
-	case $1 in redis-*) t=$(( t + $(cpu_ticks "$REDIS_PID") )) ;; esac
-	echo "$t"
-}
-
 # run SETUP ROUND LABEL ARGS... — one generator run; appends a JSON line.
 run() {
 	local setup=$1 round=$2 label=$3; shift 3
 	local l0; l0=$(load)
-	local t0 r0; t0=$(ticks_all "$setup"); r0=$(cpu_ticks "$REDIS_PID")
-	local line; line=$("$GEN" -url "$URLS" "$@")
-	local t1 r1; t1=$(ticks_all "$setup"); r1=$(cpu_ticks "$REDIS_PID")
-	python3 - "$line" "$setup" "$round" "$label" "$(( t1 - t0 ))" "$(( r1 - r0 ))" "$clk_tck" "$l0" "$(load)" >>"$OUT" <<'PY'
+	local pids; pids=$(IFS=,; echo "${SERVERS[*]}")
+	local redis_pid=0
+	case $setup in redis-*) redis_pid=$REDIS_PID ;; esac
+	local line; line=$("$GEN" -url "$URLS" -pid "$redis_pid" -cpu-pids "$pids" "$@")
+	python3 - "$line" "$setup" "$round" "$label" "$l0" "$(load)" >>"$OUT" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1])
 d.update(setup=sys.argv[2], round=int(sys.argv[3]), label=sys.argv[4],
-         cpu_seconds=int(sys.argv[5]) / int(sys.argv[7]),
-         redis_cpu_seconds=(int(sys.argv[6]) / int(sys.argv[7])) if sys.argv[2] != "memory" else 0,
-         load_start=float(sys.argv[8]), load_end=float(sys.argv[9]))
+         servers_cpu_seconds=d.get("cpu_pids_seconds_measured", 0),
+         redis_cpu_seconds=d.get("server_cpu_seconds_measured", 0),
+         load_start=float(sys.argv[5]), load_end=float(sys.argv[6]))
 print(json.dumps(d))
 PY
 	tail -n 1 "$OUT"
@@ -138,13 +131,14 @@ def rng(vals, fmt):
 setups = [s for s in ("memory", "redis-old", "redis-new") if any(r["setup"] == s for r in rows)]
 tp = {s: [r for r in rows if r["setup"] == s and r["label"] == "throughput" and "messages" in r] for s in setups}
 lat = {s: [r for r in rows if r["setup"] == s and r["label"] == "latency" and "p99_ms" in r] for s in setups}
-print(f"{'':10} {'throughput msgs/s':>20} {'CPU µs/msg (srv+redis)':>24} {'redis CPU µs/msg':>18} {'p50 ms @rate':>14} {'p99 ms @rate':>14} {'load':>10}")
+print(f"{'':10} {'throughput msgs/s':>20} {'servers CPU µs/msg':>20} {'redis CPU µs/msg':>18} {'p50 ms @rate':>14} {'p99 ms @rate':>14} {'CPU µs/msg @rate':>18} {'load':>10}")
 for s in setups:
     t, l = tp[s], lat[s]
     print(f"{s:10} {rng([r['messages_per_second'] for r in t], '{:,.0f}'):>20} "
-          f"{rng([r['cpu_seconds'] / max(r['messages'], 1) * 1e6 for r in t], '{:.1f}'):>24} "
+          f"{rng([r['servers_cpu_seconds'] / max(r['messages'], 1) * 1e6 for r in t], '{:.1f}'):>20} "
           f"{rng([r['redis_cpu_seconds'] / max(r['messages'], 1) * 1e6 for r in t], '{:.1f}'):>18} "
           f"{rng([r['p50_ms'] for r in l], '{:.2f}'):>14} {rng([r['p99_ms'] for r in l], '{:.2f}'):>14} "
+          f"{rng([(r['servers_cpu_seconds'] + r['redis_cpu_seconds']) / max(r['sent'], 1) * 1e6 for r in l], '{:.1f}'):>18} "
           f"{rng([r['load_start'] for r in t + l], '{:.1f}'):>10}")
 if "redis-new" in tp and tp["redis-new"]:
     new = [r["messages_per_second"] for r in tp["redis-new"]]

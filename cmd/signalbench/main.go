@@ -66,8 +66,17 @@ func main() {
 	flag.DurationVar(&o.hold, "hold", 5*time.Second, "idle: how long to hold the connections open before measuring")
 	flag.IntVar(&o.pid, "pid", 0, "server process id: idle reads its RSS, throughput and latency its CPU time over the measurement")
 	flag.StringVar(&o.prefix, "prefix", "b", "room name prefix (to run several generators at once)")
+	cpuPids := flag.String("cpu-pids", "", "throughput, latency: more process ids, comma-separated (other instances, redis-server), whose CPU time over the measurement is summed as cpu_pids_seconds_measured")
 	flag.Parse()
 	o.urls = strings.Split(o.url, ",")
+	for _, f := range strings.FieldsFunc(*cpuPids, func(r rune) bool { return r == ',' }) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "signalbench: -cpu-pids %q: %q is not a process id\n", *cpuPids, f)
+			os.Exit(2)
+		}
+		morePids = append(morePids, p)
+	}
 	o.url = o.urls[0]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -136,12 +145,27 @@ const clockTicks = 100
 
 // window measures CPU time of this process and of the server (-pid) over
 // the measurement, excluding connection set-up and warm-up.
-type window struct{ gen, srv float64 }
+type window struct{ gen, srv, more float64 }
 
-func startWindow(pid int) window { return window{cpuSeconds(), procCPUSeconds(pid)} }
+// morePids (-cpu-pids) are further server processes, e.g. a second
+// instance and redis-server, measured like -pid.
+var morePids []int
+
+func moreCPUSeconds() float64 {
+	var t float64
+	for _, p := range morePids {
+		t += max(procCPUSeconds(p), 0)
+	}
+	return t
+}
+
+func startWindow(pid int) window { return window{cpuSeconds(), procCPUSeconds(pid), moreCPUSeconds()} }
 
 func (w window) add(out map[string]any, pid int) {
 	out["generator_cpu_seconds_measured"] = cpuSeconds() - w.gen
+	if len(morePids) > 0 {
+		out["cpu_pids_seconds_measured"] = moreCPUSeconds() - w.more
+	}
 	if w.srv >= 0 {
 		if now := procCPUSeconds(pid); now >= 0 {
 			out["server_cpu_seconds_measured"] = now - w.srv
