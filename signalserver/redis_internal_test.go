@@ -103,16 +103,16 @@ func TestRoomCacheConverges(t *testing.T) {
 	require.True(t, c.gapSince.IsZero())
 }
 
-func startTestRedis(t *testing.T) *redis.Client {
+// startTestRedis runs redis-server on 127.0.0.1 with a free port, stopped
+// in t.Cleanup, and returns its address.
+func startTestRedis(t *testing.T) string {
 	t.Helper()
 	bin := externaltest.LookPath(t, "redis-server", "redis-server")
 	port := externaltest.FreeTCPPort(t, "127.0.0.1")
 	externaltest.Start(t, bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	externaltest.WaitTCP(t, addr, 5*time.Second)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return addr
 }
 
 // commandCalls reads how often Redis ran cmd (INFO commandstats).
@@ -141,7 +141,8 @@ func (recordingDelivery) PeerMoved(_, _ string)  {}
 // touch no Redis command, and messages for another instance queued
 // together go out as one PUBLISH, in order.
 func TestRedisHubRoutesWithoutRedis(t *testing.T) {
-	rdb := startTestRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: startTestRedis(t)})
+	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
 	newHub := func(id string) (*redisHub, recordingDelivery) {
 		hub, err := NewRedisHub(ctx, RedisHubConfig{Client: rdb, InstanceID: id, Prefix: "unit:"})
