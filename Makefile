@@ -48,6 +48,7 @@ bench-relay: build
 
 bench-signal: build
 	bash bench/signal.sh
+	bash bench/redis.sh
 
 bench-load: build
 	bash bench/load.sh

@@ -16,17 +16,9 @@ import (
 	"github.com/natkit/natkit/signalserver/protocol"
 )
 
-// startRedis runs redis-server on 127.0.0.1 with a free port and returns
-// its URL.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin := externaltest.LookPath(t, "redis-server", "redis-server")
-	port := externaltest.FreeTCPPort(t, "127.0.0.1")
-	externaltest.Start(t, bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	externaltest.WaitTCP(t, addr, 5*time.Second)
-	return "redis://" + addr
-}
+// startRedis runs redis-server on 127.0.0.1 with a free port, stopped in
+// t.Cleanup, and returns its URL.
+func startRedis(t *testing.T) string { t.Helper(); return signalserver.StartRedis(t) }
 
 func newRedisHub(t *testing.T, url, prefix string) signalserver.Hub {
 	t.Helper()

@@ -6,6 +6,7 @@
 //	signalbench -url … -mode throughput -rooms 1000 -window 16 -duration 10s
 //	signalbench -url … -mode latency -rooms 1000 -rate 20000 -duration 10s
 //	signalbench -url … -mode setup -workers 50 -duration 10s
+//	signalbench -url ws://127.0.0.1:8081/ws,ws://127.0.0.1:8082/ws -mode throughput …
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"strconv"
@@ -42,7 +44,14 @@ type options struct {
 	hold     time.Duration
 	pid      int
 	prefix   string
+	// urls: -url may list several instances sharing a Redis hub,
+	// comma-separated; each peer of a throughput or latency room dials one
+	// at random (the other modes use the first).
+	urls []string
 }
+
+// peerURL picks the instance for one peer of a room.
+func (o options) peerURL(rng *rand.Rand) string { return o.urls[rng.IntN(len(o.urls))] }
 
 func main() {
 	var o options
@@ -57,7 +66,18 @@ func main() {
 	flag.DurationVar(&o.hold, "hold", 5*time.Second, "idle: how long to hold the connections open before measuring")
 	flag.IntVar(&o.pid, "pid", 0, "server process id: idle reads its RSS, throughput and latency its CPU time over the measurement")
 	flag.StringVar(&o.prefix, "prefix", "b", "room name prefix (to run several generators at once)")
+	cpuPids := flag.String("cpu-pids", "", "throughput, latency: more process ids, comma-separated (other instances, redis-server), whose CPU time over the measurement is summed as cpu_pids_seconds_measured")
 	flag.Parse()
+	o.urls = strings.Split(o.url, ",")
+	for _, f := range strings.FieldsFunc(*cpuPids, func(r rune) bool { return r == ',' }) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "signalbench: -cpu-pids %q: %q is not a process id\n", *cpuPids, f)
+			os.Exit(2)
+		}
+		morePids = append(morePids, p)
+	}
+	o.url = o.urls[0]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var res any
@@ -125,12 +145,27 @@ const clockTicks = 100
 
 // window measures CPU time of this process and of the server (-pid) over
 // the measurement, excluding connection set-up and warm-up.
-type window struct{ gen, srv float64 }
+type window struct{ gen, srv, more float64 }
 
-func startWindow(pid int) window { return window{cpuSeconds(), procCPUSeconds(pid)} }
+// morePids (-cpu-pids) are further server processes, e.g. a second
+// instance and redis-server, measured like -pid.
+var morePids []int
+
+func moreCPUSeconds() float64 {
+	var t float64
+	for _, p := range morePids {
+		t += max(procCPUSeconds(p), 0)
+	}
+	return t
+}
+
+func startWindow(pid int) window { return window{cpuSeconds(), procCPUSeconds(pid), moreCPUSeconds()} }
 
 func (w window) add(out map[string]any, pid int) {
 	out["generator_cpu_seconds_measured"] = cpuSeconds() - w.gen
+	if len(morePids) > 0 {
+		out["cpu_pids_seconds_measured"] = moreCPUSeconds() - w.more
+	}
 	if w.srv >= 0 {
 		if now := procCPUSeconds(pid); now >= 0 {
 			out["server_cpu_seconds_measured"] = now - w.srv
@@ -301,6 +336,7 @@ func throughput(ctx context.Context, o options) (any, error) {
 // joined, the first having seen the second join.
 func openRawPairs(ctx context.Context, o options) ([][2]*rawConn, error) {
 	var pairs [][2]*rawConn
+	rng := rand.New(rand.NewPCG(1, 2)) //nolint:gosec // places benchmark peers; the same placement every run
 	readType := func(c *rawConn, typ string) error {
 		for {
 			data, err := c.readText()
@@ -326,7 +362,7 @@ func openRawPairs(ctx context.Context, o options) ([][2]*rawConn, error) {
 		room := fmt.Sprintf("%s-%s-%d", o.prefix, o.mode, i)
 		var err error
 		for j := range 2 {
-			p[j], err = dialRaw(dctx, o.url)
+			p[j], err = dialRaw(dctx, o.peerURL(rng))
 			if err != nil {
 				break
 			}
