@@ -165,3 +165,35 @@ func (s *SharedLAN) Close() error {
 	}
 	return nil
 }
+
+// JoinLAN puts the topology's two hosts on one more LAN segment besides
+// their own access links: a veth between the hosts' namespaces with the
+// shared LAN's addresses (SharedLANHostIP). No multicast route is needed:
+// pion's and Chromium's mDNS send on every interface (IP_MULTICAST_IF).
+// The hosts keep their NATs, so the relay and the WAN's signaling server
+// stay reachable, while host candidates on the segment connect directly
+// and mDNS (224.0.0.251) finds the other host: two users on one Wi-Fi.
+// The link goes with the namespaces at Close.
+func (t *Topology) JoinLAN() error {
+	a, b := t.sides[SideA], t.sides[SideB]
+	if a == nil || b == nil {
+		return fmt.Errorf("%w: join lan: the topology has no sides", ErrUnknownSide)
+	}
+	if _, err := run(a.host, "", "ip", "link", "add", sharedLANDev, "type", "veth", "peer", "name", sharedLANDev, "netns", t.ns(SideB)); err != nil {
+		return &BuildError{Part: "shared lan link", Err: err}
+	}
+	for _, sd := range []*side{a, b} {
+		if _, err := run(sd.host, "", "ip", "addr", "add", SharedLANHostIP(sd.name).String()+"/24", "dev", sharedLANDev); err != nil {
+			return &BuildError{Part: "shared lan address " + sd.name, Err: err}
+		}
+		if err := setLinksUp(sd.host, []string{sharedLANDev}); err != nil {
+			return &BuildError{Part: "shared lan up " + sd.name, Err: err}
+		}
+	}
+	for _, sd := range []*side{a, b} {
+		if err := waitRunning(sd.host, []string{sharedLANDev}, 5*time.Second); err != nil {
+			return &BuildError{Part: "shared lan up " + sd.name, Err: err}
+		}
+	}
+	return nil
+}

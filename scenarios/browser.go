@@ -164,7 +164,8 @@ func runChromium(ctx context.Context, s *Spec, top Network, o Options, res *Resu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := browser.Launch(ctx, browser.Config{Namespace: cn.Namespaces()[side], Logger: o.Logger})
+			b, err := browser.Launch(ctx, browser.Config{Namespace: cn.Namespaces()[side], Logger: o.Logger,
+				HideLocalIPs: s.Topology.side(side).MDNS == string(call.MDNSGather)})
 			var p *browser.Peer
 			if err == nil {
 				p, err = b.Open(ctx, browser.PeerConfig{Name: side, PageURL: sig.pageURL(), Room: sig.room, Role: role,
@@ -310,7 +311,8 @@ func pionCallConfig(s *Spec, top Network, o Options, side string, sig wanSignal,
 	dial := func(_ context.Context, network, address string) (net.Conn, error) { return n.Dial(network, address) }
 	cfg := client.CallConfig{
 		URL: sig.wsURL(), Room: sig.room, Role: role, ConnectTimeout: timeout,
-		Peer: call.PeerConfig{Net: n, ICEServers: s.iceServers(top, side), RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Logger: o.Logger},
+		Peer: call.PeerConfig{Net: n, ICEServers: s.iceServers(top, side), RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Logger: o.Logger,
+			MDNS: s.Topology.side(side).mdnsMode(o.mdns())},
 		Dial: &client.Options{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dial}}},
 	}
 	for _, st := range s.Steps {
@@ -441,6 +443,16 @@ func chromiumCall(s *Spec, br map[string]*browser.Result, pion *call.Result, d *
 			// The engine answers: the probes and their RTT are the
 			// browser's.
 			r.Messages, r.RTT = a.Probes, a.ProbeRTT
+		}
+		// The engine saw its partner only through the pair: with the
+		// browser's own candidates, a prflx remote that is the browser's
+		// hidden (mDNS) host candidate is named as such.
+		self, other := vnet.SideA, vnet.SideB
+		if a != nil {
+			self, other = other, self
+		}
+		if br[other] != nil && r.Path.Pair != nil {
+			r.Path = call.PathOf(r.Path.Pair, self, other, br[other].Candidates)
 		}
 	} else {
 		r = &call.Result{Started: earliest(a.Started, b.Started), Candidates: map[string][]call.Candidate{},

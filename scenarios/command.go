@@ -114,6 +114,9 @@ func (s *Spec) CheckBackend(net string) error {
 	if s.Topology.hasChromium() {
 		return s.refuseChromium(net)
 	}
+	if err := s.checkLANBackend(net); err != nil {
+		return err
+	}
 	if s.Relay == lab.RelayCoturn {
 		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")
 	}

@@ -227,6 +227,15 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
 	defer top.Close()
+	if s.Topology.sharedLAN() {
+		j, ok := top.(interface{ JoinLAN() error })
+		if !ok {
+			return nil, s.errAt("lan: shared needs the kernel backend (Options.Net kernel): this network cannot link the sides", "topology", "lan")
+		}
+		if err := j.JoinLAN(); err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+		}
+	}
 	for name, sp := range map[string]SideSpec{vnet.SideA: s.Topology.A, vnet.SideB: s.Topology.B} {
 		if sp.Firewall == "relay-only" {
 			if err := top.SetFirewall(name, true); err != nil {
@@ -257,7 +266,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			return call.PeerConfig{}, fmt.Errorf("scenario %s: %w", s.Name, err)
 		}
 		servers := s.iceServers(top, side)
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: o.mdns()}, nil
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: s.Topology.side(side).mdnsMode(o.mdns())}, nil
 	}
 	pa, err := peer(vnet.SideA)
 	if err != nil {

@@ -53,7 +53,21 @@ type Topology struct {
 	// A and B are the two sides. Default: open.
 	A SideSpec `yaml:"a"`
 	B SideSpec `yaml:"b"`
+	// LAN "shared" also puts the two sides' hosts on one LAN segment (a
+	// link between them, multicast through it, beside their own NATs), so
+	// host and mDNS candidates connect directly; kernel backend only.
+	// Default "separate": each side has a LAN of its own.
+	LAN string `yaml:"lan"`
 }
+
+// LAN layouts of Topology.LAN.
+const (
+	LANSeparate = "separate"
+	LANShared   = "shared"
+)
+
+// sharedLAN reports whether the two hosts share a LAN segment.
+func (t Topology) sharedLAN() bool { return t.LAN == LANShared }
 
 // SideSpec is one side's NAT, link and firewall.
 type SideSpec struct {
@@ -83,6 +97,27 @@ type SideSpec struct {
 	// Command is the program and its arguments a command peer runs, e.g.
 	// ["/usr/bin/myapp", "--call"]. Required with peer: command.
 	Command []string `yaml:"command"`
+	// MDNS is how the side's peer treats mDNS (.local) host candidates.
+	// natkit's engine: "off", "query" (resolve the partner's names) or
+	// "gather" (hide its host addresses behind names too, answer, and
+	// resolve). Chromium always resolves: "query" shows its host
+	// addresses, "gather" hides them (Chromium's own default). Default:
+	// query on the kernel backend, off on vnet (it has no multicast).
+	MDNS string `yaml:"mdns"`
+}
+
+// mdnsModes are SideSpec.MDNS's values, per peer kind.
+var (
+	mdnsModes         = []string{string(call.MDNSOff), string(call.MDNSQuery), string(call.MDNSGather)}
+	chromiumMDNSModes = []string{string(call.MDNSQuery), string(call.MDNSGather)}
+)
+
+// mdnsMode is the side's mode for natkit's engine; def when unset.
+func (s SideSpec) mdnsMode(def call.MDNSMode) call.MDNSMode {
+	if s.MDNS == "" {
+		return def
+	}
+	return call.MDNSMode(s.MDNS)
 }
 
 // Peer kinds of SideSpec.Peer.
@@ -514,6 +549,20 @@ func (s *Spec) validate() error {
 		default:
 			return at(fmt.Sprintf("peer %q: want natkit, command or chromium", sp.Peer), "peer")
 		}
+		switch {
+		case sp.MDNS == "":
+		case sp.isCommand():
+			return at("mdns is not available with peer: command (the program sets its own)", "mdns")
+		case sp.isChromium() && !contains(chromiumMDNSModes, sp.MDNS):
+			return at(fmt.Sprintf("mdns %q with peer: chromium: want %s (Chromium always resolves .local names; gather hides its host addresses)", sp.MDNS, strings.Join(chromiumMDNSModes, " or ")), "mdns")
+		case !contains(mdnsModes, sp.MDNS):
+			return at(fmt.Sprintf("mdns %q: want %s", sp.MDNS, strings.Join(mdnsModes, ", ")), "mdns")
+		}
+	}
+	switch s.Topology.LAN {
+	case "", LANSeparate, LANShared:
+	default:
+		return s.errAt(fmt.Sprintf("lan %q: want %s or %s", s.Topology.LAN, LANSeparate, LANShared), "topology", "lan")
 	}
 	if s.Topology.hasCommand() && s.Topology.hasChromium() {
 		return s.errAt("peer: command and peer: chromium cannot share a scenario: give the other side peer: natkit", "topology")
@@ -752,4 +801,21 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// checkLANBackend refuses the mDNS and shared-LAN keys on a backend
+// without multicast or namespaces to link (vnet).
+func (s *Spec) checkLANBackend(net string) error {
+	if s.Topology.sharedLAN() {
+		return s.errAt(fmt.Sprintf("lan: shared needs the kernel backend (--net kernel): it links the sides' namespaces, which the %s backend does not have", net), "topology", "lan")
+	}
+	for _, sd := range []struct {
+		name string
+		sp   SideSpec
+	}{{"a", s.Topology.A}, {"b", s.Topology.B}} {
+		if sd.sp.MDNS != "" && sd.sp.MDNS != string(call.MDNSOff) {
+			return s.errAt(fmt.Sprintf("mdns: %s needs the kernel backend (--net kernel): the %s backend has no multicast", sd.sp.MDNS, net), "topology", sd.name, "mdns")
+		}
+	}
+	return nil
 }

@@ -76,7 +76,10 @@ func (c Config) flags() []chromedp.ExecAllocatorOption {
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
 	)
-	if !c.HideLocalIPs {
+	if c.HideLocalIPs {
+		// Chromium's default, said out loud so the report's flags show it.
+		opts = append(opts, chromedp.Flag("enable-features", "WebRtcHideLocalIpsWithMdns"))
+	} else {
 		opts = append(opts, chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"))
 	}
 	for _, f := range c.Flags {

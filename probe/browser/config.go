@@ -15,9 +15,10 @@ type Config struct {
 	// Flags are extra command-line flags, "--name" or "--name=value", after
 	// natkit's own (Flags reports them all). Default none.
 	Flags []string
-	// HideLocalIPs keeps Chromium's mDNS (.local) host candidates. Default
-	// false: host candidates carry their address, which natkit's pion peers
-	// need (they do not resolve mDNS).
+	// HideLocalIPs keeps Chromium's mDNS (.local) host candidates, as a
+	// user's browser has them (--enable-features=WebRtcHideLocalIpsWithMdns);
+	// the partner must resolve the names. Default false: host candidates
+	// carry their address (--disable-features=…,WebRtcHideLocalIpsWithMdns).
 	HideLocalIPs bool
 	// StartTimeout bounds the launch until DevTools answers. Default 120s:
 	// on a 2-core machine at load 50 a start has taken 48s. A browser that

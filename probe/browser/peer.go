@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -300,7 +301,8 @@ type pageCandidate struct {
 }
 
 func (c pageCandidate) candidate() call.Candidate {
-	out := call.Candidate{Type: c.Type, Protocol: c.Protocol, Address: fmt.Sprintf("%s:%d", c.Address, c.Port)}
+	out := call.Candidate{Type: c.Type, Protocol: c.Protocol, Address: fmt.Sprintf("%s:%d", c.Address, c.Port),
+		MDNS: strings.HasSuffix(c.Address, ".local")} // a host address Chromium hides
 	if c.RelatedAddress != "" {
 		out.Related = fmt.Sprintf("%s:%d", c.RelatedAddress, c.RelatedPort)
 	}
