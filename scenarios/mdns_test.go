@@ -50,10 +50,10 @@ expect: {connected: true, path: direct, delivered: 100}
 // addresses behind .local names (the browser as users' browsers do), no
 // STUN or TURN: only names are signalled, so the call connects only
 // through mDNS, and directly, host to host. What resolves is Chromium
-// (natkit's engine answers its queries): pion's mDNS client (v2.1.0) asks
-// from an ephemeral port, a legacy unicast query that Chromium's responder
-// leaves unanswered, so the engine's own lookups of the browser's name
-// fail; its log says so, and this test logs it (docs/scenarios.md).
+// (natkit's engine answers its queries): the engine's own lookups of the
+// browser's name (pion's mDNS client, v2.1.0, asks from an ephemeral
+// port) get no answer it takes; its log says so, and this test logs it
+// (docs/scenarios.md, "mDNS candidates").
 func TestSharedLANMDNSPionChromium(t *testing.T) {
 	requireChromiumLab(t)
 	spec, err := Parse("mdns.yaml", []byte(`name: mdns-pion-chromium
