@@ -36,6 +36,8 @@ type Server struct {
 	nonces *nonceBook
 	// fam hands REQUESTED-ADDRESS-FAMILY to the generator (family.go).
 	fam familyGate
+	// tcp serves RFC 6062 TCP allocations (tcpalloc.go).
+	tcp *tcpRelay
 	// loops serve non-blocking UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops
@@ -88,6 +90,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.nonces = nb
+	s.tcp = newTCPRelay(s)
+	s.closers = append(s.closers, s.tcp.close)
 	if _, ok := cfg.Net.(*stdnet.Net); ok {
 		ls, err := newLoops(s)
 		if err != nil {
