@@ -131,12 +131,21 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 		return nil, true // pion answers unknown methods
 	}
 	if !m.Contains(stun.AttrMessageIntegrity) {
+		if takesTCP(m.Type.Method) { // pion does not know these methods
+			s.replyError(m, src, o, stun.CodeUnauthorized, nil, nil,
+				stun.NewRealm(s.cfg.Realm), stun.NewNonce(s.nonces.mint(nonceTuple(o.transport, src, o.local))))
+			return nil, false
+		}
 		return nil, true // pion sends 401 with REALM and NONCE
 	}
 	var user stun.Username
 	var realm stun.Realm
 	var nonce stun.Nonce
 	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil || nonce.GetFrom(m) != nil {
+		if takesTCP(m.Type.Method) {
+			s.replyError(m, src, o, stun.CodeBadRequest, nil, nil)
+			return nil, false
+		}
 		return nil, true // pion sends 400
 	}
 	key, reason := s.verify(m, user.String(), realm.String())

@@ -406,8 +406,8 @@ func (a *tcpAlloc) dial(ctx context.Context, peer netip.AddrPort) (net.Conn, err
 func (t *tcpRelay) refresh(a *tcpAlloc, m *stun.Message, src net.Addr, o *origin, key []byte) {
 	_, lifetime := t.s.clampLifetime(m)
 	if lifetime == 0 {
-		t.succeed(m, src, o, key, lifetimeAttr(0))
 		a.close()
+		t.succeed(m, src, o, key, lifetimeAttr(0))
 		return
 	}
 	a.mu.Lock()
