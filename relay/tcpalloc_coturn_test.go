@@ -58,7 +58,7 @@ func TestTCPAllocationCoturnUclient(t *testing.T) {
 			require.Equal(t, r[1], r[2], out)
 			st := srv.Stats()
 			require.GreaterOrEqual(t, st.BytesToPeer, uint64(40*120), "relayed through TCP allocations")
-			require.GreaterOrEqual(t, st.Allocations[relay.OutcomeCreated], uint64(4))
+			require.GreaterOrEqual(t, st.Allocations[relay.OutcomeCreated], uint64(2), "a pair of TCP allocations at least")
 		})
 	}
 }
