@@ -27,6 +27,7 @@ type gatherFlags struct {
 	timeout         time.Duration
 	expect          []string
 	includeLoopback bool
+	tcpRelay        bool
 }
 
 func newGatherCmd(a *app) *cobra.Command {
@@ -51,11 +52,18 @@ and NATKIT_TURN_SECRET; they never appear in logs or reports.
 
 --expect relay (or srflx) makes the command exit 1 unless such a candidate
 was gathered: the CI step "do these TURN credentials yield relay
-candidates?".`,
+candidates?".
+
+--tcp-relay also checks RFC 6062 TCP relaying on every TURN server reached
+over TCP or TLS: two TCP allocations, a Connect from one to the other's
+relayed address, ConnectionBind on both sides and a message each way. A
+server that does not relay TCP answers 442, and the check says how to turn
+it on.`,
 		Example: `  natkit gather stun:stun.example.org:3478
   natkit gather turn:turn.example.org:3478 turns:turn.example.org:5349 --user alice --credential s3cret --expect relay
   curl -s https://example.com/ice-token | natkit gather --ice-servers - --expect relay
-  natkit gather turn:127.0.0.1:3478 --secret "$SECRET" --rest-ttl 1h --policy relay`,
+  natkit gather turn:127.0.0.1:3478 --secret "$SECRET" --rest-ttl 1h --policy relay
+  natkit gather 'turn:turn.example.org:3478?transport=tcp' turns:turn.example.org:5349 --user alice --credential s3cret --tcp-relay`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGather(cmd, a, args, &f, &out)
 		},
@@ -71,6 +79,7 @@ candidates?".`,
 	fl.StringVar(&f.policy, "policy", "all", "ICE transport policy: all or relay")
 	fl.DurationVar(&f.timeout, "timeout", gather.DefaultTimeout, "bound for each probe and each gather")
 	fl.StringArrayVar(&f.expect, "expect", nil, "fail (exit 1) unless a candidate of this type was gathered: srflx or relay; repeatable")
+	fl.BoolVar(&f.tcpRelay, "tcp-relay", false, "also check RFC 6062 TCP relaying on turn:?transport=tcp and turns: servers (two TCP allocations connect through the relay)")
 	fl.BoolVar(&f.includeLoopback, "include-loopback", false, "also gather host candidates on loopback interfaces (browsers never do)")
 	addOutputFlags(cmd, &out)
 	_ = cmd.RegisterFlagCompletionFunc("policy", fixedCompletion("all", "relay"))
@@ -138,6 +147,7 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		Policy:          gather.Policy(f.policy),
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
+		TCPRelay:        f.tcpRelay,
 		Logger:          loggerForDiagnosis(a),
 		OnServer: func(r gather.ServerResult) {
 			bar.SetStatus(r.URL + " " + string(r.Cause))
