@@ -300,6 +300,7 @@ func (e *engine) sendTCP(ctx context.Context, active []*tcpPair) {
 				return
 			}
 			now := e.now()
+			e.sendLag.RecordDuration(now - sched)
 			if now-sched > cfg.LateAfter {
 				e.late.Add(1)
 			}
