@@ -6,8 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reusePortControl sets SO_REUSEPORT on a relayed TCP socket, so that the
-// listener and Connect's outgoing connections share the relayed address.
+// reusePortControl sets SO_REUSEPORT on a socket: UDP listeners share one
+// address (--sockets), and a relayed TCP socket shares its address with
+// Connect's outgoing connections.
 var reusePortControl = func(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
