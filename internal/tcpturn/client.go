@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -183,7 +184,7 @@ func parseAttempt(m *stun.Message) (Attempt, bool) {
 	if !ok || !ok2 {
 		return Attempt{}, false
 	}
-	return Attempt{Peer: netip.AddrPortFrom(ip.Unmap(), uint16(peer.Port)), ID: id}, true
+	return Attempt{Peer: netip.AddrPortFrom(ip.Unmap(), uint16(peer.Port)), ID: id}, true //nolint:gosec // decoded from 16 bits
 }
 
 // ConnectionID reads CONNECTION-ID: false when missing or not 4 bytes.
@@ -338,7 +339,7 @@ func (c *Client) Allocate(ctx context.Context) (Allocation, error) {
 
 func addrPort(a stun.XORMappedAddress) netip.AddrPort {
 	ip, _ := netip.AddrFromSlice(a.IP)
-	return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)) //nolint:gosec // decoded from 16 bits
 }
 
 // Refresh refreshes the allocation; 0 deletes it.
@@ -412,7 +413,7 @@ func (r rawAttr) AddTo(m *stun.Message) error { m.Add(r.t, r.v); return nil }
 
 func lifetime(d time.Duration) rawAttr {
 	var v [4]byte
-	binary.BigEndian.PutUint32(v[:], uint32(d/time.Second))
+	binary.BigEndian.PutUint32(v[:], uint32(min(d/time.Second, math.MaxUint32))) //nolint:gosec // clamped to 32 bits
 	return rawAttr{stun.AttrLifetime, v[:]}
 }
 

@@ -280,10 +280,6 @@ func (e *engine) closePair(ctx context.Context, p *tcpPair) {
 	e.tcpRelease(ctx, p.b)
 }
 
-// tcpHeader is a message's sequence number and send time (since t0), in
-// front of its padding.
-const tcpHeader = 16
-
 // sendTCP sends PPS messages a second on every pair's data connection,
 // for Duration, each pair on its own schedule.
 func (e *engine) sendTCP(ctx context.Context, active []*tcpPair) {
@@ -292,7 +288,7 @@ func (e *engine) sendTCP(ctx context.Context, active []*tcpPair) {
 	end := e.trafficStart + cfg.Duration
 	pool(len(active), len(active), func(i int) {
 		p := active[i]
-		buf := make([]byte, cfg.Size)
+		buf := make([]byte, cfg.Size) // sequence number, send time (since t0), padding
 		offset := time.Duration(i) * interval / time.Duration(len(active))
 		for seq := int64(0); ; seq++ {
 			sched := e.trafficStart + offset + time.Duration(seq)*interval
