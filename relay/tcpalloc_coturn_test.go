@@ -64,17 +64,7 @@ func TestTCPAllocationCoturnUclient(t *testing.T) {
 }
 
 func coturnTCPClient(t *testing.T, ct *externaltest.Coturn) *tcpturn.Client {
-	t.Helper()
-	c, err := tcpturn.Open(context.Background(), tcpturn.Config{
-		Dial: func(ctx context.Context) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp4", ct.Addr())
-		},
-		Username: "lab", Password: "labpass",
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
+	return openTCPClient(t, "tcp4", ct.Addr(), "lab", "labpass")
 }
 
 func TestTCPAllocationAgainstCoturn(t *testing.T) {

@@ -20,13 +20,17 @@ var loopbackPeers = relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix
 
 // tcpClient opens an RFC 6062 control connection to addr as alice.
 func tcpClient(t *testing.T, addr string) *tcpturn.Client {
+	return openTCPClient(t, "tcp4", addr, "alice", "secret")
+}
+
+func openTCPClient(t *testing.T, network, addr, user, pass string) *tcpturn.Client {
 	t.Helper()
 	c, err := tcpturn.Open(context.Background(), tcpturn.Config{
 		Dial: func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "tcp4", addr)
+			return d.DialContext(ctx, network, addr)
 		},
-		Username: "alice", Password: "secret",
+		Username: user, Password: pass,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
@@ -280,4 +284,32 @@ func TestTCPAllocationRefusals(t *testing.T) {
 		var se *tcpturn.Error
 		require.True(t, errors.As(err, &se))
 	})
+}
+
+// An IPv6 relay relays TCP over IPv6: Connect from [::1] to a peer on
+// [::1], bytes both ways.
+func TestTCPAllocationIPv6(t *testing.T) {
+	srv := startLoopback(t, relay.Config{Listen: []relay.Listener{{Network: "tcp", Addr: "[::1]:0"}},
+		Users: map[string]string{"alice": "secret"}, TCPRelay: true,
+		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("::1/128")}}})
+	ctx := ctx5s(t)
+	c := openTCPClient(t, "tcp6", addrOf(t, srv, "tcp"), "alice", "secret")
+	alloc, err := c.Allocate(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "::1", alloc.Relayed.Addr().String())
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	id, err := c.Connect(ctx, netip.MustParseAddrPort(ln.Addr().String()))
+	require.NoError(t, err)
+	pc, err := ln.Accept()
+	require.NoError(t, err)
+	defer pc.Close()
+	require.Equal(t, alloc.Relayed.String(), pc.RemoteAddr().String())
+	data, err := c.Bind(ctx, id)
+	require.NoError(t, err)
+	defer data.Close()
+	_, err = data.Write([]byte("v6"))
+	require.NoError(t, err)
+	recvExactly(t, pc, "v6")
 }
