@@ -158,19 +158,17 @@ func (t *tcpRelay) fail(m *stun.Message, src net.Addr, o *origin, code stun.Erro
 		"why", why, "client", src.String())
 }
 
-// reasonPhrase is the standard phrase, then why.
+// reasonPhrase is pion's standard phrase for code, then why.
 func reasonPhrase(code stun.ErrorCode, why string) string {
-	phrase := map[stun.ErrorCode]string{
-		stun.CodeBadRequest: "Bad Request", stun.CodeForbidden: "Forbidden",
-		stun.CodeAllocMismatch: "Allocation Mismatch", stun.CodeUnsupportedTransProto: "Unsupported Transport Protocol",
-		stun.CodeAllocQuotaReached: "Allocation Quota Reached", stun.CodeInsufficientCapacity: "Insufficient Capacity",
-		stun.CodeConnAlreadyExists: "Connection Already Exists", stun.CodeConnTimeoutOrFailure: "Connection Timeout or Failure",
-		stun.CodeAddrFamilyNotSupported: "Address Family not Supported",
-	}[code]
-	if why == "" {
-		return phrase
+	var m stun.Message
+	var std stun.ErrorCodeAttribute
+	if code.AddTo(&m) == nil {
+		_ = std.GetFrom(&m)
 	}
-	return phrase + ": " + why
+	if why == "" {
+		return string(std.Reason)
+	}
+	return string(std.Reason) + ": " + why
 }
 
 // succeed answers m with a signed success response.

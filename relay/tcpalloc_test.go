@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,6 +180,7 @@ func TestTCPAllocationRefusals(t *testing.T) {
 		_, err := tcpClient(t, addrOf(t, srv, "tcp")).Allocate(ctx5s(t))
 		code, reason := stunCode(t, err)
 		require.Equal(t, 442, code)
+		require.True(t, strings.HasPrefix(reason, "Unsupported Transport Protocol: "), reason)
 		require.Contains(t, reason, "--tcp-relay")
 		require.EqualValues(t, 1, srv.Stats().Allocations[relay.OutcomeTransport])
 		require.Equal(t, 0, srv.AllocationCount())
