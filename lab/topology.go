@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -122,27 +121,10 @@ func (t *Topology) claim() error {
 	if ns := namespacesWithPrefix(t.prefix); len(ns) > 0 {
 		return fmt.Errorf("%w: prefix %s: namespaces %s exist", ErrNameTaken, t.prefix, strings.Join(ns, ", "))
 	}
-	if err := os.MkdirAll(t.cfg.StateDir, 0o750); err != nil {
-		return &BuildError{Part: "state dir", Err: err}
-	}
-	path := filepath.Join(t.cfg.StateDir, t.prefix+"state.json")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // the run's own state file, named by its prefix
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%w: prefix %s is owned by another run (%s)", ErrNameTaken, t.prefix, path)
-		}
-		return &BuildError{Part: "state file", Err: err}
-	}
+	// A path comes back even when writing failed: destroy removes it.
+	path, err := claimOwnerFile(t.cfg.StateDir, t.State())
 	t.state = path
-	st := t.State()
-	err = json.NewEncoder(f).Encode(st)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return &BuildError{Part: "state file", Err: err}
-	}
-	return nil
+	return err
 }
 
 func (t *Topology) ns(role string) string { return t.prefix + role }

@@ -199,15 +199,62 @@ func (s *svgBuilder) html() template.HTML {
 // decades, since tails are what matter. It returns false for a metric
 // without a histogram or with fewer than minCDFSamples samples.
 func cdfChart(m Metric) (figure, bool) {
-	pts := m.CDF()
-	if len(pts) < 2 || m.Count < minCDFSamples {
+	if m.Count < minCDFSamples {
 		return figure{}, false
 	}
-	lo, hi := math.Inf(1), pts[len(pts)-1][0]
-	for _, p := range pts {
-		if p[0] > 0 {
-			lo = math.Min(lo, p[0])
+	fig, ok := cdfFigure(m.Name+" CDF", []Metric{m})
+	fig.Title = m.Name + " — CDF of " + strconv.FormatInt(m.Count, 10) + " samples"
+	return fig, ok
+}
+
+// cdfOverlay draws a report's CDFChart: the CDFs of the named metrics on
+// one chart, whatever their sample count (a repeated cell has a handful,
+// and the staircase then shows each run). Metrics the report lacks, or
+// without a histogram, are left out; it returns false when none is left.
+func cdfOverlay(c CDFChart, metrics []Metric) (figure, bool) {
+	var ms []Metric
+	for _, name := range c.Metrics {
+		for _, m := range metrics {
+			if m.Name == name && m.Kind == KindDistribution && m.Count > 0 {
+				ms = append(ms, m)
+				break
+			}
 		}
+	}
+	fig, ok := cdfFigure(c.Title, ms)
+	fig.Title = c.Title
+	if ok && len(ms) == 1 {
+		fig.Title += " — CDF of " + strconv.FormatInt(ms[0].Count, 10) + " samples"
+	}
+	return fig, ok
+}
+
+// cdfFigure draws the CDFs of ms on shared axes. One metric gets its p50
+// and p99 marked; several get one colour each, with their sample count and
+// p50 in the legend.
+func cdfFigure(label string, ms []Metric) (figure, bool) {
+	var curves [][][2]float64
+	var drawn []Metric
+	lo, hi := math.Inf(1), 0.0
+	for _, m := range ms {
+		pts := m.CDF()
+		if len(pts) == 0 {
+			continue
+		}
+		if len(pts) == 1 {
+			// One value: a vertical step from 0 to 1.
+			pts = [][2]float64{{pts[0][0], 0}, pts[0]}
+		}
+		curves, drawn = append(curves, pts), append(drawn, m)
+		hi = math.Max(hi, pts[len(pts)-1][0])
+		for _, p := range pts {
+			if p[0] > 0 {
+				lo = math.Min(lo, p[0])
+			}
+		}
+	}
+	if len(curves) == 0 {
+		return figure{}, false
 	}
 	left, right := chartLeft, chartW-chartRight
 	var x axis
@@ -218,29 +265,42 @@ func cdfChart(m Metric) (figure, bool) {
 	}
 	y := linearAxis(0, 1, 4, chartH-chartBottom, chartTop)
 	var s svgBuilder
-	s.open(chartW, chartH, m.Name+" CDF")
-	s.frame(x, y, m.Unit, "fraction ≤ x")
-	xs, ys := make([]float64, 0, len(pts)), make([]float64, 0, len(pts))
-	for _, p := range pts {
-		if x.log && p[0] <= 0 {
+	s.open(chartW, chartH, label)
+	s.frame(x, y, drawn[0].Unit, "fraction ≤ x")
+	var fig figure
+	for i, pts := range curves {
+		xs, ys := make([]float64, 0, len(pts)), make([]float64, 0, len(pts))
+		for _, p := range pts {
+			if x.log && p[0] <= 0 {
+				continue
+			}
+			xs, ys = append(xs, x.px(p[0])), append(ys, y.px(p[1]))
+		}
+		color := chartPalette[i%len(chartPalette)]
+		st := seriesStyles[i%len(seriesStyles)]
+		m := drawn[i]
+		if len(curves) == 1 {
+			s.polyline(xs, ys, color, "", 2)
+			fig.Legend = append(fig.Legend, legendItem{Label: m.Name, Color: color})
 			continue
 		}
-		xs, ys = append(xs, x.px(p[0])), append(ys, y.px(p[1]))
+		s.polyline(xs, ys, color, st.dash, 2)
+		fig.Legend = append(fig.Legend, legendItem{Label: m.Name + " (" + strconv.FormatInt(m.Count, 10) + ", p50 " + num(m.P50) + " " + m.Unit + ")", Color: color, Dash: st.dash})
 	}
-	s.polyline(xs, ys, chartPalette[0], "", 2)
-	fig := figure{Title: m.Name + " — CDF of " + strconv.FormatInt(m.Count, 10) + " samples",
-		Legend: []legendItem{{Label: m.Name, Color: chartPalette[0]}}}
-	for _, q := range []struct {
-		v     float64
-		label string
-		dash  string
-	}{{m.P50, "p50", "4 3"}, {m.P99, "p99", "1 3"}} {
-		if x.log && q.v <= 0 {
-			continue
+	if len(curves) == 1 {
+		m := drawn[0]
+		for _, q := range []struct {
+			v     float64
+			label string
+			dash  string
+		}{{m.P50, "p50", "4 3"}, {m.P99, "p99", "1 3"}} {
+			if x.log && q.v <= 0 {
+				continue
+			}
+			px := x.px(q.v)
+			s.polyline([]float64{px, px}, []float64{y.from, y.to}, "#6e7781", q.dash, 1.2)
+			fig.Legend = append(fig.Legend, legendItem{Label: q.label + " " + num(q.v) + " " + m.Unit, Color: "#6e7781", Dash: q.dash})
 		}
-		px := x.px(q.v)
-		s.polyline([]float64{px, px}, []float64{y.from, y.to}, "#6e7781", q.dash, 1.2)
-		fig.Legend = append(fig.Legend, legendItem{Label: q.label + " " + num(q.v) + " " + m.Unit, Color: "#6e7781", Dash: q.dash})
 	}
 	fig.SVG = s.html()
 	return fig, true
@@ -424,15 +484,22 @@ func groupSeries(series []Series) []seriesGroup {
 	return groups
 }
 
-// orderMetrics returns the distribution metrics to chart, headline first:
+// orderMetrics returns the distribution metrics to chart on their own
+// (those a CDFChart overlays are drawn there), headline first:
 // the metrics the report names in Headline, in that order, then the others
 // by number of samples, most first (the quantity a run measured most is
 // what it was about, e.g. relay.rtt in a traffic bench), ties in report
 // order.
 func orderMetrics(rep *Report) []Metric {
+	overlaid := map[string]bool{}
+	for _, c := range rep.CDFCharts {
+		for _, n := range c.Metrics {
+			overlaid[n] = true
+		}
+	}
 	var ds []Metric
 	for _, m := range rep.Metrics {
-		if m.Kind == KindDistribution && m.Histogram != nil {
+		if m.Kind == KindDistribution && m.Histogram != nil && !overlaid[m.Name] {
 			ds = append(ds, m)
 		}
 	}

@@ -119,6 +119,11 @@ func collectHTML(rep *Report, depth int, seen map[string]int, out *[]htmlReport)
 			}
 		}
 	}
+	for _, c := range rep.CDFCharts {
+		if fig, ok := cdfOverlay(c, rep.Metrics); ok {
+			hr.Small = append(hr.Small, fig)
+		}
+	}
 	for _, g := range groupSeries(rep.Series) {
 		if fig, ok := seriesChart(g.quantity, g.series); ok {
 			hr.Charts = append(hr.Charts, fig)

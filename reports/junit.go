@@ -106,6 +106,13 @@ func appendJUnitSuites(out *[]junitSuite, rep *Report, parent, note string) {
 	if rep.Target != "" {
 		s.Properties = append(s.Properties, junitProperty{Name: "target", Value: rep.Target})
 	}
+	// Distributions go along as properties, so CI keeps the percentiles
+	// (e.g. a repeated matrix cell's time to connected).
+	for _, m := range rep.Metrics {
+		if m.Kind == KindDistribution && m.Count > 0 {
+			s.Properties = append(s.Properties, junitProperty{Name: m.Name, Value: fmt.Sprintf("count %d, p50 %s, p90 %s, p99 %s, max %s %s", m.Count, num(m.P50), num(m.P90), num(m.P99), num(m.Max), m.Unit)})
+		}
+	}
 	children := map[string]bool{}
 	for _, c := range rep.Children {
 		children[c.Name] = true

@@ -87,6 +87,11 @@ func Merge(reps ...*Report) (*Report, error) {
 			out.Tables = append(out.Tables, t)
 		}
 		out.Grids = append(out.Grids, r.Grids...)
+		for _, c := range r.CDFCharts {
+			if !hasCDFChart(out.CDFCharts, c.Title) {
+				out.CDFCharts = append(out.CDFCharts, c)
+			}
+		}
 		out.Children = append(out.Children, r.Children...)
 	}
 	for _, name := range metricOrder {
@@ -171,4 +176,15 @@ func mergedSummary(reps []*Report, out *Report) string {
 		}
 	}
 	return s
+}
+
+// hasCDFChart reports whether charts has one titled title: merged reports
+// name the same metrics, and the merged metric is drawn once.
+func hasCDFChart(charts []CDFChart, title string) bool {
+	for _, c := range charts {
+		if c.Title == title {
+			return true
+		}
+	}
+	return false
 }

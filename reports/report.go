@@ -87,8 +87,11 @@ type Report struct {
 	Environment *Environment `json:"environment,omitempty"`
 	// Headline names the metrics that say most about the run, in order;
 	// the HTML report charts them first.
-	Headline []string  `json:"headline,omitempty"`
-	Children []*Report `json:"children,omitempty"`
+	Headline []string `json:"headline,omitempty"`
+	// CDFCharts overlay distribution metrics of this report on one CDF
+	// chart each, e.g. time to connected per implementation pair.
+	CDFCharts []CDFChart `json:"cdf_charts,omitempty"`
+	Children  []*Report  `json:"children,omitempty"`
 	// Details is the kind-specific typed payload, e.g. a gather result.
 	// Use SetDetails and DecodeDetails.
 	Details json.RawMessage `json:"details,omitempty"`
@@ -158,6 +161,15 @@ type Cell struct {
 	Class   string  `json:"class,omitempty"`
 	Verdict Verdict `json:"verdict"`
 	Child   string  `json:"child,omitempty"`
+}
+
+// CDFChart names distribution metrics of one report, in the same unit, to
+// draw as CDFs on one chart. The HTML report draws it whatever the sample
+// count (a repeated matrix cell has a handful), and draws the metrics it
+// names nowhere else.
+type CDFChart struct {
+	Title   string   `json:"title"`
+	Metrics []string `json:"metrics"`
 }
 
 // GridNote explains one cell class.

@@ -45,3 +45,13 @@ type ConfigError = configerr.Error
 func configErrorf(field, value, format string, args ...any) *ConfigError {
 	return configerr.New(ErrConfig, "", field, value, format, args...)
 }
+
+// NoCallResultError: a matrix cell placed as a scenario ended without the
+// call's result (scenarios.Result.Call), which the matrix judges.
+type NoCallResultError struct {
+	Cell string
+}
+
+func (e *NoCallResultError) Error() string {
+	return fmt.Sprintf("matrix cell %s: the scenario gave no call result to judge (Result.Call is nil)", e.Cell)
+}

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -29,8 +30,18 @@ type MatrixConfig struct {
 	NATs []string
 	// TURN is "no", "yes" or "both". Default "both".
 	TURN string
-	// Parallel is how many calls run at once. Default 8.
+	// Parallel is how many calls run at once. Default 8, or 1 when Peers
+	// name anything besides natkit's engine (one browser per side at a
+	// time).
 	Parallel int
+	// Repeat is how many times each cell's call is placed; the report
+	// gives each cell's distribution. Default 1.
+	Repeat int
+	// Peers are the implementations to pair (natkit matrix --peers), each a
+	// SideSpec.Peer kind; "pion" names natkit's engine (PeerNatkit). Every
+	// ordered pair runs over every preset pair. Kinds besides natkit need
+	// the kernel backend. Default [natkit].
+	Peers []string
 	// ICE are the peers' ICE timers and waits. Default call.FastICE().
 	ICE *call.ICESettings
 	// ConnectTimeout bounds each call's wait for connected. Default 6s.
@@ -63,8 +74,22 @@ func (c MatrixConfig) withDefaults() MatrixConfig {
 	if c.TURN == "" {
 		c.TURN = TURNBoth
 	}
+	if len(c.Peers) == 0 {
+		c.Peers = []string{PeerNatkit}
+	}
+	peers := make([]string, len(c.Peers))
+	for i, p := range c.Peers {
+		peers[i] = peerKind(p)
+	}
+	c.Peers = peers
 	if c.Parallel == 0 {
 		c.Parallel = 8
+		if c.onlyNatkit() != "" {
+			c.Parallel = 1
+		}
+	}
+	if c.Repeat == 0 {
+		c.Repeat = 1
 	}
 	if c.ICE == nil {
 		f := call.FastICE()
@@ -104,8 +129,87 @@ func (c MatrixConfig) validate() error {
 	if c.Parallel < 0 || c.Messages < 0 || c.ConnectTimeout < 0 {
 		return configErrorf("parallel/messages/connect timeout", "", "must not be negative")
 	}
+	if c.Repeat < 0 {
+		return configErrorf("repeat", "", "%d: want 1 or more", c.Repeat)
+	}
+	if err := c.validatePeers(); err != nil {
+		return err
+	}
 	_, err := selectBackend(c.Net, c.Backend)
 	return err
+}
+
+// PeerPion is the user-facing name of natkit's engine (pion) in
+// natkit matrix --peers; SideSpec.Peer calls it PeerNatkit.
+const PeerPion = "pion"
+
+// peerKind maps the user-facing "pion" to the SideSpec.Peer kind.
+func peerKind(p string) string {
+	if p == PeerPion {
+		return PeerNatkit
+	}
+	return p
+}
+
+// PeerLabel names a peer kind as users know it: natkit's engine is "pion".
+func PeerLabel(kind string) string {
+	if kind == "" || kind == PeerNatkit {
+		return PeerPion
+	}
+	return kind
+}
+
+// onlyNatkit returns the first peer kind that is not natkit's engine, or "".
+func (c MatrixConfig) onlyNatkit() string {
+	for _, p := range c.Peers {
+		if p != PeerNatkit {
+			return p
+		}
+	}
+	return ""
+}
+
+// validatePeers accepts natkit's engine anywhere, and on the kernel backend
+// (or a caller's Backend) every kind a scenario's side accepts with no
+// other setting: a command peer needs its program, so it stays in
+// scenario files.
+func (c MatrixConfig) validatePeers() error {
+	seen := map[string]bool{}
+	for _, p := range c.Peers {
+		if seen[p] {
+			return configErrorf("peers", PeerLabel(p), "given twice")
+		}
+		seen[p] = true
+		if p == PeerNatkit {
+			continue
+		}
+		if c.Net != NetKernel && c.Backend == nil {
+			return configErrorf("peers", p, "needs the kernel backend (--net kernel): only natkit's engine (pion) runs on vnet")
+		}
+		if p == PeerCommand {
+			return configErrorf("peers", p, "a command peer needs its program: put it in a scenario file (natkit scenario run)")
+		}
+		probe := &Spec{Name: "matrix", file: "--peers", Topology: Topology{A: SideSpec{Peer: p}}}
+		if err := probe.validate(); err != nil {
+			var pe *ParseError
+			if errors.As(err, &pe) {
+				err = errors.New(pe.Reason)
+			}
+			return &ConfigError{Field: "peers", Value: p, Err: err, Kind: ErrConfig}
+		}
+	}
+	return nil
+}
+
+// Calls is how many calls RunMatrix places: cells × implementation pairs ×
+// repeats.
+func (c MatrixConfig) Calls() int {
+	c = c.withDefaults()
+	turns := 1
+	if c.TURN == TURNBoth {
+		turns = 2
+	}
+	return len(c.NATs) * len(c.NATs) * turns * len(c.Peers) * len(c.Peers) * c.Repeat
 }
 
 // Cell is one call of the matrix: expected against observed.
@@ -113,6 +217,13 @@ type Cell struct {
 	A    string `json:"a"`
 	B    string `json:"b"`
 	TURN bool   `json:"turn"`
+	// PeerA and PeerB are the implementations on each side (SideSpec.Peer
+	// kinds); "" is natkit's engine.
+	PeerA string `json:"peer_a,omitempty"`
+	PeerB string `json:"peer_b,omitempty"`
+	// Run numbers the cell's repeats from 1 (0 when the matrix places
+	// each cell once).
+	Run int `json:"run,omitempty"`
 	// ExpectConnected and ExpectPath ("direct" or "relay") are the theory.
 	ExpectConnected bool   `json:"expect_connected"`
 	ExpectPath      string `json:"expect_path,omitempty"`
@@ -186,13 +297,27 @@ func (c *Cell) Match() bool {
 	return !c.ExpectConnected || c.ObservedPath() == c.ExpectPath
 }
 
-// Name names the cell, and its child report.
+// Name names the cell, and its child report: the presets, TURN, and the
+// implementations when they are not natkit's engine on both sides. Repeats
+// of a cell share its name.
 func (c *Cell) Name() string {
 	t := "stun only"
 	if c.TURN {
 		t = "stun+turn"
 	}
-	return fmt.Sprintf("%s → %s, %s", c.A, c.B, t)
+	n := fmt.Sprintf("%s → %s, %s", c.A, c.B, t)
+	if c.PeerA != "" || c.PeerB != "" {
+		n += ", " + c.Pair()
+	}
+	return n
+}
+
+// Pair names the implementation pair, offerer first, e.g. "pion×chromium".
+func (c *Cell) Pair() string { return PeerLabel(c.PeerA) + "×" + PeerLabel(c.PeerB) }
+
+// natkitOnly reports whether natkit's engine is on both sides.
+func (c *Cell) natkitOnly() bool {
+	return PeerLabel(c.PeerA) == PeerPion && PeerLabel(c.PeerB) == PeerPion
 }
 
 // MatrixResult is every cell of a matrix run.
@@ -200,7 +325,13 @@ type MatrixResult struct {
 	Config   MatrixConfig  `json:"-"`
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration"`
-	Cells    []*Cell       `json:"cells"`
+	// Cells holds every call placed: each cell Repeat times, in order.
+	Cells []*Cell `json:"cells"`
+	// Stats are the cells' distributions over their repeats, one per cell
+	// and implementation pair.
+	Stats []*CellStats `json:"stats,omitempty"`
+	// Findings are the cells where implementation pairs differ.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // Theory is DESIGN.md's table for a call between presets a and b.
@@ -242,14 +373,31 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 	default:
 		turns = []bool{false, true}
 	}
-	for _, t := range turns {
-		for _, a := range cfg.NATs {
-			for _, b := range cfg.NATs {
-				c := &Cell{A: a, B: b, TURN: t}
-				if err := cfg.expect(c); err != nil {
-					return nil, &ConfigError{Field: "nat", Err: err, Kind: ErrConfig}
+	// Implementation pairs and repeats are named only when there are
+	// several, so that a plain matrix's cells and report stay as they were.
+	label := func(p string) string {
+		if len(cfg.Peers) == 1 && p == PeerNatkit {
+			return ""
+		}
+		return p
+	}
+	for _, pa := range cfg.Peers {
+		for _, pb := range cfg.Peers {
+			for _, t := range turns {
+				for _, a := range cfg.NATs {
+					for _, b := range cfg.NATs {
+						for run := 1; run <= cfg.Repeat; run++ {
+							c := &Cell{A: a, B: b, TURN: t, PeerA: label(pa), PeerB: label(pb)}
+							if cfg.Repeat > 1 {
+								c.Run = run
+							}
+							if err := cfg.expect(c); err != nil {
+								return nil, &ConfigError{Field: "nat", Err: err, Kind: ErrConfig}
+							}
+							res.Cells = append(res.Cells, c)
+						}
+					}
 				}
-				res.Cells = append(res.Cells, c)
 			}
 		}
 	}
@@ -289,6 +437,8 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 	}
 	wg.Wait()
 	res.Duration = time.Since(res.Started)
+	res.Stats = res.CellStats()
+	res.Findings = Differences(res.Stats)
 	return res, ctx.Err()
 }
 
@@ -296,6 +446,9 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*MatrixResult, error) {
 // interrupted result (or none, when the call had not started) and ctx's
 // error.
 func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.Result, error) {
+	if !c.natkitOnly() {
+		return runScenarioCell(ctx, cfg, c, seed)
+	}
 	var noDirect string
 	pa, errA := vnet.LookupPreset(c.A)
 	pb, errB := vnet.LookupPreset(c.B)
@@ -341,6 +494,38 @@ func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.
 		Probe:          call.ProbeConfig{Count: cfg.Messages, Interval: 5 * time.Millisecond, Grace: time.Second},
 		NoDirectPath:   noDirect,
 	})
+}
+
+// runScenarioCell places a cell whose sides are not both natkit's engine
+// as a scenario, so that every peer kind scenarios.Run knows (e.g. a
+// browser) runs in the matrix unchanged: connect, wait for connected within
+// the connect timeout, send the probes, hang up.
+func runScenarioCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.Result, error) {
+	ice := *cfg.ICE
+	d := func(v time.Duration) *Duration { x := Duration(v); return &x }
+	spec := &Spec{
+		Name: c.Name(),
+		Topology: Topology{Seed: seed,
+			A: SideSpec{NAT: c.A, Peer: peerKind(PeerLabel(c.PeerA))},
+			B: SideSpec{NAT: c.B, Peer: peerKind(PeerLabel(c.PeerB))}},
+		ICE: ICE{TURN: c.TURN, Timeouts: "fast",
+			DisconnectedTimeout: d(ice.DisconnectedTimeout), FailedTimeout: d(ice.FailedTimeout), KeepAlive: d(ice.KeepAlive),
+			HostWait: d(ice.HostWait), SrflxWait: d(ice.SrflxWait), PrflxWait: d(ice.PrflxWait), RelayWait: d(ice.RelayWait)},
+		Steps: []Step{
+			{Connect: &struct{}{}},
+			{WaitConnected: &WaitStep{Timeout: Duration(cfg.ConnectTimeout)}},
+			{Send: &SendStep{Messages: cfg.Messages, Interval: Duration(5 * time.Millisecond)}},
+			{HangUp: &struct{}{}},
+		},
+	}
+	res, err := Run(ctx, spec, Options{Logger: cfg.Logger, Net: cfg.Net, Backend: cfg.Backend, WaitTimeout: cfg.ConnectTimeout})
+	if res == nil {
+		return nil, err
+	}
+	if res.Call == nil {
+		return nil, errors.Join(err, &NoCallResultError{Cell: c.Name()})
+	}
+	return res.Call, err
 }
 
 // lookup checks a preset name against the config's backend: the kernel has

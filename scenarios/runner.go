@@ -63,6 +63,8 @@ type Result struct {
 	// Relay is the relay software that served STUN and TURN: natkit or
 	// coturn.
 	Relay string `json:"relay"`
+	// Seed is the topology seed the run used (0: the default, 1).
+	Seed int64 `json:"seed,omitempty"`
 	// Peers is how each side's peer ended, when a side runs a command
 	// (peer: command); Call is then the in-process side's own view, or nil
 	// when both sides run commands.
@@ -94,6 +96,10 @@ type Options struct {
 	WaitTimeout time.Duration
 	// Parallel is how many scenarios RunAll runs at once. Default 1.
 	Parallel int
+	// Repeat is how many times RunAll runs each scenario (natkit scenario
+	// run --repeat), run k with topology seed seed+k-1; the report gives
+	// the distribution. Default 1.
+	Repeat int
 	// OnScenario, if set, is called by RunAll as each scenario ends (from
 	// that scenario's goroutine), e.g. to drive a progress line. Default nil.
 	OnScenario func(SuiteRun)
@@ -109,7 +115,20 @@ func (o Options) withDefaults() Options {
 	if o.Parallel == 0 {
 		o.Parallel = 1
 	}
+	if o.Repeat == 0 {
+		o.Repeat = 1
+	}
 	return o
+}
+
+// mdns is how natkit's peers treat mDNS candidates: on the kernel backend
+// they resolve a partner's .local host candidates (a browser hides its
+// host addresses behind them), as a browser would; vnet has no multicast.
+func (o Options) mdns() call.MDNSMode {
+	if o.Net == NetKernel {
+		return call.MDNSQuery
+	}
+	return call.MDNSOff
 }
 
 func (o Options) validate() error {
@@ -118,6 +137,9 @@ func (o Options) validate() error {
 	}
 	if o.Parallel < 0 {
 		return configErrorf("parallel", "", "%d: want 1 or more", o.Parallel)
+	}
+	if o.Repeat < 0 {
+		return configErrorf("repeat", "", "%d: want 1 or more", o.Repeat)
 	}
 	_, err := o.backend()
 	return err
@@ -209,7 +231,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 		}
 	}
 	if s.Topology.hasCommand() {
-		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,
+		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName, Seed: s.Topology.Seed,
 			Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
 		runErr := runCommands(ctx, &s, top, o, ice, res)
 		var pe *ParseError
@@ -228,7 +250,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			return call.PeerConfig{}, fmt.Errorf("scenario %s: %w", s.Name, err)
 		}
 		servers := s.iceServers(top, side)
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger}, nil
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: o.mdns()}, nil
 	}
 	pa, err := peer(vnet.SideA)
 	if err != nil {
@@ -250,7 +272,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
-	res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName,
+	res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName, Seed: s.Topology.Seed,
 		Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
 	r := &runner{spec: &s, top: top, c: c, res: res, waitTimeout: o.WaitTimeout}
 	runErr := r.steps(ctx)

@@ -25,6 +25,8 @@ func newMatrixCmd(a *app) *cobra.Command {
 		messages int
 		iceMode  string
 		netName  string
+		repeat   int
+		peers    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "matrix",
@@ -36,9 +38,18 @@ connects directly unless one side is symmetric and the other filters by port;
 with TURN every pair connects, and exactly those pairs use the relay.
 
 A cell that differs from theory is a failed check (exit 1). The HTML report
-colours the grid by path and links each cell to its call's timeline.`,
+colours the grid by path and links each cell to its call's timeline.
+
+--repeat N places each cell's call N times: the report gives each cell's
+success rate and time to connected (p50/p90/p99, with CDFs in HTML), and a
+cell fails if any of its runs differs from theory. --peers adds an
+implementation axis (pion is natkit's engine; other peer kinds need
+--net kernel): every ordered pair of implementations over every preset
+pair, and a finding where two pairs differ on the same cell.`,
 		Example: `  natkit matrix
   natkit matrix --nat full-cone,symmetric --turn no
+  natkit matrix --repeat 5 --report matrix.html
+  natkit matrix --net kernel --peers pion,chromium
   natkit matrix --report matrix.html --report matrix.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,18 +58,19 @@ colours the grid by path and links each cell to its call's timeline.`,
 			}
 			cfg := scenarios.MatrixConfig{
 				TURN: turn, Parallel: parallel, ConnectTimeout: timeout, Messages: messages,
-				Logger: vnetPionLogger(a), Net: netName,
+				Logger: vnetPionLogger(a), Net: netName, Repeat: repeat, Peers: splitList(peers),
+			}
+			if !cmd.Flags().Changed("parallel") {
+				// The library's default: 8, or 1 when --peers names a browser.
+				cfg.Parallel = 0
+			}
+			if repeat < 1 {
+				return usageErrorf("--repeat %d: want 1 or more", repeat)
 			}
 			if err := checkKernel(netName); err != nil {
 				return err
 			}
-			for _, n := range nats {
-				for _, p := range strings.Split(n, ",") {
-					if p = strings.TrimSpace(p); p != "" {
-						cfg.NATs = append(cfg.NATs, p)
-					}
-				}
-			}
+			cfg.NATs = splitList(nats)
 			switch iceMode {
 			case "fast":
 			case "browser":
@@ -82,19 +94,14 @@ colours the grid by path and links each cell to its call's timeline.`,
 			if err := cfg.Validate(); err != nil {
 				var ce *scenarios.ConfigError
 				if errors.As(err, &ce) {
+					if ce.Value != "" {
+						return usageErrorf("--%s %q: %v", ce.Field, ce.Value, ce.Err)
+					}
 					return usageErrorf("--%s: %v", ce.Field, ce.Err)
 				}
 				return usageError(err)
 			}
-			cells := len(cfg.NATs)
-			if cells == 0 {
-				cells = len(vnet.PresetNames())
-			}
-			total := cells * cells
-			if cfg.TURN == scenarios.TURNBoth || cfg.TURN == "" {
-				total *= 2
-			}
-			bar := a.progress(cmd.Context(), "matrix", total)
+			bar := a.progress(cmd.Context(), "matrix", cfg.Calls())
 			cfg.Progress = func(c *scenarios.Cell, _, _ int) {
 				if c.Match() {
 					bar.Increment()
@@ -122,13 +129,18 @@ colours the grid by path and links each cell to its call's timeline.`,
 	f := cmd.Flags()
 	f.StringSliceVar(&nats, "nat", nil, "NAT presets to pair, comma-separated (default: "+strings.Join(vnet.PresetNames(), ",")+")")
 	f.StringVar(&turn, "turn", "both", "with a TURN relay: no, yes or both")
-	f.IntVar(&parallel, "parallel", 8, "calls to run at once")
+	f.IntVar(&parallel, "parallel", 8, "calls to run at once (default 1 when --peers names a browser: one browser per side at a time)")
+	f.IntVar(&repeat, "repeat", 1, "place each cell's call this many times and report distributions (success rate, p50/p90/p99 time to connected)")
+	f.StringSliceVar(&peers, "peers", nil, "implementations to pair, comma-separated: pion (natkit's engine) and, with --net kernel, chromium (default: pion)")
 	f.DurationVar(&timeout, "connect-timeout", 0, "give up on a call that has not connected after this long (default 6s with --ice fast)")
 	f.IntVar(&messages, "messages", 5, "data-channel probe messages per connected call")
 	f.StringVar(&netName, "net", scenarios.NetVNet, "network backend: vnet (simulated, no root) or kernel (network namespaces and nftables; root; more presets: natkit lab presets)")
 	f.StringVar(&iceMode, "ice", "fast", "ICE timers and acceptance waits: fast (tuned for the matrix) or browser (pion's defaults, slow to fail)")
 	_ = cmd.RegisterFlagCompletionFunc("nat", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return vnet.PresetNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("peers", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{scenarios.PeerPion, "chromium"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = cmd.RegisterFlagCompletionFunc("turn", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"no", "yes", "both"}, cobra.ShellCompDirectiveNoFileComp
@@ -137,4 +149,17 @@ colours the grid by path and links each cell to its call's timeline.`,
 		return []string{"fast", "browser"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
+}
+
+// splitList flattens a repeatable, comma-separated flag and drops blanks.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }

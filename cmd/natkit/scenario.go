@@ -89,13 +89,15 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 		parallel int
 		all      bool
 		netName  string
+		repeat   int
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME|FILE... | --all",
 		Short: "Run shipped scenarios by name or scenario files, and check their expectations",
 		Example: `  natkit scenario run lossy-link
   natkit scenario run my-app.yaml --report scenario.html
-  natkit scenario run --all --parallel 4`,
+  natkit scenario run --all --parallel 4
+  natkit scenario run lossy-link --repeat 5 --report lossy.html`,
 		Args: func(_ *cobra.Command, args []string) error {
 			switch {
 			case all && len(args) > 0:
@@ -112,6 +114,9 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 			}
 			if parallel < 1 {
 				return usageErrorf("--parallel %d: want 1 or more", parallel)
+			}
+			if repeat < 1 {
+				return usageErrorf("--repeat %d: want 1 or more", repeat)
 			}
 			if netName != scenarios.NetVNet && netName != scenarios.NetKernel {
 				return usageErrorf("--net %q: want %s or %s", netName, scenarios.NetVNet, scenarios.NetKernel)
@@ -130,7 +135,7 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 				}
 				specs = append(specs, s)
 			}
-			bar := a.progress(cmd.Context(), "scenario run", len(specs))
+			bar := a.progress(cmd.Context(), "scenario run", len(specs)*repeat)
 			onDone := func(run scenarios.SuiteRun) {
 				bar.SetStatus(run.Name)
 				if run.Result != nil && run.Result.Passed() {
@@ -139,7 +144,7 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 					bar.Fail()
 				}
 			}
-			opts := scenarios.Options{Logger: vnetPionLogger(a), Parallel: parallel, OnScenario: onDone, Net: netName}
+			opts := scenarios.Options{Logger: vnetPionLogger(a), Parallel: parallel, OnScenario: onDone, Net: netName, Repeat: repeat}
 			if err := checkKernel(netName); err != nil {
 				return err
 			}
@@ -157,6 +162,7 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 	}
 	addOutputFlags(cmd, &out)
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "scenarios to run at once (each has its own virtual network)")
+	cmd.Flags().IntVar(&repeat, "repeat", 1, "run each scenario this many times (topology seed +1 each time) and report the distribution: success rate, p50/p90/p99 time to connected; a scenario fails if any run fails its expectations")
 	cmd.Flags().BoolVar(&all, "all", false, "run every shipped scenario (natkit scenario list)")
 	cmd.Flags().StringVar(&netName, "net", scenarios.NetVNet, "network backend: vnet (simulated, no root) or kernel (network namespaces and nftables; root)")
 	return cmd

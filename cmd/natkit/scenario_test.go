@@ -144,3 +144,12 @@ func TestScenarioRunAllInterrupted(t *testing.T) {
 	}
 	assert.Contains(t, rep.Summary, fmt.Sprintf("0 of %d scenarios passed; %d not run", len(rep.Children), len(rep.Children)))
 }
+
+func TestScenarioRunRepeat(t *testing.T) {
+	code, _, stderr := runNatkit(t, context.Background(), "scenario", "run", "classic-full-cone-pair", "--repeat", "0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--repeat 0: want 1 or more")
+	code, out, stderr := runNatkit(t, context.Background(), "scenario", "run", "classic-full-cone-pair", "--repeat", "2", "--parallel", "2")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "2 of 2 runs passed; 2 connected (100%)")
+}

@@ -59,8 +59,8 @@ func PathOf(pair *Pair, self, other string, remote []Candidate) Path {
 	pair = &cp
 	if t := pair.Remote.Type; t == "prflx" || t == "srflx" {
 		for _, c := range remote {
-			if c.Address == pair.Remote.Address && c.Protocol == pair.Remote.Protocol {
-				pair.Remote.Type = c.Type
+			if (c.Address == pair.Remote.Address || resolvesTo(c, pair.Remote)) && c.Protocol == pair.Remote.Protocol {
+				pair.Remote.Type, pair.Remote.MDNS = c.Type, c.MDNS
 				if c.Type == "host" {
 					break
 				}

@@ -130,6 +130,12 @@ type PeerConfig struct {
 	// GatherTimeout bounds the wait for complete gathering with NoTrickle.
 	// Default 10s.
 	GatherTimeout time.Duration
+	// MDNS is how the peer treats mDNS (.local) host candidates: off,
+	// query (resolve the remote's) or gather (hide its own host addresses
+	// behind a .local name, and resolve, as Chromium does). mDNS is
+	// multicast on the peer's LAN: it needs a Net with one (the kernel
+	// lab; pion's vnet has none). Default off.
+	MDNS MDNSMode
 	// Logger receives pion's logs (ICE, TURN, DTLS). Default: discard.
 	Logger *slog.Logger
 }
@@ -161,6 +167,9 @@ func (c PeerConfig) validate() error {
 	}
 	if c.GatherTimeout < 0 {
 		return configErrorf("gather timeout", "must not be negative")
+	}
+	if !c.MDNS.valid() {
+		return configErrorf("mdns", "%q: want off, query or gather", c.MDNS)
 	}
 	if c.ICE != nil {
 		if err := c.ICE.validate(); err != nil {

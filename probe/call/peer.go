@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/transport/v3/stdnet"
 	"github.com/pion/webrtc/v4"
@@ -35,10 +34,15 @@ type Candidate struct {
 	Protocol string `json:"protocol"`
 	Address  string `json:"address"`
 	Related  string `json:"related,omitempty"`
+	// MDNS: the address is an mDNS (.local) name hiding a host address.
+	MDNS bool `json:"mdns,omitempty"`
 }
 
 func (c Candidate) String() string {
 	s := c.Type + " " + c.Protocol + " " + c.Address
+	if c.MDNS {
+		s += " (mDNS)"
+	}
 	if c.Related != "" {
 		s += " (base " + c.Related + ")"
 	}
@@ -49,6 +53,7 @@ func fromICE(c *webrtc.ICECandidate) Candidate {
 	out := Candidate{
 		Type: c.Typ.String(), Protocol: c.Protocol.String(),
 		Address: net.JoinHostPort(c.Address, strconv.Itoa(int(c.Port))),
+		MDNS:    isMDNSAddress(c.Address),
 	}
 	if c.RelatedAddress != "" {
 		out.Related = net.JoinHostPort(c.RelatedAddress, strconv.Itoa(int(c.RelatedPort)))
@@ -147,7 +152,7 @@ func (p *Peer) newPC() error {
 		n = std
 	}
 	se.SetNet(&watchedNet{Net: n, w: p.turn})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICETimeouts(p.ice.DisconnectedTimeout, p.ice.FailedTimeout, p.ice.KeepAlive)
 	se.SetHostAcceptanceMinWait(p.ice.HostWait)
@@ -169,6 +174,10 @@ func (p *Peer) newPC() error {
 	}
 	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
+		return err
+	}
+	if err := p.cfg.MDNS.createAgentIn(n, pc); err != nil {
+		_ = pc.Close()
 		return err
 	}
 	p.pc = pc
