@@ -188,8 +188,9 @@ type framedConn struct {
 
 	authed atomic.Bool
 	timer  *time.Timer // closes the connection at AuthTimeout; nil in fuzzing
-	// takeover, set by a ConnectionBind, runs once Read has handed pion
-	// its last error; hijacked then keeps Close from closing the socket.
+	// takeover, set by a ConnectionBind, starts the relay's pipe before
+	// Read hands pion its last error; hijacked then keeps Close from
+	// closing the socket.
 	takeover func()
 	hijacked atomic.Bool
 }
@@ -242,11 +243,12 @@ func (c *framedConn) Read(p []byte) (int, error) {
 		out, pass := c.s.inspect(frame, c.RemoteAddr(), &c.o)
 		if c.takeover != nil {
 			// An RFC 6062 data connection from now on: pion's reader
-			// ends here, the relay's pipe takes the bytes.
+			// ends here, the relay's pipe (its own goroutine) takes the
+			// bytes.
 			run := c.takeover
 			c.takeover = nil
 			c.hijacked.Store(true)
-			go run()
+			run()
 			return 0, errHijacked
 		}
 		if !pass {

@@ -248,8 +248,9 @@ func (t *tcpRelay) allocate(m *stun.Message, src net.Addr, o *origin, key []byte
 	a.resp = t.succeed(m, src, o, key,
 		xorAddr{stun.AttrXORRelayedAddress, a.relayed.IP, a.relayed.Port},
 		lifetimeAttr(lifetime), xorAddr{stun.AttrXORMappedAddress, addrIP(src), portOf(src)})
-	t.wg.Add(1)
-	go func() { defer t.wg.Done(); a.acceptLoop() }()
+	if !t.spawn(a.acceptLoop) {
+		a.close()
+	}
 }
 
 func addrIP(a net.Addr) net.IP {
@@ -492,9 +493,7 @@ func (t *tcpRelay) connect(m *stun.Message, src net.Addr, o *origin, key []byte,
 		t.fail(m, src, o, code, why, key)
 		return
 	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
+	started := t.spawn(func() {
 		ctx, cancel := context.WithTimeout(t.ctx, t.s.cfg.TCPConnectTimeout)
 		defer cancel()
 		conn, err := a.dial(ctx, peer)
@@ -508,7 +507,10 @@ func (t *tcpRelay) connect(m *stun.Message, src net.Addr, o *origin, key []byte,
 			return
 		}
 		t.succeed(m, src, o, key, connectionID(pc.id))
-	}()
+	})
+	if !started {
+		a.drop(pc)
+	}
 }
 
 // reserve claims peer for a new connection: one per peer (446).
@@ -661,7 +663,12 @@ func (t *tcpRelay) bind(m *stun.Message, src net.Addr, o *origin, key []byte, us
 	t.mu.Unlock()
 	timer.Stop()
 	t.succeed(m, src, o, key)
-	o.hijack(func(conn net.Conn, r io.Reader) { t.pipe(pc, conn, r) })
+	o.hijack(func(conn net.Conn, r io.Reader) {
+		if !t.spawn(func() { t.pipe(pc, conn, r) }) {
+			conn.Close()
+			pc.a.drop(pc)
+		}
+	})
 }
 
 // pipe relays between a bound data connection and its peer until either
@@ -669,23 +676,34 @@ func (t *tcpRelay) bind(m *stun.Message, src net.Addr, o *origin, key []byte, us
 func (t *tcpRelay) pipe(pc *peerConn, data net.Conn, r io.Reader) {
 	t.mu.Lock()
 	pc.data = data
-	closed := t.closed
 	t.mu.Unlock()
-	if closed {
-		data.Close()
+	if !t.spawn(func() {
+		n, _ := io.Copy(pc.conn, r)
+		t.s.ctr.bytesToPeer.Add(uint64(n))
+		halfClose(pc.conn)
+	}) {
 		pc.a.drop(pc)
 		return
+	}
+	n, _ := io.Copy(data, pc.conn)
+	t.s.ctr.bytesToClient.Add(uint64(n))
+	pc.a.drop(pc)
+}
+
+// spawn runs f on a goroutine that close waits for; false, and f never
+// runs, once the relay is closing.
+func (t *tcpRelay) spawn(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
 	}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		n, _ := io.Copy(pc.conn, r)
-		t.s.ctr.bytesToPeer.Add(uint64(n))
-		halfClose(pc.conn)
+		f()
 	}()
-	n, _ := io.Copy(data, pc.conn)
-	t.s.ctr.bytesToClient.Add(uint64(n))
-	pc.a.drop(pc)
+	return true
 }
 
 // halfClose passes the client's end of stream on to the peer.
