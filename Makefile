@@ -40,6 +40,9 @@ race:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
 
+# bench-relay and bench-load compare with coturn 4.17.1 from
+# ../shared/peers/coturn-latest when it is there, else Debian's coturn, and
+# print which (bench/coturn.sh; COTURN_BIN=/usr/bin forces Debian's).
 bench-relay: build
 	bash bench/relay.sh
 

@@ -29,24 +29,8 @@ for p in openssl jq; do
 	command -v "$p" >/dev/null || { echo "bench/load-tls.sh: $p missing: apt-get install -y $p" >&2; exit 3; }
 done
 (( 1000 % PPS == 0 )) || { echo "bench/load-tls.sh: PPS must divide 1000 (uclient takes a whole-ms interval)" >&2; exit 2; }
-if [[ -z ${COTURN_BIN:-} ]]; then
-	# ../shared beside the checkout (/work/main), or beside a worktree's parent.
-	root=$(cd "$(dirname "$0")/.." && pwd)
-	for latest in "$root/../shared/peers/coturn-latest" "$root/../../shared/peers/coturn-latest"; do
-		if [[ -x $latest ]]; then COTURN_BIN=$("$latest" 2>/dev/null || true); break; fi
-	done
-fi
-if [[ -n ${COTURN_BIN:-} && -x $COTURN_BIN/turnserver ]]; then
-	turnserver=$COTURN_BIN/turnserver uclient_bin=$COTURN_BIN/turnutils_uclient
-else
-	turnserver=$(command -v turnserver || true) uclient_bin=$(command -v turnutils_uclient || true)
-	[[ -n $turnserver && -n $uclient_bin ]] || { echo "bench/load-tls.sh: coturn missing: apt-get install -y coturn" >&2; exit 3; }
-fi
-version=$("$turnserver" --version 2>/dev/null | head -1)
-echo "coturn: $version ($turnserver)"
-# 4.6's defaults need these off; 4.17 refuses or deprecates them.
-old_flags=()
-[[ $version == 4.6* ]] && old_flags=(--no-cli --no-dtls --no-stun-backward-compatibility)
+# shellcheck source=bench/coturn.sh
+source "$(dirname "$0")/coturn.sh"
 
 work=$(mktemp -d)
 pids=()
@@ -64,7 +48,7 @@ tls_port=$((port + 1))
 peer_port=$((port + 2))
 "$turnserver" -n --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$port" \
 	--tls-listening-port "$tls_port" --cert "$work/cert.pem" --pkey "$work/key.pem" \
-	--realm r --lt-cred-mech --user u:p --allow-loopback-peers "${old_flags[@]}" \
+	--realm r --lt-cred-mech --user u:p --allow-loopback-peers "${coturn_flags[@]}" \
 	--pidfile "$work/ts.pid" --userdb "$work/ts.db" --log-file stdout >"$work/turnserver.log" 2>&1 &
 pids+=($!)
 "$NATKIT" peer --listen "127.0.0.1:$peer_port" >"$work/peer.log" 2>&1 &

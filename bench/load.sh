@@ -10,9 +10,11 @@
 # prints natkit's highest clean packet rate, its allocation rate and its
 # memory at 10,000 allocations.
 #
-# Needs: bin/natkit, turnserver and turnutils_uclient (apt-get install -y
-# coturn), jq (apt-get install -y jq). Everything listens on 127.0.0.1 and
-# stops on exit. SECTIONS picks what runs (default: all of
+# Uses coturn 4.17.1 (turnserver and its threaded turnutils_uclient) from
+# ../shared/peers/coturn-latest when it runs, else Debian's coturn
+# (COTURN_BIN overrides; see bench/coturn.sh), and says which. Needs
+# bin/natkit and jq (apt-get install -y jq). Everything listens on
+# 127.0.0.1 and stops on exit. SECTIONS picks what runs (default: all of
 # "same high sweep alloc mem").
 set -euo pipefail
 
@@ -29,12 +31,11 @@ MEM_ALLOCS=${MEM_ALLOCS:-10000}    # concurrent allocations for the memory run
 SECTIONS=${SECTIONS:-"same high sweep alloc mem"}
 
 [[ -x $NATKIT ]] || { echo "bench/load.sh: $NATKIT missing: run make build" >&2; exit 3; }
-for p in turnserver turnutils_uclient; do
-	command -v "$p" >/dev/null || { echo "bench/load.sh: $p missing: apt-get install -y coturn" >&2; exit 3; }
-done
 command -v jq >/dev/null || { echo "bench/load.sh: jq missing: apt-get install -y jq" >&2; exit 3; }
 (( 1000 % PPS == 0 && 1000 % HIGH_PPS == 0 )) || {
 	echo "bench/load.sh: PPS and HIGH_PPS must divide 1000 (uclient takes a whole-ms interval)" >&2; exit 2; }
+# shellcheck source=bench/coturn.sh
+source "$(dirname "$0")/coturn.sh"
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 work=$(mktemp -d)
@@ -48,10 +49,9 @@ trap cleanup EXIT
 
 port=$((20000 + RANDOM % 20000))
 peer_port=$((port + 2))
-turnserver -n --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$port" \
-	--realm r --lt-cred-mech --user u:p --allow-loopback-peers --no-cli --no-tls --no-dtls \
-	--no-stun-backward-compatibility --pidfile "$work/ts.pid" --userdb "$work/ts.db" \
-	--log-file stdout >"$work/turnserver.log" 2>&1 &
+"$turnserver" -n --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$port" \
+	--realm r --lt-cred-mech --user u:p --allow-loopback-peers --no-tls "${coturn_flags[@]}" \
+	--pidfile "$work/ts.pid" --userdb "$work/ts.db" --log-file stdout >"$work/turnserver.log" 2>&1 &
 pids+=($!)
 "$NATKIT" peer --listen "127.0.0.1:$peer_port" >"$work/peer.log" 2>&1 &
 pids+=($!)
@@ -61,7 +61,7 @@ for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; 
 # wall-clock seconds to $work/wall.
 cpu() {
 	local TIMEFORMAT='%U %S %R'
-	{ time "$@" >"$work/out" 2>"$work/err"; } 2>"$work/time" || true
+	{ time timeout $((SECS * 10 + 60)) "$@" >"$work/out" 2>"$work/err"; } 2>"$work/time" || true
 	tail -1 "$work/time" | awk '{printf "%.3f", $1 + $2}' >"$work/cpu"
 	tail -1 "$work/time" | awk '{printf "%.3f", $3}' >"$work/wall"
 }
@@ -69,54 +69,61 @@ cpu() {
 # uclient PPS: one turnutils_uclient run; appends "sent recv secs loss% rtt_ms cpu" to $work/rows.u
 uclient() {
 	local n=$(($1 * SECS)) z=$((1000 / $1))
-	cpu turnutils_uclient -c -m "$ALLOCS" -n "$n" -z "$z" -l "$SIZE" -e 127.0.0.1 -r "$peer_port" \
+	cpu "$uclient_bin" -c -m "$ALLOCS" -n "$n" -z "$z" -l "$SIZE" -e 127.0.0.1 -r "$peer_port" \
 		-u u -w p -p "$port" 127.0.0.1
 	local sent recv loss rtt
-	sent=$(grep -o 'tot_send_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
-	recv=$(grep -o 'tot_recv_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2)
-	loss=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$work/out" | sed 's/.*(\(.*\)%)/\1/')
-	rtt=$(grep -o 'Average round trip delay [0-9.]*' "$work/out" | awk '{print $5}')
+	# A uclient that failed prints none of these: its row shows zeros.
+	sent=$(grep -o 'tot_send_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2 || true)
+	recv=$(grep -o 'tot_recv_msgs=[0-9]*' "$work/out" | tail -1 | cut -d= -f2 || true)
+	loss=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' "$work/out" | sed 's/.*(\(.*\)%)/\1/' || true)
+	rtt=$(grep -o 'Average round trip delay [0-9.]*' "$work/out" | awk '{print $5}' || true)
+	[[ -n $sent ]] || echo "bench/load.sh: turnutils_uclient printed no totals: $(tail -c 300 "$work/out")" >&2
 	# uclient's own transmit time is in whole seconds; the process's wall
 	# time (setup included) is the finer measure of how long it took.
 	echo "${sent:-0} ${recv:-0} $(cat "$work/wall") ${loss:-100} ${rtt:-0} $(cat "$work/cpu")" >>"$work/rows.u"
 }
 
-# natkit PPS: one natkit bench run; appends "sent recv secs loss% rtt_ms cpu p99_ms path" to $work/rows.n
+# natkit PPS: one natkit bench run; appends "sent recv secs loss% rtt_ms cpu p99_ms path late%" to $work/rows.n
 natkit() {
 	cpu "$NATKIT" bench "turn:127.0.0.1:$port" --user u --credential p --allocations "$ALLOCS" --pps "$1" \
 		--size "$SIZE" --duration "${SECS}s" --peer "127.0.0.1:$peer_port" --max-loss 100 --format json
 	jq -r --arg c "$(cat "$work/cpu")" '(.metrics | map({(.name): .}) | add) as $m
 		| [$m["packets.sent"].value, $m["packets.received"].value, ($m["packets.sent"].value / $m["packets.sent_rate"].value),
 		   (100 * ($m["packets.lost"].value // 0) / $m["packets.sent"].value), $m["relay.rtt"].mean, ($c|tonumber),
-		   $m["relay.rtt"].p99, .details.data_path] | map(tostring) | join(" ")' "$work/out" >>"$work/rows.n"
+		   $m["relay.rtt"].p99, .details.data_path, (100 * ($m["packets.late_sends"].value // 0) / $m["packets.sent"].value)]
+		| map(tostring) | join(" ")' "$work/out" >>"$work/rows.n" ||
+		{ echo "natkit bench failed: $(head -c 300 "$work/err")" >&2; echo "0 0 0 100 0 $(cat "$work/cpu") 0 - 100" >>"$work/rows.n"; }
 }
 
 # compare PPS: REPS alternating runs of each tool, each run's row, the
-# medians and the ratio.
+# medians and ranges, and the ratio.
 compare() {
 	local pps=$1
-	echo "== $ALLOCS allocations × $pps pps × $SIZE B, channel, ${SECS}s, coturn on 127.0.0.1:$port; $REPS runs each, alternating"
+	echo "== $ALLOCS allocations × $pps pps × $SIZE B, channel, ${SECS}s, coturn $coturn_version on 127.0.0.1:$port; $REPS runs each, alternating"
+	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	: >"$work/rows.u"; : >"$work/rows.n"
 	for _ in $(seq "$REPS"); do uclient "$pps"; natkit "$pps"; done
-	awk -v nreps="$REPS" '
-	function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+	awk '
+	function median(t,   i, j, k, a, x) { k = c[t]; for (i = 1; i <= k; i++) a[i] = v[t, i]
+		for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
+		return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+	function lo(t,   i, m) { m = v[t, 1]; for (i = 2; i <= c[t]; i++) if (v[t, i] < m) m = v[t, i]; return m }
+	function hi(t,   i, m) { m = v[t, 1]; for (i = 2; i <= c[t]; i++) if (v[t, i] > m) m = v[t, i]; return m }
 	BEGIN { printf "%-18s %9s %9s %9s %7s %11s %7s %11s %11s\n", "tool", "sent", "recv", "pkts/s", "loss%", "mean RTT ms", "CPU s", "CPU s/Mpkt", "pkts/CPU-s" }
 	{
-		tool = (FILENAME ~ /rows.u$/) ? "turnutils_uclient" : "natkit bench"
-		k = (tool == "natkit bench") ? "n" : "u"
+		k = (FILENAME ~ /rows.u$/) ? "u" : "n"
 		per = ($6 > 0 && $1 + $2 > 0) ? 1e6 * $6 / ($1 + $2) : 0
 		eff = ($6 > 0) ? ($1 + $2) / $6 : 0
-		c[k]++; cpm[k, c[k]] = per; pcs[k, c[k]] = eff; rate[k, c[k]] = ($3 > 0) ? $1 / $3 : 0
-		printf "%-18s %9d %9d %9.0f %7.3f %11.3f %7.2f %11.2f %11.0f%s\n", tool, $1, $2, ($3 > 0) ? $1 / $3 : 0, $4, $5, $6, per, eff, (k == "n") ? "  (" $8 ", RTT p99 " $7 " ms)" : ""
+		v[k, ++c[k]] = eff
+		printf "%-18s %9d %9d %9.0f %7.3f %11.3f %7.2f %11.2f %11.0f%s\n", (k == "n") ? "natkit bench" : "turnutils_uclient", $1, $2, ($3 > 0) ? $1 / $3 : 0, $4, $5, $6, per, eff, (k == "n") ? sprintf("  (%s, late %.2f%%, RTT p99 %s ms)", $8, $9, $7) : ""
 	}
 	END {
-		for (k in c) { n = c[k]; for (i = 1; i <= n; i++) { a[i] = cpm[k, i]; b[i] = pcs[k, i]; r[i] = rate[k, i] }
-			mc[k] = median(a, n); mp[k] = median(b, n); mr[k] = median(r, n); delete a; delete b; delete r }
-		printf "median: uclient %.0f pkts/s sent, %.2f CPU s/Mpkt; natkit %.0f pkts/s sent, %.2f CPU s/Mpkt\n", mr["u"], mc["u"], mr["n"], mc["n"]
-		printf "packets per CPU second, natkit / uclient: %.2f× (target ≥ 2×)\n", (mp["u"] > 0) ? mp["n"] / mp["u"] : 0
+		printf "packets per CPU second: uclient median %.0f (%.0f–%.0f), natkit median %.0f (%.0f–%.0f)\n", median("u"), lo("u"), hi("u"), median("n"), lo("n"), hi("n")
+		printf "natkit ÷ uclient: %.2f× (medians; worst–best pairing %.2f–%.2f×; target ≥ 2×)\n", (median("u") > 0) ? median("n") / median("u") : 0,
+			(hi("u") > 0) ? lo("n") / hi("u") : 0, (lo("u") > 0) ? hi("n") / lo("u") : 0
 	}' "$work/rows.u" "$work/rows.n"
-	echo "(CPU is user+sys of the whole process, setup included; packets count sent + received; uclient's rate is sent ÷ its process wall time, as it does not keep the -z schedule under load)"
+	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "(CPU is user+sys of the whole process, setup included; packets count sent + received; uclient's rate is sent ÷ its process wall time, as it does not keep the -z schedule under load; natkit's late% is sends more than 10 ms behind schedule)"
 }
 
 if want same; then compare "$PPS"; fi

@@ -14,6 +14,14 @@ const (
 	RelayPort = 3478
 	SideA     = "a"
 	SideB     = "b"
+	// IPv6 on the WAN (built when a side has IPv6): the relay's two
+	// addresses on the bridge, in the documentation range.
+	WANCIDR6  = "2001:db8::/64"
+	RelayIP6  = "2001:db8::1"
+	RelayAlt6 = "2001:db8::2"
+	// RelayName is the relay's name in the lab's resolver: an A record
+	// only, so an IPv6-only side gets the DNS64 synthesis.
+	RelayName = "relay.natkit.lab"
 )
 
 // DefaultStateDir holds one file per running topology, naming its owner's

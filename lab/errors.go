@@ -28,6 +28,19 @@ var (
 	ErrNameTaken = errors.New("lab names already in use")
 )
 
+// Why the NAT64 translator drops a packet; counted by reason in
+// NAT64Stats.Dropped (the text is the key).
+var (
+	errNAT64Malformed   = errors.New("malformed packet")
+	errNAT64NotOurs     = errors.New("destination outside the prefix or pool")
+	errNAT64Protocol    = errors.New("protocol not translated (UDP, TCP and ICMP echo are)")
+	errNAT64Fragment    = errors.New("fragment (not reassembled)")
+	errNAT64NoBinding   = errors.New("no binding for the pool port")
+	errNAT64Filtered    = errors.New("filtered: the IPv6 host never sent to this IPv4 endpoint")
+	errNAT64PortsUsedUp = errors.New("no free pool port")
+	errNAT64HopLimit    = errors.New("hop limit exhausted")
+)
+
 // ConfigError names the invalid Config field.
 type ConfigError = configerr.Error
 

@@ -26,20 +26,25 @@ import (
 func matrixCall(ctx context.Context, top *lab.Topology, turn, turnTCP bool) (*call.Result, error) {
 	na, _ := top.Net(lab.SideA)
 	nb, _ := top.Net(lab.SideB)
-	servers := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
-	if turn {
-		urls := []string{top.TURNURL()}
-		if turnTCP {
-			urls = append(urls, top.TURNTCPURL())
+	// Each side reaches the relay its own way (an IPv6-only side by the
+	// name its DNS64 resolves).
+	servers := func(side string) []webrtc.ICEServer {
+		s := []webrtc.ICEServer{{URLs: []string{top.STUNURLFor(side)}}}
+		if turn {
+			urls := top.TURNURLFor(side)
+			if turnTCP {
+				urls = append(urls, top.TURNTCPURL())
+			}
+			s = append(s, webrtc.ICEServer{URLs: urls, Username: "natkit", Credential: "natkit"})
 		}
-		servers = append(servers, webrtc.ICEServer{URLs: urls, Username: "natkit", Credential: "natkit"})
+		return s
 	}
 	ice := call.FastICE()
 	return call.Run(ctx, call.Config{
-		A: call.PeerConfig{Name: "a", Net: na, ICEServers: servers, ICE: &ice, CandidatesAfterAnswer: true, GatherTimeout: 2 * time.Second},
+		A: call.PeerConfig{Name: "a", Net: na, ICEServers: servers(lab.SideA), ICE: &ice, CandidatesAfterAnswer: true, GatherTimeout: 2 * time.Second},
 		// Behind udp-blocked, UDP STUN and TURN transactions time out
 		// before gathering completes: answer with what is there by then.
-		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers, ICE: &ice, NoTrickle: true, GatherTimeout: 2 * time.Second},
+		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers(lab.SideB), ICE: &ice, NoTrickle: true, GatherTimeout: 2 * time.Second},
 		ConnectTimeout: 6 * time.Second,
 		Probe:          call.ProbeConfig{Count: 3, Interval: 5 * time.Millisecond, Grace: time.Second},
 	})

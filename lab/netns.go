@@ -3,8 +3,11 @@ package lab
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/pion/transport/v3"
 	"golang.org/x/sys/unix"
@@ -20,6 +23,10 @@ const netnsDir = "/run/netns"
 type Net struct {
 	name string
 	fd   int
+	// hosts is the lab's resolver for this namespace (e.g. the relay's
+	// name, with DNS64 synthesis on a NAT64 side), set before the Net is
+	// handed out; other names go to the system resolver.
+	hosts map[string][]netip.Addr
 }
 
 var _ transport.Net = (*Net)(nil)
@@ -102,8 +109,39 @@ func (l tcpListener) AcceptTCP() (transport.TCPConn, error) { return l.TCPListen
 
 // Dial implements transport.Net.
 func (n *Net) Dial(network, address string) (c net.Conn, err error) {
-	err = n.Do(func() (e error) { c, e = net.Dial(network, address); return e }) //nolint:noctx
-	return c, err
+	return n.CreateDialer(&net.Dialer{}).Dial(network, address)
+}
+
+// lookup resolves a name of the lab's resolver for network ("udp4",
+// "tcp6", "udp", ...): the addresses of that family; for either family,
+// IPv4 first when resolving (Go's Resolve*Addr pick the first IPv4
+// address of a name), IPv6 first when dialing (RFC 6724's order, as
+// Go's dialer tries them). ok is false for other names.
+func (n *Net) lookup(network, address string, dialing bool) (addrs []netip.AddrPort, ok bool, err error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, false, nil //nolint:nilerr // not host:port: the system resolver says what is wrong
+	}
+	ips, ok := n.hosts[host]
+	if !ok {
+		return nil, false, nil
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, true, &net.AddrError{Err: "invalid port", Addr: address}
+	}
+	want4, want6 := !strings.HasSuffix(network, "6"), !strings.HasSuffix(network, "4")
+	for _, six := range []bool{dialing, !dialing} {
+		for _, ip := range ips {
+			if ip.Is6() == six && ((six && want6) || (!six && want4)) {
+				addrs = append(addrs, netip.AddrPortFrom(ip, uint16(p)))
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, true, &net.DNSError{Err: "no suitable address found", Name: host, IsNotFound: true}
+	}
+	return addrs, true, nil
 }
 
 // DialUDP implements transport.Net.
@@ -134,12 +172,24 @@ func (n *Net) ResolveIPAddr(network, address string) (a *net.IPAddr, err error) 
 
 // ResolveUDPAddr implements transport.Net.
 func (n *Net) ResolveUDPAddr(network, address string) (a *net.UDPAddr, err error) {
+	if addrs, ok, err := n.lookup(network, address, false); ok {
+		if err != nil {
+			return nil, err
+		}
+		return net.UDPAddrFromAddrPort(addrs[0]), nil
+	}
 	err = n.Do(func() (e error) { a, e = net.ResolveUDPAddr(network, address); return e })
 	return a, err
 }
 
 // ResolveTCPAddr implements transport.Net.
 func (n *Net) ResolveTCPAddr(network, address string) (a *net.TCPAddr, err error) {
+	if addrs, ok, err := n.lookup(network, address, false); ok {
+		if err != nil {
+			return nil, err
+		}
+		return net.TCPAddrFromAddrPort(addrs[0]), nil
+	}
 	err = n.Do(func() (e error) { a, e = net.ResolveTCPAddr(network, address); return e })
 	return a, err
 }
@@ -201,7 +251,24 @@ type nsDialer struct {
 	d *net.Dialer
 }
 
+// Dial tries each address of a name the lab resolves in turn, IPv6 first,
+// as a system dialer does.
 func (d nsDialer) Dial(network, address string) (c net.Conn, err error) {
-	err = d.n.Do(func() (e error) { c, e = d.d.Dial(network, address); return e }) //nolint:noctx
-	return c, err
+	targets := []string{address}
+	if addrs, ok, lerr := d.n.lookup(network, address, true); ok {
+		if lerr != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: lerr}
+		}
+		targets = targets[:0]
+		for _, a := range addrs {
+			targets = append(targets, a.String())
+		}
+	}
+	for _, target := range targets {
+		err = d.n.Do(func() (e error) { c, e = d.d.Dial(network, target); return e }) //nolint:noctx
+		if err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
 }

@@ -29,6 +29,15 @@ type Preset struct {
 	PortPreserving bool
 	// UDPBlocked: only TCP to ports 443 and 3478 leaves the side.
 	UDPBlocked bool
+	// Family is the side's address families: FamilyIPv4 (the default
+	// when empty), FamilyDual or FamilyIPv6. An IPv6 side's addresses are
+	// globally routed (2001:db8:X::/64, no translation) behind the router's
+	// stateful firewall; Mapping and Filtering describe its IPv4 path.
+	Family string
+	// NAT64: the router translates 64:ff9b::/96 to IPv4 (a TUN device
+	// running natkit's translator), and the lab's resolver synthesizes
+	// AAAA records from A records for the side (DNS64).
+	NAT64 bool
 	// Routers are the rulesets from the host outwards; cgnat has two.
 	// $TABLE, $LAN, $WAN, $PUBLIC and $INSIDE are replaced when built.
 	Routers []string
@@ -86,6 +95,24 @@ const (
 		flags dynamic,timeout
 		timeout 5m
 	}`
+	// firewall6 is an IPv6 home router's stateful firewall (RFC 6092):
+	// no translation, replies and the router's neighbour discovery come
+	// in, nothing unsolicited is forwarded: port-restricted-like
+	// filtering on the host's own address.
+	firewall6 = `table ip6 $TABLE {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept
+	}
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		iifname "$LAN" accept
+	}
+}
+`
 	udpBlockedForward = `
 	chain forward {
 		type filter hook forward priority filter; policy drop;
@@ -124,6 +151,38 @@ var presets = []Preset{
 	{Name: "udp-blocked", UDPBlocked: true, Classic: "UDP blocked",
 		Routers: []string{fmt.Sprintf(natMasquerade, "", udpBlockedForwardInput)},
 		Why:     "masquerade plus a firewall that lets out only TCP to ports 443 and 3478: only TURN over TCP or TLS gets through"},
+	{Name: "dual-stack", Mapping: "EIM", Filtering: "APDF", Classic: "port restricted cone", PortPreserving: true, Family: FamilyDual,
+		Routers: []string{fmt.Sprintf(natMasquerade, "", statefulDrop) + firewall6},
+		Why:     "a dual-stack home router: IPv4 as port-restricted-cone (masquerade plus the stateful firewall), IPv6 routed to the host's global address with no translation behind the same kind of stateful firewall"},
+	{Name: "ipv6-only-nat64", Mapping: "EIM", Filtering: "APDF", Classic: "port restricted cone", PortPreserving: true, Family: FamilyIPv6, NAT64: true,
+		Routers: []string{firewall6},
+		Why:     "an IPv6-only mobile network: the host has only a global IPv6 address behind a stateful firewall, and reaches IPv4 through the router's NAT64 (64:ff9b::/96, endpoint-independent mapping, address-and-port-dependent filtering) with DNS64 names"},
+}
+
+// Address families of Preset.Family.
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyDual = "dual"
+	FamilyIPv6 = "ipv6"
+)
+
+// HasIPv4 reports whether the side's host has an IPv4 address.
+func (p Preset) HasIPv4() bool { return p.Family != FamilyIPv6 }
+
+// HasIPv6 reports whether the side's host has an IPv6 address.
+func (p Preset) HasIPv6() bool { return p.Family == FamilyDual || p.Family == FamilyIPv6 }
+
+// Families describes the side's families, e.g. "IPv6 only, NAT64".
+func (p Preset) Families() string {
+	switch {
+	case p.NAT64:
+		return "IPv6 only, NAT64"
+	case p.Family == FamilyIPv6:
+		return "IPv6 only"
+	case p.Family == FamilyDual:
+		return "dual stack"
+	}
+	return "IPv4"
 }
 
 // udpBlockedForwardInput is the udp-blocked firewall: the router's own
@@ -175,6 +234,9 @@ func (p Preset) Describe() string {
 	s := fmt.Sprintf("%s (%s/%s", p.Name, p.Mapping, p.Filtering)
 	if p.Clash {
 		s += ", clash"
+	}
+	if p.HasIPv6() {
+		s += ", " + p.Families()
 	}
 	return s + ")"
 }

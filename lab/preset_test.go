@@ -3,6 +3,7 @@ package lab_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -20,8 +21,14 @@ func natProbe(t *testing.T, top *lab.Topology) (*natbehavior.Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	server := top.STUNURL()[len("stun:"):]
+	if top.HostIP(lab.SideA) == nil {
+		// IPv6 only: the relay's synthesized address (natkit nat resolves
+		// a name to its A record, as Go does).
+		server = "[" + lab.Synthesize(netip.MustParseAddr(lab.RelayIP)).String() + "]:3478"
+	}
 	return natbehavior.Run(ctx, natbehavior.Config{
-		Net: n, Server: top.STUNURL()[len("stun:"):], Hairpin: true,
+		Net: n, Server: server, Hairpin: true,
 		Retransmit: natbehavior.Retransmit{RTO: 100 * time.Millisecond, Budget: time.Second},
 	})
 }
@@ -47,6 +54,14 @@ func TestPresetsClassified(t *testing.T) {
 			wantM, wantF := natbehavior.Mapping(p.Mapping), natbehavior.Filtering(p.Filtering)
 			if p.NoNAT {
 				wantM, wantF = natbehavior.MappingNoNAT, natbehavior.FilteringEIF
+			}
+			if p.NAT64 {
+				// The server's OTHER-ADDRESS is IPv4, which an IPv6-only
+				// host cannot reach (natkit nat does not synthesize it),
+				// so the mapping test cannot run: reality, documented in
+				// docs/lab.md. TestNAT64RealExchange and the translator's
+				// unit tests check its endpoint-independent mapping.
+				wantM = natbehavior.MappingUnknown
 			}
 			if res.Mapping != wantM || res.Filtering != wantF {
 				t.Errorf("%s: natkit nat found %s/%s, want %s/%s; notes %v; tests %+v", p.Name, res.Mapping, res.Filtering, wantM, wantF, res.Notes, res.Tests)

@@ -20,9 +20,22 @@ func (p Preset) mapsPerPeer(peerFirst bool) bool {
 // side's public port towards the other differs from the one the STUN
 // server saw (a symmetric NAT, or a clash NAT that the peer's check reached
 // first) while the other side drops packets from ports it has not sent to.
+// Two sides with IPv6 connect directly over it; an IPv6-only side and an
+// IPv4-only side never do.
 // aFirst says that a's first check reaches b's router before b's reaches
 // a's.
 func ExpectDirect(a, b Preset, aFirst bool) bool {
+	if a.HasIPv6() && b.HasIPv6() {
+		// Global addresses behind stateful firewalls: no translation,
+		// so each side's checks open its firewall for the other's.
+		return true
+	}
+	if !a.HasIPv4() || !b.HasIPv4() {
+		// An IPv6-only side reaches IPv4 only through NAT64 (synthesized
+		// addresses), but ICE pairs an IPv4 candidate only with IPv4
+		// ones: nothing pairs a NAT64 side with an IPv4-only peer.
+		return false
+	}
 	if a.UDPBlocked || b.UDPBlocked {
 		return false
 	}
@@ -39,7 +52,8 @@ const (
 )
 
 // Expect is the kernel theory for a call between a and b, with or without
-// a TURN server (offered over UDP and TCP): the paths the call may take,
+// a TURN server (offered over UDP and TCP; an IPv6-only side reaches it
+// through its NAT64): the paths the call may take,
 // "direct", "relay" or "failed". It is one path, except for a race: a clash
 // NAT facing a port-filtering peer connects directly when its own first
 // check to the peer leaves before the peer's first check arrives, and

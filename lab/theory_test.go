@@ -48,6 +48,17 @@ func TestExpectKernelPresets(t *testing.T) {
 		{"random-port", "restricted-cone", false, []string{"direct"}},
 		{"random-port", "cgnat", false, []string{"failed"}},
 		{"full-cone-hairpin", "symmetric", false, []string{"direct"}},
+		// IPv6: global addresses behind firewalls connect directly, even
+		// where the IPv4 NATs could not; an IPv6-only side and an
+		// IPv4-only side only through the relay.
+		{"dual-stack", "dual-stack", false, []string{"direct"}},
+		{"ipv6-only-nat64", "dual-stack", false, []string{"direct"}},
+		{"ipv6-only-nat64", "ipv6-only-nat64", false, []string{"direct"}},
+		{"ipv6-only-nat64", "port-restricted-cone", false, []string{"failed"}},
+		{"open", "ipv6-only-nat64", true, []string{"relay"}},
+		{"ipv6-only-nat64", "udp-blocked", true, []string{"relay"}},
+		{"dual-stack", "symmetric", false, []string{"failed"}},
+		{"dual-stack", "full-cone", false, []string{"direct"}},
 	} {
 		got, err := lab.Expect(tc.a, tc.b, tc.turn)
 		if err != nil || !slices.Equal(got, tc.want) {

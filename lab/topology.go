@@ -21,11 +21,14 @@ import (
 )
 
 // sidePlan is a side's addresses: the same public addresses as vnet.
+// An IPv6 side's LAN is a global /64 (lan6), its router's WAN port wan6;
+// a NAT64 side's IPv4 pool address is pool64.
 var sidePlan = map[string]struct {
 	public, lan, carrier string // carrier: the /24 between home router and carrier NAT
+	lan6, wan6, pool64   string
 }{
-	SideA: {"203.0.113.10", "10.1.0", "100.64.1"},
-	SideB: {"203.0.113.20", "10.2.0", "100.64.2"},
+	SideA: {"203.0.113.10", "10.1.0", "100.64.1", "2001:db8:a::", "2001:db8::10", "203.0.113.11"},
+	SideB: {"203.0.113.20", "10.2.0", "100.64.2", "2001:db8:b::", "2001:db8::20", "203.0.113.21"},
 }
 
 // Topology is a running kernel lab: a WAN namespace with a bridge holding
@@ -56,8 +59,10 @@ type side struct {
 	host     *Net
 	routers  []*Net // from the host outwards
 	rulesets []string
-	hostIP   net.IP
-	publicIP net.IP
+	hostIP   net.IP // IPv4, nil on an IPv6-only side
+	publicIP net.IP // IPv4 on the WAN: a NAT64 side's pool address
+	hostIP6  net.IP // global IPv6, nil on an IPv4 side
+	nat64    *nat64Device
 	// The access link: upDev in the host, downDev in downNet (the first
 	// router, or the WAN for an open side).
 	upDev, downDev string
@@ -178,9 +183,13 @@ func (t *Topology) build() error {
 	t.wan = nets[t.ns("wan")]
 	for _, sd := range t.sides {
 		sd.host = nets[t.ns(sd.name)]
+		sd.host.hosts = map[string][]netip.Addr{RelayName: t.relayAddrs(sd.preset)}
 		for i := range sd.preset.Routers {
 			sd.routers = append(sd.routers, nets[t.ns(fmt.Sprintf("%sr%d", sd.name, i))])
 		}
+	}
+	if err := t.startNAT64s(); err != nil {
+		return &BuildError{Part: "nat64", Err: err}
 	}
 	cfgs := t.plan(links, nets)
 	// Every namespace at once (an ip and an nft process each), then the
@@ -239,6 +248,8 @@ func (t *Topology) build() error {
 // ruleset.
 type nsConfig struct {
 	forward bool
+	ipv6    bool        // IPv6 on (off everywhere else, like vnet)
+	sysctls [][2]string // more, e.g. a device's proxy_delay
 	ip      []string
 	nft     string
 	tc      [][]string
@@ -247,10 +258,18 @@ type nsConfig struct {
 }
 
 func (c *nsConfig) apply(n *Net) error {
-	sysctls := [][2]string{{"net.ipv6.conf.all.disable_ipv6", "1"}, {"net.ipv6.conf.default.disable_ipv6", "1"}}
+	off := "1"
+	if c.ipv6 {
+		off = "0"
+	}
+	sysctls := [][2]string{{"net.ipv6.conf.all.disable_ipv6", off}, {"net.ipv6.conf.default.disable_ipv6", off}}
 	if c.forward {
 		sysctls = append(sysctls, [2]string{"net.ipv4.ip_forward", "1"})
+		if c.ipv6 {
+			sysctls = append(sysctls, [2]string{"net.ipv6.conf.all.forwarding", "1"})
+		}
 	}
+	sysctls = append(sysctls, c.sysctls...)
 	for _, s := range sysctls {
 		if err := writeSysctl(n, s[0], s[1]); err != nil {
 			return err
@@ -259,6 +278,21 @@ func (c *nsConfig) apply(n *Net) error {
 	if len(c.ip) > 0 {
 		if _, err := run(n, strings.Join(c.ip, "\n")+"\n", "ip", "-batch", "-"); err != nil {
 			return err
+		}
+	}
+	if c.ipv6 {
+		// No duplicate address detection (the devices exist now, the
+		// bridge too): until it ends, a second or more after a link goes
+		// up, a link-local address is tentative, and a router forwarding
+		// a packet has no source for its neighbour solicitation, so the
+		// first packets would wait a second or two for a retransmission.
+		for _, dev := range c.up {
+			if dev == "lo" {
+				continue
+			}
+			if err := writeSysctl(n, "net.ipv6.conf."+dev+".accept_dad", "0"); err != nil {
+				return err
+			}
 		}
 	}
 	if c.nft != "" {
@@ -286,6 +320,13 @@ func (t *Topology) plan(links []link, nets map[string]*Net) map[string]*nsConfig
 		"addr add "+RelayAlt+"/24 dev "+br)
 	wan.up = append(wan.up, br)
 	wan.nft = t.controlTable()
+	if t.hasIPv6() {
+		// Without a multicast querier, MLD snooping could stop the
+		// bridge forwarding neighbour solicitations.
+		wan.ipv6 = true
+		wan.ip = append(wan.ip, "link set "+br+" type bridge mcast_snooping 0",
+			"addr add "+RelayIP6+"/64 dev "+br+" nodad", "addr add "+RelayAlt6+"/64 dev "+br+" nodad")
+	}
 	for _, name := range []string{SideA, SideB} {
 		sd := t.sides[name]
 		plan := sidePlan[name]
@@ -298,6 +339,10 @@ func (t *Topology) plan(links []link, nets map[string]*Net) map[string]*nsConfig
 		sd.upDev, sd.downDev = sideLinks[0].upDev, sideLinks[0].downDev
 		sd.downNet = nets[sideLinks[0].downNS]
 		sd.publicIP = net.ParseIP(plan.public)
+		if sd.preset.NAT64 {
+			sd.publicIP = net.ParseIP(plan.pool64)
+		}
+		v4, v6 := sd.preset.HasIPv4(), sd.preset.HasIPv6()
 		// Addresses of each link's two ends ("" for a bridge port).
 		for k, l := range sideLinks {
 			var upAddr, downAddr string
@@ -310,16 +355,23 @@ func (t *Topology) plan(links []link, nets map[string]*Net) map[string]*nsConfig
 				upAddr, downAddr = plan.carrier+".2", plan.carrier+".1"
 			}
 			up, down := cfgs[l.upNS], cfgs[l.downNS]
-			up.ip = append(up.ip, "addr add "+upAddr+"/24 dev "+l.upDev)
+			if v4 || downAddr == "" {
+				up.ip = append(up.ip, "addr add "+upAddr+"/24 dev "+l.upDev)
+			}
 			up.up = append(up.up, l.upDev)
 			if downAddr != "" {
-				up.route = append(up.route, "route add default via "+downAddr)
-				down.ip = append(down.ip, "addr add "+downAddr+"/24 dev "+l.downDev)
+				if v4 {
+					up.route = append(up.route, "route add default via "+downAddr)
+					down.ip = append(down.ip, "addr add "+downAddr+"/24 dev "+l.downDev)
+				}
 			} else {
 				down.ip = append(down.ip, "link set "+l.downDev+" master "+br)
 			}
 			down.up = append(down.up, l.downDev)
-			if k == 0 {
+			if v6 {
+				t.plan6(sd, k, l, up, down, wan)
+			}
+			if k == 0 && v4 {
 				sd.hostIP = net.ParseIP(upAddr)
 			}
 			if k > 0 {
@@ -343,6 +395,65 @@ func (t *Topology) plan(links []link, nets map[string]*Net) map[string]*nsConfig
 	return cfgs
 }
 
+// plan6 gives an IPv6 side's link k its IPv6 addresses and routes: the
+// host's LAN is the side's global /64, the router's WAN port is on the
+// WAN's /64 with routes to the other side's /64 (over the bridge, like
+// IPv4), and the WAN routes the side's /64 to the router. A NAT64 router
+// routes the prefix and its pool address into its TUN device and answers
+// ARP for the pool address on the WAN.
+func (t *Topology) plan6(sd *side, k int, l link, up, down, wan *nsConfig) {
+	plan := sidePlan[sd.name]
+	up.ipv6, down.ipv6 = true, true
+	if k == 0 {
+		up.ip = append(up.ip, "addr add "+plan.lan6+"2/64 dev "+l.upDev+" nodad")
+		up.route = append(up.route, "route add ::/0 via "+plan.lan6+"1")
+		down.ip = append(down.ip, "addr add "+plan.lan6+"1/64 dev "+l.downDev+" nodad")
+		sd.hostIP6 = net.ParseIP(plan.lan6 + "2")
+	}
+	if l.downNS != t.ns("wan") {
+		return
+	}
+	up.ip = append(up.ip, "addr add "+plan.wan6+"/64 dev "+l.upDev+" nodad")
+	wan.route = append(wan.route, "route add "+plan.lan6+"/64 via "+plan.wan6)
+	for _, other := range []string{SideA, SideB} {
+		if o := t.sides[other]; other != sd.name && o.preset.HasIPv6() {
+			up.route = append(up.route, "route add "+sidePlan[other].lan6+"/64 via "+sidePlan[other].wan6)
+		}
+	}
+	if sd.nat64 != nil {
+		up.up = append(up.up, sd.nat64.name)
+		up.sysctls = append(up.sysctls, [2]string{"net.ipv4.neigh." + l.upDev + ".proxy_delay", "0"})
+		up.route = append(up.route, "route add "+NAT64Prefix.String()+" dev "+sd.nat64.name,
+			"route add "+plan.pool64+"/32 dev "+sd.nat64.name, "neigh add proxy "+plan.pool64+" dev "+l.upDev)
+	}
+}
+
+// hasIPv6 reports whether either side has IPv6, so the WAN needs it.
+func (t *Topology) hasIPv6() bool {
+	for _, sd := range t.sides {
+		if sd.preset.HasIPv6() {
+			return true
+		}
+	}
+	return false
+}
+
+// startNAT64s starts the translator of each NAT64 side in its router.
+func (t *Topology) startNAT64s() error {
+	for _, name := range []string{SideA, SideB} {
+		sd := t.sides[name]
+		if !sd.preset.NAT64 {
+			continue
+		}
+		d, err := startNAT64(sd.routers[len(sd.routers)-1], t.prefix+name+"64", netip.MustParseAddr(sidePlan[name].pool64))
+		if err != nil {
+			return err
+		}
+		sd.nat64 = d
+	}
+	return nil
+}
+
 // controlTable is the WAN's bridge filter: firewall relay-only and cut
 // direct, switched by rewriting its forward chain. Traffic to the relay is
 // the bridge's own input, so only side-to-side packets are forwarded.
@@ -363,15 +474,22 @@ func (t *Topology) table() string { return strings.TrimSuffix(t.prefix, "-") }
 
 func (t *Topology) startRelay() error {
 	addr := net.JoinHostPort(RelayIP, fmt.Sprint(RelayPort))
+	listen := []relay.Listener{{Network: relay.NetworkUDP, Addr: addr}, {Network: relay.NetworkTCP, Addr: addr}}
+	// The WAN is the documentation range, which a real relay refuses as
+	// reserved; here it is the Internet (and 2001:db8::/32 its IPv6).
+	allow := []netip.Prefix{netip.MustParsePrefix(WANCIDR)}
+	if t.hasIPv6() {
+		addr6 := net.JoinHostPort(RelayIP6, fmt.Sprint(RelayPort))
+		listen = append(listen, relay.Listener{Network: relay.NetworkUDP, Addr: addr6}, relay.Listener{Network: relay.NetworkTCP, Addr: addr6})
+		allow = append(allow, netip.MustParsePrefix("2001:db8::/32"))
+	}
 	srv, err := relay.New(relay.Config{
-		Net:    t.wan,
-		Listen: []relay.Listener{{Network: relay.NetworkUDP, Addr: addr}, {Network: relay.NetworkTCP, Addr: addr}},
-		AltIP:  net.ParseIP(RelayAlt),
-		Realm:  t.cfg.Realm,
-		Users:  t.cfg.Users,
-		// The WAN is the documentation range, which a real relay refuses
-		// as reserved; here it is the Internet.
-		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix(WANCIDR)}},
+		Net:        t.wan,
+		Listen:     listen,
+		AltIP:      net.ParseIP(RelayAlt),
+		Realm:      t.cfg.Realm,
+		Users:      t.cfg.Users,
+		PeerPolicy: relay.PeerPolicy{Allow: allow},
 		Logger:     t.cfg.Logger,
 		OnAuthFailure: func(f relay.AuthFailure) {
 			src := f.Client.String()
@@ -393,8 +511,9 @@ func (t *Topology) sideOf(addr string) string {
 	if err != nil {
 		host = addr
 	}
+	ip := net.ParseIP(host)
 	for name, sd := range t.sides {
-		if sd.publicIP.String() == host {
+		if sd.publicIP.Equal(ip) || (sd.hostIP6 != nil && sd.hostIP6.Equal(ip)) {
 			return name
 		}
 	}
@@ -456,6 +575,63 @@ func (t *Topology) Rulesets(sideName string) []string {
 		return append([]string(nil), sd.rulesets...)
 	}
 	return nil
+}
+
+// HostIPv6 returns the global IPv6 address of side's host, nil on an IPv4
+// side.
+func (t *Topology) HostIPv6(sideName string) net.IP {
+	if sd, ok := t.sides[sideName]; ok {
+		return sd.hostIP6
+	}
+	return nil
+}
+
+// NAT64Stats returns what side's NAT64 translated and dropped; false
+// when the side has no NAT64.
+func (t *Topology) NAT64Stats(sideName string) (NAT64Stats, bool) {
+	sd, ok := t.sides[sideName]
+	if !ok || sd.nat64 == nil {
+		return NAT64Stats{}, false
+	}
+	return sd.nat64.x.stats(), true
+}
+
+// relayAddrs is what the lab's resolver answers for RelayName on a side
+// behind p: the relay's A record, and on a NAT64 side the AAAA record a
+// DNS64 resolver synthesizes from it.
+func (t *Topology) relayAddrs(p Preset) []netip.Addr {
+	a := netip.MustParseAddr(RelayIP)
+	if p.NAT64 {
+		return []netip.Addr{Synthesize(a), a}
+	}
+	return []netip.Addr{a}
+}
+
+// relayHost is how side reaches the relay: its address, or on an IPv6-only
+// side the relay's name, which the side's DNS64 resolves to the
+// synthesized address (an IPv6 literal would do for the kernel, but pion's
+// gathering formats host:port without brackets).
+func (t *Topology) relayHost(sideName string) string {
+	if sd, ok := t.sides[sideName]; ok && !sd.preset.HasIPv4() {
+		return RelayName
+	}
+	return RelayIP
+}
+
+// STUNURLFor is the relay's STUN URL as side reaches it (see relayHost).
+func (t *Topology) STUNURLFor(sideName string) string {
+	return fmt.Sprintf("stun:%s:%d", t.relayHost(sideName), RelayPort)
+}
+
+// TURNURLFor is the relay's TURN URLs as side reaches them: over UDP, and
+// also over TCP on an IPv6-only side.
+func (t *Topology) TURNURLFor(sideName string) []string {
+	h := t.relayHost(sideName)
+	urls := []string{fmt.Sprintf("turn:%s:%d?transport=udp", h, RelayPort)}
+	if h == RelayName {
+		urls = append(urls, fmt.Sprintf("turn:%s:%d?transport=tcp", h, RelayPort))
+	}
+	return urls
 }
 
 // STUNURL is the relay's STUN URL.
@@ -539,10 +715,17 @@ func (t *Topology) applyControl() error {
 	tbl := t.table()
 	rules := []string{"flush chain bridge " + tbl + " forward"}
 	a, b := t.sides[SideA].publicIP, t.sides[SideB].publicIP
+	a6, b6 := t.sides[SideA].preset.HasIPv6(), t.sides[SideB].preset.HasIPv6()
 	if t.cut {
 		rules = append(rules,
 			fmt.Sprintf("add rule bridge %s forward ip saddr %s ip daddr %s counter name cut_a drop", tbl, a, b),
 			fmt.Sprintf("add rule bridge %s forward ip saddr %s ip daddr %s counter name cut_b drop", tbl, b, a))
+		if a6 && b6 {
+			pa, pb := sidePlan[SideA].lan6+"/64", sidePlan[SideB].lan6+"/64"
+			rules = append(rules,
+				fmt.Sprintf("add rule bridge %s forward ip6 saddr %s ip6 daddr %s counter name cut_a drop", tbl, pa, pb),
+				fmt.Sprintf("add rule bridge %s forward ip6 saddr %s ip6 daddr %s counter name cut_b drop", tbl, pb, pa))
+		}
 	}
 	for _, name := range []string{SideA, SideB} {
 		if t.firewall[name] {
@@ -550,6 +733,12 @@ func (t *Topology) applyControl() error {
 			rules = append(rules,
 				fmt.Sprintf("add rule bridge %s forward meta l4proto udp ip saddr %s counter name fw_%s drop", tbl, pub, name),
 				fmt.Sprintf("add rule bridge %s forward meta l4proto udp ip daddr %s counter name fw_%s drop", tbl, pub, name))
+			if t.sides[name].preset.HasIPv6() {
+				p6 := sidePlan[name].lan6 + "/64"
+				rules = append(rules,
+					fmt.Sprintf("add rule bridge %s forward meta l4proto udp ip6 saddr %s counter name fw_%s drop", tbl, p6, name),
+					fmt.Sprintf("add rule bridge %s forward meta l4proto udp ip6 daddr %s counter name fw_%s drop", tbl, p6, name))
+			}
 		}
 	}
 	t.mu.Unlock()
@@ -728,6 +917,11 @@ func (t *Topology) destroy() error {
 		_ = t.wan.Close()
 	}
 	for _, sd := range t.sides {
+		if sd.nat64 != nil {
+			if err := sd.nat64.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("stop nat64 of side %s: %w", sd.name, err))
+			}
+		}
 		if sd.host != nil {
 			_ = sd.host.Close()
 		}

@@ -22,6 +22,9 @@ const (
 	NetworkUDP = "udp"
 	NetworkTCP = "tcp"
 	NetworkTLS = "tls"
+	// NetworkDTLS is TURN over DTLS over UDP (RFC 7350), served with
+	// the TLS certificates.
+	NetworkDTLS = "dtls"
 )
 
 // Defaults filled in by Config.withDefaults (the one place defaults live).
@@ -58,7 +61,7 @@ const (
 
 // Listener is one address the relay serves TURN and STUN on.
 type Listener struct {
-	// Network is "udp", "tcp" or "tls". Required.
+	// Network is "udp", "tcp", "tls" or "dtls". Required.
 	Network string
 	// Addr is IP:PORT; port 0 picks a free port (see Server.Addrs). Required.
 	Addr string
@@ -66,11 +69,12 @@ type Listener struct {
 
 func (l Listener) String() string { return l.Network + "://" + l.Addr }
 
-// ParseListener parses "udp://IP:PORT", "tcp://IP:PORT" or "tls://IP:PORT".
+// ParseListener parses "udp://IP:PORT", "tcp://IP:PORT", "tls://IP:PORT"
+// or "dtls://IP:PORT" (an IPv6 IP in brackets).
 func ParseListener(s string) (Listener, error) {
 	scheme, addr, ok := strings.Cut(s, "://")
 	if !ok {
-		return Listener{}, fmt.Errorf("want udp://IP:PORT, tcp://IP:PORT or tls://IP:PORT")
+		return Listener{}, fmt.Errorf("want udp://IP:PORT, tcp://IP:PORT, tls://IP:PORT or dtls://IP:PORT")
 	}
 	l := Listener{Network: strings.ToLower(scheme), Addr: addr}
 	if err := l.validate(); err != nil {
@@ -81,9 +85,9 @@ func ParseListener(s string) (Listener, error) {
 
 func (l Listener) validate() error {
 	switch l.Network {
-	case NetworkUDP, NetworkTCP, NetworkTLS:
+	case NetworkUDP, NetworkTCP, NetworkTLS, NetworkDTLS:
 	default:
-		return fmt.Errorf("network %q: want udp, tcp or tls", l.Network)
+		return fmt.Errorf("network %q: want udp, tcp, tls or dtls", l.Network)
 	}
 	host, port, err := net.SplitHostPort(l.Addr)
 	if err != nil {
@@ -182,8 +186,9 @@ type Config struct {
 	// ConnectionBind before it is closed (RFC 6062 section 5.2: 30 s).
 	// Default: 30s.
 	TCPBindTimeout time.Duration
-	// TLSConfig serves "tls" listeners. Default: nil (required when there
-	// is a tls listener).
+	// TLSConfig serves "tls" listeners, and its Certificates "dtls"
+	// listeners. Default: nil (required when there is a tls or dtls
+	// listener).
 	TLSConfig *tls.Config
 	// SocketsPerListener opens this many SO_REUSEPORT sockets per UDP
 	// listener so that reads use several cores (real network only; 1 on
@@ -231,7 +236,7 @@ type AuthFailure struct {
 	Client net.Addr
 	// Reason is one of the Reason* constants, e.g. ReasonWrongPassword.
 	Reason string
-	// Transport is "udp", "tcp" or "tls"; Method the STUN method.
+	// Transport is "udp", "tcp" (tls too) or "dtls"; Method the STUN method.
 	Transport, Method string
 }
 
@@ -300,6 +305,9 @@ func (c Config) validate() error {
 		}
 		if l.Network == NetworkTLS && c.TLSConfig == nil {
 			return configErr(fmt.Sprintf("Listen[%d]", i), l.String(), "a tls listener needs TLSConfig")
+		}
+		if l.Network == NetworkDTLS && (c.TLSConfig == nil || len(c.TLSConfig.Certificates) == 0) {
+			return configErr(fmt.Sprintf("Listen[%d]", i), l.String(), "a dtls listener needs TLSConfig with Certificates (the TLS certificate serves DTLS too)")
 		}
 	}
 	if c.RelayIP == nil || c.RelayIP.IsUnspecified() {

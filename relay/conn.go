@@ -69,6 +69,7 @@ func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n := len(b)
 	c.s.noteReservation(&c.o, b)
+	b = c.s.completeAllocate(&c.o, b)
 	if isNonceChallenge(b) {
 		b = c.s.nonces.rebind(b, nonceTuple(NetworkUDP, addr, c.o.local))
 	}
@@ -193,19 +194,32 @@ type framedConn struct {
 	// closing the socket.
 	takeover func()
 	hijacked atomic.Bool
+
+	// dgram is set for DTLS: each Read of the connection is one record
+	// holding one whole message, read into buf.
+	dgram bool
+	buf   []byte
 }
 
 // frameBuffer is a connection's whole read buffer: one largest frame.
 const frameBuffer = 4096
 
 func newFramedConn(c net.Conn, r io.Reader, l *tcpListener) *framedConn {
-	fc := &framedConn{Conn: c, s: l.s, l: l, r: bufio.NewReaderSize(r, frameBuffer)}
+	fc := &framedConn{Conn: c, s: l.s, l: l}
+	transport := NetworkTCP // tls is tcp to the nonce binding and the logs
+	if l.transport == NetworkDTLS {
+		transport, fc.dgram, fc.buf = NetworkDTLS, true, make([]byte, frameBuffer)
+	} else {
+		fc.r = bufio.NewReaderSize(r, frameBuffer)
+	}
 	fc.o = origin{
-		transport: NetworkTCP, natIdx: -1, turn: true, local: c.LocalAddr(),
+		transport: transport, natIdx: -1, turn: true, local: c.LocalAddr(),
 		write:         func(b []byte, _ net.Addr) error { _, err := c.Write(b); return err },
 		authenticated: fc.authenticated,
 	}
-	fc.o.hijack = func(run func(net.Conn, io.Reader)) { fc.takeover = func() { run(c, fc.r) } }
+	if !fc.dgram { // RFC 6062 control and data connections are TCP or TLS only
+		fc.o.hijack = func(run func(net.Conn, io.Reader)) { fc.takeover = func() { run(c, fc.r) } }
+	}
 	return fc
 }
 
@@ -265,6 +279,9 @@ func (c *framedConn) Read(p []byte) (int, error) {
 }
 
 func (c *framedConn) readFrame() ([]byte, error) {
+	if c.dgram {
+		return c.readRecord()
+	}
 	hdr, err := c.r.Peek(4)
 	if err != nil {
 		return nil, err
@@ -300,6 +317,44 @@ func (c *framedConn) readFrame() ([]byte, error) {
 	return frame[:size:size], nil
 }
 
+// readRecord reads one DTLS record's message; a record that is neither
+// STUN nor ChannelData is dropped, as on UDP (datagrams need no
+// resynchronising). ChannelData need not be padded over DTLS (RFC 8656
+// §12.5), but pion's server cuts frames as on a stream, so the padding is
+// added here.
+func (c *framedConn) readRecord() ([]byte, error) {
+	for {
+		n, err := c.Conn.Read(c.buf[:inboundMTU])
+		if err != nil {
+			return nil, err
+		}
+		if size, ok := recordFrameSize(c.buf[:n]); ok {
+			if size > n { // ChannelData sent without its padding
+				clear(c.buf[n:size])
+			}
+			return c.buf[:size:size], nil
+		}
+		c.s.ctr.bad.inc(BadNotSTUN)
+		c.s.logBad(BadNotSTUN, c.RemoteAddr(), &c.o)
+	}
+}
+
+// recordFrameSize is the frame size of one datagram's message, ChannelData
+// padded to 4 bytes.
+func recordFrameSize(b []byte) (int, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	size := int(binary.BigEndian.Uint16(b[2:4]))
+	switch b[0] & 0xC0 {
+	case 0x40:
+		return 4 + (size+3)&^3, 4+size <= len(b)
+	case 0:
+		return 20 + size, len(b) >= 20 && 20+size == len(b) && binary.BigEndian.Uint32(b[4:8]) == magicCookie
+	}
+	return 0, false
+}
+
 func (c *framedConn) fail(reason string) error {
 	c.s.ctr.bad.inc(reason)
 	c.s.log.Info("relay: closing connection on bad frame", "reason", reason,
@@ -312,8 +367,9 @@ func (c *framedConn) fail(reason string) error {
 func (c *framedConn) Write(b []byte) (int, error) {
 	n := len(b)
 	c.s.noteReservation(&c.o, b)
+	b = c.s.completeAllocate(&c.o, b)
 	if isNonceChallenge(b) {
-		b = c.s.nonces.rebind(b, nonceTuple(NetworkTCP, c.RemoteAddr(), c.o.local))
+		b = c.s.nonces.rebind(b, nonceTuple(c.o.transport, c.RemoteAddr(), c.o.local))
 	}
 	if _, err := c.Conn.Write(b); err != nil {
 		return 0, err

@@ -65,6 +65,7 @@ func TestCoturnUclientInterop(t *testing.T) {
 		{"static user udp", loopback, []string{"-u", "lab", "-w", "labpass"}, true, ""},
 		{"static user tcp", loopback, []string{"-t", "-u", "lab", "-w", "labpass"}, true, ""},
 		{"static user tls", loopback, []string{"-t", "-S", "-u", "lab", "-w", "labpass"}, true, ""},
+		{"static user dtls", loopback, []string{"-S", "-u", "lab", "-w", "labpass"}, true, ""},
 		{"rest secret", loopback, []string{"-W", "shared-secret", "-u", "carol"}, true, ""},
 		{"wrong password", loopback, []string{"-u", "lab", "-w", "nope"}, false, "Cannot complete Allocation"},
 		{"default policy refuses loopback peer", relay.PeerPolicy{}, []string{"-u", "lab", "-w", "labpass"}, false, "403"},
@@ -73,12 +74,14 @@ func TestCoturnUclientInterop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := externaltest.FreePort(t, "127.0.0.1")
 			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			tlsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(externaltest.FreeTCPPort(t, "127.0.0.1")))
+			// tls and dtls share a port number, as on coturn's
+			// tls-listening-port.
+			tlsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(externaltest.FreePort(t, "127.0.0.1")))
 			tlsCfg, _, err := relay.SelfSignedTLS([]string{"127.0.0.1"}, time.Hour)
 			require.NoError(t, err)
 			srv := startLoopback(t, relay.Config{
 				Listen: []relay.Listener{{Network: "udp", Addr: addr}, {Network: "tcp", Addr: addr},
-					{Network: "tls", Addr: tlsAddr}},
+					{Network: "tls", Addr: tlsAddr}, {Network: "dtls", Addr: tlsAddr}},
 				Users:      map[string]string{"lab": "labpass"},
 				Secrets:    []string{"shared-secret"},
 				PeerPolicy: tc.policy,

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/pion/stun/v3"
@@ -27,12 +28,26 @@ import (
 const (
 	familyIPv4 byte = 0x01
 	familyIPv6 byte = 0x02
+	// familyDual is natkit's own value for a dual allocation (RFC 8656
+	// ADDITIONAL-ADDRESS-FAMILY IPv6 on a relay with both families).
+	familyDual byte = 0x03
+)
+
+// RFC 8656 attributes pion/stun does not name.
+const (
+	attrAdditionalAddressFamily stun.AttrType = 0x8000
+	attrAddressErrorCode        stun.AttrType = 0x8001
 )
 
 // familyGate hands the requested family from inspect to the generator.
 type familyGate struct {
 	mu   sync.Mutex
 	want byte // guarded by mu; 0 on a single-family relay
+	// missing is the family a dual request could not get (0 when none),
+	// and key signs the answer the relay completes (dual.go). Guarded by
+	// mu.
+	missing byte
+	key     []byte
 	// reserved maps RESERVATION-TOKENs (EVEN-PORT with R) to their
 	// family: an Allocate redeeming one carries no family (RFC 6156
 	// section 4.2) and gets the reservation's. Guarded by mu.
@@ -81,32 +96,72 @@ func (s *Server) hasFamily(f byte) bool {
 	return f == s.defaultFamily() || (f == familyIPv6 && s.cfg.RelayIPv6 != nil)
 }
 
-// requestFamily applies REQUESTED-ADDRESS-FAMILY to an authenticated
-// Allocate. It returns false when it answered 440 itself.
+// requestFamily applies REQUESTED-ADDRESS-FAMILY and RFC 8656's
+// ADDITIONAL-ADDRESS-FAMILY to an authenticated Allocate. It returns
+// false when it answered (400 or 440) itself.
+//
+// Dual allocation (RFC 8656 section 7.2): ADDITIONAL-ADDRESS-FAMILY must
+// be IPv6 and comes without REQUESTED-ADDRESS-FAMILY (else 400). On a
+// relay with both families the allocation gets an IPv4 and an IPv6
+// relayed address; with one family it gets that one, and the success
+// response carries ADDRESS-ERROR-CODE 440 for the other (as coturn does).
+// EVEN-PORT cannot be dual: 440, as coturn answers.
 func (s *Server) requestFamily(m *stun.Message, src net.Addr, o *origin, key []byte) bool {
 	f := s.defaultFamily()
 	tok, hasToken := m.Get(stun.AttrReservationToken)
-	if v, err := m.Get(stun.AttrRequestedAddressFamily); err == nil {
+	requested, reqErr := m.Get(stun.AttrRequestedAddressFamily)
+	additional, addErr := m.Get(attrAdditionalAddressFamily)
+	if reqErr == nil {
 		f = 0
-		if len(v) == 4 {
-			f = v[0]
+		if len(requested) == 4 {
+			f = requested[0]
 		}
 	}
-	if (f != familyIPv4 && f != familyIPv6) || !s.hasFamily(f) {
+	var missing byte // the family a dual request cannot have
+	if addErr == nil {
+		var reason string
+		switch {
+		case reqErr == nil:
+			reason = "REQUESTED-ADDRESS-FAMILY and ADDITIONAL-ADDRESS-FAMILY together"
+		case len(additional) != 4 || additional[0] != familyIPv6:
+			reason = "ADDITIONAL-ADDRESS-FAMILY other than IPv6"
+		}
+		if reason != "" {
+			s.ctr.allocations.inc(OutcomeFamily)
+			s.log.Info("relay: allocation refused", "reason", reason, "client", src.String())
+			s.replyError(m, src, o, stun.CodeBadRequest, key, nil)
+			return false
+		}
+		if m.Contains(stun.AttrEvenPort) {
+			s.ctr.allocations.inc(OutcomeFamily)
+			s.log.Info("relay: allocation refused", "reason", "dual allocation with EVEN-PORT", "client", src.String())
+			s.replyError(m, src, o, stun.CodeAddrFamilyNotSupported, key, nil)
+			return false
+		}
+		switch {
+		case s.hasFamily(familyIPv4) && s.hasFamily(familyIPv6):
+			f = familyDual
+		case s.hasFamily(familyIPv4):
+			missing = familyIPv6
+		default:
+			missing = familyIPv4
+		}
+	}
+	if f != familyDual && ((f != familyIPv4 && f != familyIPv6) || !s.hasFamily(f)) {
 		s.ctr.allocations.inc(OutcomeFamily)
 		s.log.Info("relay: allocation refused", "reason", "address family not supported", "family", familyName(f),
 			"client", src.String(), "relay_ip", s.cfg.RelayIP.String())
 		s.replyError(m, src, o, stun.CodeAddrFamilyNotSupported, key, nil)
 		return false
 	}
-	if s.cfg.RelayIPv6 != nil {
+	if s.cfg.RelayIPv6 != nil || addErr == nil {
 		s.releaseFamily(o) // a previous frame's Allocate, if still held
 		s.fam.mu.Lock()
 		if rf, ok := s.fam.reserved[string(tok)]; ok && hasToken == nil {
 			f = rf
 			delete(s.fam.reserved, string(tok))
 		}
-		s.fam.want = f
+		s.fam.want, s.fam.missing, s.fam.key = f, missing, key
 		o.famHeld.Store(true)
 	}
 	return true
@@ -135,7 +190,7 @@ func (s *Server) noteReservation(o *origin, b []byte) {
 func (s *Server) releaseFamily(o *origin) {
 	if o.famHeld.Load() {
 		o.famHeld.Store(false)
-		s.fam.want = 0
+		s.fam.want, s.fam.missing, s.fam.key = 0, 0, nil
 		s.fam.mu.Unlock()
 	}
 }
@@ -162,6 +217,29 @@ func familyName(f byte) string {
 		return "IPv4"
 	case familyIPv6:
 		return "IPv6"
+	case familyDual:
+		return "IPv4 and IPv6"
 	}
 	return "unknown"
+}
+
+// peerFamilyMismatch reports an XOR-PEER-ADDRESS whose family (the
+// attribute's family field: an IPv4-mapped IPv6 address is IPv6) the
+// allocation on this 5-tuple has no relayed address of. Without a known
+// allocation it says nothing: pion answers 437 then.
+func (s *Server) peerFamilyMismatch(m *stun.Message, src net.Addr, o *origin) (string, bool) {
+	v4, v6, ok := s.self.families(fiveTupleKey(src, o.local))
+	if !ok {
+		return "", false
+	}
+	for _, a := range m.Attributes {
+		if a.Type != stun.AttrXORPeerAddress || len(a.Value) < 2 {
+			continue
+		}
+		if f := a.Value[1]; f == familyIPv4 && !v4 || f == familyIPv6 && !v6 {
+			ip, port, _ := decodeXORAddr(a.Value, m.TransactionID)
+			return netip.AddrPortFrom(ip, port).String(), true
+		}
+	}
+	return "", false
 }

@@ -26,15 +26,54 @@ type chanKey struct {
 }
 
 type toPeer struct {
-	rc   *relayConn
-	peer *net.UDPAddr
+	rc     *relayConn
+	peer   *net.UDPAddr
+	peerAP netip.AddrPort
 }
 
 type toClient struct {
+	peer     netip.AddrPort
 	ch       uint16
 	client   *net.UDPAddr
 	clientAP netip.AddrPort
 	turn     net.PacketConn
+}
+
+// peerChannels is one relayed socket's channels, by peer. Most
+// allocations bind one or two, so a slice searched in order costs less
+// memory than a map (a map's first group alone is ~700 bytes, per
+// allocation) and no more time.
+type peerChannels []toClient
+
+func (pc peerChannels) find(peer netip.AddrPort) (toClient, bool) {
+	for i := range pc {
+		if pc[i].peer == peer {
+			return pc[i], true
+		}
+	}
+	return toClient{}, false
+}
+
+func (pc *peerChannels) set(t toClient) {
+	for i := range *pc {
+		if (*pc)[i].peer == t.peer {
+			(*pc)[i] = t
+			return
+		}
+	}
+	*pc = append(*pc, t)
+}
+
+func (pc *peerChannels) remove(peer netip.AddrPort) {
+	for i := range *pc {
+		if (*pc)[i].peer == peer {
+			last := len(*pc) - 1
+			(*pc)[i] = (*pc)[last]
+			(*pc)[last] = toClient{}
+			*pc = (*pc)[:last]
+			return
+		}
+	}
 }
 
 func newFastPath() *fastPath {
@@ -103,12 +142,9 @@ func (f *fastPath) channelCreated(src, dst, relayAddr, peer net.Addr, ch uint16)
 		return
 	}
 	k := chanKey{client: client, local: local, ch: ch}
-	f.out[k] = toPeer{rc: rc, peer: net.UDPAddrFromAddrPort(pa)}
+	f.out[k] = toPeer{rc: rc, peer: net.UDPAddrFromAddrPort(pa), peerAP: pa}
 	rc.keys = append(rc.keys, k)
-	if rc.in == nil {
-		rc.in = map[netip.AddrPort]toClient{}
-	}
-	rc.in[pa] = toClient{ch: ch, client: net.UDPAddrFromAddrPort(client), clientAP: client, turn: turn}
+	rc.in.set(toClient{peer: pa, ch: ch, client: net.UDPAddrFromAddrPort(client), clientAP: client, turn: turn})
 }
 
 func (f *fastPath) channelDeleted(src, dst, relayAddr, peer net.Addr, ch uint16) {
@@ -120,38 +156,47 @@ func (f *fastPath) channelDeleted(src, dst, relayAddr, peer net.Addr, ch uint16)
 	defer f.mu.Unlock()
 	delete(f.out, chanKey{client: client, local: local, ch: ch})
 	if rc := f.relays[ra]; rc != nil {
-		delete(rc.in, pa)
+		rc.in.remove(pa)
 	}
 }
 
 // toPeer relays one ChannelData datagram from a client if its channel is
 // known; false means pion should handle it.
 func (f *fastPath) toPeer(b []byte, client, local netip.AddrPort) bool {
+	e, payload, ok := f.route(b, client, local)
+	if ok {
+		_, _ = e.rc.WriteTo(payload, e.peer)
+	}
+	return ok
+}
+
+// route finds where a client's ChannelData datagram b goes, and its
+// payload; false means the channel is unknown (or b is not ChannelData).
+func (f *fastPath) route(b []byte, client, local netip.AddrPort) (toPeer, []byte, bool) {
 	if len(b) < 4 {
-		return false
+		return toPeer{}, nil, false
 	}
 	n := int(binary.BigEndian.Uint16(b[2:4]))
 	if 4+n > len(b) {
-		return false
+		return toPeer{}, nil, false
 	}
 	f.mu.RLock()
 	e, ok := f.out[chanKey{client: client, local: local, ch: binary.BigEndian.Uint16(b[0:2])}]
 	f.mu.RUnlock()
-	if !ok {
-		return false
-	}
-	_, _ = e.rc.WriteTo(b[4:4+n], e.peer)
-	return true
+	return e, b[4 : 4+n], ok
 }
 
 // toClient relays one datagram from a peer as ChannelData if the peer has
 // a channel; false means pion should handle it (Data indication).
 func (f *fastPath) toClient(rc *relayConn, b []byte, pa netip.AddrPort) bool {
 	f.mu.RLock()
-	t, ok := rc.in[pa]
+	t, ok := rc.in.find(pa)
 	f.mu.RUnlock()
 	if !ok {
 		return false
+	}
+	if rc.scratch == nil {
+		rc.scratch = new([4 + inboundMTU + 1]byte)
 	}
 	frame := rc.scratch[:4+len(b)]
 	binary.BigEndian.PutUint16(frame[0:2], t.ch)

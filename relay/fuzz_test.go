@@ -60,6 +60,11 @@ func fuzzSeeds(f *testing.F) {
 	add(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
 		rawAttr{Type: stun.AttrLifetime, Value: []byte{0, 0, 0x0e, 0x10}},
 		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), nonce, key)
+	// Dual allocation (RFC 8656), with and beside REQUESTED-ADDRESS-FAMILY.
+	add(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
+		rawAttr{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}, rawAttr{Type: 0x8000, Value: []byte{2, 0, 0, 0}},
+		rawAttr{Type: stun.AttrRequestedAddressFamily, Value: []byte{1, 0, 0, 0}},
+		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), nonce, key)
 	add(stun.TransactionID, stun.NewType(stun.MethodCreatePermission, stun.ClassRequest),
 		rawAttr{Type: stun.AttrXORPeerAddress, Value: []byte{0, 1, 0x21, 0x13, 0x5e, 0x12, 0xa4, 0x43}},
 		stun.NewUsername("u"), stun.NewRealm(DefaultRealm), nonce, key)

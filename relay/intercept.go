@@ -13,7 +13,7 @@ import (
 
 // origin is where a packet came in: the transport, and how to answer.
 type origin struct {
-	transport string // "udp" or "tcp" (tls is tcp here)
+	transport string // "udp", "tcp" (tls is tcp here) or "dtls"
 	// natIdx is the socket's place in the RFC 5780 set (ipBit<<1|portBit),
 	// or -1 when it is not part of one.
 	natIdx int
@@ -96,6 +96,11 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 		if rule, peer, denied := s.checkSelf(m, src, o); denied {
 			s.ctr.denied.inc(rule)
 			s.log.Debug("relay: send to own address dropped", "peer", peer, "client", src.String())
+			return nil, false
+		}
+		if peer, mismatch := s.peerFamilyMismatch(m, src, o); mismatch {
+			s.ctr.denied.inc(RuleFamily)
+			s.log.Debug("relay: send to a peer of the other family dropped", "peer", peer, "client", src.String())
 			return nil, false
 		}
 		return nil, true
@@ -190,6 +195,13 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 	}
 	switch m.Type.Method {
 	case stun.MethodCreatePermission, stun.MethodChannelBind:
+		if peer, mismatch := s.peerFamilyMismatch(m, src, o); mismatch {
+			s.ctr.denied.inc(RuleFamily)
+			s.log.Info("relay: peer refused", "rule", RuleFamily, "peer", peer, "user", user.String(),
+				"client", src.String(), "method", m.Type.Method.String())
+			s.replyError(m, src, o, stun.CodePeerAddrFamilyMismatch, key, nil)
+			return nil, false
+		}
 		if rule, peer, denied := s.checkPeers(m, src, o); denied {
 			s.ctr.denied.inc(rule)
 			s.log.Info("relay: peer refused", "rule", rule, "peer", peer, "user", user.String(),

@@ -167,6 +167,10 @@ type loop struct {
 	events [64]unix.EpollEvent
 	in     *udpbatch.Batch
 	out    sendBatch
+	// tx sends a wake's client→peer datagrams, each from its own relayed
+	// socket, with one io_uring submission; nil where io_uring is refused
+	// (then one sendto each).
+	tx *udpbatch.Sender
 }
 
 func newLoop(s *Server) (*loop, error) {
@@ -197,9 +201,19 @@ func newLoop(s *Server) (*loop, error) {
 		unix.Close(evfd)
 		return nil, err
 	}
-	return &loop{s: s, epfd: epfd, evfd: evfd, conns: map[int32]*loopConn{}, done: make(chan struct{}),
-		in: in, out: sendBatch{b: out}}, nil
+	l := &loop{s: s, epfd: epfd, evfd: evfd, conns: map[int32]*loopConn{}, done: make(chan struct{}),
+		in: in, out: sendBatch{b: out}}
+	if tx, err := udpbatch.NewSender(uringSlots, recvSlot); err == nil {
+		l.tx = tx
+	} else {
+		s.log.Info("relay: io_uring refused, relaying with one sendto per datagram", "err", err)
+	}
+	return l, nil
 }
+
+// uringSlots is how many client→peer datagrams one io_uring submission
+// carries at most (two recvmmsg batches).
+const uringSlots = 2 * loopBatch
 
 // add registers a bound socket with the loop.
 func (l *loop) add(fd int, listener bool) (*loopConn, error) {
@@ -213,7 +227,9 @@ func (l *loop) add(fd int, listener bool) (*loopConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("relay: socket is not IPv4: %w", ErrUnsupported)
 	}
-	qlen := 64
+	// A relayed socket queues only what has no channel (Data
+	// indications); its queue is per allocation, so kept short.
+	qlen := 32
 	if listener {
 		qlen = 1024
 	}
@@ -289,19 +305,74 @@ func (l *loop) run() {
 			l.s.log.Error("relay: epoll_wait", "err", err)
 			return
 		}
+		// mu is held for the whole wake, until the queued sends are
+		// submitted: a relayed socket's Close waits for it (barrier), so
+		// no datagram leaves from a closed (or reused) descriptor.
+		l.mu.RLock()
 		for i := range n {
 			fd := l.events[i].Fd
 			if int(fd) == l.evfd {
 				continue
 			}
-			l.mu.RLock()
-			c := l.conns[fd]
-			l.mu.RUnlock()
-			if c != nil {
+			if c := l.conns[fd]; c != nil {
 				l.serve(c)
 			}
 		}
+		l.flushTx()
 		l.out.flush()
+		l.mu.RUnlock()
+	}
+}
+
+// toPeer relays a client's ChannelData of a known channel: queued to the
+// loop's io_uring when both it and the relayed socket are the loop's,
+// else sent at once.
+func (l *loop) toPeer(b []byte, client, local netip.AddrPort) bool {
+	if l.tx == nil {
+		return l.s.fast.toPeer(b, client, local)
+	}
+	e, payload, ok := l.s.fast.route(b, client, local)
+	if !ok {
+		return false
+	}
+	raw, isLoop := e.rc.PacketConn.(*loopConn)
+	if !isLoop || !e.peerAP.Addr().Is4() {
+		_, _ = e.rc.WriteTo(payload, e.peer)
+		return true
+	}
+	if e.rc.bucket != nil && !e.rc.bucket.take(len(payload)) {
+		e.rc.ctr.bandwidthDrops.Add(1)
+		return true
+	}
+	if raw.closed.Load() {
+		return true
+	}
+	if l.tx.Full() {
+		l.flushTx()
+	}
+	l.tx.QueueTo(raw.fd, payload, e.peerAP)
+	return true
+}
+
+// flushTx submits the queued client→peer datagrams and counts what left.
+// What the kernel refused (a full send buffer) is dropped, as a full link
+// would.
+func (l *loop) flushTx() {
+	if l.tx == nil || l.tx.Queued() == 0 {
+		return
+	}
+	r := l.tx.Flush(false)
+	l.s.ctr.pktsToPeer.Add(uint64(r.Sent))   //nolint:gosec // a count
+	l.s.ctr.bytesToPeer.Add(uint64(r.Bytes)) //nolint:gosec // a count
+}
+
+// barrier waits until no loop is inside a wake: what a loop queued before
+// has been sent.
+func (ls *loops) barrier() {
+	for _, l := range ls.all {
+		l.mu.Lock()
+		//nolint:staticcheck // an empty critical section: waiting is the point
+		l.mu.Unlock()
 	}
 }
 
@@ -317,12 +388,11 @@ func (l *loop) serve(c *loopConn) {
 	if errno != 0 {
 		return // EAGAIN: another reader was faster; errors: the socket is closing
 	}
-	fast := l.s.fast
 	for i := range n {
 		b := l.in.Data(i)
 		src := l.in.Addr(i)
 		if c.listener {
-			if len(b) < inboundMTU && len(b) >= 4 && b[0]&0xC0 == 0x40 && fast.toPeer(b, src, c.local) {
+			if len(b) < inboundMTU && len(b) >= 4 && b[0]&0xC0 == 0x40 && l.toPeer(b, src, c.local) {
 				continue
 			}
 		} else if l.toClient(c, b, src) {
@@ -341,7 +411,7 @@ func (l *loop) toClient(c *loopConn, b []byte, src netip.AddrPort) bool {
 	}
 	f := l.s.fast
 	f.mu.RLock()
-	t, ok := rc.in[src]
+	t, ok := rc.in.find(src)
 	f.mu.RUnlock()
 	if !ok {
 		return false
@@ -525,6 +595,9 @@ func (c *loopConn) Close() error {
 	}
 	close(c.done)
 	c.l.remove(c)
+	if c.l.s.loops != nil {
+		c.l.s.loops.barrier()
+	}
 	c.mu.Lock()
 	err := unix.Close(c.fd)
 	c.mu.Unlock()

@@ -83,7 +83,7 @@ func newCounters() *counters {
 		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm,
 			ReasonExpiryTooFar),
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,
-			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid, RuleSelf),
+			RuleMulticast, RuleBroadcast, RuleReserved, RuleDenyPeer, RuleInvalid, RuleSelf, RuleFamily),
 		bad: newLabelled(BadNotSTUN, BadMalformedSTUN, BadTruncatedChannel, BadUnknownAttribute,
 			BadUnexpectedClass, BadOversized, BadFingerprint),
 	}

@@ -39,6 +39,10 @@ const (
 	// RuleSelf refuses the relay's own listening addresses and the
 	// allocation's own relayed address: a loop through the relay.
 	RuleSelf = "self"
+	// RuleFamily counts peers of a family the allocation has no relayed
+	// address of: answered 443 Peer Address Family Mismatch (RFC 6156
+	// section 6.1, RFC 8656 section 7.3), Send indications dropped.
+	RuleFamily = "family"
 )
 
 var deniedRanges = func() []DeniedRange {

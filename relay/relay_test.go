@@ -102,10 +102,12 @@ func TestPeerPolicyOnTheWire(t *testing.T) {
 		{"loopback permission", stun.MethodCreatePermission, "127.0.0.1", stun.CodeForbidden, relay.RuleLoopback},
 		{"loopback channel", stun.MethodChannelBind, "127.0.0.1", stun.CodeForbidden, relay.RuleLoopback},
 		{"mapped loopback", stun.MethodCreatePermission, "::ffff:127.0.0.1", stun.CodeForbidden, relay.RuleLoopback},
-		{"ipv6 loopback", stun.MethodCreatePermission, "::1", stun.CodeForbidden, relay.RuleLoopback},
+		// IPv6 peers on this IPv4 allocation are 443 before any policy
+		// (TestIPv6PeersThroughPolicy checks the IPv6 policy).
+		{"ipv6 loopback", stun.MethodCreatePermission, "::1", stun.CodePeerAddrFamilyMismatch, relay.RuleFamily},
 		{"private", stun.MethodCreatePermission, "192.168.1.1", stun.CodeForbidden, relay.RulePrivate},
-		{"6to4 private", stun.MethodCreatePermission, "2002:c0a8:0101::1", stun.CodeForbidden, relay.RulePrivate},
-		{"nat64 metadata", stun.MethodCreatePermission, "64:ff9b::a9fe:a9fe", stun.CodeForbidden, relay.RuleLinkLocal},
+		{"6to4 private", stun.MethodCreatePermission, "2002:c0a8:0101::1", stun.CodePeerAddrFamilyMismatch, relay.RuleFamily},
+		{"nat64 metadata", stun.MethodCreatePermission, "64:ff9b::a9fe:a9fe", stun.CodePeerAddrFamilyMismatch, relay.RuleFamily},
 		{"allowed private", stun.MethodCreatePermission, "10.9.1.2", 0, ""},
 		{"deny-peer", stun.MethodCreatePermission, "198.51.100.1", stun.CodeForbidden, relay.RuleDenyPeer},
 	}

@@ -44,7 +44,10 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	var addr net.Addr
 	var raw *loopConn
 	var err error
-	if s.wantsIPv6() && s.cfg.RelayIPv6 != nil {
+	dual := s.fam.want == familyDual
+	if dual {
+		pc, addr, err = s.allocateDual(requestedPort)
+	} else if s.wantsIPv6() && s.cfg.RelayIPv6 != nil {
 		pc, addr, err = s.allocateIPv6(requestedPort)
 	} else if s.loops.usable(s.cfg.RelayIP) {
 		raw, err = s.loops.allocateRelay(s.cfg.RelayIP, requestedPort, s.cfg.PortMin, s.cfg.PortMax)
@@ -64,7 +67,9 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	if s.cfg.BandwidthLimit > 0 {
 		rc.bucket = newBucket(s.cfg.BandwidthLimit)
 	}
-	s.fast.addRelay(addr, rc)
+	if !dual {
+		s.fast.addRelay(addr, rc)
+	}
 	if raw != nil {
 		raw.relay.Store(rc)
 	}
@@ -84,11 +89,14 @@ type relayConn struct {
 	closed atomic.Bool
 
 	// Fast path state, guarded by fast.mu.
-	fast    *fastPath
-	addr    netip.AddrPort
-	keys    []chanKey
-	in      map[netip.AddrPort]toClient
-	scratch [4 + inboundMTU + 1]byte // ChannelData frame toward the client (reader only)
+	fast *fastPath
+	addr netip.AddrPort
+	keys []chanKey
+	in   peerChannels
+	// scratch is the ChannelData frame toward the client on Go's poller
+	// (reader only), made on first use: the event loops build frames in
+	// their own batch, and 1.6 KiB per allocation adds up.
+	scratch *[4 + inboundMTU + 1]byte
 }
 
 // ReadFrom receives from peers (toward the client).

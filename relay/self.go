@@ -53,7 +53,7 @@ func (sa *selfAddrs) allocated(tuple string, relayed net.Addr, relayIP net.IP) {
 		return
 	}
 	aps := []netip.AddrPort{ap}
-	if ip := ipAddr(relayIP); ip.IsValid() && ip != ap.Addr() {
+	if ip := ipAddr(relayIP); ip.IsValid() && ip != ap.Addr() && ip.Is4() == ap.Addr().Is4() {
 		aps = append(aps, netip.AddrPortFrom(ip, ap.Port()))
 	}
 	sa.mu.Lock()
@@ -62,6 +62,51 @@ func (sa *selfAddrs) allocated(tuple string, relayed net.Addr, relayIP net.IP) {
 		sa.owner[a] = tuple
 	}
 	sa.byTuple[tuple] = aps
+}
+
+// allocatedToo records a dual allocation's second relayed address.
+func (sa *selfAddrs) allocatedToo(tuple string, relayed net.Addr) {
+	ap, ok := anyAddrPort(relayed)
+	if !ok {
+		return
+	}
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	sa.owner[ap] = tuple
+	sa.byTuple[tuple] = append(sa.byTuple[tuple], ap)
+}
+
+// advertised returns the relayed address advertised for the allocation on
+// tuple, as a string.
+func (sa *selfAddrs) advertised(tuple string) (string, bool) {
+	sa.mu.RLock()
+	defer sa.mu.RUnlock()
+	aps := sa.byTuple[tuple]
+	if len(aps) == 0 {
+		return "", false
+	}
+	return net.UDPAddrFromAddrPort(aps[0]).String(), true
+}
+
+// families reports the families of the allocation's relayed addresses on
+// tuple; ok is false when no allocation is known there.
+func (sa *selfAddrs) families(tuple string) (v4, v6, ok bool) {
+	sa.mu.RLock()
+	defer sa.mu.RUnlock()
+	aps, ok := sa.byTuple[tuple]
+	if !ok || len(aps) == 0 {
+		return false, false, false
+	}
+	// The first address (or two, for a dual allocation) is advertised;
+	// the rest are the bound IPs of the same family.
+	for _, a := range aps {
+		if a.Addr().Is4() {
+			v4 = true
+		} else {
+			v6 = true
+		}
+	}
+	return v4, v6, true
 }
 
 func (sa *selfAddrs) deleted(tuple string) {

@@ -38,6 +38,11 @@ type Server struct {
 	fam familyGate
 	// tcp serves RFC 6062 TCP allocations (tcpalloc.go).
 	tcp *tcpRelay
+	// dualV6 maps a dual allocation's advertised IPv4 relayed address to
+	// its IPv6 one, from the generator to the answer and the
+	// allocation's record (dual.go).
+	dualMu sync.Mutex
+	dualV6 map[string]net.Addr
 	// loops serve non-blocking UDP sockets on the real network (Linux, IPv4);
 	// nil elsewhere.
 	loops *loops
@@ -157,6 +162,15 @@ func New(cfg Config) (*Server, error) {
 			firstUDP = false
 		case NetworkTCP, NetworkTLS:
 			ln, err := s.listenTCP(l)
+			if err != nil {
+				s.closeAll()
+				return nil, err
+			}
+			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+				Listener: ln, RelayAddressGenerator: gen, PermissionHandler: permit,
+			})
+		case NetworkDTLS:
+			ln, err := s.listenDTLS(l)
 			if err != nil {
 				s.closeAll()
 				return nil, err
@@ -374,6 +388,9 @@ func (s *Server) onAllocationCreated(src, dst net.Addr, _, username, _ string, r
 	}
 	s.lifetimeMu.Unlock()
 	s.self.allocated(key, relayAddr, s.cfg.RelayIP)
+	if second := s.dualSecond(relayAddr); second != nil {
+		s.self.allocatedToo(key, second)
+	}
 	s.log.Debug("relay: allocation created", "user", username, "client", src.String(), "server", dst.String(),
 		"transport", transportOf(src), "relay", relayAddr.String(), "lifetime", lifetime)
 }
@@ -392,6 +409,9 @@ func (s *Server) noteLifetime(key string, d time.Duration) {
 }
 
 func (s *Server) onAllocationDeleted(src, dst net.Addr, _, username, _ string) {
+	if first, ok := s.self.advertised(fiveTupleKey(src, dst)); ok {
+		s.forgetDual(first)
+	}
 	s.self.deleted(fiveTupleKey(src, dst))
 	key := quotaKey(username)
 	s.usersMu.Lock()
@@ -516,6 +536,8 @@ func (s *Server) ICEServers(user string, ttl time.Duration) (iceconfig.Servers, 
 			turnServer.Transport = iceconfig.TransportTCP
 		case NetworkTLS:
 			turnServer.Scheme, turnServer.Transport = iceconfig.SchemeTURNS, iceconfig.TransportTCP
+		case NetworkDTLS:
+			turnServer.Scheme = iceconfig.SchemeTURNS
 		}
 		turnServers = append(turnServers, turnServer)
 	}

@@ -3,13 +3,9 @@ package scenarios
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -21,7 +17,6 @@ import (
 
 	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/probe/call"
-	"github.com/natkit/natkit/signalserver"
 	"github.com/natkit/natkit/signalserver/client"
 	"github.com/natkit/natkit/vnet"
 )
@@ -110,13 +105,54 @@ func (s *Spec) CheckBackend(net string) error {
 	if net == "" {
 		net = NetVNet
 	}
+	if side, preset := s.kernelPreset(); side != "" {
+		return s.errAt(fmt.Sprintf("nat: %s needs the kernel backend (--net kernel): %s does not model it", preset, net), "topology", side, "nat")
+	}
 	if s.Topology.hasCommand() {
 		return s.refuseCommand(net)
+	}
+	if s.Topology.hasChromium() {
+		return s.refuseChromium(net)
 	}
 	if s.Relay == lab.RelayCoturn {
 		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")
 	}
 	return nil
+}
+
+// sideURLs is a network whose sides reach the relay by different URLs.
+type sideURLs interface {
+	STUNURLFor(side string) string
+	TURNURLFor(side string) []string
+}
+
+// kernelPreset returns the first side naming a kernel preset that vnet
+// does not model, and the preset.
+func (s *Spec) kernelPreset() (side, preset string) {
+	for _, sd := range []struct {
+		name string
+		sp   SideSpec
+	}{{"a", s.Topology.A}, {"b", s.Topology.B}} {
+		if sd.sp.NAT == "" {
+			continue
+		}
+		if _, err := vnet.LookupPreset(sd.sp.NAT); err != nil {
+			return sd.name, sd.sp.NAT
+		}
+	}
+	return "", ""
+}
+
+// LibraryNamesFor lists the shipped scenarios the backend called net can
+// run (vnet leaves out those that need the kernel).
+func LibraryNamesFor(net string) []string {
+	var names []string
+	for _, name := range LibraryNames() {
+		if s, err := Library(name); err == nil && s.CheckBackend(net) == nil {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // refuseCommand is the error for a command peer on a backend that cannot
@@ -132,26 +168,17 @@ func (s *Spec) refuseCommand(backend string) error {
 // runCommands runs a call with at least one command peer: natkit signal in
 // the WAN namespace, each side's peer (a program in the side's namespace, or
 // natkit's engine through the signaling server), and their outcomes judged.
-func runCommands(ctx context.Context, s *Spec, top Network, o Options, ice call.ICESettings, res *Result) error {
+func runCommands(ctx context.Context, s *Spec, top Network, o Options, res *Result) error {
 	cn, ok := top.(commandNetwork)
 	if !ok {
 		return s.refuseCommand(o.Net)
 	}
-	srv, err := signalserver.NewServer(signalserver.Config{Net: cn.WANNet(), Logger: o.Logger})
+	sig, err := startWANSignal(s, cn, o)
 	if err != nil {
-		return fmt.Errorf("scenario %s: signaling server: %w", s.Name, err)
+		return err
 	}
-	defer srv.Close()
-	addr := net.JoinHostPort(lab.RelayIP, fmt.Sprint(SignalPort))
-	l, err := srv.Listen(addr)
-	if err != nil {
-		return fmt.Errorf("scenario %s: signaling server on %s: %w", s.Name, addr, err)
-	}
-	go func() { _ = srv.Serve(l, srv) }() // ends with srv.Close
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	room := "scenario-" + hex.EncodeToString(rnd[:])
-	url := "ws://" + addr + "/ws"
+	defer sig.close()
+	room, url := sig.room, sig.wsURL()
 	// Bounds the whole call: connect, probes, and the answerer's wait for
 	// bye.
 	timeout := o.WaitTimeout
@@ -176,10 +203,6 @@ func runCommands(ctx context.Context, s *Spec, top Network, o Options, ice call.
 			role = client.RoleAnswer
 		}
 		servers := s.iceServers(top, side)
-		n, err := top.Net(side)
-		if err != nil {
-			return fmt.Errorf("scenario %s: %w", s.Name, err)
-		}
 		if sp.isCommand() {
 			ns := cn.Namespaces()[side]
 			env := []string{EnvSignalURL + "=" + url, EnvRoom + "=" + room, EnvRole + "=" + role}
@@ -199,16 +222,9 @@ func runCommands(ctx context.Context, s *Spec, top Network, o Options, ice call.
 			}()
 			continue
 		}
-		dial := func(_ context.Context, network, address string) (net.Conn, error) { return n.Dial(network, address) }
-		cfg := client.CallConfig{
-			URL: url, Room: room, Role: role, ConnectTimeout: timeout,
-			Peer: call.PeerConfig{Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Logger: o.Logger},
-			Dial: &client.Options{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dial}}},
-		}
-		for _, st := range s.Steps {
-			if st.Send != nil {
-				cfg.Probe = call.ProbeConfig{Count: st.Send.Messages, Size: st.Send.Size, Interval: st.Send.Interval.D()}
-			}
+		cfg, err := pionCallConfig(s, top, o, side, sig, timeout)
+		if err != nil {
+			return err
 		}
 		wg.Add(1)
 		go func() {
@@ -257,15 +273,21 @@ func pathWord(p call.Path) string {
 // iceServers are the ICE servers side's peer is given.
 func (s *Spec) iceServers(top Network, side string) []webrtc.ICEServer {
 	var servers []webrtc.ICEServer
+	stunURL, turnURLs := top.STUNURL(), []string{top.TURNURL()}
+	if f, ok := top.(sideURLs); ok {
+		// The kernel lab: an IPv6-only side reaches the relay by the name
+		// its DNS64 resolves.
+		stunURL, turnURLs = f.STUNURLFor(side), f.TURNURLFor(side)
+	}
 	if s.ICE.STUN == nil || *s.ICE.STUN {
-		servers = append(servers, webrtc.ICEServer{URLs: []string{top.STUNURL()}})
+		servers = append(servers, webrtc.ICEServer{URLs: []string{stunURL}})
 	}
 	if s.ICE.TURN {
 		cred := Credential{Username: "natkit", Password: "natkit"}
 		if c, ok := s.ICE.Credentials[side]; ok {
 			cred = c
 		}
-		servers = append(servers, webrtc.ICEServer{URLs: []string{top.TURNURL()}, Username: cred.Username, Credential: cred.Password})
+		servers = append(servers, webrtc.ICEServer{URLs: turnURLs, Username: cred.Username, Credential: cred.Password})
 	}
 	return servers
 }

@@ -35,6 +35,14 @@ func (r *runner) judge() {
 		ok := cr.Connected && ((e.Path == "direct" && cr.Path.Direct()) || (e.Path == "relay" && cr.Path.Class == call.PathRelay))
 		add("path", "the media path", ok, e.Path, cr.Path.Describe(), "")
 	}
+	if e.Family != "" {
+		got := cr.Path.Family()
+		obs := got
+		if p := cr.Path.Pair; p != nil {
+			obs += " (" + p.Local.Address + " ↔ " + p.Remote.Address + ")"
+		}
+		add("family", "the selected pair's address family", cr.Connected && strings.EqualFold(got, e.Family), e.Family, obs, "")
+	}
 	if e.Within > 0 {
 		ok := cr.Connected && cr.TimeToConnected <= e.Within.D()
 		add("within", "time to connected", ok, "≤ "+e.Within.D().String(), connectedText, "")

@@ -472,14 +472,22 @@ func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.
 	if err != nil {
 		return nil, err
 	}
-	servers := []webrtc.ICEServer{{URLs: []string{top.STUNURL()}}}
-	if c.TURN {
-		urls := []string{top.TURNURL()}
+	servers := func(side string) []webrtc.ICEServer {
+		stunURL, urls := top.STUNURL(), []string{top.TURNURL()}
+		if f, ok := top.(sideURLs); ok {
+			// An IPv6-only side reaches the relay by the name its DNS64
+			// resolves.
+			stunURL, urls = f.STUNURLFor(side), f.TURNURLFor(side)
+		}
+		s := []webrtc.ICEServer{{URLs: []string{stunURL}}}
+		if !c.TURN {
+			return s
+		}
 		// TURN over TCP where a kernel preset blocks UDP, as a user would.
 		if tcp, ok := top.(interface{ TURNTCPURL() string }); ok && (udpBlocked(c.A) || udpBlocked(c.B)) {
 			urls = append(urls, tcp.TURNTCPURL())
 		}
-		servers = append(servers, webrtc.ICEServer{URLs: urls, Username: "natkit", Credential: "natkit"})
+		return append(s, webrtc.ICEServer{URLs: urls, Username: "natkit", Credential: "natkit"})
 	}
 	// On the kernel, behind udp-blocked, UDP STUN and TURN transactions
 	// time out before gathering completes: answer with what is there.
@@ -488,8 +496,8 @@ func runCell(ctx context.Context, cfg MatrixConfig, c *Cell, seed int64) (*call.
 		gather = 2 * time.Second
 	}
 	return call.Run(ctx, call.Config{
-		A:              call.PeerConfig{Name: "a", Net: na, ICEServers: servers, ICE: cfg.ICE, CandidatesAfterAnswer: true, GatherTimeout: gather, Logger: cfg.Logger},
-		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers, ICE: cfg.ICE, NoTrickle: true, GatherTimeout: gather, Logger: cfg.Logger},
+		A:              call.PeerConfig{Name: "a", Net: na, ICEServers: servers(vnet.SideA), ICE: cfg.ICE, CandidatesAfterAnswer: true, GatherTimeout: gather, Logger: cfg.Logger},
+		B:              call.PeerConfig{Name: "b", Net: nb, ICEServers: servers(vnet.SideB), ICE: cfg.ICE, NoTrickle: true, GatherTimeout: gather, Logger: cfg.Logger},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Probe:          call.ProbeConfig{Count: cfg.Messages, Interval: 5 * time.Millisecond, Grace: time.Second},
 		NoDirectPath:   noDirect,

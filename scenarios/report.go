@@ -55,6 +55,7 @@ func (r *Result) Report() *reports.Report {
 		}
 		rep.Tables = append(rep.Tables, pt)
 	}
+	r.addBrowsers(rep)
 	t := reports.Table{Title: "dropped on purpose", Columns: []string{"side", "loss", "firewall", "cut", "silence"}}
 	for _, side := range []string{"a", "b"} {
 		d := r.Drops[side]

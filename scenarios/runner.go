@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/natkit/natkit/lab"
+	"github.com/natkit/natkit/probe/browser"
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/vnet"
 )
@@ -69,6 +70,9 @@ type Result struct {
 	// (peer: command); Call is then the in-process side's own view, or nil
 	// when both sides run commands.
 	Peers map[string]*PeerOutcome `json:"peers,omitempty"`
+	// Browsers are the chromium peers' own views (peer: chromium), by side:
+	// browser start, page load, getStats and the page's timings.
+	Browsers map[string]*browser.Result `json:"browsers,omitempty"`
 }
 
 // Passed reports whether every expectation held.
@@ -230,10 +234,13 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			}
 		}
 	}
+	if s.Topology.hasChromium() {
+		return runChromiumScenario(ctx, &s, top, o, relayName)
+	}
 	if s.Topology.hasCommand() {
 		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName, Seed: s.Topology.Seed,
 			Topology: map[string]string{vnet.SideA: top.Describe(vnet.SideA), vnet.SideB: top.Describe(vnet.SideB)}}
-		runErr := runCommands(ctx, &s, top, o, ice, res)
+		runErr := runCommands(ctx, &s, top, o, res)
 		var pe *ParseError
 		if errors.As(runErr, &pe) {
 			return nil, runErr

@@ -76,8 +76,9 @@ type SideSpec struct {
 	// Default "" (none).
 	Firewall string `yaml:"firewall"`
 	// Peer is who calls from this side: "natkit" (the in-process call
-	// engine) or "command" (Command, run inside the side's namespace; kernel
-	// backend only). Default "natkit".
+	// engine), "command" (Command, run inside the side's namespace) or
+	// "chromium" (headless Chromium inside the side's namespace); the last
+	// two on the kernel backend only. Default "natkit".
 	Peer string `yaml:"peer"`
 	// Command is the program and its arguments a command peer runs, e.g.
 	// ["/usr/bin/myapp", "--call"]. Required with peer: command.
@@ -86,8 +87,9 @@ type SideSpec struct {
 
 // Peer kinds of SideSpec.Peer.
 const (
-	PeerNatkit  = "natkit"
-	PeerCommand = "command"
+	PeerNatkit   = "natkit"
+	PeerCommand  = "command"
+	PeerChromium = "chromium"
 )
 
 func (s SideSpec) isCommand() bool { return s.Peer == PeerCommand }
@@ -231,6 +233,9 @@ type Expect struct {
 	// connection reports disconnected or failed, measured by
 	// wait_disconnected (ICE consent noticing a dead path).
 	DetectedWithin Duration `yaml:"detected_within"`
+	// Family is the address family of the selected pair: ipv4 or ipv6.
+	// Default "": not checked.
+	Family string `yaml:"family"`
 	// Rebound names the side whose NAT must have sent the call's packets
 	// from a new external port (a mapping expired and was recreated) to
 	// the same destination. Default "": not checked.
@@ -502,12 +507,24 @@ func (s *Spec) validate() error {
 			if len(sp.Command) == 0 || sp.Command[0] == "" {
 				return at("peer: command needs command: [program, args...]", "peer")
 			}
+		case PeerChromium:
+			if len(sp.Command) > 0 {
+				return at("command needs peer: command", "command")
+			}
 		default:
-			return at(fmt.Sprintf("peer %q: want natkit or command", sp.Peer), "peer")
+			return at(fmt.Sprintf("peer %q: want natkit, command or chromium", sp.Peer), "peer")
 		}
+	}
+	if s.Topology.hasCommand() && s.Topology.hasChromium() {
+		return s.errAt("peer: command and peer: chromium cannot share a scenario: give the other side peer: natkit", "topology")
 	}
 	if s.Topology.hasCommand() {
 		if err := s.validateCommand(); err != nil {
+			return err
+		}
+	}
+	if s.Topology.hasChromium() {
+		if err := s.validateChromium(); err != nil {
 			return err
 		}
 	}
@@ -553,6 +570,9 @@ func (s *Spec) validate() error {
 		return err
 	}
 	e := s.Expect
+	if e.Family != "" && e.Family != "ipv4" && e.Family != "ipv6" {
+		return s.errAt(fmt.Sprintf("family %q: want ipv4 or ipv6", e.Family), "expect", "family")
+	}
 	switch e.Path {
 	case "", "any", "direct", "relay":
 	default:

@@ -52,7 +52,8 @@ would, and says how to close each one in natkit relay and in coturn:
   - an unauthenticated Allocate, the REST username expiry bound (--secret),
     a nonce replayed from another 5-tuple, a wrong FINGERPRINT;
   - the amplification of unauthenticated answers, idle unauthenticated
-    TCP/TLS connections, SOFTWARE disclosure, TLS versions and certificate;
+    TCP/TLS connections (DTLS associations over turns:…?transport=udp),
+    SOFTWARE disclosure, TLS versions and the TLS or DTLS certificate;
   - the per-user quota (at most --max-allocations, all released) and the
     LIFETIME granted to a large request.
 
@@ -68,6 +69,7 @@ refuses (401); 3 the server is unreachable.`,
 		Example: `  natkit audit turn:turn.example.org:3478 --user alice --credential s3cret
   natkit audit turns:turn.example.org:5349 --secret "$SECRET" --fail-on high --report audit.html
   natkit audit 'turn:turn.example.org:3478?transport=tcp' --secret "$SECRET" --tcp-relay
+  natkit audit 'turns:turn.example.org:5349?transport=udp' --secret "$SECRET" --ca-file ca.pem
   curl -s https://example.com/ice-token | natkit audit --ice-servers -`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAudit(cmd, a, args, &f, &out)

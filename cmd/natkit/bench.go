@@ -47,7 +47,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	var f benchFlags
 	var out outputFlags
 	cmd := &cobra.Command{
-		Use:   "bench turn:HOST:PORT?transport=udp|tcp | turns:HOST:PORT (--user U --credential C | --secret S) [flags]",
+		Use:   "bench turn:HOST:PORT?transport=udp|tcp | turns:HOST:PORT[?transport=udp] (--user U --credential C | --secret S) [flags]",
 		Short: "Run a TURN allocation load test or a relayed-traffic benchmark against a relay",
 		Long: `natkit bench loads a TURN relay and measures it honestly.
 
@@ -61,10 +61,11 @@ and each sends --pps packets per second of --size bytes through ChannelData
 natkit peer or turnutils_peer) or to a paired allocation (--pair). It
 measures RTT, loss, reordering, duplicates, jitter and throughput.
 
-Over turn:…?transport=tcp and turns: (TLS) every allocation has its own
-connection; the time to open it (TCP handshake, plus the TLS handshake) is
-the turn.connect.time metric. turns: verifies the relay's certificate
-against the system roots, or --tls-ca; --tls-insecure skips verification.
+Over turn:…?transport=tcp, turns: (TLS) and turns:…?transport=udp (DTLS,
+RFC 7350) every allocation has its own connection; the time to open it (TCP
+handshake, plus the TLS handshake; or the DTLS handshake) is the
+turn.connect.time metric. turns: verifies the relay's certificate against
+the system roots, or --tls-ca; --tls-insecure skips verification.
 
 --tcp-allocations benchmarks RFC 6062 TCP allocations instead: each
 allocation has its own control connection; without --pps they are
@@ -85,7 +86,8 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
   natkit bench turn:127.0.0.1:3478 --user u --credential p --allocations 50 --pps 50 --peer 127.0.0.1:3480 --max-loss 0.1 --max-p99 20ms
   natkit bench turn:relay.example.com:3478?transport=tcp --secret "$S" --pair --allocations 20 --pps 100 --report w1.json
   natkit bench turns:relay.example.com:5349 --secret "$S" --allocations 100 --rate 200 --duration 30s
-  natkit bench 'turn:127.0.0.1:3478?transport=tcp' --user u --credential p --tcp-allocations --allocations 20 --pps 100`,
+  natkit bench 'turn:127.0.0.1:3478?transport=tcp' --user u --credential p --tcp-allocations --allocations 20 --pps 100
+  natkit bench 'turns:relay.example.com:5349?transport=udp' --secret "$S" --allocations 50 --duration 10s`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
@@ -121,8 +123,8 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 	fl.StringVar(&f.restUser, "rest-user", "", "user part of credentials minted with --secret (default natkit)")
 	fl.StringVar(&f.iceFile, "ice-servers", "", "read the TURN server from an ICE servers JSON file (RTCConfiguration, provider token, TURN REST response); - for stdin")
 	fl.StringVar(&f.tokenURL, "token-url", "", "GET the TURN server and credentials from this http(s) URL")
-	fl.StringVar(&f.tlsCA, "tls-ca", "", "turns: trust the CA certificates in this PEM file instead of the system roots")
-	fl.BoolVar(&f.tlsInsecure, "tls-insecure", false, "turns: do not verify the relay's certificate (the handshake is still timed)")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "turns: (TLS or DTLS) trust the CA certificates in this PEM file instead of the system roots")
+	fl.BoolVar(&f.tlsInsecure, "tls-insecure", false, "turns: (TLS or DTLS) do not verify the relay's certificate (the handshake is still timed)")
 	fl.IntVar(&f.allocations, "allocations", 10, "concurrent allocations: in-flight cap of allocation load, or number of senders")
 	fl.StringVar(&f.rate, "rate", "100/s", "allocations started per second, e.g. 2000 or 2000/s")
 	fl.DurationVar(&f.ramp, "ramp", 0, "rise linearly to the full load over this time (allocation start rate, or the number of sending allocations)")
@@ -236,7 +238,10 @@ func (f *benchFlags) config(cmd *cobra.Command, args []string) (load.Config, loa
 	}
 	srv := turn[0]
 	transport := string(srv.Transport)
-	if srv.Scheme == iceconfig.SchemeTURNS { // iceconfig refuses turns: over udp
+	switch {
+	case srv.DTLS():
+		transport = load.TransportDTLS
+	case srv.Scheme == iceconfig.SchemeTURNS:
 		transport = load.TransportTLS
 	}
 	tlsCfg, err := f.tlsConfig(transport)
@@ -262,7 +267,7 @@ func (f *benchFlags) config(cmd *cobra.Command, args []string) (load.Config, loa
 // tlsConfig builds the turns: client TLS config from --tls-ca and
 // --tls-insecure; both are refused without turns:.
 func (f *benchFlags) tlsConfig(transport string) (*tls.Config, error) {
-	if transport != load.TransportTLS {
+	if transport != load.TransportTLS && transport != load.TransportDTLS {
 		if f.tlsCA != "" || f.tlsInsecure {
 			return nil, usageErrorf("--tls-ca and --tls-insecure apply to turns: URLs only")
 		}

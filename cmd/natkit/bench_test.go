@@ -55,7 +55,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"no server", []string{"bench", "--user", "u", "--credential", "p"}, "turn:"},
 		{"no credentials", []string{"bench", url}, "credential"},
 		{"stun only", []string{"bench", "stun:127.0.0.1:3478"}, "no turn: server"},
-		{"turns over udp", []string{"bench", "turns:127.0.0.1:5349?transport=udp", "--user", "u", "--credential", "p"}, "turns: runs over tls/tcp"},
+		{"turns over sctp", []string{"bench", "turns:127.0.0.1:5349?transport=sctp", "--user", "u", "--credential", "p"}, "transport"},
 		{"tls-ca without turns", []string{"bench", url, "--user", "u", "--credential", "p", "--tls-ca", "ca.pem"}, "--tls-ca and --tls-insecure apply to turns: URLs only"},
 		{"tls-ca missing", []string{"bench", "turns:127.0.0.1:5349", "--user", "u", "--credential", "p", "--tls-ca", "/nonexistent/ca.pem"}, "--tls-ca /nonexistent/ca.pem"},
 		{"tls-ca and tls-insecure", []string{"bench", "turns:127.0.0.1:5349", "--user", "u", "--credential", "p", "--tls-ca", "ca.pem", "--tls-insecure"}, "give one or neither"},

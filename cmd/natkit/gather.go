@@ -28,6 +28,8 @@ type gatherFlags struct {
 	expect          []string
 	includeLoopback bool
 	tcpRelay        bool
+	dual            bool
+	iceTCP          bool
 }
 
 func newGatherCmd(a *app) *cobra.Command {
@@ -41,9 +43,12 @@ through each ICE server on its own and through all of them together, and
 probes each server directly (STUN Binding, TURN Allocate) to name the cause
 of every failure: no answer, DNS, port unreachable, 401 wrong credentials,
 an expired REST username (detected before sending), 403, 437, 438, 486,
-508, TLS certificate problems, TCP connection refused.
+508, TLS and DTLS certificate problems (unknown authority, wrong name,
+expired), a turns: port that is not TLS or DTLS at all, TCP connection
+refused.
 
-ICE servers come from URLs (stun:, turn:, turns:) with --user/--credential,
+ICE servers come from URLs (stun:, turn:, turns:, and turns:…?transport=udp
+for TURN over DTLS, RFC 7350) with --user/--credential,
 from --ice-servers FILE or - (an RTCConfiguration, an array of
 RTCIceServer, a provider token response with ice_servers, or a TURN REST
 API response), from --token-url, and --secret mints TURN REST credentials
@@ -61,6 +66,8 @@ server that does not relay TCP answers 442, and the check says how to turn
 it on.`,
 		Example: `  natkit gather stun:stun.example.org:3478
   natkit gather turn:turn.example.org:3478 turns:turn.example.org:5349 --user alice --credential s3cret --expect relay
+  natkit gather 'turns:turn.example.org:5349?transport=udp' --user alice --credential s3cret
+  natkit gather turn:turn.example.org:3478 --user alice --credential s3cret --dual
   curl -s https://example.com/ice-token | natkit gather --ice-servers - --expect relay
   natkit gather turn:127.0.0.1:3478 --secret "$SECRET" --rest-ttl 1h --policy relay
   natkit gather 'turn:turn.example.org:3478?transport=tcp' turns:turn.example.org:5349 --user alice --credential s3cret --tcp-relay`,
@@ -81,6 +88,8 @@ it on.`,
 	fl.StringArrayVar(&f.expect, "expect", nil, "fail (exit 1) unless a candidate of this type was gathered: srflx or relay; repeatable")
 	fl.BoolVar(&f.tcpRelay, "tcp-relay", false, "also check RFC 6062 TCP relaying on turn:?transport=tcp and turns: servers (two TCP allocations connect through the relay)")
 	fl.BoolVar(&f.includeLoopback, "include-loopback", false, "also gather host candidates on loopback interfaces (browsers never do)")
+	fl.BoolVar(&f.iceTCP, "ice-tcp", false, "also gather ICE-TCP host candidates (RFC 6544, passive, from a TCP listener), as browsers do")
+	fl.BoolVar(&f.dual, "dual", false, "ask each TURN server for a dual allocation (RFC 8656 ADDITIONAL-ADDRESS-FAMILY): report its IPv4 and IPv6 relayed addresses, or why it gave one")
 	addOutputFlags(cmd, &out)
 	_ = cmd.RegisterFlagCompletionFunc("policy", fixedCompletion("all", "relay"))
 	_ = cmd.RegisterFlagCompletionFunc("expect", fixedCompletion("srflx", "relay"))
@@ -148,6 +157,8 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
 		TCPRelay:        f.tcpRelay,
+		Dual:            f.dual,
+		ICETCP:          f.iceTCP,
 		Logger:          loggerForDiagnosis(a),
 		OnServer: func(r gather.ServerResult) {
 			bar.SetStatus(r.URL + " " + string(r.Cause))

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -80,16 +81,23 @@ func labSide(name string, s scenarios.SideSpec) (lab.Side, error) {
 }
 
 func newLabUpCmd(a *app) *cobra.Command {
-	var nat, prefix string
+	var nat, preset, prefix string
 	cmd := &cobra.Command{
 		Use:   "up [SCENARIO] [--nat A,B]",
 		Short: "Build a kernel topology and keep it up until Ctrl-C or 'natkit lab down'",
 		Example: `  natkit lab up --nat linux-masquerade,port-restricted-cone
+  natkit lab up --preset ipv6-only-nat64,port-restricted-cone
   natkit lab up port-restricted-both
   natkit lab exec a -- ip addr`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := lab.Config{Prefix: prefix, Logger: a.log()}
+			switch {
+			case nat != "" && preset != "":
+				return usageErrorf("--preset is another name for --nat: give one of them")
+			case preset != "":
+				nat = preset
+			}
 			switch {
 			case len(args) == 1 && nat != "":
 				return usageErrorf("give a SCENARIO or --nat, not both")
@@ -141,6 +149,7 @@ func newLabUpCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&nat, "nat", "", "kernel NAT presets of sides a and b, e.g. linux-masquerade,symmetric (one name for both)")
+	cmd.Flags().StringVar(&preset, "preset", "", "the same as --nat")
 	cmd.Flags().StringVar(&prefix, "prefix", "", "name prefix nkXXXXXX- (six hex digits); default random")
 	return cmd
 }
@@ -162,8 +171,22 @@ func printLab(a *app, top *lab.Topology) {
 		software = fmt.Sprintf("coturn turnserver, pid %d", pid)
 	}
 	fmt.Fprintf(w, "  relay (%s): %s  %s  %s (RFC 5780 alternate %s)\n", software, top.STUNURL(), top.TURNURL(), top.TURNTCPURL(), lab.RelayAlt)
+	if top.HostIPv6(lab.SideA) != nil || top.HostIPv6(lab.SideB) != nil {
+		fmt.Fprintf(w, "  relay over IPv6: [%s]:%d and [%s]:%d (udp, tcp); name %s (A record only)\n", lab.RelayIP6, lab.RelayPort, lab.RelayAlt6, lab.RelayPort, lab.RelayName)
+	}
 	for _, side := range []string{lab.SideA, lab.SideB} {
-		fmt.Fprintf(w, "side %s: %s, host %s, public %s\n", side, top.Describe(side), top.HostIP(side), top.PublicIP(side))
+		host := fmt.Sprint(top.HostIP(side))
+		switch h6 := top.HostIPv6(side); {
+		case h6 != nil && top.HostIP(side) == nil:
+			host = h6.String() + " (IPv6 only)"
+		case h6 != nil:
+			host += " and " + h6.String()
+		}
+		fmt.Fprintf(w, "side %s: %s, host %s, public %s\n", side, top.Describe(side), host, top.PublicIP(side))
+		if _, ok := top.NAT64Stats(side); ok {
+			fmt.Fprintf(w, "  NAT64 %s → pool %s; the relay is %s from this side (DNS64 of %s in natkit's resolver; programs run with lab exec use the literal)\n",
+				lab.NAT64Prefix, top.PublicIP(side), lab.Synthesize(netip.MustParseAddr(lab.RelayIP)), lab.RelayName)
+		}
 		for i, rs := range top.Rulesets(side) {
 			fmt.Fprintf(w, "  router %d nftables ruleset:\n", i)
 			for _, line := range strings.Split(strings.TrimRight(rs, "\n"), "\n") {

@@ -91,10 +91,14 @@ are refused with 403, and so are the relay's own listening and relayed
 addresses. --allow-peer opens a CIDR (allow wins), --deny-peer closes more.
 
 Hardening: nonces are bound to the client's 5-tuple and expire after
---nonce-lifetime (a replayed request gets 438), TCP/TLS connections that do
-not authenticate within --auth-timeout are closed, REST usernames expiring
+--nonce-lifetime (a replayed request gets 438), TCP/TLS connections and DTLS
+associations that do not authenticate within --auth-timeout are closed, REST usernames expiring
 beyond --max-rest-ttl get 401, and messages with a wrong FINGERPRINT are
 dropped.
+
+TURN over DTLS (RFC 7350): --listen dtls://IP:PORT serves TURN over DTLS 1.2
+with the --tls-cert certificate (required: no self-signed one is generated);
+clients use turns:HOST:PORT?transport=udp (RFC 7065).
 
 IPv6 (RFC 6156): listen on udp://[::1]:PORT (or any IPv6 address) to serve IPv6
 clients. Allocates get an IPv4 relayed address unless they carry
@@ -113,7 +117,8 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 		Example: `  natkit relay
   natkit relay --listen udp://127.0.0.1:3478 --alt-ip 127.0.0.2 --allow-peer 127.0.0.0/8 --user lab:lab
   natkit relay --tcp-relay --allow-peer 127.0.0.0/8 --user lab:lab
-  natkit relay --listen udp://0.0.0.0:3478 --listen tls://0.0.0.0:5349 --relay-ip 10.0.0.5 --public-ip 203.0.113.7 --secret "$S" --metrics 127.0.0.1:9090`,
+  natkit relay --listen udp://0.0.0.0:3478 --listen tls://0.0.0.0:5349 --relay-ip 10.0.0.5 --public-ip 203.0.113.7 --secret "$S" --metrics 127.0.0.1:9090
+  natkit relay --listen udp://127.0.0.1:3478 --listen dtls://127.0.0.1:5349 --tls-cert cert.pem --tls-key key.pem --user lab:lab`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.validate(); err != nil {
@@ -128,8 +133,8 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.listen, "listen", nil, "serve on udp://IP:PORT, tcp://IP:PORT or tls://IP:PORT; repeatable (default udp and tcp on 127.0.0.1:3478)")
-	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate for tls:// listeners (default: a generated self-signed one)")
+	fl.StringArrayVar(&f.listen, "listen", nil, "serve on udp://IP:PORT, tcp://IP:PORT, tls://IP:PORT or dtls://IP:PORT (TURN over DTLS, RFC 7350); repeatable (default udp and tcp on 127.0.0.1:3478)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate for tls:// and dtls:// listeners (default for tls:// only: a generated self-signed one; dtls:// requires it)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.StringVar(&f.publicIP, "public-ip", "", "relayed address advertised to clients, when the host sits behind 1:1 NAT (default: --relay-ip)")
 	fl.StringVar(&f.relayIP, "relay-ip", "", "local IP relayed sockets bind to (default: the first listener's IP)")
@@ -148,7 +153,7 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 	fl.DurationVar(&f.maxLifetime, "max-lifetime", relay.DefaultMaxLifetime, "longest allocation lifetime granted")
 	fl.DurationVar(&f.maxRESTTTL, "max-rest-ttl", relay.DefaultMaxRESTTTL, "refuse (401) TURN REST usernames whose expiry lies further ahead than this")
 	fl.DurationVar(&f.nonceLifetime, "nonce-lifetime", relay.DefaultNonceLifetime, "how long a nonce stays valid; nonces are bound to the client's 5-tuple, others get 438")
-	fl.DurationVar(&f.authTimeout, "auth-timeout", relay.DefaultAuthTimeout, "close TCP/TLS connections that send no request with valid credentials within this time")
+	fl.DurationVar(&f.authTimeout, "auth-timeout", relay.DefaultAuthTimeout, "close TCP/TLS connections and DTLS associations that send no request with valid credentials within this time")
 	fl.Int64Var(&f.bandwidthLimit, "bandwidth-limit", 0, "per-allocation relayed bytes per second, both directions (0: none)")
 	fl.BoolVar(&f.tcpRelay, "tcp-relay", false, "serve RFC 6062 TCP allocations on tcp:// and tls:// listeners (off: they get 442)")
 	fl.DurationVar(&f.tcpConnect, "tcp-connect-timeout", relay.DefaultTCPConnectTimeout, "TCP allocations: how long Connect waits for the peer before 447")
@@ -304,6 +309,12 @@ func (f *relayFlags) config() (relay.Config, error) {
 	hasTLS := false
 	var hosts []string
 	for _, l := range cfg.Listen {
+		if l.Network == relay.NetworkDTLS && f.tlsCert == "" {
+			// No generated certificate here: DTLS clients (pion, coturn's
+			// uclient) are servers' own tools, which should be given the
+			// certificate their relay really serves.
+			return cfg, usageErrorf("--listen %s: a dtls:// listener needs --tls-cert and --tls-key (DTLS serves the TLS certificate)", l)
+		}
 		if l.Network == relay.NetworkTLS {
 			hasTLS = true
 			h, _, _ := net.SplitHostPort(l.Addr)

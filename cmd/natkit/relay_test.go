@@ -521,6 +521,8 @@ func TestRelayBadFlags(t *testing.T) {
 	}{
 		{"listen scheme", []string{"--listen", "http://127.0.0.1:3478"}, `--listen "http://127.0.0.1:3478"`},
 		{"listen no port", []string{"--listen", "udp://127.0.0.1"}, `--listen "udp://127.0.0.1"`},
+		{"dtls without certificate", []string{"--listen", "dtls://127.0.0.1:0"}, "--listen dtls://127.0.0.1:0: a dtls:// listener needs --tls-cert and --tls-key"},
+		{"listen sctp", []string{"--listen", "sctp://127.0.0.1:5349"}, `want udp, tcp, tls or dtls`},
 		{"port range order", []string{"--port-range", "6000-5000"}, `--port-range "6000-5000": want MIN-MAX`},
 		{"port range word", []string{"--port-range", "many"}, `--port-range "many"`},
 		{"port range too high", []string{"--port-range", "1000-70000"}, `--port-range "1000-70000"`},

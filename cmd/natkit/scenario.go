@@ -122,7 +122,7 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 				return usageErrorf("--net %q: want %s or %s", netName, scenarios.NetVNet, scenarios.NetKernel)
 			}
 			if all {
-				args = scenarios.LibraryNames()
+				args = scenarios.LibraryNamesFor(netName)
 			}
 			var specs []*scenarios.Spec
 			for _, arg := range args {

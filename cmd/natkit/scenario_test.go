@@ -134,7 +134,7 @@ func TestScenarioRunAllInterrupted(t *testing.T) {
 	require.NoError(t, err)
 	var rep reports.Report
 	require.NoError(t, json.Unmarshal(b, &rep))
-	assert.Len(t, rep.Children, len(scenarios.LibraryNames()))
+	assert.Len(t, rep.Children, len(scenarios.LibraryNamesFor(scenarios.NetVNet)))
 	for _, c := range rep.Checks {
 		assert.NotEqual(t, reports.VerdictFail, c.Verdict, c.Name)
 		assert.NotContains(t, c.Message, "expected , observed")
@@ -143,6 +143,20 @@ func TestScenarioRunAllInterrupted(t *testing.T) {
 		assert.Equal(t, reports.VerdictSkip, ch.Checks[0].Verdict, ch.Name)
 	}
 	assert.Contains(t, rep.Summary, fmt.Sprintf("0 of %d scenarios passed; %d not run", len(rep.Children), len(rep.Children)))
+}
+
+// A kernel-only scenario on vnet is an exit-2 error naming the key, and
+// --all on vnet leaves such scenarios out.
+func TestScenarioKernelOnlyOnVNet(t *testing.T) {
+	for _, name := range []string{"ipv6-only-nat64-via-turn", "dual-stack-ipv6-direct"} {
+		code, _, stderr := runNatkit(t, context.Background(), "scenario", "run", name)
+		assert.Equal(t, 2, code, stderr)
+		assert.Contains(t, stderr, "library/"+name+".yaml:")
+		assert.Contains(t, stderr, "nat: ")
+		assert.Contains(t, stderr, "needs the kernel backend (--net kernel)")
+		assert.NotContains(t, scenarios.LibraryNamesFor(scenarios.NetVNet), name)
+		assert.Contains(t, scenarios.LibraryNamesFor(scenarios.NetKernel), name)
+	}
 }
 
 func TestScenarioRunRepeat(t *testing.T) {

@@ -36,6 +36,9 @@ type CoturnConfig struct {
 	RFC5780 bool
 	// TLS listens for turns: on TLSPort with a self-signed certificate.
 	TLS bool
+	// DTLS also serves TURN over DTLS on TLSPort (coturn's
+	// tls-listening-port serves both); it implies TLS. Default false.
+	DTLS bool
 	// AllowLoopbackPeers lets allocations relay to 127.0.0.0/8.
 	AllowLoopbackPeers bool
 	// IPv6 also listens on ::1 (Addr6), same ports. Default false.
@@ -55,6 +58,8 @@ type CoturnConfig struct {
 type Coturn struct {
 	Port    int
 	TLSPort int
+	// CertFile is the PEM certificate served on TLSPort (TLS or DTLS).
+	CertFile string
 	*Process
 }
 
@@ -89,7 +94,7 @@ func StartCoturn(t testing.TB, cfg CoturnConfig) *Coturn {
 	dir := t.TempDir()
 	args := []string{"-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
 		"--listening-port", strconv.Itoa(c.Port), "--realm", cfg.Realm,
-		"--no-cli", "--no-dtls", "--log-file", "stdout",
+		"--no-cli", "--log-file", "stdout",
 		"--pidfile", filepath.Join(dir, "turnserver.pid"), "--userdb", filepath.Join(dir, "turndb")}
 	if cfg.RFC5780 {
 		args = append(args, "--listening-ip", AltIP)
@@ -100,11 +105,16 @@ func StartCoturn(t testing.TB, cfg CoturnConfig) *Coturn {
 	if cfg.RelayIPv6 {
 		args = append(args, "--relay-ip", "::1")
 	}
-	if cfg.TLS {
+	if !cfg.DTLS {
+		args = append(args, "--no-dtls")
+	}
+	if cfg.TLS || cfg.DTLS {
 		c.TLSPort = FreePortPair(t, ips...)
 		cert, key := SelfSignedCert(t, dir)
+		c.CertFile = cert
 		args = append(args, "--tls-listening-port", strconv.Itoa(c.TLSPort), "--cert", cert, "--pkey", key)
-	} else {
+	}
+	if !cfg.TLS {
 		args = append(args, "--no-tls")
 	}
 	if cfg.Secret != "" {
@@ -122,8 +132,16 @@ func StartCoturn(t testing.TB, cfg CoturnConfig) *Coturn {
 	args = append(args, cfg.Extra...)
 	c.Process = Start(t, bin, args...)
 	WaitTCP(t, c.Addr(), 10*time.Second)
+	// The UDP listener may come up after the TCP one: a test's first
+	// Allocate would meet ICMP port unreachable.
+	waitUDPBinding(t, c.Addr(), 10*time.Second)
 	if cfg.TLS {
 		WaitTCP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.TLSPort)), 10*time.Second)
+	}
+	if cfg.DTLS {
+		// coturn answers plain STUN on its DTLS port too: a Binding
+		// answered there means the UDP listener is up.
+		waitUDPBinding(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.TLSPort)), 10*time.Second)
 	}
 	return c
 }
@@ -246,4 +264,30 @@ func LatestCoturnBin(t testing.TB) string {
 		t.Skipf("upstream coturn: %s not found", bin)
 	}
 	return bin
+}
+
+// waitUDPBinding waits until a STUN Binding request to addr over UDP is
+// answered.
+func waitUDPBinding(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer conn.Close()
+	// A Binding request: type 0x0001, length 0, the magic cookie and a
+	// fixed transaction id.
+	req := []byte{0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 'n', 'a', 't', 'k', 'i', 't', 'w', 'a', 'i', 't', '!', '!'}
+	buf := make([]byte, 1500)
+	err = WaitFor(timeout, func() bool {
+		if _, err := conn.Write(req); err != nil {
+			return false
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := conn.Read(buf)
+		return err == nil && n >= 20 && buf[0] == 1 && buf[1] == 1
+	})
+	if err != nil {
+		t.Fatalf("turnserver's udp listener on %s did not answer a Binding request: %v", addr, err)
+	}
 }

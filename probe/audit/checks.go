@@ -138,6 +138,11 @@ func (a *auditor) checkAmplification(ctx context.Context, s *session) Check {
 	case !s.w.datagram():
 		c.Verdict, c.Severity = VerdictPass, SeverityInfo
 		c.Message = fmt.Sprintf("largest factor %.1f, over %s: a stream cannot be reflected at a spoofed source", worst, a.cfg.Server.Transport)
+	case a.cfg.Server.DTLS():
+		// The association's handshake (with its cookie exchange) already
+		// proved the source address.
+		c.Verdict, c.Severity = VerdictPass, SeverityInfo
+		c.Message = fmt.Sprintf("largest factor %.1f, over DTLS: TURN messages flow only after a handshake from the real source, so they cannot be reflected at a spoofed one", worst)
 	case worst > 10:
 		c.Verdict, c.Severity = VerdictFinding, SeverityMedium
 		c.Message = fmt.Sprintf("an unauthenticated UDP answer is %.1f× its request: a strong reflector for spoofed-source floods", worst)
@@ -177,12 +182,50 @@ func (a *auditor) runPeerPolicy(ctx context.Context, s *session) {
 	if sink != nil {
 		defer sink.Close()
 	}
+	// IPv6 peers go through an IPv6 allocation (RFC 6156): from the IPv4
+	// one a server that checks families answers 443 before its IPv6 peer
+	// policy. Without an IPv6 relay address (440) they go through the
+	// IPv4 one, and a 443 there is the server's whole answer.
+	s6, note := a.ipv6Session(ctx)
+	if s6 != nil {
+		defer func() {
+			_ = s6.release(ctx)
+			_ = s6.Close()
+		}()
+	}
 	for i, pcase := range peerCases {
 		if ctx.Err() != nil {
 			return
 		}
-		a.add(a.checkPeer(ctx, s, i, pcase, sink, sinkAddr))
+		on := s
+		if pcase.Addr.Is6() && s6 != nil {
+			on = s6
+		}
+		c := a.checkPeer(ctx, on, i, pcase, sink, sinkAddr)
+		if pcase.Addr.Is6() && note != "" {
+			c.Evidence = append([]Exchange{{Request: "Allocate with REQUESTED-ADDRESS-FAMILY IPv6, for the IPv6 peers", Answer: note}}, c.Evidence...)
+		}
+		a.add(c)
 	}
+}
+
+// ipv6Session allocates an IPv6 relayed address for the IPv6 peer cases;
+// nil (and what the server answered) when it has none.
+func (a *auditor) ipv6Session(ctx context.Context) (*session, string) {
+	s6, err := a.newSession(ctx, a.cfg.Server.Username, a.cfg.Server.Credential)
+	if err != nil {
+		return nil, "could not connect: " + err.Error()
+	}
+	an, err := s6.do(ctx, stun.MethodAllocate, requestedTransportUDP, requestedFamilyIPv6)
+	switch {
+	case err != nil:
+		_ = s6.Close()
+		return nil, "no answer: " + err.Error()
+	case !an.success():
+		_ = s6.Close()
+		return nil, an.String()
+	}
+	return s6, ""
 }
 
 func (a *auditor) checkPeer(ctx context.Context, s *session, i int, pcase peerCase, sink *sinkListener, sinkAddr netip.AddrPort) Check {
@@ -215,7 +258,7 @@ func (a *auditor) checkPeer(ctx context.Context, s *session, i int, pcase peerCa
 		c.Verdict = VerdictPass
 		c.Message = fmt.Sprintf("refused: %s", refusal(perm))
 		if perm.Code == 443 {
-			c.Message += " (the allocation is IPv4, so the server cannot relay there; its IPv6 peer policy was not reached)"
+			c.Message += " (the server has no IPv6 relayed address for this client, so it cannot relay there at all; its IPv6 peer policy was not reached)"
 		}
 		return c
 	}

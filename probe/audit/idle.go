@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/pion/stun/v3"
 
-	"github.com/natkit/natkit/probe/iceconfig"
+	"github.com/natkit/natkit/internal/turnconn"
 )
 
 // checkIdle opens a few TCP (or TLS) connections that never authenticate
@@ -21,9 +20,9 @@ func (a *auditor) checkIdle(ctx context.Context) Check {
 	c := Check{ID: "idle-connections", Name: "idle unauthenticated TCP/TLS connections", Severity: SeverityMedium, Fix: fixIdle}
 	start := time.Now()
 	defer func() { c.Duration = time.Since(start) }()
-	proto := "tcp"
-	if a.cfg.Server.Scheme == iceconfig.SchemeTURNS {
-		proto = "tls"
+	proto := a.network() // tcp, tls or dtls: a DTLS association holds state too
+	if proto == turnconn.UDP {
+		proto = turnconn.TCP // a turn: URL's port usually serves TCP as well
 	}
 	type outcome struct {
 		sent   string
@@ -41,23 +40,12 @@ func (a *auditor) checkIdle(ctx context.Context) Check {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			conn, err := a.dialStream(ictx)
+			conn, err := a.dialConn(ictx, proto)
 			if err != nil {
 				outs[i].err = err.Error()
 				return
 			}
 			defer conn.Close()
-			if proto == "tls" {
-				tc := tls.Client(conn, a.verifyTLS())
-				hctx, hcancel := context.WithTimeout(ictx, a.cfg.Timeout)
-				err := tc.HandshakeContext(hctx)
-				hcancel()
-				if err != nil {
-					outs[i].err = "tls handshake: " + err.Error()
-					return
-				}
-				conn = tc
-			}
 			outs[i].sent = "nothing"
 			if i > 0 {
 				part := half.Raw[:10]

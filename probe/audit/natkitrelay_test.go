@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -65,8 +66,10 @@ func logFindings(t *testing.T, res *audit.Result) {
 	}
 }
 
+// With an IPv6 relayed address the IPv6 encodings reach the IPv6 peer
+// policy: every one is 403.
 func TestNatkitRelayPeerPolicyRefusesEveryEncoding(t *testing.T) {
-	udp, _ := startRelay(t, relay.Config{Secrets: []string{testSecret}})
+	udp, _ := startRelay(t, relay.Config{Secrets: []string{testSecret}, RelayIPv6: net.ParseIP("::1")})
 	res, err := audit.Run(context.Background(), audit.Config{Server: server(t, "turn:"+udp, testSecret), Secret: testSecret, IdleWait: time.Second})
 	require.NoError(t, err)
 	logFindings(t, res)
@@ -83,8 +86,10 @@ func TestNatkitRelayPeerPolicyRefusesEveryEncoding(t *testing.T) {
 
 // With every range opened, each encoding must be a finding: the check
 // tells granted from refused, encoding by encoding.
+// The relay has an IPv6 relayed address (RelayIPv6), so the audit tests
+// the IPv6 encodings from an IPv6 allocation, where they are granted.
 func TestNatkitRelayOpenPolicyIsAFindingForEveryEncoding(t *testing.T) {
-	udp, _ := startRelay(t, relay.Config{Secrets: []string{testSecret}, PeerPolicy: relay.PeerPolicy{
+	udp, _ := startRelay(t, relay.Config{Secrets: []string{testSecret}, RelayIPv6: net.ParseIP("::1"), PeerPolicy: relay.PeerPolicy{
 		Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
 	}})
 	res, err := audit.Run(context.Background(), audit.Config{Server: server(t, "turn:"+udp, testSecret), IdleWait: time.Second})
@@ -107,4 +112,20 @@ func TestNatkitRelayOpenPolicyIsAFindingForEveryEncoding(t *testing.T) {
 	// --allow-peer cannot open a loop (coturn's allow-loopback-peers can,
 	// see the interop test).
 	require.Equal(t, audit.VerdictPass, byID(res)["self-loop"].Verdict, byID(res)["self-loop"].Message)
+}
+
+// Without an IPv6 relayed address (the IPv6 Allocate gets 440), the IPv6
+// encodings go through the IPv4 allocation and natkit relay answers 443:
+// it cannot relay there at all, so even an open policy is no finding.
+func TestNatkitRelayIPv4OnlyAnswers443ToIPv6Peers(t *testing.T) {
+	udp, _ := startRelay(t, relay.Config{Secrets: []string{testSecret}, PeerPolicy: relay.PeerPolicy{
+		Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
+	}})
+	res, err := audit.Run(context.Background(), audit.Config{Server: server(t, "turn:"+udp, testSecret), IdleWait: 200 * time.Millisecond, IdleConns: 1})
+	require.NoError(t, err)
+	c := byID(res)["peer/::1"]
+	require.Equal(t, audit.VerdictPass, c.Verdict, c.Message)
+	require.Contains(t, c.Message, "443")
+	require.Contains(t, c.Evidence[0].Answer, "440")
+	require.Equal(t, audit.VerdictFinding, byID(res)["peer/127.0.0.1"].Verdict)
 }

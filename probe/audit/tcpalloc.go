@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -141,21 +140,7 @@ func (a *auditor) checkConnect(ctx context.Context, cl *tcpturn.Client, relayed 
 
 // dialControl opens a TCP or TLS connection to the server for tcpturn.
 func (a *auditor) dialControl(ctx context.Context) (net.Conn, error) {
-	c, err := a.dialStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if a.cfg.Server.Scheme != iceconfig.SchemeTURNS {
-		return c, nil
-	}
-	tc := tls.Client(c, a.verifyTLS())
-	hctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%w: tls handshake with %s: %w", ErrUnreachable, a.cfg.Server.Address(), err)
-	}
-	return tc, nil
+	return a.dialConn(ctx, a.network())
 }
 
 // openTCPSink listens for TCP on the sink's IP (Config.Sink), or returns

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/dtls/v3"
+
+	"github.com/natkit/natkit/internal/turnconn"
 	"github.com/natkit/natkit/probe/iceconfig"
 )
 
@@ -27,24 +30,45 @@ var tlsVersions = []struct {
 
 // handshake connects once with exactly version v.
 func (a *auditor) handshake(ctx context.Context, v uint16) (tls.ConnectionState, error) {
-	conn, err := a.dialStream(ctx)
+	cfg := a.verifyTLS()
+	cfg.MinVersion, cfg.MaxVersion = v, v
+	conn, err := a.dialWith(ctx, turnconn.TLS, cfg)
 	if err != nil {
 		return tls.ConnectionState{}, err
 	}
 	defer conn.Close()
-	cfg := a.verifyTLS()
-	cfg.MinVersion, cfg.MaxVersion = v, v
-	tc := tls.Client(conn, cfg)
-	hctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		return tls.ConnectionState{}, err
-	}
+	tc, _ := conn.Conn.(*tls.Conn)
 	return tc.ConnectionState(), nil
 }
 
-// checkTLS reports the TLS versions a turns: server accepts and judges
-// its certificate: chain, name and expiry.
+// dtlsCertificates completes one DTLS handshake (DTLS 1.2, the only
+// version pion/dtls speaks, and the one RFC 7350 servers run) and returns
+// the server's chain.
+func (a *auditor) dtlsCertificates(ctx context.Context) ([]*x509.Certificate, error) {
+	conn, err := a.dialWith(ctx, turnconn.DTLS, a.verifyTLS())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	dc, _ := conn.Conn.(*dtls.Conn)
+	state, ok := dc.ConnectionState()
+	if !ok {
+		return nil, fmt.Errorf("dtls handshake with %s: no connection state", a.cfg.Server.Address())
+	}
+	var certs []*x509.Certificate
+	for _, raw := range state.PeerCertificates {
+		cert, err := x509.ParseCertificate(raw)
+		if err != nil {
+			return nil, fmt.Errorf("dtls certificate from %s: %w", a.cfg.Server.Address(), err)
+		}
+		certs = append(certs, cert)
+	}
+	return certs, nil
+}
+
+// checkTLS reports the TLS versions a turns: server accepts (DTLS: that
+// it completes a DTLS 1.2 handshake) and judges its certificate: chain,
+// name and expiry.
 func (a *auditor) checkTLS(ctx context.Context) Check {
 	c := Check{ID: "tls", Name: "TLS versions and certificate", Severity: SeverityMedium, Fix: fixTLS}
 	start := time.Now()
@@ -54,24 +78,36 @@ func (a *auditor) checkTLS(ctx context.Context) Check {
 		return c
 	}
 	var accepted, old []string
-	var state tls.ConnectionState
-	for _, tv := range tlsVersions {
-		st, err := a.handshake(ctx, tv.v)
-		ex := Exchange{Request: "TLS ClientHello offering only " + tv.name}
+	var certs []*x509.Certificate
+	if a.cfg.Server.DTLS() {
+		c.Name = "DTLS certificate"
+		ex := Exchange{Request: "DTLS 1.2 ClientHello"}
+		chain, err := a.dtlsCertificates(ctx)
 		if err != nil {
 			ex.Answer = "refused: " + err.Error()
 		} else {
-			ex.Answer = "handshake completed"
-			accepted = append(accepted, tv.name)
-			if tv.old {
-				old = append(old, tv.name)
-			}
-			state = st
+			ex.Answer, accepted, certs = "handshake completed", []string{"DTLS 1.2"}, chain
 		}
 		c.Evidence = append(c.Evidence, ex)
+	} else {
+		for _, tv := range tlsVersions {
+			st, err := a.handshake(ctx, tv.v)
+			ex := Exchange{Request: "TLS ClientHello offering only " + tv.name}
+			if err != nil {
+				ex.Answer = "refused: " + err.Error()
+			} else {
+				ex.Answer = "handshake completed"
+				accepted = append(accepted, tv.name)
+				if tv.old {
+					old = append(old, tv.name)
+				}
+				certs = st.PeerCertificates
+			}
+			c.Evidence = append(c.Evidence, ex)
+		}
 	}
 	if len(accepted) == 0 {
-		c.Verdict, c.Message = VerdictError, "no TLS handshake succeeded"
+		c.Verdict, c.Message = VerdictError, "no "+map[bool]string{true: "DTLS", false: "TLS"}[a.cfg.Server.DTLS()]+" handshake succeeded"
 		return c
 	}
 	var problems []string
@@ -85,7 +121,6 @@ func (a *auditor) checkTLS(ctx context.Context) Check {
 	if len(old) > 0 {
 		worsen(SeverityMedium, "accepts "+strings.Join(old, " and ")+" (deprecated by RFC 8996)")
 	}
-	certs := state.PeerCertificates
 	if len(certs) == 0 {
 		worsen(SeverityHigh, "sent no certificate")
 	} else {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/stun/v3"
 
+	"github.com/natkit/natkit/internal/turnconn"
 	"github.com/natkit/natkit/probe/iceconfig"
 )
 
@@ -52,22 +53,18 @@ func (a *auditor) dial(ctx context.Context) (wire, error) {
 		}
 		return &udpWire{pc: pc, server: raddr}, nil
 	}
-	c, err := a.dialStream(ctx)
+	c, err := a.dialConn(ctx, a.network())
 	if err != nil {
 		return nil, err
 	}
-	if s.Scheme == iceconfig.SchemeTURNS {
-		tc := tls.Client(c, a.verifyTLS())
-		hctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
-		defer cancel()
-		if err := tc.HandshakeContext(hctx); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("%w: tls handshake with %s: %w", ErrUnreachable, s.Address(), err)
-		}
-		c = tc
+	if c.Datagram() {
+		return &dtlsWire{c: c}, nil
 	}
 	return &streamWire{c: c, r: bufio.NewReader(c)}, nil
 }
+
+// network is the turnconn network of the audited URL.
+func (a *auditor) network() string { return turnconn.NetworkOf(a.cfg.Server) }
 
 // verifyTLS trusts the server for the exchanges: the TLS check judges the
 // certificate on its own, so a self-signed server can still be audited.
@@ -77,36 +74,30 @@ func (a *auditor) verifyTLS() *tls.Config {
 	return cfg
 }
 
-func (a *auditor) dialStream(ctx context.Context) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
+// dialConn connects over network (tcp, tls or dtls) within Timeout; a
+// failed TLS or DTLS handshake names its problem.
+func (a *auditor) dialConn(ctx context.Context, network string) (*turnconn.Conn, error) {
+	return a.dialWith(ctx, network, a.verifyTLS())
+}
+
+func (a *auditor) dialWith(ctx context.Context, network string, tc *tls.Config) (*turnconn.Conn, error) {
+	s := a.cfg.Server
+	c, err := turnconn.Dial(ctx, turnconn.Config{Net: a.cfg.Net, Network: network, Addr: s.Address(), TLS: tc, Timeout: a.cfg.Timeout})
+	if err == nil {
+		return c, nil
 	}
-	ch := make(chan result, 1)
-	go func() {
-		c, err := a.cfg.Net.Dial("tcp", a.cfg.Server.Address())
-		ch <- result{c, err}
-	}()
-	t := time.NewTimer(a.cfg.Timeout)
-	defer t.Stop()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: tcp connect to %s: %w", ErrUnreachable, a.cfg.Server.Address(), r.err)
-		}
-		return r.c, nil
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	go func() {
-		if r := <-ch; r.c != nil {
-			r.c.Close()
-		}
-	}()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	return nil, fmt.Errorf("%w: tcp connect to %s: no answer in %s", ErrUnreachable, a.cfg.Server.Address(), a.cfg.Timeout)
+	var de *turnconn.DialError
+	if errors.As(err, &de) && de.Handshake {
+		proto := strings.ToUpper(network)
+		return nil, fmt.Errorf("%w: %s handshake with %s: %s: %w", ErrUnreachable, network, s.Address(), turnconn.Describe(de.Err, proto, tc.ServerName), de.Err)
+	}
+	if errors.As(err, &de) && errors.Is(de.Err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%w: %s connect to %s: no answer in %s", ErrUnreachable, network, s.Address(), a.cfg.Timeout)
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 }
 
 type udpWire struct {
@@ -134,6 +125,26 @@ func (w *udpWire) read(deadline time.Time) ([]byte, error) {
 			return append([]byte(nil), buf[:n]...), nil
 		}
 	}
+}
+
+// dtlsWire is a DTLS association: one message per record, like UDP.
+type dtlsWire struct{ c *turnconn.Conn }
+
+func (w *dtlsWire) write(b []byte) error { _, err := w.c.Write(b); return err }
+func (w *dtlsWire) datagram() bool       { return true }
+func (w *dtlsWire) localAddr() string    { return w.c.LocalAddr().String() }
+func (w *dtlsWire) Close() error         { return w.c.Close() }
+
+func (w *dtlsWire) read(deadline time.Time) ([]byte, error) {
+	if err := w.c.SetReadDeadline(deadline); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1<<16)
+	n, err := w.c.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 type streamWire struct {
@@ -347,6 +358,9 @@ func u32Attr(t stun.AttrType, v uint32) stun.RawAttribute {
 	binary.BigEndian.PutUint32(b, v)
 	return stun.RawAttribute{Type: t, Value: b}
 }
+
+// requestedFamilyIPv6 is REQUESTED-ADDRESS-FAMILY: IPv6 (RFC 6156).
+var requestedFamilyIPv6 = stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{0x02, 0, 0, 0}}
 
 // requestedTransportUDP is REQUESTED-TRANSPORT: UDP (17).
 var requestedTransportUDP = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}

@@ -46,12 +46,17 @@ const (
 	CauseInterrupted Cause = "interrupted"
 	// CauseNotRun: the call never started.
 	CauseNotRun Cause = "not-run"
+	// CausePeerCrashed: a peer's process (e.g. a browser) died during the
+	// call; Error says which and how.
+	CausePeerCrashed Cause = "peer-crashed"
 )
 
 // Completed reports whether the call ran to its verdict: neither
-// interrupted nor never started. Only a completed call can be compared
-// with a theory or an expectation.
-func (c Cause) Completed() bool { return c != CauseInterrupted && c != CauseNotRun }
+// interrupted, never started, nor cut by a crashed peer. Only a completed
+// call can be compared with a theory or an expectation.
+func (c Cause) Completed() bool {
+	return c != CauseInterrupted && c != CauseNotRun && c != CausePeerCrashed
+}
 
 // loopbackHint is the next step when a relay on loopback refuses a peer on
 // loopback: natkit relay refuses loopback peers unless told otherwise.
@@ -84,6 +89,8 @@ func (r *Result) Diagnosis() string {
 		return "cut short before the call completed (Ctrl-C, or the caller's deadline)"
 	case CauseNotRun:
 		return "not run"
+	case CausePeerCrashed:
+		return "a peer's process died during the call: " + r.Error + "; the call's outcome says nothing about the network"
 	}
 	return r.iceDiagnosis(r.Cause)
 }

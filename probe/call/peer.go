@@ -153,7 +153,11 @@ func (p *Peer) newPC() error {
 	}
 	se.SetNet(&watchedNet{Net: n, w: p.turn})
 	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	has4, has6 := families(n)
+	se.SetNetworkTypes(networkTypes(has4, has6))
+	if needsAnyFamilyDialer(has4, has6, p.cfg.ICEServers) {
+		se.SetICEProxyDialer(anyFamilyDialer{n: n})
+	}
 	se.SetICETimeouts(p.ice.DisconnectedTimeout, p.ice.FailedTimeout, p.ice.KeepAlive)
 	se.SetHostAcceptanceMinWait(p.ice.HostWait)
 	se.SetSrflxAcceptanceMinWait(p.ice.SrflxWait)

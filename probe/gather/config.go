@@ -46,6 +46,15 @@ type Config struct {
 	// the URL's host. Default: system roots. (pion's ICE agent always uses
 	// the system roots.)
 	TLSConfig *tls.Config
+	// Dual makes the direct TURN Allocates ask for a dual allocation (RFC
+	// 8656 ADDITIONAL-ADDRESS-FAMILY IPv6): an IPv4 and an IPv6 relayed
+	// address at once; the verdict reports both, or why the server gave
+	// one. Default false.
+	Dual bool
+	// ICETCP also gathers ICE-TCP host candidates (RFC 6544): passive ones
+	// from a TCP listener on Net, active ones as pion's agent makes them,
+	// as browsers do. Default false.
+	ICETCP bool
 	// IncludeLoopback also gathers host candidates on loopback interfaces,
 	// which browsers never do. Default false.
 	IncludeLoopback bool

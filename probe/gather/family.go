@@ -127,12 +127,77 @@ func (t *turnProbe) mismatch(ctx context.Context) {
 	}
 }
 
-// family is the REQUESTED-ADDRESS-FAMILY setter of this probe's Allocates.
+// Dual allocation attributes: RFC 8656's code points, and the draft ones
+// (draft-ietf-tram-turn-dual-allocation) that coturn 4.6 still uses.
+// Both are comprehension-optional, so a server ignores the pair it does
+// not know.
+const (
+	attrAdditionalAddressFamily      stun.AttrType = 0x8000
+	attrAddressErrorCode             stun.AttrType = 0x8001
+	attrAdditionalAddressFamilyDraft stun.AttrType = 0x8032
+	attrAddressErrorCodeDraft        stun.AttrType = 0x8033
+)
+
+// family is the REQUESTED-ADDRESS-FAMILY (or, for a dual allocation,
+// ADDITIONAL-ADDRESS-FAMILY) setter of this probe's Allocates.
 func (t *turnProbe) family() stun.Setter {
-	if t.askIPv6 {
+	switch {
+	case t.askIPv6:
 		return stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{0x02, 0, 0, 0}}
+	case t.askDual:
+		return dualAsk{}
 	}
 	return noAttr{}
+}
+
+// dualAsk is ADDITIONAL-ADDRESS-FAMILY IPv6 under both code points.
+type dualAsk struct{}
+
+func (dualAsk) AddTo(m *stun.Message) error {
+	m.Add(attrAdditionalAddressFamily, []byte{0x02, 0, 0, 0})
+	m.Add(attrAdditionalAddressFamilyDraft, []byte{0x02, 0, 0, 0})
+	return nil
+}
+
+// dualVerdict reads a dual Allocate's answer (RFC 8656 section 7.3): a
+// second XOR-RELAYED-ADDRESS, or ADDRESS-ERROR-CODE for the family the
+// server could not give (coturn also sends the unspecified address for
+// it), or neither (the server ignored the attribute).
+func (t *turnProbe) dualVerdict(m *stun.Message) {
+	r := t.r
+	var addrs []string
+	for _, a := range m.Attributes {
+		if a.Type != stun.AttrXORRelayedAddress {
+			continue
+		}
+		one := &stun.Message{TransactionID: m.TransactionID}
+		one.Add(a.Type, a.Value)
+		var x stun.XORMappedAddress
+		if x.GetFromAs(one, stun.AttrXORRelayedAddress) == nil && !x.IP.IsUnspecified() {
+			addrs = append(addrs, x.String())
+		}
+	}
+	if len(addrs) >= 2 {
+		r.RelayDual = addrs[1]
+		r.Diagnosis += fmt.Sprintf("; dual allocation (RFC 8656 ADDITIONAL-ADDRESS-FAMILY): %s and %s in one allocation", addrs[0], addrs[1])
+		return
+	}
+	v, err := m.Get(attrAddressErrorCode)
+	if err != nil {
+		v, err = m.Get(attrAddressErrorCodeDraft)
+	}
+	if err == nil && len(v) >= 4 {
+		fam := map[byte]string{1: "IPv4", 2: "IPv6"}[v[0]]
+		code := int(v[2]&0x07)*100 + int(v[3])
+		r.RelayDual = fmt.Sprint(code)
+		r.Diagnosis += fmt.Sprintf("; asked for a dual allocation (ADDITIONAL-ADDRESS-FAMILY IPv6): the server allocated %s only and answered %d for %s (ADDRESS-ERROR-CODE)", familyOf(r.Relay), code, fam)
+		if code == 440 && fam == "IPv6" {
+			r.Diagnosis += ": " + familyAdvice(true, t.s)
+		}
+		return
+	}
+	r.RelayDual = "ignored"
+	r.Diagnosis += "; asked for a dual allocation (ADDITIONAL-ADDRESS-FAMILY IPv6): the server gave one relayed address and no ADDRESS-ERROR-CODE, so it ignores the attribute (no dual allocation; pion/turn-based servers, for one)"
 }
 
 type noAttr struct{}

@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // unreachable causes make a gather through the server pointless.
 func unreachable(c Cause) bool {
 	switch c {
-	case CauseNoAnswer, CauseDNS, CauseUnreachable, CauseConnRefused, CauseTLS, CauseNotTLS, CauseTURNDisabled, CauseNetwork, CauseInterrupted:
+	case CauseNoAnswer, CauseDNS, CauseUnreachable, CauseConnRefused, CauseTLS, CauseNotTLS, CauseDTLS, CauseNotDTLS, CauseTURNDisabled, CauseNetwork, CauseInterrupted:
 		return true
 	}
 	return false
@@ -279,6 +279,8 @@ func transports(servers iceconfig.Servers, results, probed []ServerResult) []Tra
 		}
 		var slot *string
 		switch {
+		case s.DTLS():
+			slot = &tr.DTLS
 		case s.Scheme == iceconfig.SchemeTURNS:
 			slot = &tr.TLS
 		case s.Transport == iceconfig.TransportTCP:

@@ -176,7 +176,7 @@ func (g *gatherer) attribution(servers iceconfig.Servers) *attribution {
 		}
 		proto := string(s.Transport)
 		if s.Scheme == iceconfig.SchemeTURNS {
-			proto = "tls"
+			proto = map[bool]string{true: "dtls", false: "tls"}[s.DTLS()] // pion's relay protocol names
 		}
 		a.relay[proto+" "+key] = appendUnique(a.relay[proto+" "+key], s.URL())
 	}
@@ -291,6 +291,19 @@ func (g *gatherer) iceGather(ctx context.Context, servers iceconfig.Servers, wan
 	if g.cfg.IncludeLoopback {
 		opts = append(opts, ice.WithIncludeLoopback())
 	}
+	if g.cfg.ICETCP {
+		mux, err := g.tcpMux()
+		if err != nil {
+			out.Note = fmt.Sprintf("ICE-TCP: no TCP listener for passive candidates (%v); UDP only", err)
+		} else {
+			defer mux.Close()
+			tcpNets := []ice.NetworkType{ice.NetworkTypeTCP4}
+			if attr.v6 {
+				tcpNets = append(tcpNets, ice.NetworkTypeTCP6)
+			}
+			opts = append(opts, ice.WithTCPMux(mux), ice.WithNetworkTypes(append(networks, tcpNets...)))
+		}
+	}
 	agent, err := ice.NewAgentWithOptions(opts...)
 	if err != nil {
 		out.Note = fmt.Sprintf("%v: %v", ErrAgent, err)
@@ -377,6 +390,17 @@ wait:
 	return out
 }
 
+// tcpMux serves passive ICE-TCP host candidates (RFC 6544) from one TCP
+// listener on the gather's network, as a browser's does; pion's agent
+// also gathers active ones.
+func (g *gatherer) tcpMux() (*ice.TCPMuxDefault, error) {
+	ln, err := g.cfg.Net.ListenTCP("tcp", &net.TCPAddr{})
+	if err != nil {
+		return nil, err
+	}
+	return ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, Logger: g.pionLogs.NewLogger("ice-tcp"), ReadBufferSize: 8}), nil
+}
+
 func convert(c ice.Candidate, at time.Duration, tnet *trackingNet, attr *attribution) Candidate {
 	out := Candidate{
 		At:         at,
@@ -388,6 +412,9 @@ func convert(c ice.Candidate, at time.Duration, tnet *trackingNet, attr *attribu
 		Port:       c.Port(),
 		Priority:   c.Priority(),
 		Family:     familyOf(c.Address()),
+	}
+	if c.NetworkType().IsTCP() {
+		out.TCPType = c.TCPType().String()
 	}
 	if ra := c.RelatedAddress(); ra != nil {
 		out.RelatedAddress = net.JoinHostPort(ra.Address, strconv.Itoa(ra.Port))

@@ -75,16 +75,32 @@ func (r *Result) Report(expect ...string) *reports.Report {
 		if rtt > 0 {
 			rttText = roundMS(rtt)
 		}
-		rows = append(rows, []string{s.URL, dash(firstOf(s.Family, familyOf(hostOfURL(s.URL)))), string(s.Cause), withFamily(s.Public), withFamily(s.Relay), dash(lifetime), dash(rttText), s.Gather.counts()})
+		relay := withFamily(s.Relay)
+		if familyOf(s.RelayDual) != "" { // a dual allocation's second address
+			relay += ", " + withFamily(s.RelayDual)
+		}
+		rows = append(rows, []string{s.URL, dash(firstOf(s.Family, familyOf(hostOfURL(s.URL)))), string(s.Cause), withFamily(s.Public), relay, dash(lifetime), dash(rttText), s.Gather.counts()})
 	}
 	rep.Tables = append(rep.Tables, reports.Table{Title: "Servers", Columns: []string{"server", "family", "verdict", "public address", "relay address", "lifetime", "round trip", "candidates alone"}, Rows: rows})
 
 	if len(r.Transports) > 0 {
+		dtls := false // the column shows only when a dtls server was given
+		for _, tr := range r.Transports {
+			dtls = dtls || tr.DTLS != ""
+		}
 		trows := make([][]string, 0, len(r.Transports))
 		for _, tr := range r.Transports {
-			trows = append(trows, []string{tr.Host, notTested(tr.UDP), notTested(tr.TCP), notTested(tr.TLS)})
+			row := []string{tr.Host, notTested(tr.UDP), notTested(tr.TCP), notTested(tr.TLS)}
+			if dtls {
+				row = append(row, notTested(tr.DTLS))
+			}
+			trows = append(trows, row)
 		}
-		rep.Tables = append(rep.Tables, reports.Table{Title: "TURN transports", Columns: []string{"host", "udp", "tcp", "tls"}, Rows: trows})
+		cols := []string{"host", "udp", "tcp", "tls"}
+		if dtls {
+			cols = append(cols, "dtls")
+		}
+		rep.Tables = append(rep.Tables, reports.Table{Title: "TURN transports", Columns: cols, Rows: trows})
 	}
 	if len(r.Mappings) > 0 {
 		urls := make([]string, 0, len(r.Mappings))
@@ -147,7 +163,7 @@ func candidateRows(cs []Candidate) [][]string {
 			component = strconv.Itoa(int(c.Component))
 		}
 		rows = append(rows, []string{
-			strconv.FormatInt(c.At.Milliseconds(), 10), component, c.Type, c.Foundation, c.Protocol, dash(firstOf(c.Family, familyOf(c.Address))),
+			strconv.FormatInt(c.At.Milliseconds(), 10), component, c.Type, c.Foundation, strings.TrimSpace(c.Protocol + " " + c.TCPType), dash(firstOf(c.Family, familyOf(c.Address))),
 			hostPort(c.Address, c.Port), strconv.FormatUint(uint64(c.Priority), 10), dash(c.RelatedAddress), dash(c.ServerURL), dash(c.RelayProtocol),
 		})
 	}

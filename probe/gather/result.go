@@ -18,6 +18,10 @@ const (
 	CauseTLS         Cause = "tls-handshake-failure"
 	// CauseNotTLS: a turns: URL whose port does not speak TLS at all.
 	CauseNotTLS Cause = "not-tls"
+	// CauseDTLS and CauseNotDTLS are the same for turns:…?transport=udp
+	// (TURN over DTLS, RFC 7350).
+	CauseDTLS    Cause = "dtls-handshake-failure"
+	CauseNotDTLS Cause = "not-dtls"
 	// CauseTURNDisabled: Binding requests are answered on the Allocate's
 	// 5-tuple, Allocates are not.
 	CauseTURNDisabled Cause = "turn-disabled"
@@ -49,16 +53,19 @@ type Candidate struct {
 	Type       string        `json:"type"`
 	Foundation string        `json:"foundation"`
 	Protocol   string        `json:"protocol"`
-	Address    string        `json:"address"`
-	Port       int           `json:"port"`
-	Priority   uint32        `json:"priority"`
+	// TCPType is active, passive or so for ICE-TCP candidates (RFC
+	// 6544); empty for UDP.
+	TCPType  string `json:"tcp_type,omitempty"`
+	Address  string `json:"address"`
+	Port     int    `json:"port"`
+	Priority uint32 `json:"priority"`
 	// RelatedAddress is "ip:port", empty for host candidates.
 	RelatedAddress string `json:"related_address,omitempty"`
 	// ServerURL is the ICE server the candidate came from (several,
 	// space-separated, when URLs share an address); empty for host
 	// candidates.
 	ServerURL string `json:"server_url,omitempty"`
-	// RelayProtocol is udp, tcp or tls for relay candidates.
+	// RelayProtocol is udp, tcp, tls or dtls for relay candidates.
 	RelayProtocol string `json:"relay_protocol,omitempty"`
 	// Family is the candidate address's family, IPv4 or IPv6.
 	Family string `json:"family"`
@@ -109,7 +116,11 @@ type ServerResult struct {
 	// (REQUESTED-ADDRESS-FAMILY) got, when the server was reached over
 	// IPv6 but relayed over IPv4: the IPv6 relayed address, or
 	// "440" when the server has none.
-	RelayIPv6   string        `json:"relay_ipv6,omitempty"`
+	RelayIPv6 string `json:"relay_ipv6,omitempty"`
+	// RelayDual is what a dual Allocate (Config.Dual) got beside Relay:
+	// the second relayed address, the ADDRESS-ERROR-CODE number (e.g.
+	// "440") for the family the server could not give, or "ignored".
+	RelayDual   string        `json:"relay_dual,omitempty"`
 	Lifetime    time.Duration `json:"lifetime,omitempty"`
 	AllocateRTT time.Duration `json:"allocate_rtt,omitempty"`
 	// ErrorCode and ErrorReason are the server's STUN error, if any.
@@ -138,7 +149,7 @@ type Result struct {
 	// Probed are direct Allocates over the transport (UDP or TCP) the
 	// input did not list for a turn: URL's host and port.
 	Probed []ServerResult `json:"probed,omitempty"`
-	// Transports says, per TURN host, whether UDP, TCP and TLS work:
+	// Transports says, per TURN host, whether UDP, TCP, TLS and DTLS work:
 	// "ok", "failed", "ok (probed)", "failed (cause, probed)" or "" (not
 	// tested).
 	Transports []TransportResult `json:"transports,omitempty"`
@@ -153,6 +164,7 @@ type TransportResult struct {
 	UDP  string `json:"udp,omitempty"`
 	TCP  string `json:"tcp,omitempty"`
 	TLS  string `json:"tls,omitempty"`
+	DTLS string `json:"dtls,omitempty"`
 }
 
 // HasCandidate reports whether the combined gather produced a candidate of

@@ -3,11 +3,9 @@ package gather
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
 
+	"github.com/natkit/natkit/internal/turnconn"
 	"github.com/natkit/natkit/probe/iceconfig"
 )
 
@@ -33,6 +32,8 @@ type turnProbe struct {
 	parent context.Context
 	// askIPv6 adds REQUESTED-ADDRESS-FAMILY IPv6 to the Allocates.
 	askIPv6 bool
+	// askDual adds ADDITIONAL-ADDRESS-FAMILY IPv6 (dual allocation).
+	askDual bool
 }
 
 type txResult struct {
@@ -86,7 +87,7 @@ func requests(rto, d time.Duration) int {
 }
 
 func (g *gatherer) probeTURN(ctx context.Context, s iceconfig.Server, r *ServerResult) {
-	(&turnProbe{g: g, s: s, r: r, parent: ctx}).run(ctx)
+	(&turnProbe{g: g, s: s, r: r, parent: ctx, askDual: g.cfg.Dual}).run(ctx)
 }
 
 // run opens the connection and allocates.
@@ -119,124 +120,118 @@ func (t *turnProbe) run(ctx context.Context) {
 	t.allocate(ctx)
 }
 
-// open connects to the server over the URL's transport.
+// open connects to the server over the URL's transport (turnconn: udp,
+// tcp, tls, or dtls for turns:…?transport=udp).
 func (t *turnProbe) open(ctx context.Context) bool {
 	g, s, r := t.g, t.s, t.r
+	var addr string
 	if s.Transport == iceconfig.TransportUDP {
-		addr, err := g.resolveUDP(s)
+		ua, err := g.resolveUDP(s)
 		if err != nil {
 			dnsDiagnosis(r, s, err)
 			return false
 		}
-		r.Family = familyOfIP(addr.IP)
-		uc, err := g.cfg.Net.DialUDP("udp", nil, addr)
+		r.Family, addr = familyOfIP(ua.IP), ua.String()
+	} else {
+		ta, err := g.cfg.Net.ResolveTCPAddr("tcp", s.Address())
 		if err != nil {
-			r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("cannot open a udp socket to %s: %v", addr, err)
+			dnsDiagnosis(r, s, err)
 			return false
 		}
-		t.udp = newConnectedPacketConn(uc)
+		r.Family, addr = familyOfIP(ta.IP), ta.String()
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if g.cfg.TLSConfig != nil {
+		tc = g.cfg.TLSConfig.Clone()
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = s.Host
+	}
+	network := turnconn.NetworkOf(s)
+	conn, err := turnconn.Dial(ctx, turnconn.Config{Net: g.cfg.Net, Network: network, Addr: addr, TLS: tc, Timeout: g.cfg.Timeout})
+	if err != nil {
+		t.dialFailure(ctx, network, tc.ServerName, err)
+		return false
+	}
+	if network == turnconn.UDP {
+		t.udp = newConnectedPacketConn(conn)
 		t.pc = t.udp
 		return true
 	}
-	taddr, err := g.cfg.Net.ResolveTCPAddr("tcp", s.Address())
-	if err != nil {
-		dnsDiagnosis(r, s, err)
-		return false
-	}
-	r.Family = familyOfIP(taddr.IP)
-	dialer := g.cfg.Net.CreateDialer(&net.Dialer{Timeout: g.cfg.Timeout})
-	type dialed struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		c, err := dialer.Dial("tcp", s.Address())
-		ch <- dialed{c, err}
-	}()
-	var conn net.Conn
-	select {
-	case d := <-ch:
-		if d.err != nil {
-			if isRefused(d.err) {
-				r.Cause = CauseConnRefused
-				r.Diagnosis = fmt.Sprintf("TCP connection refused: nothing listens on %s/tcp; the server may not offer TURN over %s on that port", s.Address(), map[bool]string{true: "TLS", false: "TCP"}[s.Scheme == iceconfig.SchemeTURNS])
-				return false
-			}
-			var ne net.Error
-			if errors.As(d.err, &ne) && ne.Timeout() {
-				r.Cause = CauseNoAnswer
-				r.Diagnosis = fmt.Sprintf("TCP connect to %s timed out after %s: a firewall drops it or the host is down", s.Address(), g.cfg.Timeout)
-				return false
-			}
-			r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("TCP connect to %s: %v", s.Address(), d.err)
-			return false
-		}
-		conn = d.c
-	case <-ctx.Done():
-		go func() {
-			if d := <-ch; d.c != nil {
-				d.c.Close()
-			}
-		}()
-		r.Cause, r.Diagnosis = CauseNoAnswer, fmt.Sprintf("TCP connect to %s did not complete within %s", s.Address(), g.cfg.Timeout)
-		return false
-	}
-	if s.Scheme == iceconfig.SchemeTURNS {
-		cfg := &tls.Config{}
-		if g.cfg.TLSConfig != nil {
-			cfg = g.cfg.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = s.Host
-		}
-		tc := tls.Client(conn, cfg)
-		hctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			conn.Close()
-			// A plain TURN port may reset the connection on the
-			// ClientHello, or wait for the rest of what it takes for a
-			// STUN message until the handshake times out.
-			if ctx.Err() == nil && (notTLS(err) || errors.Is(err, context.DeadlineExceeded)) {
-				if plain := t.speaksPlainSTUN(ctx); plain || notTLS(err) {
-					r.Cause = CauseNotTLS
-					r.Diagnosis = t.notTLSDiagnosis(err, plain)
-					return false
-				}
-			}
-			r.Cause = CauseTLS
-			r.Diagnosis = "TLS handshake failure with " + s.Address() + ": " + tlsProblem(err, s.Host)
-			return false
-		}
-		conn = tc
-	}
-	t.pc = turn.NewSTUNConn(conn)
+	t.pc = conn.PacketConn()
 	return true
 }
 
-// notTLS reports whether a handshake failed because the peer does not
-// speak TLS: it answered with something that is not a TLS record, or
-// closed or reset the connection on the ClientHello instead of sending an
-// alert.
-func notTLS(err error) bool {
-	var rh tls.RecordHeaderError
-	return errors.As(err, &rh) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+// dialFailure words a failed connect or TLS/DTLS handshake.
+func (t *turnProbe) dialFailure(ctx context.Context, network, serverName string, err error) {
+	s, r := t.s, t.r
+	var de *turnconn.DialError
+	if !errors.As(err, &de) {
+		r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("connect to %s: %v", s.Address(), err)
+		return
+	}
+	if !de.Handshake {
+		switch {
+		case network == turnconn.UDP || network == turnconn.DTLS:
+			r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("cannot open a udp socket to %s: %v", s.Address(), de.Err)
+		case isRefused(de.Err):
+			r.Cause = CauseConnRefused
+			r.Diagnosis = fmt.Sprintf("TCP connection refused: nothing listens on %s/tcp; the server may not offer TURN over %s on that port", s.Address(), map[bool]string{true: "TLS", false: "TCP"}[network == turnconn.TLS])
+		case ctx.Err() == nil && isTimeout(de.Err):
+			r.Cause = CauseNoAnswer
+			r.Diagnosis = fmt.Sprintf("TCP connect to %s timed out after %s: a firewall drops it or the host is down", s.Address(), t.g.cfg.Timeout)
+		case ctx.Err() != nil:
+			r.Cause, r.Diagnosis = CauseNoAnswer, fmt.Sprintf("TCP connect to %s did not complete within %s", s.Address(), t.g.cfg.Timeout)
+		default:
+			r.Cause, r.Diagnosis = CauseNetwork, fmt.Sprintf("TCP connect to %s: %v", s.Address(), de.Err)
+		}
+		return
+	}
+	proto, failed, notSecure := "TLS", CauseTLS, CauseNotTLS
+	if network == turnconn.DTLS {
+		proto, failed, notSecure = "DTLS", CauseDTLS, CauseNotDTLS
+	}
+	problem := turnconn.Classify(de.Err)
+	if network == turnconn.DTLS && problem == turnconn.ProblemRefused {
+		r.Cause = CauseUnreachable
+		r.Diagnosis = portUnreachable("TURN over DTLS", s.Address())
+		return
+	}
+	// A plain TURN port may reset or close the connection on the
+	// ClientHello, or (TCP: wait for the rest of a STUN message; UDP:
+	// drop the record) until the handshake times out.
+	if ctx.Err() == nil && (problem == turnconn.ProblemNotSecure || problem == turnconn.ProblemTimeout) {
+		if plain := t.speaksPlainSTUN(ctx, network); plain || problem == turnconn.ProblemNotSecure {
+			r.Cause = notSecure
+			r.Diagnosis = t.notSecureDiagnosis(network, de.Err, plain)
+			return
+		}
+	}
+	r.Cause = failed
+	r.Diagnosis = proto + " handshake failure with " + s.Address() + ": " + turnconn.Describe(de.Err, proto, serverName)
 }
 
-// notTLSDiagnosis says that a turns: port is not TLS at all; plainSTUN
-// (a Binding answered over a fresh plain TCP connection) means the URL
-// should have been turn:…?transport=tcp.
-func (t *turnProbe) notTLSDiagnosis(herr error, plainSTUN bool) string {
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}
+
+// notSecureDiagnosis says that a turns: port is not TLS (or DTLS) at all;
+// plainSTUN (a Binding answered over a fresh plain connection of the
+// same transport) means the URL should have been a plain turn: one.
+func (t *turnProbe) notSecureDiagnosis(network string, herr error, plainSTUN bool) string {
 	s := t.s
-	head := fmt.Sprintf("not TLS at all: %s did not answer the TLS handshake with TLS (%s)", s.Address(), t.handshakeSymptom(herr))
+	proto, plainTransport, port := "TLS", iceconfig.TransportTCP, "usually 5349"
+	if network == turnconn.DTLS {
+		proto, plainTransport, port = "DTLS", iceconfig.TransportUDP, "coturn serves DTLS on its tls-listening-port, usually 5349"
+	}
+	head := fmt.Sprintf("not %s at all: %s did not answer the %s handshake with %s (%s)", proto, s.Address(), proto, proto, t.handshakeSymptom(herr))
 	if plainSTUN {
 		plain := s
-		plain.Scheme, plain.Transport, plain.ExplicitTransport = iceconfig.SchemeTURN, iceconfig.TransportTCP, true
-		return head + fmt.Sprintf("; it answers plain STUN over TCP, so this is a plain TURN port: use %s, or the server's TLS port (usually %d) for turns:", plain.URL(), iceconfig.DefaultTLSPort)
+		plain.Scheme, plain.Transport, plain.ExplicitTransport = iceconfig.SchemeTURN, plainTransport, true
+		return head + fmt.Sprintf("; it answers plain STUN over %s, so this is a plain TURN port: use %s, or the server's %s port (%s) for turns:", strings.ToUpper(string(plainTransport)), plain.URL(), proto, port)
 	}
-	return head + "; check the port: turns: needs the server's TLS listener (usually 5349)"
+	return head + fmt.Sprintf("; check the port: turns: needs the server's %s listener (%s)", proto, port)
 }
 
 func (t *turnProbe) handshakeSymptom(err error) string {
@@ -252,65 +247,46 @@ func (t *turnProbe) handshakeSymptom(err error) string {
 	return "it closed the connection on the ClientHello"
 }
 
-// speaksPlainSTUN sends a Binding request over a new plain TCP connection.
-func (t *turnProbe) speaksPlainSTUN(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, min(bindingProbeBudget, t.g.cfg.Timeout))
-	defer cancel()
-	dialer := t.g.cfg.Net.CreateDialer(&net.Dialer{Timeout: min(bindingProbeBudget, t.g.cfg.Timeout)})
-	conn, err := dialer.Dial("tcp", t.s.Address())
+// speaksPlainSTUN sends a Binding request over a new plain connection of
+// the handshake's transport (TCP for tls, UDP for dtls).
+func (t *turnProbe) speaksPlainSTUN(ctx context.Context, network string) bool {
+	plain := turnconn.TCP
+	if network == turnconn.DTLS {
+		plain = turnconn.UDP
+	}
+	budget := min(bindingProbeBudget, t.g.cfg.Timeout)
+	conn, err := turnconn.Dial(ctx, turnconn.Config{Net: t.g.cfg.Net, Network: plain, Addr: t.s.Address(), Timeout: budget})
 	if err != nil {
 		return false
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
 	m, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
 	if err != nil {
 		return false
 	}
-	if _, err := conn.Write(m.Raw); err != nil {
-		return false
-	}
-	// A STUN message over TCP is a 20-byte header and its length.
-	head := make([]byte, 20)
-	if _, err := io.ReadFull(conn, head); err != nil {
-		return false
-	}
-	body := make([]byte, binary.BigEndian.Uint16(head[2:4]))
-	if _, err := io.ReadFull(conn, body); err != nil {
-		return false
-	}
-	resp := &stun.Message{Raw: append(head, body...)}
-	return resp.Decode() == nil && resp.TransactionID == m.TransactionID && resp.Type.Method == stun.MethodBinding
-}
-
-// tlsProblem names the certificate problem behind a handshake error.
-func tlsProblem(err error, host string) string {
-	var ua x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var rh tls.RecordHeaderError
-	var ae tls.AlertError
-	switch {
-	case errors.As(err, &ua):
-		return "the certificate is signed by an unknown authority (self-signed, or the intermediate certificate is missing from the server's chain)"
-	case errors.As(err, &he):
-		return fmt.Sprintf("the certificate is not valid for %q (%v)", host, he)
-	case errors.As(err, &ci):
-		switch ci.Reason {
-		case x509.Expired:
-			return "the certificate has expired or is not yet valid: " + ci.Detail
-		default:
-			return "the certificate is invalid: " + ci.Error()
+	pc := conn.PacketConn()
+	buf := make([]byte, 1500)
+	_ = conn.SetDeadline(time.Now().Add(budget))
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	// Over UDP the request may be lost: send it twice, half the budget
+	// apart.
+	for range 2 {
+		if _, err := pc.WriteTo(m.Raw, nil); err != nil {
+			return false
 		}
-	case errors.As(err, &rh):
-		return "the server did not answer with TLS (is this a plain TURN port? use turn: instead of turns:)"
-	case errors.As(err, &ae):
-		return "the server sent TLS alert: " + ae.Error()
-	case errors.Is(err, context.DeadlineExceeded):
-		return "the handshake timed out"
+		_ = conn.SetReadDeadline(time.Now().Add(budget / 2))
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			if isTimeout(err) && conn.Datagram() {
+				continue
+			}
+			return false
+		}
+		resp := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		return resp.Decode() == nil && resp.TransactionID == m.TransactionID && resp.Type.Method == stun.MethodBinding
 	}
-	return err.Error()
+	return false
 }
 
 var udpTransport = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
@@ -486,6 +462,9 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 	r.AllocateRTT = res.rtt
 	r.Cause = CauseTURNOK
 	r.Diagnosis = fmt.Sprintf("TURN OK: relay address %s, lifetime %s, Allocate round trip %s", r.Relay, r.Lifetime, roundMS(res.rtt))
+	if t.askDual {
+		t.dualVerdict(res.msg)
+	}
 	if r.Public != "" {
 		r.Diagnosis += ", public address " + r.Public
 	}
@@ -493,7 +472,7 @@ func (t *turnProbe) success(ctx context.Context, res txResult, a *auth) {
 	// that follow do not count against a quota.
 	if a != nil {
 		t.free(ctx, a)
-		if !t.askIPv6 && r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
+		if !t.askIPv6 && !t.askDual && r.Family == FamilyIPv6 && familyOf(r.Relay) == FamilyIPv4 {
 			t.mismatch(ctx)
 		}
 	}

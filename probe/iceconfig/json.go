@@ -55,7 +55,7 @@ func (ss Servers) URLs() []string {
 }
 
 func (s Server) written() string {
-	if s.Scheme == SchemeTURNS && s.ExplicitTransport {
+	if s.Scheme == SchemeTURNS && s.ExplicitTransport && s.Transport == TransportTCP {
 		return s.URL() + "?transport=" + string(s.Transport)
 	}
 	return s.URL()

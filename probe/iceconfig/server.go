@@ -25,7 +25,8 @@ const (
 // Transport is the transport used to reach the server.
 type Transport string
 
-// Transports. turns: always runs over TCP (TLS).
+// Transports. turns: runs over TCP (TLS) by default, and over UDP (DTLS,
+// RFC 7350) with ?transport=udp (RFC 7065).
 const (
 	TransportUDP Transport = "udp"
 	TransportTCP Transport = "tcp"
@@ -59,6 +60,10 @@ type Server struct {
 	TTL time.Duration
 }
 
+// DTLS reports whether the server is TURN over DTLS (turns: with
+// transport=udp).
+func (s Server) DTLS() bool { return s.Scheme == SchemeTURNS && s.Transport == TransportUDP }
+
 // IsTURN reports whether the server is a TURN server (turn: or turns:).
 func (s Server) IsTURN() bool { return s.Scheme == SchemeTURN || s.Scheme == SchemeTURNS }
 
@@ -70,7 +75,7 @@ func (s Server) Address() string { return net.JoinHostPort(s.Host, strconv.Itoa(
 // only when the input had one or it differs from the scheme's default.
 func (s Server) URL() string {
 	u := string(s.Scheme) + ":" + s.Address()
-	if s.Scheme == SchemeTURN && (s.ExplicitTransport || s.Transport != TransportUDP) {
+	if s.Scheme == SchemeTURN && (s.ExplicitTransport || s.Transport != TransportUDP) || s.DTLS() {
 		u += "?transport=" + string(s.Transport)
 	}
 	return u
@@ -242,10 +247,7 @@ func ParseURL(raw, source string) (Server, error) {
 		}
 		switch t := q.Get("transport"); strings.ToLower(t) {
 		case "udp":
-			if s.Scheme == SchemeTURNS {
-				return s, fieldErr(source, "", raw, "%w: turns: runs over tls/tcp, transport=udp is not possible", ErrTransport)
-			}
-			s.Transport = TransportUDP
+			s.Transport = TransportUDP // turns: over udp is DTLS
 		case "tcp":
 			s.Transport = TransportTCP
 		default:

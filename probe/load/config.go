@@ -19,9 +19,10 @@ import (
 
 // Transports between natkit and the relay (Config.Transport).
 const (
-	TransportUDP = "udp"
-	TransportTCP = "tcp"
-	TransportTLS = "tls" // TURN over TLS over TCP (turns:)
+	TransportUDP  = "udp"
+	TransportTCP  = "tcp"
+	TransportTLS  = "tls"  // TURN over TLS over TCP (turns:)
+	TransportDTLS = "dtls" // TURN over DTLS over UDP (turns:…?transport=udp, RFC 7350)
 )
 
 // Data-path modes.
@@ -44,12 +45,14 @@ type Config struct {
 	Net transport.Net
 	// Server is the relay's host:port. Required.
 	Server string
-	// Transport between natkit and the relay: "udp", "tcp" or "tls" (TURN
-	// over TLS over TCP, a turns: URL). Over tcp and tls every allocation
+	// Transport between natkit and the relay: "udp", "tcp", "tls" (TURN
+	// over TLS over TCP, a turns: URL) or "dtls" (TURN over DTLS, a
+	// turns:…?transport=udp URL). Over tcp, tls and dtls every allocation
 	// has its own connection, and the time to connect it (TCP handshake,
-	// plus the TLS handshake) is recorded as MetricConnect. Default "udp".
+	// plus the TLS handshake; the DTLS handshake) is recorded as
+	// MetricConnect. Default "udp".
 	Transport string
-	// TLSConfig verifies the relay's certificate over "tls". Default: the
+	// TLSConfig verifies the relay's certificate over "tls" and "dtls". Default: the
 	// system roots, with ServerName the host of Server. ServerName is
 	// filled in from Server when empty.
 	TLSConfig *tls.Config
@@ -123,7 +126,7 @@ func (c Config) withDefaults() Config {
 	if c.Transport == "" {
 		c.Transport = "udp"
 	}
-	if c.Transport == TransportTLS {
+	if c.Transport == TransportTLS || c.Transport == TransportDTLS {
 		host, _, _ := net.SplitHostPort(c.Server)
 		if c.TLSConfig == nil {
 			c.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -193,9 +196,9 @@ func (c Config) validate() error {
 		return cfgErr("server", c.Server, "want host:port")
 	}
 	switch c.Transport {
-	case TransportUDP, TransportTCP, TransportTLS:
+	case TransportUDP, TransportTCP, TransportTLS, TransportDTLS:
 	default:
-		return cfgErr("transport", c.Transport, "want udp, tcp or tls")
+		return cfgErr("transport", c.Transport, "want udp, tcp, tls or dtls")
 	}
 	hasStatic := c.Username != "" || c.Password != ""
 	switch {
@@ -256,16 +259,16 @@ func (c Config) validate() error {
 type Target struct {
 	Host      string
 	Port      int
-	Transport string // udp, tcp or tls
+	Transport string // udp, tcp, tls or dtls
 }
 
 // Addr returns host:port.
 func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
 // ParseTURNURL parses turn:HOST[:PORT][?transport=udp|tcp] and
-// turns:HOST[:PORT][?transport=tcp] (RFC 7065). The port defaults to 3478,
-// 5349 for turns:, whose transport is "tls" (DTLS, turns: over udp, is
-// refused).
+// turns:HOST[:PORT][?transport=tcp|udp] (RFC 7065). The port defaults to
+// 3478, 5349 for turns:, whose transport is "tls", or "dtls" with
+// transport=udp.
 func ParseTURNURL(raw string) (Target, error) {
 	scheme, rest, ok := strings.Cut(raw, ":")
 	if !ok {
@@ -316,8 +319,10 @@ func ParseTURNURL(raw string) (Target, error) {
 			}
 			switch tr := strings.ToLower(v[len(v)-1]); {
 			case secure && tr == "tcp":
+			case secure && tr == "udp":
+				t.Transport = TransportDTLS
 			case secure:
-				return Target{}, cfgErr("url", raw, "transport=%s: turns: runs over tcp (DTLS is not supported)", v[len(v)-1])
+				return Target{}, cfgErr("url", raw, "transport=%s: want udp (DTLS) or tcp (TLS)", v[len(v)-1])
 			case tr == "udp" || tr == "tcp":
 				t.Transport = tr
 			default:

@@ -92,18 +92,25 @@ func (e *TimeoutError) Error() string {
 // Unwrap makes errors.Is(err, ErrTimeout) true.
 func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 
-// ErrTLS is returned when the TLS handshake with the server failed for
-// every allocation: its certificate is not trusted (Config.TLSConfig), or
-// it does not speak TLS on that port.
+// ErrTLS is returned when the TLS (or DTLS) handshake with the server
+// failed for every allocation: its certificate is not trusted
+// (Config.TLSConfig), or it does not speak TLS on that port.
 var ErrTLS = errors.New("the TLS handshake with the server failed")
 
-// TLSError is one failed TLS handshake.
+// TLSError is one failed TLS or DTLS handshake.
 type TLSError struct {
 	Server string
-	Err    error
+	// Network is "tls" or "dtls".
+	Network string
+	// Problem names the cause in words (unknown authority, wrong name,
+	// expired, not TLS at all…), as gather and audit word it.
+	Problem string
+	Err     error
 }
 
-func (e *TLSError) Error() string { return fmt.Sprintf("tls handshake with %s: %v", e.Server, e.Err) }
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("%s handshake with %s: %s (%v)", e.Network, e.Server, e.Problem, e.Err)
+}
 
 // Unwrap makes errors.Is(err, ErrTLS) true and keeps the cause.
 func (e *TLSError) Unwrap() []error { return []error{ErrTLS, e.Err} }

@@ -37,4 +37,6 @@ type fastPath interface {
 	sendAll(ctx context.Context, active []*session)
 	// close stops the threads once every session is closed.
 	close()
+	// path names the send call in use (Result.SendPath).
+	path() string
 }

@@ -35,11 +35,36 @@ const (
 // haveFastPath says whether this platform has the batched data path.
 const haveFastPath = true
 
+// Send paths, as Result.SendPath names them.
+const (
+	// SendPathIOURing queues a wake's due packets, one per allocation
+	// socket, and submits them with one io_uring_enter.
+	SendPathIOURing = "io_uring"
+	// SendPathSend makes one send(2) per packet on the connected socket.
+	SendPathSend = "send"
+	// SendPathWrite makes one write(2) per packet (the path before
+	// io_uring; kept to measure against).
+	SendPathWrite = "write"
+)
+
+// sendVia picks the batched path's send call: SendPathIOURing (default;
+// send(2) where the kernel refuses io_uring), SendPathSend or
+// SendPathWrite. A variable so A/B builds can set it:
+// -ldflags '-X github.com/natkit/natkit/probe/load.sendVia=write'.
+var sendVia = SendPathIOURing
+
+// uringSlots is how many sends one io_uring submission carries at most.
+const uringSlots = 256
+
 // epollFast is the Linux fastPath: one reactor thread per shard.
 type epollFast struct {
 	e    *engine
 	rs   []*reactor
 	next atomic.Uint32
+	// sendPath is the send call the reactors use, with why io_uring is
+	// not used when it was wanted (e.g. "send (io_uring_setup: operation
+	// not permitted)").
+	sendPath string
 }
 
 // reactor owns an epoll set of session sockets. Outside traffic it blocks
@@ -50,7 +75,7 @@ type epollFast struct {
 type reactor struct {
 	e     *engine
 	epfd  int
-	mu    sync.Mutex // guards socks; held while handling a wake's datagrams
+	mu    sync.Mutex // guards socks; held while handling a wake's datagrams and sends
 	socks map[int32]*session
 	stop  atomic.Bool
 	done  chan struct{}
@@ -58,6 +83,7 @@ type reactor struct {
 
 	events [maxEvents]syscall.EpollEvent
 	in     *udpbatch.Batch
+	tx     *udpbatch.Sender // nil unless the send path is io_uring
 }
 
 // sendJob is one reactor's share of the send schedule.
@@ -73,7 +99,7 @@ type sendJob struct {
 func newFastPath(e *engine) (fastPath, error) {
 	want := int(math.Ceil(float64(e.cfg.Allocations) * e.cfg.PPS / fastThreadPPS))
 	n := max(1, min(runtime.GOMAXPROCS(0), want))
-	f := &epollFast{e: e}
+	f := &epollFast{e: e, sendPath: sendVia}
 	for range n {
 		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 		if err != nil {
@@ -88,6 +114,17 @@ func newFastPath(e *engine) (fastPath, error) {
 			return nil, err
 		}
 		r := &reactor{e: e, epfd: epfd, socks: map[int32]*session{}, done: make(chan struct{}), jobs: make(chan *sendJob, 1), in: in}
+		if f.sendPath == SendPathIOURing {
+			if r.tx, err = udpbatch.NewSender(uringSlots, readBufSize); err != nil {
+				// Kernels before 5.6, seccomp policies and
+				// kernel.io_uring_disabled refuse it: send(2) instead.
+				f.sendPath = fmt.Sprintf("%s (%v)", SendPathSend, err)
+				for _, o := range f.rs {
+					_ = o.tx.Close()
+					o.tx = nil
+				}
+			}
+		}
 		f.rs = append(f.rs, r)
 		go r.run()
 	}
@@ -96,13 +133,25 @@ func newFastPath(e *engine) (fastPath, error) {
 
 // nonblockingUDP is a connected, non-blocking UDP socket in a reactor's
 // epoll set, outside Go's netpoller.
-type nonblockingUDP struct{ fd int }
+type nonblockingUDP struct {
+	fd    int
+	write bool // write(2) rather than send(2), to measure against
+}
 
+// Write sends b with send(2), which skips write(2)'s file layer (fdget_pos,
+// vfs_write, the iov_iter set-up) on its way to udp_sendmsg.
 func (c nonblockingUDP) Write(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	var n uintptr
+	var errno syscall.Errno
+	if c.write {
+		n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	} else {
+		n, _, errno = syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			syscall.MSG_DONTWAIT, 0, 0)
+	}
 	if errno != 0 {
 		return 0, errno
 	}
@@ -134,7 +183,10 @@ func (f *epollFast) dial(s *session) error {
 	}
 	shard := int(f.next.Add(1)) % len(f.rs)
 	r := f.rs[shard]
-	s.fd, s.shard, s.fast, s.conn = fd, shard, true, nonblockingUDP{fd}
+	s.fd, s.shard, s.fast, s.conn = fd, shard, true, nonblockingUDP{fd: fd, write: f.sendPath == SendPathWrite}
+	if r.tx != nil {
+		s.txq = r
+	}
 	r.mu.Lock()
 	r.socks[int32(fd)] = s
 	r.mu.Unlock()
@@ -183,6 +235,32 @@ func (f *epollFast) close() {
 		r.stop.Store(true)
 		<-r.done
 		_ = syscall.Close(r.epfd)
+		if r.tx != nil {
+			_ = r.tx.Close()
+		}
+	}
+}
+
+func (f *epollFast) path() string { return f.sendPath }
+
+// queue is the io_uring send path (session.txq): the packet is copied into
+// the reactor's ring, which flushTx submits once the wake's sends are
+// queued (or the ring is full).
+func (r *reactor) queue(fd int, b []byte) {
+	if r.tx.Full() {
+		r.flushTx()
+	}
+	r.tx.Queue(fd, b)
+}
+
+func (r *reactor) flushTx() {
+	if r.tx == nil || r.tx.Queued() == 0 {
+		return
+	}
+	res := r.tx.Flush(true)
+	if res.Failed > 0 {
+		r.e.sendErrors.Add(int64(res.Failed))
+		r.e.log.Debug("send", "via", SendPathIOURing, "failed", res.Failed, "err", res.Err)
 	}
 }
 
@@ -228,7 +306,13 @@ func (r *reactor) run() {
 		next := wake + fastTick // draining: poll every tick
 		if job != nil {
 			next = wake + maxIdleSleep
-			if at, more := job.step(r.e); more {
+			// Under mu, so no socket is removed (and closed) between a
+			// send's queueing and its submission.
+			r.mu.Lock()
+			at, more := job.step(r.e)
+			r.flushTx()
+			r.mu.Unlock()
+			if more {
 				next = min(next, at)
 			} else {
 				close(job.done)

@@ -223,7 +223,7 @@ func (r *Result) metrics() []reports.Metric {
 		r.AllocLatency,
 		r.AllocLatencyFromSchedule,
 	}
-	if r.Transport == TransportTCP || r.Transport == TransportTLS {
+	if r.Transport != TransportUDP {
 		ms = append(ms, r.ConnectLatency)
 	}
 	ms = append(ms, r.RequestLatency...)

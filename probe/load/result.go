@@ -35,7 +35,7 @@ const (
 	CauseUnreachable Cause = "unreachable"
 	// CauseServerStopped: the server stopped answering mid-run.
 	CauseServerStopped Cause = "server-stopped"
-	// CauseTLS: the TLS handshake failed for every allocation.
+	// CauseTLS: the TLS (or DTLS) handshake failed for every allocation.
 	CauseTLS Cause = "tls"
 	// CauseTCPUnsupported: every TCP Allocate got 442.
 	CauseTCPUnsupported Cause = "tcp-unsupported"
@@ -90,6 +90,11 @@ type Result struct {
 	// kernel's receive timestamp) or DataPathPerSession (a reader goroutine
 	// per session, RTT from the time it woke).
 	DataPath string `json:"data_path,omitempty"`
+	// SendPath is the batched path's send call: "io_uring" (one
+	// submission per wake for every allocation's due packet), or "send"
+	// with why io_uring was refused, e.g. "send (io_uring_setup: operation
+	// not permitted)". Empty on the per-session path.
+	SendPath string `json:"send_path,omitempty"`
 	// RxWakeStamped counts batched-path packets that carried no kernel
 	// receive timestamp, so were timestamped when the thread woke (up to
 	// one fastTick late).
@@ -187,10 +192,14 @@ func (r *Result) Count(method, outcome string) int64 {
 	return 0
 }
 
-// URL is the server as a TURN URL: turns:HOST:PORT?transport=tcp over tls.
+// URL is the server as a TURN URL: turns:HOST:PORT?transport=tcp over
+// tls, ?transport=udp over dtls.
 func (r *Result) URL() string {
-	if r.Transport == TransportTLS {
+	switch r.Transport {
+	case TransportTLS:
 		return "turns:" + r.Server + "?transport=tcp"
+	case TransportDTLS:
+		return "turns:" + r.Server + "?transport=udp"
 	}
 	return "turn:" + r.Server + "?transport=" + r.Transport
 }

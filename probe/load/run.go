@@ -270,6 +270,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.DataPath = DataPathPerSession
 	if e.fast != nil {
 		res.DataPath = DataPathBatched
+		res.SendPath = e.fast.path()
 	}
 	res.RxWakeStamped = e.rxWakeStamped.Load()
 	res.CPU = cpuTime() - cpu0

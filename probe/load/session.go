@@ -3,13 +3,13 @@ package load
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/pion/stun/v3"
 	"github.com/pion/transport/v3"
+
+	"github.com/natkit/natkit/internal/turnconn"
 )
 
 // Request method labels used in outcomes and metric names.
@@ -61,9 +63,10 @@ type session struct {
 	conn   io.WriteCloser // the connection to the server
 	rd     io.Reader      // conn's read side; nil when the fast path reads
 	tcp    bool
-	fast   bool // conn is a non-blocking UDP socket read by the engine's fast path
-	fd     int  // the fast path's socket
-	shard  int  // the fast path thread that reads fd
+	fast   bool      // conn is a non-blocking UDP socket read by the engine's fast path
+	fd     int       // the fast path's socket
+	shard  int       // the fast path thread that reads fd
+	txq    sendQueue // the fast path thread's send batch; nil: conn.Write per packet
 	br     *bufio.Reader
 	closed atomic.Bool
 	done   chan struct{}
@@ -118,10 +121,14 @@ func (e *engine) dial(ctx context.Context, id uint32) (*session, error) {
 	s.rx.maxSeq = -1
 	var err error
 	if e.cfg.Transport != TransportUDP {
-		s.tcp = true
-		var c net.Conn
+		var c *turnconn.Conn
 		if c, err = e.connect(ctx); err == nil {
-			s.conn, s.br = c, bufio.NewReaderSize(c, 2048)
+			if c.Datagram() { // dtls: one message per record, retransmitted like udp
+				s.conn, s.rd = c, c
+			} else {
+				s.tcp = true
+				s.conn, s.br = c, bufio.NewReaderSize(c, 2048)
+			}
 		}
 	} else if e.fast != nil {
 		if err = e.fast.dial(s); err == nil {
@@ -145,37 +152,22 @@ func (e *engine) dial(ctx context.Context, id uint32) (*session, error) {
 	return s, nil
 }
 
-// connect opens a TCP connection to the server and, over "tls", completes
-// the TLS handshake, within RequestTimeout. Its duration is MetricConnect.
-func (e *engine) connect(ctx context.Context) (net.Conn, error) {
-	start := e.now()
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
-	defer cancel()
-	c, err := e.dialTCP(ctx)
+// connect opens a TCP connection to the server (completing the TLS
+// handshake over "tls"), or a DTLS association over "dtls", within
+// RequestTimeout. Its duration is MetricConnect.
+func (e *engine) connect(ctx context.Context) (*turnconn.Conn, error) {
+	c, err := turnconn.Dial(ctx, turnconn.Config{Net: e.cfg.Net, Network: e.cfg.Transport, Addr: e.serverAddr.String(),
+		TLS: e.cfg.TLSConfig, Timeout: e.cfg.RequestTimeout})
+	var de *turnconn.DialError
+	if errors.As(err, &de) && de.Handshake {
+		return nil, &TLSError{Server: e.serverAddr.String(), Network: e.cfg.Transport,
+			Problem: turnconn.Describe(de.Err, strings.ToUpper(e.cfg.Transport), e.cfg.TLSConfig.ServerName), Err: de.Err}
+	}
 	if err != nil {
 		return nil, err
 	}
-	if e.cfg.Transport == TransportTLS {
-		tc := tls.Client(c, e.cfg.TLSConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = c.Close()
-			return nil, &TLSError{Server: e.serverAddr.String(), Err: err}
-		}
-		c = tc
-	}
-	e.connectLatency.RecordDuration(e.now() - start)
+	e.connectLatency.RecordDuration(c.Connect)
 	return c, nil
-}
-
-// dialTCP dials the server through the configured network; a stdnet
-// dialer honours ctx, other networks (vnet) their own timeouts.
-func (e *engine) dialTCP(ctx context.Context) (net.Conn, error) {
-	if d, ok := e.cfg.Net.CreateDialer(&net.Dialer{}).(interface {
-		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-	}); ok {
-		return d.DialContext(ctx, "tcp4", e.serverAddr.String())
-	}
-	return e.cfg.Net.Dial("tcp4", e.serverAddr.String())
 }
 
 func (s *session) close() {
@@ -505,9 +497,17 @@ func (s *session) send(seq int64, sched, actual time.Duration) error {
 	binary.BigEndian.PutUint64(p[offSeq:], uint64(seq))
 	binary.BigEndian.PutUint64(p[offSched:], uint64(sched))
 	binary.BigEndian.PutUint64(p[offActual:], uint64(actual))
+	if s.txq != nil {
+		s.txq.queue(s.fd, s.sendBuf)
+		return nil
+	}
 	_, err := s.conn.Write(s.sendBuf)
 	return err
 }
+
+// sendQueue batches the fast path's sends (io_uring): queue copies b, to
+// be sent on fd when the thread's due packets are all queued.
+type sendQueue interface{ queue(fd int, b []byte) }
 
 // onData handles a payload relayed from the peer that arrived at now.
 func (s *session) onData(p []byte, now time.Duration) {
