@@ -140,7 +140,11 @@ func (a *auditor) checkConnect(ctx context.Context, cl *tcpturn.Client, relayed 
 
 // dialControl opens a TCP or TLS connection to the server for tcpturn.
 func (a *auditor) dialControl(ctx context.Context) (net.Conn, error) {
-	return a.dialConn(ctx, a.network())
+	c, err := a.dialConn(ctx, a.network())
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return c, nil
 }
 
 // openTCPSink listens for TCP on the sink's IP (Config.Sink), or returns

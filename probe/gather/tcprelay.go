@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/natkit/natkit/internal/tcpturn"
+	"github.com/natkit/natkit/internal/turnconn"
 	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/reports"
 )
@@ -219,29 +220,22 @@ func (res *TCPRelayResult) fail(err error, s iceconfig.Server) {
 }
 
 // streamDialer opens TCP or TLS connections to a turn: (transport=tcp) or
-// turns: server through Config.Net.
+// turns: server through Config.Net, with the dialing seam the direct
+// probe uses.
 func (g *gatherer) streamDialer(s iceconfig.Server) func(context.Context) (net.Conn, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if g.cfg.TLSConfig != nil {
+		tc = g.cfg.TLSConfig.Clone()
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = s.Host
+	}
 	return func(ctx context.Context) (net.Conn, error) {
-		c, err := g.cfg.Net.CreateDialer(&net.Dialer{Timeout: g.cfg.Timeout}).Dial("tcp", s.Address())
+		c, err := turnconn.Dial(ctx, turnconn.Config{Net: g.cfg.Net, Network: turnconn.NetworkOf(s), Addr: s.Address(), TLS: tc, Timeout: g.cfg.Timeout})
 		if err != nil {
-			return nil, err
+			return nil, err // not a typed nil in the interface
 		}
-		if s.Scheme != iceconfig.SchemeTURNS {
-			return c, nil
-		}
-		cfg := &tls.Config{}
-		if g.cfg.TLSConfig != nil {
-			cfg = g.cfg.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = s.Host
-		}
-		tc := tls.Client(c, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("tls handshake with %s: %w", s.Address(), err)
-		}
-		return tc, nil
+		return c, nil
 	}
 }
 
