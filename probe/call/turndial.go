@@ -78,3 +78,17 @@ func (d *turnDialer) Dial(network, addr string) (net.Conn, error) {
 	_ = conn.SetDeadline(time.Time{})
 	return tc, nil
 }
+
+// overStream says when the peer's own relay candidate reaches its TURN
+// server over TCP, TLS or DTLS rather than plain UDP.
+func (p Path) overStream() string {
+	if p.Pair == nil || p.Pair.Local.Type != "relay" {
+		return ""
+	}
+	switch rp := p.Pair.Local.RelayProtocol; rp {
+	case "", "udp":
+		return ""
+	default:
+		return " (reached over " + strings.ToUpper(rp) + ")"
+	}
+}
