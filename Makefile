@@ -31,7 +31,7 @@ test:
 # theory, and the race detector's 5-10x slowdown on 2 cores can let a relay
 # pair win the nomination before a direct one (seen once in 4 CI runs).
 # make test runs both; the rest of their packages run under -race.
-RACE_DIRS ?= relay signalserver probe/load probe/call scenarios vnet lab
+RACE_DIRS ?= relay signalserver probe/load probe/call scenarios vnet lab internal
 RACE_SKIP ?= ^(TestSlowConsumer|TestMatrixMatchesTheory)$$
 race:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip '$(RACE_SKIP)' $$(for d in $(RACE_DIRS); do [ -d $$d ] && echo ./$$d/...; done)

@@ -213,8 +213,8 @@ func (x *nat64) to4Packet(pkt []byte) ([]byte, error) {
 	out := make([]byte, ipv4HeaderLen+len(payload))
 	h := out[:ipv4HeaderLen]
 	h[0] = 0x45
-	h[1] = byte(binary.BigEndian.Uint16(pkt[0:2]) >> 4) // traffic class
-	binary.BigEndian.PutUint16(h[2:4], uint16(len(out)))
+	h[1] = byte(binary.BigEndian.Uint16(pkt[0:2]) >> 4)  //nolint:gosec // the traffic class: 8 bits of the version/class/flow word
+	binary.BigEndian.PutUint16(h[2:4], uint16(len(out))) //nolint:gosec // a packet read from the TUN fits 16 bits (MTU)
 	if len(out) > nat64DFThreshold {
 		h[6] = 0x40 // DF, identification 0
 	} else {
@@ -311,7 +311,7 @@ func (x *nat64) to6Packet(pkt []byte) ([]byte, error) {
 	out := make([]byte, ipv6HeaderLen+len(payload))
 	h := out[:ipv6HeaderLen]
 	binary.BigEndian.PutUint32(h[0:4], 6<<28|uint32(pkt[1])<<20)
-	binary.BigEndian.PutUint16(h[4:6], uint16(len(payload)))
+	binary.BigEndian.PutUint16(h[4:6], uint16(len(payload))) //nolint:gosec // a packet read from the TUN fits 16 bits (MTU)
 	h[6] = proto
 	if proto == protoICMP {
 		h[6] = protoICMPv6
@@ -393,7 +393,7 @@ func (s *nat64Session) lifetime(proto uint8) time.Duration {
 	case protoICMP:
 		return nat64ICMPTimeout
 	}
-	if s.syn6 && s.syn4 && !s.rst && !(s.fin6 && s.fin4) {
+	if s.syn6 && s.syn4 && !s.rst && (!s.fin6 || !s.fin4) {
 		return nat64TCPEstablished
 	}
 	return nat64TCPTransitory
@@ -423,7 +423,7 @@ func (x *nat64) bindLocked(k bindKey) (*binding, error) {
 	}
 	start := rand.Uint32N(count) //nolint:gosec // port choice, not a secret
 	for i := range count {
-		if b := try(uint16(first + (start+i)%count)); b != nil {
+		if b := try(uint16(first + (start+i)%count)); b != nil { //nolint:gosec // first+count-1 is a port, at most 65535
 			return b, nil
 		}
 	}
@@ -483,6 +483,6 @@ func adjust(old uint16, was, now uint32) uint16 {
 func l4Checksum6(src, dst []byte, next uint8, seg []byte) uint16 {
 	s := sum16(0, src)
 	s = sum16(s, dst)
-	s += uint32(len(seg)>>16) + uint32(len(seg)&0xffff) + uint32(next)
+	s += uint32(len(seg)>>16) + uint32(len(seg)&0xffff) + uint32(next) //nolint:gosec // a segment is far below 4 GiB
 	return ^fold(sum16(s, seg))
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -29,6 +30,11 @@ func startNAT64(n *Net, name string, pool netip.Addr) (*nat64Device, error) {
 	err := n.Do(func() error {
 		var err error
 		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) {
+			// A container without the tun device: the NAT64 preset cannot
+			// run here, the others can.
+			return &MissingError{Missing: []Missing{{What: "device /dev/net/tun (the tun kernel module, for the NAT64 preset)"}}}
+		}
 		if err != nil {
 			return fmt.Errorf("open /dev/net/tun: %w", err)
 		}

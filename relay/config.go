@@ -45,6 +45,11 @@ const (
 	// DefaultNonceLifetime is the default Config.NonceLifetime, coturn's
 	// stale-nonce default.
 	DefaultNonceLifetime = 10 * time.Minute
+	// DefaultTCPConnectTimeout is the default Config.TCPConnectTimeout.
+	DefaultTCPConnectTimeout = 10 * time.Second
+	// DefaultTCPBindTimeout is the default Config.TCPBindTimeout, RFC
+	// 6062's ConnectionBind window.
+	DefaultTCPBindTimeout = 30 * time.Second
 	// DefaultSocketBuffer is the default Config.SocketBuffer.
 	DefaultSocketBuffer = 4 << 20
 	// maxPionLifetime is the longest LIFETIME pion's server honours;
@@ -168,6 +173,19 @@ type Config struct {
 	// (coturn's max-allocate-timeout), so that idle or half-sent
 	// connections cannot hold descriptors and memory. Default: 5s.
 	AuthTimeout time.Duration
+	// TCPRelay turns on RFC 6062 TCP allocations (Allocate with
+	// REQUESTED-TRANSPORT=TCP, Connect, ConnectionBind, ConnectionAttempt)
+	// over TCP and TLS listeners. Off, such Allocates get 442 with a reason
+	// saying so: a TCP relay lets clients open TCP connections from the
+	// relay host, so it is asked for explicitly. Default: false.
+	TCPRelay bool
+	// TCPConnectTimeout bounds the relay's connection to a peer for
+	// Connect; a peer that does not answer in time gets 447. Default: 10s.
+	TCPConnectTimeout time.Duration
+	// TCPBindTimeout is how long a peer connection waits for the client's
+	// ConnectionBind before it is closed (RFC 6062 section 5.2: 30 s).
+	// Default: 30s.
+	TCPBindTimeout time.Duration
 	// TLSConfig serves "tls" listeners, and its Certificates "dtls"
 	// listeners. Default: nil (required when there is a tls or dtls
 	// listener).
@@ -242,6 +260,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AuthTimeout == 0 {
 		c.AuthTimeout = DefaultAuthTimeout
+	}
+	if c.TCPConnectTimeout == 0 {
+		c.TCPConnectTimeout = DefaultTCPConnectTimeout
+	}
+	if c.TCPBindTimeout == 0 {
+		c.TCPBindTimeout = DefaultTCPBindTimeout
 	}
 	if c.MaxRESTTTL == 0 {
 		c.MaxRESTTTL = DefaultMaxRESTTTL
@@ -323,6 +347,12 @@ func (c Config) validate() error {
 	}
 	if c.AuthTimeout < 10*time.Millisecond {
 		return configErr("AuthTimeout", c.AuthTimeout.String(), "want at least 10ms")
+	}
+	if c.TCPConnectTimeout < 10*time.Millisecond {
+		return configErr("TCPConnectTimeout", c.TCPConnectTimeout.String(), "want at least 10ms")
+	}
+	if c.TCPBindTimeout < 10*time.Millisecond {
+		return configErr("TCPBindTimeout", c.TCPBindTimeout.String(), "want at least 10ms")
 	}
 	if c.MaxRESTTTL < time.Minute {
 		return configErr("MaxRESTTTL", c.MaxRESTTTL.String(), "want at least 1m")

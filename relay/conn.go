@@ -189,6 +189,11 @@ type framedConn struct {
 
 	authed atomic.Bool
 	timer  *time.Timer // closes the connection at AuthTimeout; nil in fuzzing
+	// takeover, set by a ConnectionBind, starts the relay's pipe before
+	// Read hands pion its last error; hijacked then keeps Close from
+	// closing the socket.
+	takeover func()
+	hijacked atomic.Bool
 
 	// dgram is set for DTLS: each Read of the connection is one record
 	// holding one whole message, read into buf.
@@ -212,6 +217,9 @@ func newFramedConn(c net.Conn, r io.Reader, l *tcpListener) *framedConn {
 		write:         func(b []byte, _ net.Addr) error { _, err := c.Write(b); return err },
 		authenticated: fc.authenticated,
 	}
+	if !fc.dgram { // RFC 6062 control and data connections are TCP or TLS only
+		fc.o.hijack = func(run func(net.Conn, io.Reader)) { fc.takeover = func() { run(c, fc.r) } }
+	}
 	return fc
 }
 
@@ -232,7 +240,10 @@ func (c *framedConn) authExpired() {
 	c.Conn.Close() // pion's reader sees the error and cleans up
 }
 
-var errBadFrame = errors.New("bad frame")
+var (
+	errBadFrame = errors.New("bad frame")
+	errHijacked = errors.New("connection bound to a TCP relayed connection")
+)
 
 func (c *framedConn) Read(p []byte) (int, error) {
 	if len(c.pending) == 0 {
@@ -244,6 +255,16 @@ func (c *framedConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		out, pass := c.s.inspect(frame, c.RemoteAddr(), &c.o)
+		if c.takeover != nil {
+			// An RFC 6062 data connection from now on: pion's reader
+			// ends here, the relay's pipe (its own goroutine) takes the
+			// bytes.
+			run := c.takeover
+			c.takeover = nil
+			c.hijacked.Store(true)
+			run()
+			return 0, errHijacked
+		}
 		if !pass {
 			continue
 		}
@@ -363,5 +384,9 @@ func (c *framedConn) Close() error {
 	c.l.mu.Lock()
 	delete(c.l.conns, c)
 	c.l.mu.Unlock()
+	if c.hijacked.Load() {
+		return nil // the TCP relay owns the socket now
+	}
+	c.s.tcp.controlClosed(fiveTupleKey(c.RemoteAddr(), c.o.local))
 	return c.Conn.Close()
 }

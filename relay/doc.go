@@ -76,6 +76,18 @@
 // whatever the policy (rule self), and Send indications toward them are
 // dropped.
 //
+// # TCP relaying (RFC 6062)
+//
+// With Config.TCPRelay, an Allocate with REQUESTED-TRANSPORT=TCP over a
+// TCP or TLS listener gets a relayed TCP address; Connect makes the relay
+// connect to a peer from it (403 for a peer the policy refuses, 446 for a
+// second connection to one peer, 447 when the connection fails), a peer
+// with a permission that connects in is announced with ConnectionAttempt,
+// and ConnectionBind on a new connection turns that connection into the
+// peer's byte stream. Without TCPRelay such Allocates get 442 with a reason
+// naming --tcp-relay; over UDP, 400. pion's server has none of this: it is
+// natkit's (tcpalloc.go).
+//
 // # Limits
 //
 // Relayed ports are tried across the whole PortMin–PortMax range, so an

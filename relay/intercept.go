@@ -2,6 +2,7 @@ package relay
 
 import (
 	"encoding/binary"
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -28,6 +29,10 @@ type origin struct {
 	// handling (see family.go).
 	// Atomic: pion also writes Data indications from other goroutines.
 	famHeld atomic.Bool
+	// hijack, on TCP/TLS connections only, hands the connection to run
+	// once the current frame is handled: a ConnectionBind turns it into an
+	// RFC 6062 data connection (tcpalloc.go).
+	hijack func(run func(conn net.Conn, r io.Reader))
 }
 
 // knownAttrs are the comprehension-required attributes the relay
@@ -125,15 +130,27 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 	switch m.Type.Method {
 	case stun.MethodAllocate, stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind:
 	default:
+		if takesTCP(m.Type.Method) {
+			break // RFC 6062, served by natkit (tcpalloc.go)
+		}
 		return nil, true // pion answers unknown methods
 	}
 	if !m.Contains(stun.AttrMessageIntegrity) {
+		if takesTCP(m.Type.Method) { // pion does not know these methods
+			s.replyError(m, src, o, stun.CodeUnauthorized, nil, nil,
+				stun.NewRealm(s.cfg.Realm), stun.NewNonce(s.nonces.mint(nonceTuple(o.transport, src, o.local))))
+			return nil, false
+		}
 		return nil, true // pion sends 401 with REALM and NONCE
 	}
 	var user stun.Username
 	var realm stun.Realm
 	var nonce stun.Nonce
 	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil || nonce.GetFrom(m) != nil {
+		if takesTCP(m.Type.Method) {
+			s.replyError(m, src, o, stun.CodeBadRequest, nil, nil)
+			return nil, false
+		}
 		return nil, true // pion sends 400
 	}
 	key, reason := s.verify(m, user.String(), realm.String())
@@ -156,7 +173,7 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 	// this very 5-tuple, lately. A request replayed from elsewhere, or
 	// signed with an old nonce, gets 438 and a fresh nonce.
 	tuple := nonceTuple(o.transport, src, o.local)
-	if !s.nonces.valid(nonce.String(), tuple) {
+	if !s.nonces.valid(nonce.String(), tuple) && !s.tcp.bindNonce(m, nonce.String()) {
 		s.ctr.staleNonces.Add(1)
 		s.log.Debug("relay: stale or foreign nonce", "user", user.String(), "client", src.String(),
 			"transport", o.transport, "method", m.Type.Method.String())
@@ -166,6 +183,9 @@ func (s *Server) inspect(b []byte, src net.Addr, o *origin) (out []byte, pass bo
 	}
 	if o.authenticated != nil {
 		o.authenticated()
+	}
+	if s.tcp.handle(m, src, o, key, user.String()) {
+		return nil, false
 	}
 	// pion checks its own nonce: give it back the latest it issued (its
 	// nonces are valid from any 5-tuple), re-signed with the user's key.

@@ -15,6 +15,9 @@ const (
 	OutcomeCapacity     = "capacity"
 	// OutcomeFamily: 440, no relayed address of the requested family.
 	OutcomeFamily = "family"
+	// OutcomeTransport: 442, a TCP allocation (RFC 6062) on a relay
+	// without Config.TCPRelay.
+	OutcomeTransport = "transport"
 )
 
 // Bad packet reasons (natkit_relay_bad_packets_total{reason}).
@@ -75,7 +78,8 @@ type counters struct {
 
 func newCounters() *counters {
 	return &counters{
-		allocations: newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity, OutcomeFamily),
+		allocations: newLabelled(OutcomeCreated, OutcomeUnauthorized, OutcomeQuota, OutcomeCapacity, OutcomeFamily,
+			OutcomeTransport),
 		authFailures: newLabelled(ReasonUnknownUser, ReasonWrongPassword, ReasonExpired, ReasonMalformedUsername, ReasonWrongRealm,
 			ReasonExpiryTooFar),
 		denied: newLabelled(RuleLoopback, RuleUnspecified, RulePrivate, RuleCGNAT, RuleLinkLocal,

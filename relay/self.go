@@ -120,6 +120,13 @@ func (sa *selfAddrs) deleted(tuple string) {
 	delete(sa.byTuple, tuple)
 }
 
+// hasTuple reports whether the 5-tuple holds an allocation.
+func (sa *selfAddrs) hasTuple(tuple string) bool {
+	sa.mu.RLock()
+	defer sa.mu.RUnlock()
+	return len(sa.byTuple[tuple]) > 0
+}
+
 // isSelf reports whether peer (in any IPv6 encoding of an IPv4 address) is
 // a listening address, or the relayed address of the allocation on the
 // client's 5-tuple (computed only when peer is some relayed address: Send

@@ -36,6 +36,8 @@ type Server struct {
 	nonces *nonceBook
 	// fam hands REQUESTED-ADDRESS-FAMILY to the generator (family.go).
 	fam familyGate
+	// tcp serves RFC 6062 TCP allocations (tcpalloc.go).
+	tcp *tcpRelay
 	// dualV6 maps a dual allocation's advertised IPv4 relayed address to
 	// its IPv6 one, from the generator to the answer and the
 	// allocation's record (dual.go).
@@ -93,6 +95,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.nonces = nb
+	s.tcp = newTCPRelay(s)
+	s.closers = append(s.closers, s.tcp.close)
 	if _, ok := cfg.Net.(*stdnet.Net); ok {
 		ls, err := newLoops(s)
 		if err != nil {

@@ -104,7 +104,11 @@ expect: {connected: true, path: relay, delivered: 100}
 			br := res.Browsers[tc.browserSide]
 			require.NotNil(t, br.Pair)
 			require.True(t, br.Pair.Local.Type == "relay" || br.Pair.Remote.Type == "relay", "browser's pair %+v", *br.Pair)
-			require.Positive(t, br.Timings.FirstRelay)
+			if br.Pair.Local.Type == "relay" {
+				// Only then must the browser's own allocation have come in
+				// before connected: the pion side's relay can win first.
+				require.Positive(t, br.Timings.FirstRelay)
+			}
 			require.Positive(t, br.Timings.FirstMessage)
 			require.Equal(t, call.PathRelay, res.Call.Path.Class)
 			require.Equal(t, 10, res.Call.Messages.Received)

@@ -57,7 +57,7 @@ func (s *Server) acceptEv(c *wsConn, w http.ResponseWriter, r *http.Request) (w2
 	}
 	var early []byte // frames the client sent right behind its request
 	if n := brw.Reader.Buffered(); n > 0 {
-		b, _ := brw.Reader.Peek(n)
+		b, _ := brw.Peek(n)
 		early = append([]byte(nil), b...)
 	}
 	fd, ok := takeFD(nc)

@@ -41,6 +41,7 @@ func dialRaw(t *testing.T, hs *httptest.Server, early []byte) *rawClient {
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
+	_ = resp.Body.Close() // a 101 has no body; the frames follow on br
 	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
 	require.Equal(t, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", resp.Header.Get("Sec-WebSocket-Accept"))
 	return &rawClient{t: t, nc: nc, br: br}

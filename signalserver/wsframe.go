@@ -129,7 +129,7 @@ func closePayload(code websocket.StatusCode, reason string) []byte {
 	if len(reason) > 123 {
 		reason = reason[:123]
 	}
-	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
+	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code)) //nolint:gosec // close codes are 16 bits (RFC 6455 section 7.4)
 	return append(p, reason...)
 }
 

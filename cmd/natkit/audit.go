@@ -29,6 +29,7 @@ type auditFlags struct {
 	timeout        time.Duration
 	idleWait       time.Duration
 	caFile         string
+	tcpRelay       bool
 }
 
 func newAuditCmd(a *app) *cobra.Command {
@@ -43,6 +44,10 @@ would, and says how to close each one in natkit relay and in coturn:
   - peer policy: CreatePermission and ChannelBind toward every encoding of an
     internal address (loopback, RFC 1918, cloud metadata 169.254.169.254,
     IPv4-mapped, NAT64, 6to4, Teredo, …); a granted permission is the finding;
+  - with --tcp-relay (a turn:?transport=tcp or turns: URL): an RFC 6062 TCP
+    allocation, then Connect toward every loopback encoding; a granted
+    Connect (or a 447, which means the relay tried) is the finding. Only
+    loopback targets are tried, so nothing leaves the server's host;
   - a self-loop to the server's own addresses (proved with a Binding request);
   - an unauthenticated Allocate, the REST username expiry bound (--secret),
     a nonce replayed from another 5-tuple, a wrong FINGERPRINT;
@@ -63,6 +68,7 @@ input, a stun: URL, a sink that is not local, or credentials the server
 refuses (401); 3 the server is unreachable.`,
 		Example: `  natkit audit turn:turn.example.org:3478 --user alice --credential s3cret
   natkit audit turns:turn.example.org:5349 --secret "$SECRET" --fail-on high --report audit.html
+  natkit audit 'turn:turn.example.org:3478?transport=tcp' --secret "$SECRET" --tcp-relay
   natkit audit 'turns:turn.example.org:5349?transport=udp' --secret "$SECRET" --ca-file ca.pem
   curl -s https://example.com/ice-token | natkit audit --ice-servers -`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -80,6 +86,7 @@ refuses (401); 3 the server is unreachable.`,
 	fl.IntVar(&f.maxAllocations, "max-allocations", audit.DefaultMaxAllocations, "most allocations the quota check holds at once (all released)")
 	fl.DurationVar(&f.timeout, "timeout", audit.DefaultTimeout, "bound for each transaction")
 	fl.DurationVar(&f.idleWait, "idle-wait", audit.DefaultIdleWait, "how long to wait for the server to close idle unauthenticated connections (at most 30s)")
+	fl.BoolVar(&f.tcpRelay, "tcp-relay", false, "also audit RFC 6062 TCP relaying: Connect toward loopback from a TCP allocation (turn:?transport=tcp or turns: URLs)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM roots that verify a turns: certificate (default: the system roots)")
 	addOutputFlags(cmd, &out)
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", fixedCompletion("high", "medium", "low"))
@@ -135,7 +142,7 @@ func runAudit(cmd *cobra.Command, a *app, args []string, f *auditFlags, out *out
 		bar := a.progress(ctx, "audit "+s.URL(), 0)
 		res, err := audit.Run(ctx, audit.Config{
 			Server: s, Secret: f.secret, Sink: f.sink, MaxAllocations: f.maxAllocations,
-			Timeout: f.timeout, IdleWait: f.idleWait, RootCAs: roots, Logger: a.log(),
+			Timeout: f.timeout, IdleWait: f.idleWait, RootCAs: roots, Logger: a.log(), TCPRelay: f.tcpRelay,
 			OnCheck: func(c audit.Check) {
 				bar.SetStatus(c.ID)
 				if c.Finding() {

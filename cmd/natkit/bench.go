@@ -34,6 +34,7 @@ type benchFlags struct {
 	mode        string
 	peer        string
 	pair        bool
+	tcpAllocs   bool
 	timeout     time.Duration
 	drain       time.Duration
 
@@ -66,6 +67,13 @@ handshake, plus the TLS handshake; or the DTLS handshake) is the
 turn.connect.time metric. turns: verifies the relay's certificate against
 the system roots, or --tls-ca; --tls-insecure skips verification.
 
+--tcp-allocations benchmarks RFC 6062 TCP allocations instead: each
+allocation has its own control connection; without --pps they are
+allocated and deleted at --rate, with --pps they are paired (Connect and
+ConnectionBind through the relay) and each pair echoes --pps messages of
+--size bytes a second on its data connections. A relay that does not relay
+TCP answers 442, which stops the run with cause tcp-unsupported.
+
 Sends follow a schedule: RTT is measured from the actual send and from the
 scheduled time, and the report warns when natkit itself could not keep up.
 --max-loss, --max-p99 and --max-alloc-failures turn the run into pass/fail
@@ -78,6 +86,7 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
   natkit bench turn:127.0.0.1:3478 --user u --credential p --allocations 50 --pps 50 --peer 127.0.0.1:3480 --max-loss 0.1 --max-p99 20ms
   natkit bench turn:relay.example.com:3478?transport=tcp --secret "$S" --pair --allocations 20 --pps 100 --report w1.json
   natkit bench turns:relay.example.com:5349 --secret "$S" --allocations 100 --rate 200 --duration 30s
+  natkit bench 'turn:127.0.0.1:3478?transport=tcp' --user u --credential p --tcp-allocations --allocations 20 --pps 100
   natkit bench 'turns:relay.example.com:5349?transport=udp' --secret "$S" --allocations 50 --duration 10s`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -125,6 +134,7 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 	fl.StringVar(&f.mode, "mode", load.ModeChannel, "data path: channel (ChannelData) or send (Send/Data indications)")
 	fl.StringVar(&f.peer, "peer", "", "UDP echo peer HOST:PORT (natkit peer, turnutils_peer)")
 	fl.BoolVar(&f.pair, "pair", false, "pair the allocations so they relay to each other; no external peer needed")
+	fl.BoolVar(&f.tcpAllocs, "tcp-allocations", false, "benchmark RFC 6062 TCP allocations (turn:?transport=tcp or turns:): allocation load, or with --pps pairs connected through the relay")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of each TURN request, retransmissions included")
 	fl.DurationVar(&f.drain, "drain", 2*time.Second, "how long to wait for echoes after the last send")
 	fl.StringVar(&f.maxLoss, "max-loss", "1%", "fail when relayed packet loss is above this percentage")
@@ -243,7 +253,7 @@ func (f *benchFlags) config(cmd *cobra.Command, args []string) (load.Config, loa
 		Username: srv.Username, Password: srv.Credential,
 		Allocations: f.allocations, Rate: rate, Ramp: f.ramp, Duration: f.duration,
 		PPS: f.pps, Size: f.size, Mode: f.mode, Peer: f.peer, Pair: f.pair,
-		RequestTimeout: f.timeout, Drain: f.drain,
+		RequestTimeout: f.timeout, Drain: f.drain, TCPAllocations: f.tcpAllocs,
 	}
 	if f.timeout <= 0 {
 		return cfg, slo, usageErrorf("--timeout %s: want a positive duration", f.timeout)
@@ -296,6 +306,10 @@ func (f *benchFlags) settings(cfg load.Config) map[string]string {
 	}
 	if cfg.Pair {
 		s["pair"] = "true"
+	}
+	if cfg.TCPAllocations {
+		s["tcp-allocations"] = "true"
+		delete(s, "mode")
 	}
 	if f.tlsInsecure {
 		s["tls"] = "certificate not verified (--tls-insecure)"

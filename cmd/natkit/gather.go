@@ -27,6 +27,7 @@ type gatherFlags struct {
 	timeout         time.Duration
 	expect          []string
 	includeLoopback bool
+	tcpRelay        bool
 	dual            bool
 	iceTCP          bool
 }
@@ -56,13 +57,20 @@ and NATKIT_TURN_SECRET; they never appear in logs or reports.
 
 --expect relay (or srflx) makes the command exit 1 unless such a candidate
 was gathered: the CI step "do these TURN credentials yield relay
-candidates?".`,
+candidates?".
+
+--tcp-relay also checks RFC 6062 TCP relaying on every TURN server reached
+over TCP or TLS: two TCP allocations, a Connect from one to the other's
+relayed address, ConnectionBind on both sides and a message each way. A
+server that does not relay TCP answers 442, and the check says how to turn
+it on.`,
 		Example: `  natkit gather stun:stun.example.org:3478
   natkit gather turn:turn.example.org:3478 turns:turn.example.org:5349 --user alice --credential s3cret --expect relay
   natkit gather 'turns:turn.example.org:5349?transport=udp' --user alice --credential s3cret
   natkit gather turn:turn.example.org:3478 --user alice --credential s3cret --dual
   curl -s https://example.com/ice-token | natkit gather --ice-servers - --expect relay
-  natkit gather turn:127.0.0.1:3478 --secret "$SECRET" --rest-ttl 1h --policy relay`,
+  natkit gather turn:127.0.0.1:3478 --secret "$SECRET" --rest-ttl 1h --policy relay
+  natkit gather 'turn:turn.example.org:3478?transport=tcp' turns:turn.example.org:5349 --user alice --credential s3cret --tcp-relay`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGather(cmd, a, args, &f, &out)
 		},
@@ -78,6 +86,7 @@ candidates?".`,
 	fl.StringVar(&f.policy, "policy", "all", "ICE transport policy: all or relay")
 	fl.DurationVar(&f.timeout, "timeout", gather.DefaultTimeout, "bound for each probe and each gather")
 	fl.StringArrayVar(&f.expect, "expect", nil, "fail (exit 1) unless a candidate of this type was gathered: srflx or relay; repeatable")
+	fl.BoolVar(&f.tcpRelay, "tcp-relay", false, "also check RFC 6062 TCP relaying on turn:?transport=tcp and turns: servers (two TCP allocations connect through the relay)")
 	fl.BoolVar(&f.includeLoopback, "include-loopback", false, "also gather host candidates on loopback interfaces (browsers never do)")
 	fl.BoolVar(&f.iceTCP, "ice-tcp", false, "also gather ICE-TCP host candidates (RFC 6544, passive, from a TCP listener), as browsers do")
 	fl.BoolVar(&f.dual, "dual", false, "ask each TURN server for a dual allocation (RFC 8656 ADDITIONAL-ADDRESS-FAMILY): report its IPv4 and IPv6 relayed addresses, or why it gave one")
@@ -147,6 +156,7 @@ func runGather(cmd *cobra.Command, a *app, args []string, f *gatherFlags, out *o
 		Policy:          gather.Policy(f.policy),
 		Timeout:         f.timeout,
 		IncludeLoopback: f.includeLoopback,
+		TCPRelay:        f.tcpRelay,
 		Dual:            f.dual,
 		ICETCP:          f.iceTCP,
 		Logger:          loggerForDiagnosis(a),

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,9 @@ type relayFlags struct {
 	generatedSecret string
 	generatedUser   string
 	tlsFingerprint  string
+	tcpRelay        bool
+	tcpConnect      time.Duration
+	tcpBind         time.Duration
 }
 
 func newRelayCmd(a *app) *cobra.Command {
@@ -101,10 +105,18 @@ clients. Allocates get an IPv4 relayed address unless they carry
 REQUESTED-ADDRESS-FAMILY IPv6; those use --relay-ipv6 (default: the first
 IPv6 listener's IP). A family the relay has no address for gets 440.
 
+TCP relaying (RFC 6062): --tcp-relay serves Allocates asking for a TCP
+relayed address over tcp:// and tls:// listeners, with Connect,
+ConnectionBind and ConnectionAttempt. It is off by default (such Allocates
+get 442 with a reason naming --tcp-relay): it lets clients open TCP
+connections from the relay host. The peer policy applies to Connect (403)
+and to peers connecting in.
+
 RFC 5780: --alt-ip adds a second address (e.g. 127.0.0.2 beside 127.0.0.1);
 Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 		Example: `  natkit relay
   natkit relay --listen udp://127.0.0.1:3478 --alt-ip 127.0.0.2 --allow-peer 127.0.0.0/8 --user lab:lab
+  natkit relay --tcp-relay --allow-peer 127.0.0.0/8 --user lab:lab
   natkit relay --listen udp://0.0.0.0:3478 --listen tls://0.0.0.0:5349 --relay-ip 10.0.0.5 --public-ip 203.0.113.7 --secret "$S" --metrics 127.0.0.1:9090
   natkit relay --listen udp://127.0.0.1:3478 --listen dtls://127.0.0.1:5349 --tls-cert cert.pem --tls-key key.pem --user lab:lab`,
 		Args: cobra.NoArgs,
@@ -143,6 +155,9 @@ Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,
 	fl.DurationVar(&f.nonceLifetime, "nonce-lifetime", relay.DefaultNonceLifetime, "how long a nonce stays valid; nonces are bound to the client's 5-tuple, others get 438")
 	fl.DurationVar(&f.authTimeout, "auth-timeout", relay.DefaultAuthTimeout, "close TCP/TLS connections and DTLS associations that send no request with valid credentials within this time")
 	fl.Int64Var(&f.bandwidthLimit, "bandwidth-limit", 0, "per-allocation relayed bytes per second, both directions (0: none)")
+	fl.BoolVar(&f.tcpRelay, "tcp-relay", false, "serve RFC 6062 TCP allocations on tcp:// and tls:// listeners (off: they get 442)")
+	fl.DurationVar(&f.tcpConnect, "tcp-connect-timeout", relay.DefaultTCPConnectTimeout, "TCP allocations: how long Connect waits for the peer before 447")
+	fl.DurationVar(&f.tcpBind, "tcp-bind-timeout", relay.DefaultTCPBindTimeout, "TCP allocations: how long a peer connection waits for ConnectionBind (RFC 6062: 30s)")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus /metrics and /healthz on ADDR, e.g. 127.0.0.1:9090")
 	fl.StringVar(&f.pprof, "pprof", "", pprofFlagHelp)
 	fl.IntVar(&f.loops, "loops", 0, "event loops serving UDP sockets on Linux (0: half the CPUs, at least 1)")
@@ -280,6 +295,13 @@ func (f *relayFlags) config() (relay.Config, error) {
 		cfg.PprofAddr = f.pprof
 	}
 	cfg.MaxAllocations, cfg.UserQuota = f.maxAllocations, f.userQuota
+	if f.tcpConnect < 10*time.Millisecond || f.tcpBind < 10*time.Millisecond {
+		return cfg, usageErrorf("--tcp-connect-timeout %s, --tcp-bind-timeout %s: want at least 10ms", f.tcpConnect, f.tcpBind)
+	}
+	cfg.TCPRelay, cfg.TCPConnectTimeout, cfg.TCPBindTimeout = f.tcpRelay, f.tcpConnect, f.tcpBind
+	if f.tcpRelay && len(cfg.Listen) > 0 && !slices.ContainsFunc(cfg.Listen, func(l relay.Listener) bool { return l.Network != relay.NetworkUDP }) {
+		return cfg, usageErrorf("--tcp-relay: TCP allocations need a tcp:// or tls:// --listen (RFC 6062 control connections are TCP or TLS)")
+	}
 	cfg.MaxLifetime, cfg.BandwidthLimit, cfg.SocketsPerListener = f.maxLifetime, f.bandwidthLimit, f.sockets
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return cfg, usageErrorf("--tls-cert and --tls-key: give both or neither")

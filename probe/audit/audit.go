@@ -250,7 +250,7 @@ func (a *auditor) finish() {
 }
 
 // checkOrder is the order checks appear in the report.
-var checkOrder = []string{"peer", "self-loop", "unauthenticated-allocate", "rest-expiry", "nonce-replay",
+var checkOrder = []string{"peer", "tcp-connect", "self-loop", "unauthenticated-allocate", "rest-expiry", "nonce-replay",
 	"fingerprint", "amplification", "idle-connections", "software", "tls", "quota", "lifetime"}
 
 func family(id string) string {
@@ -299,6 +299,7 @@ func (a *auditor) run(ctx context.Context) error {
 	relayed := an.Relayed
 
 	a.runPeerPolicy(ctx, main)
+	a.runTCPRelay(ctx)
 	a.add(a.checkSelfLoop(ctx, main, relayed))
 	a.add(a.checkReplay(ctx, main, allocateRaw))
 	a.add(a.checkFingerprint(ctx))

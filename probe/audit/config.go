@@ -68,6 +68,11 @@ type Config struct {
 	// RootCAs verify a turns: server's certificate. Default: the system
 	// roots.
 	RootCAs *x509.CertPool
+	// TCPRelay also audits RFC 6062 TCP relaying on a turn:?transport=tcp
+	// or turns: server: a TCP allocation, then Connect toward the loopback
+	// encodings of the peer list (a granted one is a finding). Default
+	// false.
+	TCPRelay bool
 	// Logger receives debug logs of each exchange. Default: discard.
 	Logger *slog.Logger
 	// OnCheck, if set, is called as each check is judged (from the

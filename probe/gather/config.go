@@ -58,6 +58,11 @@ type Config struct {
 	// IncludeLoopback also gathers host candidates on loopback interfaces,
 	// which browsers never do. Default false.
 	IncludeLoopback bool
+	// TCPRelay also checks RFC 6062 TCP relaying on every turn: server
+	// reached over TCP or TLS whose Allocate worked: two TCP allocations
+	// connect through the relay and exchange a message
+	// (ServerResult.TCPRelay). Default false.
+	TCPRelay bool
 	// Logger receives pion's ICE and TURN logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock for the REST-username expiry check. Default
@@ -94,6 +99,9 @@ func (c Config) validate() error {
 	}
 	if c.Policy == PolicyRelay && len(c.Servers.TURN()) == 0 {
 		return configErr("policy", "relay policy needs at least one turn: or turns: server")
+	}
+	if c.TCPRelay && !hasStreamTURN(c.Servers) {
+		return configErr("tcp-relay", "no turn:?transport=tcp or turns: server to check TCP relaying on (RFC 6062 needs a TCP or TLS connection to the server)")
 	}
 	if c.Timeout < 0 {
 		return configErr("timeout", "must be positive")

@@ -91,6 +91,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			pstart := time.Now()
 			if s.IsTURN() {
 				g.probeTURN(ctx, s, r)
+				if g.wantsTCPRelay(s, r) {
+					r.TCPRelay = g.tcpRelayCheck(ctx, s)
+				}
 			} else {
 				g.probeSTUN(ctx, s, r)
 			}

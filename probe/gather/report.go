@@ -60,6 +60,9 @@ func (r *Result) Report(expect ...string) *reports.Report {
 		if c, ok := s.familyCheck(); ok {
 			rep.AddCheck(c)
 		}
+		if c, ok := s.tcpRelayCheck(); ok {
+			rep.AddCheck(c)
+		}
 		rtt := s.RTT
 		if s.AllocateRTT > 0 {
 			rtt = s.AllocateRTT

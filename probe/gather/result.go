@@ -126,6 +126,8 @@ type ServerResult struct {
 	// ErrorCode and ErrorReason are the server's STUN error, if any.
 	ErrorCode   int    `json:"error_code,omitempty"`
 	ErrorReason string `json:"error_reason,omitempty"`
+	// TCPRelay is the RFC 6062 check (Config.TCPRelay; nil when not run).
+	TCPRelay *TCPRelayResult `json:"tcp_relay,omitempty"`
 	// Gather is this server's own ICE gather (nil when skipped).
 	Gather *Gather `json:"gather,omitempty"`
 	// Duration of the direct probe.

@@ -85,6 +85,12 @@ type Config struct {
 	Size int
 	// Mode is ModeChannel or ModeSend. Default ModeChannel.
 	Mode string
+	// TCPAllocations benchmarks RFC 6062 TCP allocations instead of UDP
+	// ones (Transport tcp or tls): allocation load allocates and deletes
+	// them; traffic (PPS > 0) pairs them through the relay (Connect,
+	// ConnectionBind) and echoes PPS messages of Size bytes on each
+	// pair's data connections. Default false.
+	TCPAllocations bool
 	// Peer is the host:port of a UDP echo peer (natkit peer,
 	// turnutils_peer). Traffic needs Peer or Pair. No default.
 	Peer string
@@ -130,6 +136,9 @@ func (c Config) withDefaults() Config {
 		if c.TLSConfig.ServerName == "" {
 			c.TLSConfig.ServerName = host
 		}
+	}
+	if c.TCPAllocations && c.PPS > 0 && c.Peer == "" {
+		c.Pair = true // TCP allocation traffic is always paired (tcpalloc.go)
 	}
 	if c.SecretUser == "" {
 		c.SecretUser = "natkit"
@@ -177,6 +186,9 @@ func cfgErr(field, value, format string, args ...any) error {
 // validate checks a Config with defaults filled in. Field names are the
 // CLI flag names, so that the command can pass the error on unchanged.
 func (c Config) validate() error {
+	if err := c.validateTCP(); err != nil {
+		return err
+	}
 	if c.Net == nil {
 		return cfgErr("net", "", "no network available")
 	}

@@ -18,6 +18,9 @@ var (
 	ErrUnauthorized = errors.New("every allocate was refused with 401 Unauthorized")
 	// ErrUnreachable is returned when the server answered no request at all.
 	ErrUnreachable = errors.New("the server answered no request")
+	// ErrTCPUnsupported: every TCP Allocate (Config.TCPAllocations) got
+	// 442, the server does not relay TCP (RFC 6062).
+	ErrTCPUnsupported = errors.New("the server does not relay TCP")
 	// ErrMalformed is a response the client could not parse.
 	ErrMalformed = errors.New("malformed turn response")
 	// ErrClosed is returned for requests on a closed allocation.
@@ -62,7 +65,11 @@ func codeHint(code int) string {
 	case 441:
 		return "wrong credentials for this allocation"
 	case 442:
-		return "unsupported transport protocol"
+		return "unsupported transport protocol: for a TCP allocation, the server does not relay TCP (RFC 6062)"
+	case 446:
+		return "connection already exists: this allocation is already connected to that peer"
+	case 447:
+		return "connection timeout or failure: the relay could not connect to the peer"
 	case 486:
 		return "allocation quota reached for this user or server"
 	case 508:

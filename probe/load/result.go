@@ -37,6 +37,8 @@ const (
 	CauseServerStopped Cause = "server-stopped"
 	// CauseTLS: the TLS (or DTLS) handshake failed for every allocation.
 	CauseTLS Cause = "tls"
+	// CauseTCPUnsupported: every TCP Allocate got 442.
+	CauseTCPUnsupported Cause = "tcp-unsupported"
 	// CauseInterrupted: the context ended the run early.
 	CauseInterrupted Cause = "interrupted"
 )
@@ -48,6 +50,8 @@ func causeOf(stopped error, interrupted bool) Cause {
 		return CauseUnauthorized
 	case errors.Is(stopped, ErrTLS):
 		return CauseTLS
+	case errors.Is(stopped, ErrTCPUnsupported):
+		return CauseTCPUnsupported
 	case errors.Is(stopped, ErrUnreachable):
 		return CauseUnreachable
 	case errors.Is(stopped, ErrServerStopped):

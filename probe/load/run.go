@@ -247,10 +247,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	tickStop := make(chan struct{})
 	go e.ticker(tickStop, tickDone)
 
-	if cfg.PPS == 0 {
+	switch {
+	case cfg.TCPAllocations: // RFC 6062 (tcpalloc.go)
+		res.Mode, res.Kind = ModeTCPRelay, KindAllocation
+		if cfg.PPS > 0 {
+			res.Kind = KindTraffic
+			e.runTCPTraffic(ctx, runCtx, res)
+		} else {
+			e.runTCPAllocations(runCtx)
+		}
+	case cfg.PPS == 0:
 		res.Kind = KindAllocation
 		e.runAllocations(runCtx)
-	} else {
+	default:
 		res.Kind = KindTraffic
 		e.runTraffic(ctx, runCtx, res)
 	}
