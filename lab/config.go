@@ -43,6 +43,11 @@ type Config struct {
 	// RelayCoturn (Debian's turnserver; missing, it is a *MissingError).
 	// Default RelayNatkit.
 	Relay string
+	// RelayTLS adds a TURN-over-TLS listener to natkit relay on
+	// RelayIP:RelayTLSPort, with a certificate for RelayName and RelayIP
+	// made at Build and trusted through Topology.RelayRootCAs. Not with
+	// RelayCoturn. Default false.
+	RelayTLS bool
 	// NoRelay builds the network without starting natkit's relay in the
 	// WAN namespace (to run another there). Default false.
 	NoRelay bool
@@ -96,6 +101,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.Relay != "" && c.Relay != RelayNatkit && c.Relay != RelayCoturn {
 		return configErr("relay", c.Relay, "want %s or %s", RelayNatkit, RelayCoturn)
+	}
+	if c.RelayTLS && c.Relay == RelayCoturn {
+		return configErr("relay_tls", "true", "the lab's TLS listener is natkit relay's; coturn runs with --no-tls")
 	}
 	if c.Prefix != "" && !prefixRE.MatchString(c.Prefix) {
 		return configErr("prefix", c.Prefix, "want nk, six lowercase hex digits and -, e.g. nk0a1b2c-")

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,7 +40,8 @@ type Topology struct {
 	prefix string
 	wan    *Net
 	relay  *relay.Server
-	coturn *coturn // Config.Relay coturn
+	coturn *coturn        // Config.Relay coturn
+	roots  *x509.CertPool // Config.RelayTLS: trusts the relay's certificate
 	sides  map[string]*side
 	state  string   // owner file
 	spaces []string // namespaces created, in order
@@ -483,7 +485,15 @@ func (t *Topology) startRelay() error {
 		listen = append(listen, relay.Listener{Network: relay.NetworkUDP, Addr: addr6}, relay.Listener{Network: relay.NetworkTCP, Addr: addr6})
 		allow = append(allow, netip.MustParsePrefix("2001:db8::/32"))
 	}
+	tlsConf, err := t.relayTLS()
+	if err != nil {
+		return &BuildError{Part: "relay", Err: err}
+	}
+	if tlsConf != nil {
+		listen = append(listen, relay.Listener{Network: relay.NetworkTLS, Addr: net.JoinHostPort(RelayIP, fmt.Sprint(RelayTLSPort))})
+	}
 	srv, err := relay.New(relay.Config{
+		TLSConfig:  tlsConf,
 		Net:        t.wan,
 		Listen:     listen,
 		AltIP:      net.ParseIP(RelayAlt),

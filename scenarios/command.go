@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,7 +88,7 @@ func (s *Spec) validateCommand() error {
 		key string
 	}{{e.Within > 0, "within"}, {e.Delivered != nil, "delivered"}, {e.RecoversWithin > 0, "recovers_within"},
 		{e.AuthFailure != "", "auth_failure"}, {e.AudioDelivered != nil, "audio_delivered"},
-		{e.DetectedWithin > 0, "detected_within"}, {e.Rebound != "", "rebound"}} {
+		{e.DetectedWithin > 0, "detected_within"}, {e.Rebound != "", "rebound"}, {e.RelayProtocol != "", "relay_protocol"}} {
 		if k.set {
 			return s.errAt(fmt.Sprintf("expect %s is not available with peer: command (only connected and path)", k.key), "expect", k.key)
 		}
@@ -117,6 +118,9 @@ func (s *Spec) CheckBackend(net string) error {
 	if err := s.checkLANBackend(net); err != nil {
 		return err
 	}
+	if t := s.ICE.TURNTransport; t == TURNOverTCP || t == TURNOverTLS {
+		return s.errAt(fmt.Sprintf("turn_transport %s needs the kernel backend (--net kernel): %s's relay takes TURN over UDP only", t, net), "ice", "turn_transport")
+	}
 	if s.Relay == lab.RelayCoturn {
 		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")
 	}
@@ -127,6 +131,14 @@ func (s *Spec) CheckBackend(net string) error {
 type sideURLs interface {
 	STUNURLFor(side string) string
 	TURNURLFor(side string) []string
+}
+
+// streamURLs is a network whose relay takes TURN over TCP and TLS (the
+// kernel lab, with lab.Config.RelayTLS for TLS).
+type streamURLs interface {
+	TURNTCPURL() string
+	TURNTLSURL() string
+	RelayRootCAs() *x509.CertPool
 }
 
 // kernelPreset returns the first side naming a kernel preset that vnet
@@ -281,6 +293,14 @@ func (s *Spec) iceServers(top Network, side string) []webrtc.ICEServer {
 		// The kernel lab: an IPv6-only side reaches the relay by the name
 		// its DNS64 resolves.
 		stunURL, turnURLs = f.STUNURLFor(side), f.TURNURLFor(side)
+	}
+	if f, ok := top.(streamURLs); ok {
+		switch s.ICE.TURNTransport {
+		case TURNOverTCP:
+			turnURLs = []string{f.TURNTCPURL()}
+		case TURNOverTLS:
+			turnURLs = []string{f.TURNTLSURL()}
+		}
 	}
 	if s.ICE.STUN == nil || *s.ICE.STUN {
 		servers = append(servers, webrtc.ICEServer{URLs: []string{stunURL}})

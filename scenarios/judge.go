@@ -43,6 +43,17 @@ func (r *runner) judge() {
 		}
 		add("family", "the selected pair's address family", cr.Connected && strings.EqualFold(got, e.Family), e.Family, obs, "")
 	}
+	if e.RelayProtocol != "" {
+		obs, got := "a's side of the selected pair is not a relay candidate", ""
+		if p := cr.Path.Pair; p != nil && p.Local.Type == "relay" {
+			got = p.Local.RelayProtocol
+			obs = "relayed over " + turnOver(got) + " (a's relay candidate " + p.Local.Address + ")"
+		}
+		if !cr.Connected {
+			obs = connectedText
+		}
+		add("relay_protocol", "the transport to the TURN relay", cr.Connected && got == e.RelayProtocol, "relayed over "+turnOver(e.RelayProtocol), obs, "")
+	}
 	if e.Within > 0 {
 		ok := cr.Connected && cr.TimeToConnected <= e.Within.D()
 		add("within", "time to connected", ok, "≤ "+e.Within.D().String(), connectedText, "")
@@ -136,4 +147,12 @@ func (r *runner) judge() {
 			res.Checks[i].Observed, res.Checks[i].Message = string(cr.Cause), ""
 		}
 	}
+}
+
+// turnOver names a relay protocol the way users say it: "TURN/TCP".
+func turnOver(protocol string) string {
+	if protocol == "" {
+		return "TURN (transport not reported)"
+	}
+	return "TURN/" + strings.ToUpper(protocol)
 }

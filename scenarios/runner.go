@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -204,13 +205,14 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 	} else if s.Relay == lab.RelayCoturn {
 		return nil, s.errAt("relay: coturn needs the built-in kernel backend (Options.Net kernel), not Options.Backend", "relay")
 	}
-	if s.Relay == lab.RelayCoturn {
+	if s.Relay == lab.RelayCoturn || (s.ICE.TURNTransport == TURNOverTLS && o.Backend == nil) {
 		build = func(vs vnet.Spec) (Network, error) {
 			c, err := lab.FromVNetSpec(vs)
 			if err != nil {
 				return nil, err
 			}
-			c.Relay = lab.RelayCoturn
+			c.Relay = s.Relay
+			c.RelayTLS = s.ICE.TURNTransport == TURNOverTLS
 			t, err := lab.Build(c)
 			if err != nil {
 				return nil, err
@@ -266,7 +268,11 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			return call.PeerConfig{}, fmt.Errorf("scenario %s: %w", s.Name, err)
 		}
 		servers := s.iceServers(top, side)
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: s.Topology.side(side).mdnsMode(o.mdns())}, nil
+		var roots *x509.CertPool
+		if f, ok := top.(streamURLs); ok {
+			roots = f.RelayRootCAs()
+		}
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: s.Topology.side(side).mdnsMode(o.mdns()), TURNRootCAs: roots}, nil
 	}
 	pa, err := peer(vnet.SideA)
 	if err != nil {

@@ -138,6 +138,11 @@ type ICE struct {
 	STUN *bool `yaml:"stun"`
 	// TURN gives both peers the relay's TURN URL. Default false.
 	TURN bool `yaml:"turn"`
+	// TURNTransport is how both peers reach the TURN relay: udp, tcp
+	// (turn:…?transport=tcp) or tls (turns: on 443, the lab relay's
+	// certificate trusted by the call engine). tcp and tls need the kernel
+	// backend. Default "": udp (and also tcp from an IPv6-only side).
+	TURNTransport string `yaml:"turn_transport"`
 	// Policy is "all" or "relay". Default "all".
 	Policy string `yaml:"policy"`
 	// Credentials override a side's TURN username/password. Default:
@@ -154,6 +159,13 @@ type ICE struct {
 	PrflxWait           *Duration `yaml:"prflx_wait"`
 	RelayWait           *Duration `yaml:"relay_wait"`
 }
+
+// ICE.TURNTransport values.
+const (
+	TURNOverUDP = "udp"
+	TURNOverTCP = "tcp"
+	TURNOverTLS = "tls"
+)
 
 // Credential is a TURN username and password.
 type Credential struct {
@@ -271,6 +283,10 @@ type Expect struct {
 	// Family is the address family of the selected pair: ipv4 or ipv6.
 	// Default "": not checked.
 	Family string `yaml:"family"`
+	// RelayProtocol is how side a's relay candidate in the selected pair
+	// reaches the TURN relay: udp, tcp, tls or dtls. Default "": not
+	// checked.
+	RelayProtocol string `yaml:"relay_protocol"`
 	// Rebound names the side whose NAT must have sent the call's packets
 	// from a new external port (a mapping expired and was recreated) to
 	// the same destination. Default "": not checked.
@@ -604,6 +620,20 @@ func (s *Spec) validate() error {
 	if !s.ICE.TURN && len(s.ICE.Credentials) > 0 {
 		return s.errAt("credentials without turn: true have no effect", "ice", "credentials")
 	}
+	switch s.ICE.TURNTransport {
+	case "", TURNOverUDP, TURNOverTCP, TURNOverTLS:
+	default:
+		return s.errAt(fmt.Sprintf("turn_transport %q: want udp, tcp or tls", s.ICE.TURNTransport), "ice", "turn_transport")
+	}
+	if s.ICE.TURNTransport != "" && !s.ICE.TURN {
+		return s.errAt("turn_transport without turn: true has no effect", "ice", "turn_transport")
+	}
+	if s.ICE.TURNTransport == TURNOverTLS && s.Relay == lab.RelayCoturn {
+		return s.errAt("turn_transport tls is not available with relay: coturn (the lab runs it with --no-tls)", "ice", "turn_transport")
+	}
+	if s.ICE.TURNTransport == TURNOverTLS && (s.Topology.hasCommand() || s.Topology.hasChromium()) {
+		return s.errAt("turn_transport tls needs natkit's call engine on both sides (only it trusts the lab relay's certificate)", "ice", "turn_transport")
+	}
 	if s.ICE.Policy == "relay" && !s.ICE.TURN {
 		return s.errAt("policy relay needs turn: true, or no candidate can be gathered", "ice", "policy")
 	}
@@ -621,6 +651,14 @@ func (s *Spec) validate() error {
 	e := s.Expect
 	if e.Family != "" && e.Family != "ipv4" && e.Family != "ipv6" {
 		return s.errAt(fmt.Sprintf("family %q: want ipv4 or ipv6", e.Family), "expect", "family")
+	}
+	switch e.RelayProtocol {
+	case "", TURNOverUDP, TURNOverTCP, TURNOverTLS, "dtls":
+	default:
+		return s.errAt(fmt.Sprintf("relay_protocol %q: want udp, tcp, tls or dtls", e.RelayProtocol), "expect", "relay_protocol")
+	}
+	if e.RelayProtocol != "" && (e.Path == "direct" || (e.Connected != nil && !*e.Connected)) {
+		return s.errAt("relay_protocol needs a relayed call (path relay or any, connected)", "expect", "relay_protocol")
 	}
 	switch e.Path {
 	case "", "any", "direct", "relay":

@@ -45,6 +45,11 @@ func TestParseErrors(t *testing.T) {
 		{"rebound side", "name: x\nexpect:\n  rebound: c\n", `f.yaml:3: rebound "c": want a or b`},
 		{"rebound open side", "name: x\nexpect:\n  rebound: a\n", "f.yaml:3: rebound a: side a has no nat"},
 		{"detected but not connected", "name: x\nexpect:\n  connected: false\n  detected_within: 5s\n", "f.yaml:3: a call expected not to connect"},
+		{"turn_transport value", "name: x\nice:\n  turn: true\n  turn_transport: quic\n", `f.yaml:4: turn_transport "quic": want udp, tcp or tls`},
+		{"turn_transport without turn", "name: x\nice:\n  turn_transport: tcp\n", "f.yaml:3: turn_transport without turn: true"},
+		{"turn_transport tls with coturn", "name: x\nrelay: coturn\nice:\n  turn: true\n  turn_transport: tls\n", "f.yaml:5: turn_transport tls is not available with relay: coturn"},
+		{"relay_protocol value", "name: x\nexpect:\n  relay_protocol: sctp\n", `f.yaml:3: relay_protocol "sctp": want udp, tcp, tls or dtls`},
+		{"relay_protocol direct", "name: x\nexpect:\n  path: direct\n  relay_protocol: tcp\n", "f.yaml:4: relay_protocol needs a relayed call"},
 		{"open with lifetime", "name: x\ntopology:\n  a: {mapping_lifetime: 5s}\n", "f.yaml:3: an open side has no nat mapping"},
 	}
 	for _, tt := range tests {
@@ -106,4 +111,20 @@ func TestUnknownKeyInFileTerms(t *testing.T) {
 		require.Contains(t, err.Error(), tt.want)
 		require.NotContains(t, err.Error(), "scenarios.")
 	}
+}
+
+// TURN over TCP or TLS needs the kernel lab's relay: vnet refuses it by
+// its key, before anything is built.
+func TestTURNTransportNeedsKernel(t *testing.T) {
+	for _, tr := range []string{"tcp", "tls"} {
+		s, err := Parse("f.yaml", []byte("name: x\nice:\n  turn: true\n  turn_transport: "+tr+"\n"))
+		require.NoError(t, err)
+		err = s.CheckBackend(NetVNet)
+		require.ErrorContains(t, err, "f.yaml:4: turn_transport "+tr+" needs the kernel backend (--net kernel)")
+		require.True(t, errors.Is(err, ErrBadScenario), "%v", err)
+		require.NoError(t, s.CheckBackend(NetKernel))
+	}
+	s, err := Parse("f.yaml", []byte("name: x\nice:\n  turn: true\n  turn_transport: udp\n"))
+	require.NoError(t, err)
+	require.NoError(t, s.CheckBackend(NetVNet))
 }

@@ -38,7 +38,7 @@ func (p Path) Describe() string {
 	case PathDirectNAT:
 		return fmt.Sprintf("direct through NAT (%s ↔ %s)", p.Pair.Local.Type, p.Pair.Remote.Type) + p.overIPv6()
 	case PathRelay:
-		return "relayed through " + strings.Join(p.RelayedBy, " and ") + "'s TURN relay" + p.overIPv6()
+		return "relayed through " + strings.Join(p.RelayedBy, " and ") + "'s TURN relay" + p.overStream() + p.overIPv6()
 	}
 	return "no path: no candidate pair was selected"
 }

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"time"
@@ -136,6 +137,11 @@ type PeerConfig struct {
 	// multicast on the peer's LAN: it needs a Net with one (the kernel
 	// lab; pion's vnet has none). Default off.
 	MDNS MDNSMode
+	// TURNRootCAs verifies the certificates of turns: (TURN over TLS)
+	// servers instead of the system roots: the engine then makes the TLS
+	// connection itself, as pion's ICE agent (v4.1.0) can verify only
+	// against the system roots. Default nil: pion's TLS, system roots.
+	TURNRootCAs *x509.CertPool
 	// Logger receives pion's logs (ICE, TURN, DTLS). Default: discard.
 	Logger *slog.Logger
 }

@@ -2,7 +2,6 @@ package call
 
 import (
 	"net"
-	"strings"
 
 	"github.com/pion/transport/v3"
 	"github.com/pion/webrtc/v4"
@@ -45,32 +44,6 @@ func networkTypes(has4, has6 bool) []webrtc.NetworkType {
 		return []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	}
 	return []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
-}
-
-// anyFamilyDialer dials TURN over TCP in whatever family the server's
-// name resolves to. pion's ICE agent (v4.1.0) dials TURN servers with
-// "tcp4" only, which an IPv6-only host behind NAT64 cannot use; as its
-// proxy dialer this one asks for "tcp" instead.
-type anyFamilyDialer struct{ n transport.Net }
-
-func (d anyFamilyDialer) Dial(network, addr string) (net.Conn, error) {
-	return d.n.Dial(strings.TrimRight(network, "46"), addr)
-}
-
-// needsAnyFamilyDialer: an IPv6-only host using TURN over TCP. With a
-// proxy dialer pion skips TLS for turns: URLs, so not with those.
-func needsAnyFamilyDialer(has4, has6 bool, servers []webrtc.ICEServer) bool {
-	if has4 || !has6 {
-		return false
-	}
-	for _, s := range servers {
-		for _, u := range s.URLs {
-			if strings.HasPrefix(u, "turns:") {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // Family is the address family of the selected pair, "IPv4" or "IPv6"

@@ -36,6 +36,10 @@ type Candidate struct {
 	Related  string `json:"related,omitempty"`
 	// MDNS: the address is an mDNS (.local) name hiding a host address.
 	MDNS bool `json:"mdns,omitempty"`
+	// RelayProtocol is how a local relay candidate reaches its TURN
+	// server: udp, tcp, tls or dtls (pion's stats). Set on the selected
+	// pair's local candidate only.
+	RelayProtocol string `json:"relay_protocol,omitempty"`
 }
 
 func (c Candidate) String() string {
@@ -155,8 +159,8 @@ func (p *Peer) newPC() error {
 	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
 	has4, has6 := families(n)
 	se.SetNetworkTypes(networkTypes(has4, has6))
-	if needsAnyFamilyDialer(has4, has6, p.cfg.ICEServers) {
-		se.SetICEProxyDialer(anyFamilyDialer{n: n})
+	if d := newTURNDialer(n, has4, has6, p.cfg.TURNRootCAs, p.cfg.ICEServers); d != nil {
+		se.SetICEProxyDialer(d)
 	}
 	se.SetICETimeouts(p.ice.DisconnectedTimeout, p.ice.FailedTimeout, p.ice.KeepAlive)
 	se.SetHostAcceptanceMinWait(p.ice.HostWait)
@@ -655,17 +659,35 @@ func (p *Peer) ConnectedAt() time.Time {
 // transport first (pion does not always report a pair change after an ICE
 // restart), then falls back to the last reported pair.
 func (p *Peer) Selected() *Pair {
+	var pair Pair
 	if cp, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil && cp != nil {
-		pair := Pair{Local: fromICE(cp.Local), Remote: fromICE(cp.Remote)}
-		return &pair
+		pair = Pair{Local: fromICE(cp.Local), Remote: fromICE(cp.Remote)}
+	} else {
+		p.mu.Lock()
+		if p.selected == nil {
+			p.mu.Unlock()
+			return nil
+		}
+		pair = *p.selected
+		p.mu.Unlock()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.selected == nil {
-		return nil
+	if pair.Local.Type == "relay" {
+		pair.Local.RelayProtocol = p.relayProtocol(pair.Local.Address)
 	}
-	s := *p.selected
-	return &s
+	return &pair
+}
+
+// relayProtocol is how the local relay candidate at addr reaches its TURN
+// server, from pion's candidate stats ("" when they do not say).
+func (p *Peer) relayProtocol(addr string) string {
+	for _, st := range p.pc.GetStats() {
+		c, ok := st.(webrtc.ICECandidateStats)
+		if ok && c.Type == webrtc.StatsTypeLocalCandidate && c.CandidateType == webrtc.ICECandidateTypeRelay &&
+			net.JoinHostPort(c.IP, strconv.Itoa(int(c.Port))) == addr {
+			return c.RelayProtocol
+		}
+	}
+	return ""
 }
 
 // Candidates returns the local candidates gathered so far.

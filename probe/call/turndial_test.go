@@ -1,0 +1,93 @@
+package call
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v3/stdnet"
+	"github.com/pion/webrtc/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/natkit/natkit/relay"
+)
+
+// tlsEcho serves TLS on loopback with a fresh certificate for 127.0.0.1,
+// echoing what it reads; it returns the address and a pool trusting it.
+func tlsEcho(t *testing.T) (string, *x509.CertPool) {
+	t.Helper()
+	conf, _, err := relay.SelfSignedTLS([]string{"127.0.0.1"}, time.Hour)
+	require.NoError(t, err)
+	leaf, err := x509.ParseCertificate(conf.Certificates[0].Certificate[0])
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String(), roots
+}
+
+func TestTURNDialerVerifiesWithRoots(t *testing.T) {
+	addr, roots := tlsEcho(t)
+	n, err := stdnet.NewNet()
+	require.NoError(t, err)
+	servers := []webrtc.ICEServer{{URLs: []string{"turns:" + addr + "?transport=tcp", "turn:" + addr + "?transport=udp"}}}
+
+	d := newTURNDialer(n, true, false, roots, servers)
+	require.NotNil(t, d, "turns: with roots of the caller's needs the engine's own TLS")
+	c, err := d.Dial("tcp4", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	tc, ok := c.(*tls.Conn)
+	require.True(t, ok, "a turns: server is dialled over TLS")
+	require.True(t, tc.ConnectionState().HandshakeComplete)
+	_, ok = c.LocalAddr().(*net.TCPAddr) // pion asserts this
+	require.True(t, ok)
+	_, err = c.Write([]byte("ping"))
+	require.NoError(t, err)
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(c, buf)
+	require.NoError(t, err)
+	require.Equal(t, "ping", string(buf))
+
+	// A certificate the roots do not trust is refused, not skipped.
+	_, other := tlsEcho(t)
+	_, err = newTURNDialer(n, true, false, other, servers).Dial("tcp4", addr)
+	require.ErrorContains(t, err, "TURN over TLS to "+addr)
+	var unknown x509.UnknownAuthorityError
+	require.ErrorAs(t, err, &unknown)
+}
+
+func TestNewTURNDialerOnlyWhenNeeded(t *testing.T) {
+	n, err := stdnet.NewNet()
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	tcp := []webrtc.ICEServer{{URLs: []string{"turn:203.0.113.1:3478?transport=tcp"}}}
+	tls := []webrtc.ICEServer{{URLs: []string{"turns:relay.natkit.lab:443?transport=tcp"}}}
+	require.Nil(t, newTURNDialer(n, true, false, nil, tls), "no roots: pion's own TLS")
+	require.Nil(t, newTURNDialer(n, true, false, roots, tcp), "no turns: URL")
+	d := newTURNDialer(n, true, false, roots, tls)
+	require.Equal(t, map[string]string{"relay.natkit.lab:443": "relay.natkit.lab"}, d.tlsHosts)
+	require.False(t, d.anyFamily)
+	d = newTURNDialer(n, false, true, nil, tcp)
+	require.NotNil(t, d, "an IPv6-only host dials TURN over TCP in any family")
+	require.True(t, d.anyFamily)
+	require.Nil(t, newTURNDialer(n, false, true, nil, tls), "IPv6-only with turns: and no roots keeps pion's TLS")
+	require.True(t, newTURNDialer(n, false, true, roots, tls).anyFamily)
+}
