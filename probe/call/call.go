@@ -299,6 +299,9 @@ type Result struct {
 	RelayOnly bool `json:"relay_only,omitempty"`
 	// RelayConfigured: a turn: or turns: server was given.
 	RelayConfigured bool `json:"relay_configured,omitempty"`
+	// Unreached are the sides given STUN or TURN servers that gathered
+	// neither a srflx nor a relay candidate from them.
+	Unreached []string `json:"unreached,omitempty"`
 	// NoDirectPath is Config.NoDirectPath.
 	NoDirectPath string `json:"no_direct_path,omitempty"`
 	// RTT is the data-channel round-trip time of the probes.
@@ -346,10 +349,15 @@ func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, pee
 		errs, granted := p.TURNErrors()
 		r.TURNErrors = append(r.TURNErrors, errs...)
 		r.PermissionsGranted += granted
+		servers := false
 		for _, s := range p.cfg.ICEServers {
 			for _, u := range s.URLs {
 				r.RelayConfigured = r.RelayConfigured || isRelayURL(u)
+				servers = true
 			}
+		}
+		if servers && !hasServerCandidate(r.Candidates[p.Name()]) {
+			r.Unreached = append(r.Unreached, p.Name())
 		}
 		at := p.ConnectedAt()
 		if at.IsZero() {
@@ -533,4 +541,15 @@ func RunSolo(ctx context.Context, cfg SoloConfig, sig Signaler) (*Result, error)
 	}
 	r.finish(ctx, runErr)
 	return r, ctx.Err()
+}
+
+// hasServerCandidate reports whether cs holds a candidate only a STUN or
+// TURN server's answer gives: server-reflexive or relay.
+func hasServerCandidate(cs []Candidate) bool {
+	for _, c := range cs {
+		if c.Type == "srflx" || c.Type == "relay" {
+			return true
+		}
+	}
+	return false
 }

@@ -23,6 +23,12 @@ const (
 	CauseNoDescription Cause = "no-offer-or-answer"
 	// CauseNoCandidates: no local candidate was gathered.
 	CauseNoCandidates Cause = "no-candidates"
+	// CauseServersUnreachable: a side was given STUN or TURN servers but
+	// gathered neither a server-reflexive nor a relay candidate: none of
+	// them answered (UDP blocked, or the servers are down). It comes before
+	// a relay's refusals, which are then only of that side's private host
+	// addresses.
+	CauseServersUnreachable Cause = "servers-unreachable"
 	// CauseRelayRefusedPeer: the TURN relay refused (403) every permission
 	// for the other peer's addresses: its peer policy denies them.
 	CauseRelayRefusedPeer Cause = "relay-refused-peer"
@@ -77,6 +83,8 @@ func (r *Result) Diagnosis() string {
 			return "no local candidate was gathered: with a relay-only policy, the TURN server gave no relay candidate (check it with natkit gather --expect relay)"
 		}
 		return "no local candidate was gathered: the peer has no usable network address"
+	case CauseServersUnreachable:
+		return fmt.Sprintf("side %s gathered no server-reflexive or relay candidate: none of its STUN or TURN servers answered, so it could offer only its private host addresses. UDP to them is blocked or they are down: on a network that blocks UDP, use TURN over TCP or TLS (turn:HOST:PORT?transport=tcp, turns:HOST:443?transport=tcp); otherwise check them with natkit gather", strings.Join(r.Unreached, " and "))
 	case CauseRelayRefusedPeer:
 		return r.refusedDiagnosis()
 	case CauseTimeout:
@@ -148,6 +156,8 @@ func (r *Result) classify(runErr error, interrupted bool) Cause {
 		return CauseNoDescription
 	case r.candidateCount("") == 0:
 		return CauseNoCandidates
+	case len(r.Unreached) > 0:
+		return CauseServersUnreachable
 	case r.peerRefused():
 		return CauseRelayRefusedPeer
 	case r.reached(EvDTLSState, "failed"):

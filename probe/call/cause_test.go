@@ -27,6 +27,7 @@ func TestClassify(t *testing.T) {
 		{"probes failed", Result{Connected: true}, ErrNoDataChannel, false, CauseDataChannelFailed},
 		{"no description", Result{Candidates: host}, ErrFailed, false, CauseNoDescription},
 		{"no candidates", Result{Events: []Event{desc}}, ErrFailed, false, CauseNoCandidates},
+		{"servers unreachable", Result{Events: []Event{desc, failed}, Candidates: host, TURNErrors: refused, Unreached: []string{"a"}}, ErrRelayRefusedPeer, false, CauseServersUnreachable},
 		{"refused", Result{Events: []Event{desc, failed}, Candidates: relay, TURNErrors: refused}, ErrRelayRefusedPeer, false, CauseRelayRefusedPeer},
 		{"refused but granted", Result{Events: []Event{desc, failed}, Candidates: relay, TURNErrors: refused, PermissionsGranted: 1}, ErrFailed, false, CauseRelayedPathFailed},
 		{"dtls", Result{Events: []Event{desc, {Kind: EvDTLSState, State: "failed"}}, Candidates: host}, ErrFailed, false, CauseDTLSFailed},
