@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/natkit/natkit/internal/epollwake"
 	"github.com/natkit/natkit/internal/udpbatch"
 )
 
@@ -174,20 +175,9 @@ type loop struct {
 }
 
 func newLoop(s *Server) (*loop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, evfd, err := epollwake.New()
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)} //nolint:gosec // fds are small
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(evfd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
+		return nil, err
 	}
 	in, err := udpbatch.New(udpbatch.Config{Slots: loopBatch, Size: recvSlot, Addrs: true})
 	if err != nil {
@@ -270,8 +260,7 @@ func (l *loop) stop() {
 	if !l.closed.CompareAndSwap(false, true) {
 		return
 	}
-	one := [8]byte{1}
-	_, _ = unix.Write(l.evfd, one[:])
+	epollwake.Wake(l.evfd)
 	<-l.done
 	l.mu.Lock()
 	l.fdsClosed = true

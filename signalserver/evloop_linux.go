@@ -3,13 +3,14 @@ package signalserver
 import (
 	"errors"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
+
+	"github.com/natkit/natkit/internal/epollwake"
 )
 
 // evLoop is one event loop: an epoll instance, the sockets it serves, and
@@ -45,20 +46,9 @@ const yieldEvery = 2 * time.Millisecond
 const readChunk = 64 << 10
 
 func newEvLoop(s *Server) (*evLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, evfd, err := epollwake.New()
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)} //nolint:gosec // fds are small
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(evfd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
+		return nil, err
 	}
 	l := &evLoop{s: s, epfd: epfd, evfd: evfd, done: make(chan struct{}),
 		conns: map[int32]*wsConn{}, rbuf: make([]byte, readChunk)}
@@ -107,10 +97,7 @@ func (l *evLoop) schedule(c *wsConn) {
 
 func closeFD(fd int) { _ = unix.Close(fd) }
 
-func (l *evLoop) wake() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(l.evfd, one[:])
-}
+func (l *evLoop) wake() { epollwake.Wake(l.evfd) }
 
 // stop ends the loop once its connections are gone (Server.Close waits
 // for them first).
@@ -161,8 +148,7 @@ func (l *evLoop) run() {
 		for i := range max(n, 0) {
 			e := l.events[i]
 			if int(e.Fd) == l.evfd {
-				var b [8]byte
-				_, _ = unix.Read(l.evfd, b[:])
+				epollwake.Drain(l.evfd)
 				continue
 			}
 			c := l.conns[e.Fd]
