@@ -217,3 +217,25 @@ func TestScenarioRepeatDistribution(t *testing.T) {
 	assert.Equal(t, "repeat", last.ID)
 	assert.Contains(t, last.Observed, "0 of 2 runs passed")
 }
+
+// The settings table says which cells ran with natkit's ICE timers: a
+// browser's cells do not.
+func TestMatrixSettingsSayWhichCellsUseTheTimers(t *testing.T) {
+	only := (&MatrixResult{Config: MatrixConfig{NATs: []string{"full-cone"}}.withDefaults()}).Report()
+	mixed := (&MatrixResult{Config: MatrixConfig{NATs: []string{"full-cone"}, Peers: []string{PeerPion, PeerChromium}}.withDefaults()}).Report()
+	ice := func(rep *reports.Report) string {
+		for _, tb := range rep.Tables {
+			if tb.Title == "matrix settings" {
+				for _, row := range tb.Rows {
+					if row[0] == "ice" {
+						return row[1]
+					}
+				}
+			}
+		}
+		return ""
+	}
+	require.NotEmpty(t, ice(only))
+	assert.NotContains(t, ice(only), "pion×pion cells only")
+	assert.Contains(t, ice(mixed), "pion×pion cells only (cells with chromium keep its own ICE timers")
+}

@@ -365,11 +365,16 @@ func (m *MatrixResult) Report() *reports.Report {
 	for i, p := range m.Config.Peers {
 		peers[i] = PeerLabel(p)
 	}
+	ice := m.Config.ICE.String()
+	if other := m.Config.onlyNatkit(); other != "" {
+		// runScenarioCell gives a browser's call no timers of ours.
+		ice += "; pion×pion cells only (cells with " + PeerLabel(other) + " keep its own ICE timers and the engine's defaults)"
+	}
 	rep.Tables = append(rep.Tables, reports.Table{Title: "matrix settings", Columns: []string{"setting", "value"}, Rows: [][]string{
 		{"nat", strings.Join(m.Config.NATs, ", ")}, {"turn", m.Config.TURN},
 		{"peers", strings.Join(peers, ", ")}, {"repeat", fmt.Sprint(max(m.Config.Repeat, 1))},
 		{"parallel", fmt.Sprint(m.Config.Parallel)}, {"connect timeout", m.Config.ConnectTimeout.String()},
-		{"ice", m.Config.ICE.String()},
+		{"ice", ice},
 	}})
 	rep.Summary = fmt.Sprintf("%d of %d calls match theory", run-mismatches, run)
 	if mismatches > 0 {
