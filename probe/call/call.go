@@ -300,7 +300,8 @@ type Result struct {
 	// RelayConfigured: a turn: or turns: server was given.
 	RelayConfigured bool `json:"relay_configured,omitempty"`
 	// Unreached are the sides given STUN or TURN servers that gathered
-	// neither a srflx nor a relay candidate from them.
+	// neither a srflx nor a relay candidate from them, nor an error
+	// response: none of their servers answered.
 	Unreached []string `json:"unreached,omitempty"`
 	// NoDirectPath is Config.NoDirectPath.
 	NoDirectPath string `json:"no_direct_path,omitempty"`
@@ -356,7 +357,9 @@ func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, pee
 				servers = true
 			}
 		}
-		if servers && !hasServerCandidate(r.Candidates[p.Name()]) {
+		// An error response (401, 403, 486…) is an answer: that server was
+		// reached, and its error is the cause to name.
+		if servers && len(errs) == 0 && !hasServerCandidate(r.Candidates[p.Name()]) {
 			r.Unreached = append(r.Unreached, p.Name())
 		}
 		at := p.ConnectedAt()
