@@ -52,8 +52,9 @@ const (
 )
 
 // Expect is the kernel theory for a call between a and b, with or without
-// a TURN server (offered over UDP and TCP; an IPv6-only side reaches it
-// through its NAT64): the paths the call may take,
+// a TURN server (offered over UDP, and over TCP too where a side blocks
+// UDP; an IPv6-only side reaches it through its NAT64 over either): the
+// paths the call may take,
 // "direct", "relay" or "failed". It is one path, except for a race: a clash
 // NAT facing a port-filtering peer connects directly when its own first
 // check to the peer leaves before the peer's first check arrives, and
@@ -81,4 +82,46 @@ func Expect(a, b string, turn bool) ([]string, error) {
 		return []string{PathDirect, fallback}, nil
 	}
 	return []string{fallback}, nil
+}
+
+// TURN transports, as a relay candidate names how it reaches its server.
+const (
+	RelayOverUDP = "udp"
+	RelayOverTCP = "tcp"
+	RelayOverTLS = "tls"
+)
+
+// ReachesRelayOver reports whether a host behind p reaches the lab's TURN
+// relay over transport: over UDP unless the side blocks it, over TCP and
+// TLS (ports 3478 and 443) from every preset. An IPv6-only side reaches
+// the IPv4 relay through its NAT64 over each of them: the relay's name
+// resolves (DNS64) to its synthesized address, and the call engine opens
+// pion's IPv4-only TURN sockets in IPv6 there (probe/call/family.go).
+func (p Preset) ReachesRelayOver(transport string) bool {
+	switch transport {
+	case RelayOverUDP:
+		return !p.UDPBlocked
+	case RelayOverTCP, RelayOverTLS:
+		return true
+	}
+	return false
+}
+
+// ExpectRelayProtocol is the kernel theory for how side a's relay
+// candidate reaches the relay when a's peer is offered the TURN
+// transports offered: every one of them a reaches (pion gives relay
+// candidates of every transport the same priority, so any of them may
+// carry the call), none when it reaches none.
+func ExpectRelayProtocol(a string, offered []string) ([]string, error) {
+	p, err := LookupPreset(a)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range offered {
+		if p.ReachesRelayOver(t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }

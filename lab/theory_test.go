@@ -69,3 +69,26 @@ func TestExpectKernelPresets(t *testing.T) {
 		t.Error("unknown preset: no error")
 	}
 }
+
+func TestExpectRelayProtocol(t *testing.T) {
+	all := []string{lab.RelayOverUDP, lab.RelayOverTCP, lab.RelayOverTLS}
+	for _, tc := range []struct {
+		side string
+		want []string
+	}{
+		{"ipv6-only-nat64", all},
+		{"udp-blocked", all[1:]},
+		{"symmetric", all},
+	} {
+		got, err := lab.ExpectRelayProtocol(tc.side, all)
+		if err != nil || !slices.Equal(tc.want, got) {
+			t.Errorf("%s: %v (%v), want %v", tc.side, got, err, tc.want)
+		}
+	}
+	if got, err := lab.ExpectRelayProtocol("udp-blocked", []string{lab.RelayOverUDP}); err != nil || len(got) != 0 {
+		t.Errorf("udp-blocked offered UDP only: %v (%v), want none", got, err)
+	}
+	if _, err := lab.ExpectRelayProtocol("nope", all); err == nil {
+		t.Error("unknown preset: no error")
+	}
+}

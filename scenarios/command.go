@@ -296,8 +296,11 @@ func (s *Spec) iceServers(top Network, side string) []webrtc.ICEServer {
 	}
 	if f, ok := top.(streamURLs); ok {
 		switch s.ICE.TURNTransport {
+		case TURNOverUDP:
+			turnURLs = withTransport(turnURLs, "udp", "")
 		case TURNOverTCP:
-			turnURLs = []string{f.TURNTCPURL()}
+			// The side's own (an IPv6-only side's by the relay's name).
+			turnURLs = withTransport(turnURLs, "tcp", f.TURNTCPURL())
 		case TURNOverTLS:
 			turnURLs = []string{f.TURNTLSURL()}
 		}
@@ -313,6 +316,20 @@ func (s *Spec) iceServers(top Network, side string) []webrtc.ICEServer {
 		servers = append(servers, webrtc.ICEServer{URLs: turnURLs, Username: cred.Username, Credential: cred.Password})
 	}
 	return servers
+}
+
+// withTransport is the URL of urls whose transport is t, else fallback
+// (none when it is "").
+func withTransport(urls []string, t, fallback string) []string {
+	for _, u := range urls {
+		if strings.HasSuffix(u, "?transport="+t) {
+			return []string{u}
+		}
+	}
+	if fallback == "" {
+		return nil
+	}
+	return []string{fallback}
 }
 
 // tailBuffer keeps the last max bytes written to it.

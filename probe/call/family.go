@@ -74,3 +74,46 @@ func (p Path) overIPv6() string {
 	}
 	return ""
 }
+
+// ipv6OnlyNet answers, in IPv6, the IPv4-only calls pion makes for TURN
+// over UDP, on a host that has no IPv4 address (behind NAT64). pion ice
+// v4.1.0 opens each TURN/UDP socket with ListenPacket("udp4", "0.0.0.0:0")
+// (and the DTLS one after ResolveUDPAddr("udp4", …)), and pion/turn v4.1.3
+// resolves the server with ResolveUDPAddr("udp4", host:port); without
+// IPv4 neither can reach anything. The server's name resolves (DNS64) to
+// an IPv6 address the NAT64 translates, so the socket is opened as "udp6"
+// and names are resolved in IPv6. IPv4 literals keep "udp4": they stay
+// unreachable, as they are, and mDNS's IPv4 group is one of them. TURN
+// over TCP is turnDialer's (anyFamily).
+type ipv6OnlyNet struct{ transport.Net }
+
+// forFamilies is n as pion should see it on a host with these families.
+func forFamilies(n transport.Net, has4, has6 bool) transport.Net {
+	if has6 && !has4 {
+		return ipv6OnlyNet{n}
+	}
+	return n
+}
+
+func (n ipv6OnlyNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	if network == "udp4" && address == "0.0.0.0:0" {
+		network, address = "udp6", "[::]:0"
+	}
+	return n.Net.ListenPacket(network, address)
+}
+
+func (n ipv6OnlyNet) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
+	if network == "udp4" && !isIPLiteral(address) {
+		network = "udp6"
+	}
+	return n.Net.ResolveUDPAddr(network, address)
+}
+
+// isIPLiteral reports whether hostport's host is an IP address.
+func isIPLiteral(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return net.ParseIP(host) != nil
+}

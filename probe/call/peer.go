@@ -155,9 +155,9 @@ func (p *Peer) newPC() error {
 		}
 		n = std
 	}
-	se.SetNet(&watchedNet{Net: n, w: p.turn})
-	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
 	has4, has6 := families(n)
+	se.SetNet(&watchedNet{Net: forFamilies(n, has4, has6), w: p.turn})
+	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
 	se.SetNetworkTypes(networkTypes(has4, has6))
 	if d := newTURNDialer(n, has4, has6, p.cfg.TURNRootCAs, p.cfg.ICEServers); d != nil {
 		se.SetICEProxyDialer(d)
