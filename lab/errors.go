@@ -33,7 +33,8 @@ var (
 var (
 	errNAT64Malformed   = errors.New("malformed packet")
 	errNAT64NotOurs     = errors.New("destination outside the prefix or pool")
-	errNAT64Protocol    = errors.New("protocol not translated (UDP, TCP and ICMP echo are)")
+	errNAT64Protocol    = errors.New("protocol not translated (UDP, TCP, ICMP echo and errors are)")
+	errNAT64ICMPType    = errors.New("ICMP error type or code RFC 7915 does not translate")
 	errNAT64Fragment    = errors.New("fragment (not reassembled)")
 	errNAT64NoBinding   = errors.New("no binding for the pool port")
 	errNAT64Filtered    = errors.New("filtered: the IPv6 host never sent to this IPv4 endpoint")

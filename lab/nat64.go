@@ -188,6 +188,12 @@ func (x *nat64) to4Packet(pkt []byte) ([]byte, error) {
 		if len(payload) < 8 {
 			return nil, x.drop(errNAT64Malformed)
 		}
+		if isICMPv6Error(payload[0]) {
+			if l4Checksum6(pkt[8:24], pkt[24:40], protoICMPv6, payload) != 0 {
+				return nil, x.drop(errNAT64Malformed)
+			}
+			return x.icmpErrorTo4Locked(payload, src, dst4, hop, byte(binary.BigEndian.Uint16(pkt[0:2])>>4)) //nolint:gosec // the traffic class
+		}
 		if payload[0] != icmpv6EchoRequest && payload[0] != icmpv6EchoReply {
 			return nil, x.drop(errNAT64Protocol)
 		}
@@ -290,6 +296,12 @@ func (x *nat64) to6Packet(pkt []byte) ([]byte, error) {
 	case protoICMP:
 		if len(payload) < 8 {
 			return nil, x.drop(errNAT64Malformed)
+		}
+		if isICMPv4Error(payload[0]) {
+			if checksum(payload) != 0 {
+				return nil, x.drop(errNAT64Malformed)
+			}
+			return x.icmpErrorTo6Locked(payload, src4, ttl, pkt[1])
 		}
 		if payload[0] != icmpv4EchoReply && payload[0] != icmpv4EchoRequest {
 			return nil, x.drop(errNAT64Protocol)

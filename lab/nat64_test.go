@@ -333,10 +333,34 @@ func FuzzNAT64Translate(f *testing.F) {
 	f.Add(packet6(testHost, Synthesize(testRelay), protoTCP, seg(protoTCP, 5000, 443, tcpFlagSYN, "")))
 	f.Add(packet4(testRelay, testPool, protoUDP, seg(protoUDP, 3478, 5000, 0, "x"), false))
 	f.Add(packet4(testRelay, testPool, protoICMP, seg(protoICMP, 1, 1, icmpv4EchoReply, ""), false))
+	out := packet6(testHost, Synthesize(testRelay), protoUDP, seg(protoUDP, 5000, 3478, 0, "x"))
+	x := newNAT64(testPool)
+	sent, _ := x.translate(out)
+	in, _ := x.translate(packet4(testRelay, testPool, protoUDP, seg(protoUDP, 3478, 5000, 0, "r"), false))
+	f.Add(packet4(testRelay, testPool, protoICMP, icmpMsg(icmpv4DestUnreach, icmpv4FragNeeded, 1300, sent), false))
+	f.Add(packet4(testRelay, testPool, protoICMP, icmpMsg(icmpv4TimeExceeded, 0, 0, sent[:28]), false))
+	f.Add(packet6(testHost, Synthesize(testRelay), protoICMP, icmpMsg(icmpv6DestUnreach, 4, 0, in)))
+	f.Add(packet6(testHost, Synthesize(testRelay), protoICMP, icmpMsg(icmpv6PacketTooBig, 0, 1400, in)))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		x := newNAT64(testPool)
-		_, _ = x.translate(packet6(testHost, Synthesize(testRelay), protoUDP, seg(protoUDP, 5000, 3478, 0, "x")))
-		_, _ = x.translate(pkt)
+		_, _ = x.translate(out)
+		_, _ = x.translate(packet4(testRelay, testPool, protoUDP, seg(protoUDP, 3478, 5000, 0, "r"), false))
+		got, err := x.translate(pkt)
+		if err != nil {
+			return
+		}
+		// What the translator computes afresh is always right: the IPv4
+		// header's checksum, and every ICMP message's (echo or error).
+		switch got[0] >> 4 {
+		case 4:
+			if refSum(got[:20]) != 0 || (got[9] == protoICMP && refSum(got[20:]) != 0) {
+				t.Fatalf("bad checksum in %x", got)
+			}
+		case 6:
+			if got[6] == protoICMPv6 && refSum(got[8:40], []byte{0, 0, byte((len(got) - 40) >> 8), byte(len(got) - 40), 0, 0, 0, protoICMPv6}, got[40:]) != 0 {
+				t.Fatalf("bad ICMPv6 checksum in %x", got)
+			}
+		}
 	})
 }
 
