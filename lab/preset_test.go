@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,13 +56,13 @@ func TestPresetsClassified(t *testing.T) {
 			if p.NoNAT {
 				wantM, wantF = natbehavior.MappingNoNAT, natbehavior.FilteringEIF
 			}
+			if p.NAT64 && res.NAT64Prefix != lab.NAT64Prefix.String() {
+				// The server's OTHER-ADDRESS is IPv4: natkit nat reaches it
+				// through the prefix its answer shows, the lab's NAT64's.
+				t.Errorf("%s: NAT64 prefix %q, want %s; notes %v", p.Name, res.NAT64Prefix, lab.NAT64Prefix, res.Notes)
+			}
 			if p.NAT64 {
-				// The server's OTHER-ADDRESS is IPv4, which an IPv6-only
-				// host cannot reach (natkit nat does not synthesize it),
-				// so the mapping test cannot run: reality, documented in
-				// docs/lab.md. TestNAT64RealExchange and the translator's
-				// unit tests check its endpoint-independent mapping.
-				wantM = natbehavior.MappingUnknown
+				nat64Mapping(t, res)
 			}
 			if res.Mapping != wantM || res.Filtering != wantF {
 				t.Errorf("%s: natkit nat found %s/%s, want %s/%s; notes %v; tests %+v", p.Name, res.Mapping, res.Filtering, wantM, wantF, res.Notes, res.Tests)
@@ -78,3 +79,31 @@ func TestPresetsClassified(t *testing.T) {
 		})
 	}
 }
+
+// nat64Mapping: through the NAT64, natkit nat's mapping tests went to the
+// relay's alternate address synthesized in the prefix, were answered
+// through the translator, and saw the one pool address and port the
+// translator's endpoint-independent binding gives the socket.
+func nat64Mapping(t *testing.T, res *natbehavior.Result) {
+	t.Helper()
+	alt := "[" + lab.Synthesize(netip.MustParseAddr(lab.RelayAlt)).String() + "]:3478"
+	seen := map[string]string{}
+	for _, tc := range res.Tests {
+		if tc.Answered {
+			seen[tc.Name] = tc.To + " → " + tc.Mapped
+		}
+	}
+	want := alt + " → " + res.Public
+	if seen["mapping II"] != want {
+		t.Errorf("mapping II: %q, want %q (tests %+v)", seen["mapping II"], want, res.Tests)
+	}
+	if !strings.HasPrefix(res.Public, nat64PoolA) {
+		t.Errorf("public %s: want the pool address %s", res.Public, nat64PoolA)
+	}
+	if res.Clash == nil || res.Clash.After == "" || res.Clash.After != res.Clash.Before || res.Clash.PeerPacketArrived {
+		t.Errorf("clash test through the NAT64: %+v; want the mapping kept and the alternate's first packet filtered", res.Clash)
+	}
+}
+
+// nat64PoolA is side a's NAT64 pool address, as a host:port prefix.
+const nat64PoolA = "203.0.113.11:"

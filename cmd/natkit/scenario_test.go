@@ -148,7 +148,7 @@ func TestScenarioRunAllInterrupted(t *testing.T) {
 // A kernel-only scenario on vnet is an exit-2 error naming the key, and
 // --all on vnet leaves such scenarios out.
 func TestScenarioKernelOnlyOnVNet(t *testing.T) {
-	for _, name := range []string{"ipv6-only-nat64-via-turn", "dual-stack-ipv6-direct", "udp-blocked-turn-tcp", "udp-blocked-turn-tls"} {
+	for _, name := range []string{"ipv6-only-nat64-via-turn", "ipv6-only-nat64-via-turn-udp", "dual-stack-ipv6-direct", "udp-blocked-turn-tcp", "udp-blocked-turn-tls"} {
 		code, _, stderr := runNatkit(t, context.Background(), "scenario", "run", name)
 		assert.Equal(t, 2, code, stderr)
 		assert.Contains(t, stderr, "library/"+name+".yaml:")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -51,6 +52,9 @@ type prober struct {
 	res    *Result
 	mu     sync.Mutex
 	server *net.UDPAddr
+	// nat64 is the NAT64 prefix the server's address is in, when the
+	// server's answer shows one (see nat64.go).
+	nat64 netip.Prefix
 }
 
 func (p *prober) note(format string, args ...any) {
@@ -178,12 +182,15 @@ func (p *prober) run(ctx context.Context) error {
 	p.res.NAT = !p.isLocal(x1, c.LocalAddr())
 	p.res.PortPreserved = x1.Port == c.LocalAddr().Port
 	other := p.checkOther(r1)
+	reach := p.reachOther(other, r1)
 
 	switch {
 	case !p.res.NAT:
 		p.res.Mapping = MappingNoNAT
+	case reach != nil:
+		p.mappingRFC5780(ctx, c, x1, reach)
 	case other != nil:
-		p.mappingRFC5780(ctx, c, x1, other)
+		p.note("mapping not determined: OTHER-ADDRESS %s is %s, the server was reached over %s, and its answer shows no NAT64 prefix to reach it through (RESPONSE-ORIGIN embedded in the server's address, RFC 6052)", other, familyName(other.IP), familyName(p.server.IP))
 	case p.cfg.AltServer != "":
 		p.mappingTwoServers(ctx, c, x1)
 	default:
@@ -198,8 +205,8 @@ func (p *prober) run(ctx context.Context) error {
 		p.note("filtering not determined: %s does not support RFC 5780 (no OTHER-ADDRESS in its Binding response), so it cannot answer from another address", p.cfg.Server)
 	}
 
-	if other != nil && p.res.Mapping == MappingEIM {
-		p.clash(ctx, other)
+	if reach != nil && p.res.Mapping == MappingEIM {
+		p.clash(ctx, reach)
 	}
 
 	if p.cfg.Hairpin {
@@ -222,6 +229,29 @@ func (p *prober) checkOther(r *Response) *net.UDPAddr {
 	p.res.OtherAddress = o.String()
 	p.res.RFC5780 = true
 	return o
+}
+
+// reachOther is OTHER-ADDRESS in the family of the server's address: as
+// it is, or, when an IPv6 server's answer shows a NAT64 prefix (nat64.go),
+// synthesized in it; nil when the host cannot reach it.
+func (p *prober) reachOther(other *net.UDPAddr, r *Response) *net.UDPAddr {
+	if other == nil || (other.IP.To4() == nil) == (p.server.IP.To4() == nil) {
+		return other
+	}
+	if r.Origin == nil {
+		return nil
+	}
+	server, _ := netip.AddrFromSlice(p.server.IP)
+	origin, _ := netip.AddrFromSlice(r.Origin.IP)
+	prefix, ok := nat64Prefix(server, origin.Unmap())
+	if !ok {
+		return nil
+	}
+	p.nat64 = prefix
+	p.res.NAT64Prefix = prefix.String()
+	reach := p.inServerFamily(other)
+	p.note("through NAT64: %s embeds the server's RESPONSE-ORIGIN %s under %s, so OTHER-ADDRESS %s is reached as %s", p.server.IP, r.Origin.IP, prefix, other, reach)
+	return reach
 }
 
 // isLocal tells whether a mapped address is the socket's own address: on a
@@ -355,7 +385,7 @@ func (p *prober) filtering(ctx context.Context) error {
 func (p *prober) changedFrom(r *Response, ip, port bool) bool {
 	src := r.From
 	if r.Origin != nil && !r.Origin.IP.IsUnspecified() {
-		src = r.Origin
+		src = p.inServerFamily(r.Origin)
 	}
 	if src == nil {
 		return true
@@ -392,8 +422,9 @@ func (p *prober) hairpin(ctx context.Context, mapped *Client, x1 *net.UDPAddr) {
 	}
 	seen, stop := mapped.Watch(req.TransactionID)
 	defer stop()
-	t := Test{Name: "hairpin", To: x1.String(), Local: localString(c)}
-	r, err := c.DoElsewhere(ctx, x1, req, seen)
+	to := p.inServerFamily(x1)
+	t := Test{Name: "hairpin", To: to.String(), Local: localString(c)}
+	r, err := c.DoElsewhere(ctx, to, req, seen)
 	var na *NoAnswerError
 	switch {
 	case err == nil:

@@ -163,6 +163,9 @@ func roundMS(d time.Duration) string {
 }
 
 func (r *Result) rfc5780Text() string {
+	if r.RFC5780 && r.NAT64Prefix != "" {
+		return "yes, OTHER-ADDRESS " + r.OtherAddress + " (reached through the NAT64 prefix " + r.NAT64Prefix + ")"
+	}
 	if r.RFC5780 {
 		return "yes, OTHER-ADDRESS " + r.OtherAddress
 	}

@@ -184,11 +184,15 @@ type Result struct {
 	// Public is the mapped (public) address seen by Server.
 	Public string `json:"public"`
 	// OtherAddress is the server's OTHER-ADDRESS, empty if it gave none.
-	OtherAddress string    `json:"other_address,omitempty"`
-	RFC5780      bool      `json:"rfc5780"`
-	NAT          bool      `json:"nat"`
-	Mapping      Mapping   `json:"mapping"`
-	Filtering    Filtering `json:"filtering"`
+	OtherAddress string `json:"other_address,omitempty"`
+	RFC5780      bool   `json:"rfc5780"`
+	// NAT64Prefix is the NAT64 prefix (RFC 6052) the server was reached
+	// through, when its answer showed one: OTHER-ADDRESS and the hairpin
+	// target are then reached synthesized in it. Empty otherwise.
+	NAT64Prefix string    `json:"nat64_prefix,omitempty"`
+	NAT         bool      `json:"nat"`
+	Mapping     Mapping   `json:"mapping"`
+	Filtering   Filtering `json:"filtering"`
 	// PortPreserved is whether the mapped port equals the local port, as
 	// observed on the mapping socket.
 	PortPreserved bool     `json:"port_preserved"`
