@@ -314,8 +314,8 @@ func (x *nat64) to6Packet(pkt []byte) ([]byte, error) {
 	if b == nil {
 		return nil, x.drop(errNAT64NoBinding)
 	}
-	s := b.sessions[netip.AddrPortFrom(src4, sport)]
-	if s == nil || !now.Before(s.expires) {
+	s := b.liveSession(netip.AddrPortFrom(src4, sport), now)
+	if s == nil {
 		return nil, x.drop(errNAT64Filtered)
 	}
 	s.seen(proto, payload, false, now)
@@ -376,6 +376,16 @@ func (s *nat64Session) seen(proto uint8, l4 []byte, from6 bool, now time.Time) {
 		s.rst = s.rst || f&tcpFlagRST != 0
 	}
 	s.expires = now.Add(s.lifetime(proto))
+}
+
+// liveSession is b's session with remote; nil when there is none or it
+// has expired (the sweep runs at most once a second).
+func (b *binding) liveSession(remote netip.AddrPort, now time.Time) *nat64Session {
+	s := b.sessions[remote]
+	if s == nil || !now.Before(s.expires) {
+		return nil
+	}
+	return s
 }
 
 // rewritePort sets the UDP or TCP port at portOff of l4 to port and

@@ -215,7 +215,7 @@ func (x *nat64) icmpErrorTo6Locked(msg []byte, src4 netip.Addr, ttl, tos byte) (
 		return nil, x.drop(errNAT64NoBinding)
 	}
 	remote4 := netip.AddrFrom4([4]byte(inner[16:20]))
-	if s := b.sessions[netip.AddrPortFrom(remote4, rport)]; s == nil || !x.now().Before(s.expires) {
+	if b.liveSession(netip.AddrPortFrom(remote4, rport), x.now()) == nil {
 		return nil, x.drop(errNAT64Filtered)
 	}
 	innerTotal := int(binary.BigEndian.Uint16(inner[2:4]))
@@ -291,7 +291,7 @@ func (x *nat64) icmpErrorTo4Locked(msg []byte, host, dst4 netip.Addr, hop, tclas
 		return nil, x.drop(errNAT64NoBinding)
 	}
 	remote4 := netip.AddrFrom4([4]byte(inner[20:24]))
-	if s := b.sessions[netip.AddrPortFrom(remote4, rport)]; s == nil || !x.now().Before(s.expires) {
+	if b.liveSession(netip.AddrPortFrom(remote4, rport), x.now()) == nil {
 		return nil, x.drop(errNAT64Filtered)
 	}
 	hdr, ok := icmpHeader6to4(msg[:icmpHeaderLen])
