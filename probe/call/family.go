@@ -84,7 +84,9 @@ func (p Path) overIPv6() string {
 // an IPv6 address the NAT64 translates, so the socket is opened as "udp6"
 // and names are resolved in IPv6. IPv4 literals keep "udp4": they stay
 // unreachable, as they are, and mDNS's IPv4 group is one of them. TURN
-// over TCP is turnDialer's (anyFamily).
+// over TCP goes through turnDialer (anyFamily) where there is one; where
+// there is none (turns: URLs verified by pion against the system roots)
+// pion resolves and dials with "tcp4", answered here in IPv6 the same way.
 type ipv6OnlyNet struct{ transport.Net }
 
 // forFamilies is n as pion should see it on a host with these families.
@@ -107,6 +109,20 @@ func (n ipv6OnlyNet) ResolveUDPAddr(network, address string) (*net.UDPAddr, erro
 		network = "udp6"
 	}
 	return n.Net.ResolveUDPAddr(network, address)
+}
+
+func (n ipv6OnlyNet) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
+	if network == "tcp4" && !isIPLiteral(address) {
+		network = "tcp6"
+	}
+	return n.Net.ResolveTCPAddr(network, address)
+}
+
+func (n ipv6OnlyNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	if network == "tcp4" && raddr != nil && raddr.IP.To4() == nil {
+		network = "tcp6"
+	}
+	return n.Net.DialTCP(network, laddr, raddr)
 }
 
 // isIPLiteral reports whether hostport's host is an IP address.

@@ -23,6 +23,16 @@ func (r *callRecorder) ListenPacket(network, address string) (net.PacketConn, er
 	return nil, errRecorded
 }
 
+func (r *callRecorder) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
+	r.calls = append(r.calls, [2]string{network, address})
+	return nil, errRecorded
+}
+
+func (r *callRecorder) DialTCP(network string, _, raddr *net.TCPAddr) (transport.TCPConn, error) {
+	r.calls = append(r.calls, [2]string{network, raddr.String()})
+	return nil, errRecorded
+}
+
 func (r *callRecorder) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
 	r.calls = append(r.calls, [2]string{network, address})
 	return nil, errRecorded
@@ -57,4 +67,23 @@ func TestIPv6OnlyNetAnswersTURNOverUDPInIPv6(t *testing.T) {
 		require.ErrorIs(t, err, errRecorded)
 		require.Equal(t, [][2]string{c.want}, r.calls, "%s %s", c.network, c.address)
 	}
+}
+
+// pion's own TURN over TCP/TLS (no proxy dialer: turns: with the system
+// roots) resolves and dials with "tcp4": answered in IPv6 too.
+func TestIPv6OnlyNetAnswersTURNOverTCPInIPv6(t *testing.T) {
+	r := &callRecorder{}
+	n := forFamilies(r, false, true)
+	_, err := n.ResolveTCPAddr("tcp4", "relay.natkit.lab:443")
+	require.ErrorIs(t, err, errRecorded)
+	_, err = n.ResolveTCPAddr("tcp4", "203.0.113.1:443")
+	require.ErrorIs(t, err, errRecorded)
+	_, err = n.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.ParseIP("64:ff9b::cb00:7101"), Port: 443})
+	require.ErrorIs(t, err, errRecorded)
+	_, err = n.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.ParseIP("203.0.113.1"), Port: 443})
+	require.ErrorIs(t, err, errRecorded)
+	require.Equal(t, [][2]string{
+		{"tcp6", "relay.natkit.lab:443"}, {"tcp4", "203.0.113.1:443"},
+		{"tcp6", "[64:ff9b::cb00:7101]:443"}, {"tcp4", "203.0.113.1:443"},
+	}, r.calls)
 }
