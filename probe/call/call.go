@@ -303,6 +303,13 @@ type Result struct {
 	// neither a srflx nor a relay candidate from them, nor an error
 	// response: none of their servers answered.
 	Unreached []string `json:"unreached,omitempty"`
+	// RelayNotGathered are the sides given TURN servers that gathered no
+	// relay candidate and read no error answer from them (a side in
+	// Unreached is not repeated here).
+	RelayNotGathered []string `json:"relay_not_gathered,omitempty"`
+	// RelayNotGatheredWhy says, per such side, what its configuration
+	// shows, e.g. IPv4 literal TURN URLs on an IPv6-only host.
+	RelayNotGatheredWhy []string `json:"relay_not_gathered_why,omitempty"`
 	// NoDirectPath is Config.NoDirectPath.
 	NoDirectPath string `json:"no_direct_path,omitempty"`
 	// RTT is the data-channel round-trip time of the probes.
@@ -350,17 +357,23 @@ func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, pee
 		errs, granted := p.TURNErrors()
 		r.TURNErrors = append(r.TURNErrors, errs...)
 		r.PermissionsGranted += granted
-		servers := false
+		servers, turn := false, false
 		for _, s := range p.cfg.ICEServers {
 			for _, u := range s.URLs {
-				r.RelayConfigured = r.RelayConfigured || isRelayURL(u)
+				turn = turn || isRelayURL(u)
 				servers = true
 			}
 		}
+		r.RelayConfigured = r.RelayConfigured || turn
 		// An error response (401, 403, 486…) is an answer: that server was
 		// reached, and its error is the cause to name.
 		if servers && len(errs) == 0 && !hasServerCandidate(r.Candidates[p.Name()]) {
 			r.Unreached = append(r.Unreached, p.Name())
+		} else if turn && len(errs) == 0 && !hasType(r.Candidates[p.Name()], "relay") {
+			r.RelayNotGathered = append(r.RelayNotGathered, p.Name())
+			if why := ipv4LiteralsOnIPv6Only(p.cfg); why != "" {
+				r.RelayNotGatheredWhy = append(r.RelayNotGatheredWhy, p.Name()+": "+why)
+			}
 		}
 		at := p.ConnectedAt()
 		if at.IsZero() {
@@ -549,8 +562,12 @@ func RunSolo(ctx context.Context, cfg SoloConfig, sig Signaler) (*Result, error)
 // hasServerCandidate reports whether cs holds a candidate only a STUN or
 // TURN server's answer gives: server-reflexive or relay.
 func hasServerCandidate(cs []Candidate) bool {
+	return hasType(cs, "srflx") || hasType(cs, "relay")
+}
+
+func hasType(cs []Candidate, typ string) bool {
 	for _, c := range cs {
-		if c.Type == "srflx" || c.Type == "relay" {
+		if c.Type == typ {
 			return true
 		}
 	}

@@ -38,6 +38,11 @@ const (
 	// CauseNoRelay: the direct pairs failed and no relay candidate was
 	// gathered.
 	CauseNoRelay Cause = "direct-failed-no-relay"
+	// CauseRelayNotGathered: ICE failed, and a side given TURN servers
+	// gathered no relay candidate and read no error from them, while the
+	// other side did gather one: the other relay alone could not carry
+	// the call. Result.RelayNotGathered names the side.
+	CauseRelayNotGathered Cause = "relay-not-gathered"
 	// CauseRelayedPathFailed: relay candidates were gathered, but no pair
 	// worked, relayed ones included.
 	CauseRelayedPathFailed Cause = "relayed-path-failed"
@@ -112,6 +117,12 @@ func (r *Result) iceDiagnosis(c Cause) string {
 		return "ICE failed: " + why + "; only a TURN relay can carry this call, and none was given. A TURN server (relay candidates that reach the peer) is needed for this pair."
 	case c == CauseNoDirectPath:
 		return "ICE failed: " + why + "; only a TURN relay can carry this call, and the TURN server gave no relay candidate (check it with natkit gather --expect relay)"
+	case c == CauseRelayNotGathered:
+		side := strings.Join(r.RelayNotGathered, " and ")
+		if len(r.RelayNotGatheredWhy) > 0 {
+			return fmt.Sprintf("side %s was given a TURN server but gathered no relay candidate, so the other side's relay alone had to carry the call and no pair worked. Side %s: use the TURN server's name or an IPv6 address", side, strings.Join(r.RelayNotGatheredWhy, "; side "))
+		}
+		return fmt.Sprintf("side %s was given a TURN server but gathered no relay candidate, and no error answer from it was read, so the other side's relay alone had to carry the call and no pair worked: the server did not answer %s over that transport, or %s's client could not use it. Check it from %s's network with natkit gather --expect relay (its verdict names the cause), or offer it over TCP or TLS", side, side, side, side)
 	case c == CauseNoRelay:
 		return "no relay candidate was gathered, and the direct paths failed: add a TURN server, or check its credentials with natkit gather --expect relay"
 	case why != "":
@@ -170,6 +181,8 @@ func (r *Result) classify(runErr error, interrupted bool) Cause {
 
 func (r *Result) iceCause() Cause {
 	switch {
+	case r.candidateCount("relay") > 0 && len(r.RelayNotGathered) > 0:
+		return CauseRelayNotGathered
 	case r.candidateCount("relay") > 0:
 		return CauseRelayedPathFailed
 	case r.NoDirectPath != "":

@@ -35,6 +35,8 @@ func TestClassify(t *testing.T) {
 		{"nat theory", Result{Events: []Event{desc, failed}, Candidates: host, NoDirectPath: "because"}, ErrFailed, false, CauseNoDirectPath},
 		{"no relay", Result{Events: []Event{desc, failed}, Candidates: host}, ErrFailed, false, CauseNoRelay},
 		{"relayed failed", Result{Events: []Event{desc, failed}, Candidates: relay}, ErrFailed, false, CauseRelayedPathFailed},
+		{"one side without its relay", Result{Events: []Event{desc, failed}, Candidates: map[string][]Candidate{"a": {{Type: "srflx"}}, "b": {{Type: "relay"}}}, RelayNotGathered: []string{"a"}}, ErrFailed, false, CauseRelayNotGathered},
+		{"neither side has a relay", Result{Events: []Event{desc, failed}, Candidates: host, RelayNotGathered: []string{"a", "b"}}, ErrFailed, false, CauseNoRelay},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,8 +1,12 @@
 package call
 
 import (
+	"fmt"
 	"net"
+	"slices"
+	"strings"
 
+	"github.com/pion/stun/v3"
 	"github.com/pion/transport/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -132,4 +136,38 @@ func isIPLiteral(hostport string) bool {
 		host = hostport
 	}
 	return net.ParseIP(host) != nil
+}
+
+// ipv4LiteralsOnIPv6Only explains a missing relay candidate when the peer
+// has no IPv4 address and every TURN URL it was given is an IPv4 literal:
+// behind NAT64 only a name (synthesized by DNS64) or an IPv6 address
+// reaches an IPv4 server. "" otherwise.
+func ipv4LiteralsOnIPv6Only(cfg PeerConfig) string {
+	if cfg.Net == nil {
+		return ""
+	}
+	if has4, has6 := families(cfg.Net); has4 || !has6 {
+		return ""
+	}
+	var literals []string
+	for _, s := range cfg.ICEServers {
+		for _, raw := range s.URLs {
+			if !isRelayURL(raw) {
+				continue
+			}
+			u, err := stun.ParseURI(raw)
+			if err != nil {
+				return ""
+			}
+			ip := net.ParseIP(u.Host)
+			if ip == nil || ip.To4() == nil {
+				return ""
+			}
+			literals = append(literals, u.Host)
+		}
+	}
+	if len(literals) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("it has no IPv4 address and its TURN URLs name IPv4 literals (%s): on an IPv6-only network only a name its DNS64 resolves, or an IPv6 address (a NAT64 prefix), reaches an IPv4 server", strings.Join(slices.Compact(literals), ", "))
 }
