@@ -112,13 +112,13 @@ func (s *Spec) CheckBackend(net string) error {
 	if s.Topology.hasCommand() {
 		return s.refuseCommand(net)
 	}
-	if s.Topology.hasChromium() {
-		return s.refuseChromium(net)
+	if s.Topology.hasProcessPeer() {
+		return s.refuseProcessPeer(net)
 	}
 	if err := s.checkLANBackend(net); err != nil {
 		return err
 	}
-	if t := s.ICE.TURNTransport; t == TURNOverTCP || t == TURNOverTLS {
+	if t := s.ICE.TURNTransport; t == TURNOverTCP || t == TURNOverTLS || t == TURNOverDTLS {
 		return s.errAt(fmt.Sprintf("turn_transport %s needs the kernel backend (--net kernel): %s's relay takes TURN over UDP only", t, net), "ice", "turn_transport")
 	}
 	if s.Relay == lab.RelayCoturn {
@@ -133,12 +133,15 @@ type sideURLs interface {
 	TURNURLFor(side string) []string
 }
 
-// streamURLs is a network whose relay takes TURN over TCP and TLS (the
-// kernel lab, with lab.Config.RelayTLS for TLS).
+// streamURLs is a network whose relay takes TURN over TCP, TLS and DTLS
+// (the kernel lab, with lab.Config.RelayTLS and RelayDTLS for the last
+// two).
 type streamURLs interface {
 	TURNTCPURL() string
 	TURNTLSURL() string
+	TURNDTLSURL() string
 	RelayRootCAs() *x509.CertPool
+	RelayCertPEM() []byte
 }
 
 // kernelPreset returns the first side naming a kernel preset that vnet
@@ -300,6 +303,8 @@ func (s *Spec) iceServers(top Network, side string) []webrtc.ICEServer {
 			turnURLs = []string{f.TURNTCPURL()}
 		case TURNOverTLS:
 			turnURLs = []string{f.TURNTLSURL()}
+		case TURNOverDTLS:
+			turnURLs = []string{f.TURNDTLSURL()}
 		}
 	}
 	if s.ICE.STUN == nil || *s.ICE.STUN {

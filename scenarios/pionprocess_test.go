@@ -1,0 +1,176 @@
+package scenarios
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/natkit/natkit/lab/labtest"
+	"github.com/natkit/natkit/probe/call"
+)
+
+var testNatkit struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// natkitForTest builds natkit once per test binary (the Go build cache
+// keeps it quick), for pion-process peers.
+func natkitForTest(t testing.TB) string {
+	t.Helper()
+	testNatkit.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			testNatkit.err = err
+			return
+		}
+		if testNatkit.dir, err = os.MkdirTemp("", "natkit-bin-"); err != nil {
+			testNatkit.err = err
+			return
+		}
+		path := filepath.Join(testNatkit.dir, "natkit")
+		out, err := exec.Command(goBin, "build", "-o", path, "github.com/natkit/natkit/cmd/natkit").CombinedOutput()
+		if err != nil {
+			testNatkit.err = err
+			t.Logf("go build: %s", out)
+			return
+		}
+		testNatkit.path = path
+	})
+	require.NoError(t, testNatkit.err, "go build ./cmd/natkit")
+	return testNatkit.path
+}
+
+func removeTestNatkit() {
+	if testNatkit.dir != "" {
+		_ = os.RemoveAll(testNatkit.dir)
+	}
+}
+
+// runPionProcessSpec runs a kernel scenario with the test's natkit and
+// checks that no namespace is left.
+func runPionProcessSpec(t *testing.T, yaml string) (*Result, error) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts natkit call in the kernel lab")
+	}
+	labtest.Require(t)
+	spec, err := Parse("pion-process.yaml", []byte(yaml))
+	require.NoError(t, err)
+	before := labtest.Namespaces()
+	res, err := Run(context.Background(), spec, Options{Net: NetKernel, WaitTimeout: 10 * time.Second, Natkit: natkitForTest(t)})
+	require.Equal(t, before, labtest.Namespaces(), "namespaces left behind")
+	if res != nil && !res.Passed() {
+		for _, e := range res.Call.Events {
+			t.Logf("%s %-6s %-18s %s", e.At.Format("15:04:05.000"), e.Peer, e.Kind, e.Text())
+		}
+		for side, p := range res.Peers {
+			t.Logf("side %s: %s exit %d: %s; stderr: %s", side, strings.Join(p.Command, " "), p.ExitCode, p.Detail, p.StderrTail)
+		}
+	}
+	return res, err
+}
+
+// natkit call in side a's namespace calls natkit's engine in process on
+// side b, and its JSON report becomes side a's candidates, the selected
+// pair, the probes and the timeline.
+func TestPionProcessOffersToEngine(t *testing.T) {
+	res, err := runPionProcessSpec(t, `name: pion-process-offer
+topology:
+  a: {nat: port-restricted-cone, peer: pion-process}
+  b: {nat: full-cone}
+steps: [{connect: {}}, {wait_connected: {}}, {send: {messages: 5, size: 100}}, {hangup: {}}]
+expect: {connected: true, path: direct, delivered: 100}
+`)
+	require.NoError(t, err)
+	require.True(t, res.Passed(), "checks %+v diagnoses %v", res.Checks, res.Diagnoses)
+	p := res.Peers["a"]
+	require.NotNil(t, p)
+	require.Equal(t, PeerPionProcess, p.Peer)
+	require.Equal(t, 0, p.ExitCode, p.StderrTail)
+	require.Contains(t, p.Command, "netns")
+	require.Contains(t, strings.Join(p.Command, " "), "call --role offer")
+	require.Equal(t, call.ProbeStats{Sent: 5, Received: 5}, res.Call.Messages)
+	require.NotNil(t, res.Call.RTT, "the RTT histogram came back from the child's report")
+	require.EqualValues(t, 5, res.Call.RTT.Count())
+	// The child's candidates are side a's, gathered inside its namespace
+	// (10.1.0.2 is a's host address behind its NAT).
+	var host bool
+	for _, c := range res.Call.Candidates["a"] {
+		host = host || strings.HasPrefix(c.Address, "10.1.0.2:")
+	}
+	require.True(t, host, "side a's candidates %+v", res.Call.Candidates["a"])
+	require.NotEmpty(t, res.Call.Candidates["b"])
+	require.NotNil(t, res.Call.Path.Pair)
+	require.Equal(t, call.CauseOK, res.Call.Cause)
+	peers := map[string]bool{}
+	for _, e := range res.Call.Events {
+		peers[e.Peer] = true
+	}
+	require.True(t, peers["offer"] && peers["answer"], "both sides' events are in the timeline: %v", peers)
+}
+
+// An answering natkit call behind a symmetric NAT, relayed through TURN
+// over UDP: the offerer is the in-process engine.
+func TestPionProcessAnswersRelayed(t *testing.T) {
+	res, err := runPionProcessSpec(t, `name: pion-process-answer
+topology:
+  a: {nat: port-restricted-cone}
+  b: {nat: symmetric, peer: pion-process}
+ice: {turn: true}
+expect: {connected: true, path: relay, delivered: 100}
+`)
+	require.NoError(t, err)
+	require.True(t, res.Passed(), "checks %+v diagnoses %v", res.Checks, res.Diagnoses)
+	require.Equal(t, 0, res.Peers["b"].ExitCode, res.Peers["b"].StderrTail)
+	require.Equal(t, "relay", res.Peers["b"].Path)
+}
+
+func TestPionProcessValidation(t *testing.T) {
+	for _, tc := range []struct{ name, sides, yaml, want string }{
+		{"step", "", "steps: [{connect: {}}, {cut_direct: {}}]",
+			"step 2: cut_direct is not available with peer: pion-process (natkit call runs its own call; steps: connect, wait_connected, send, hangup, in that order)"},
+		{"ice_restart", "", "steps: [{connect: {}}, {wait_connected: {}}, {ice_restart: {}}]", "step 3: ice_restart is not available with peer: pion-process"},
+		{"order", "", "steps: [{connect: {}}, {send: {messages: 3}}, {wait_connected: {}}]", "step 3: wait_connected is not available here with peer: pion-process"},
+		{"at", "", "steps: [{connect: {}}, {at: 2s, hangup: {}}]", "step 2: at is not available with peer: pion-process"},
+		{"interval", "", "steps: [{connect: {}}, {send: {messages: 3, interval: 50ms}}]", "step 2: send interval is not available with peer: pion-process"},
+		{"audio", "", "media: {audio: true}", "media.audio is not available with peer: pion-process"},
+		{"timeouts", "", "ice: {timeouts: fast}", "ice timeouts are not available with peer: pion-process"},
+		{"mdns", "a: {peer: pion-process, mdns: query}", "", "mdns \"query\" is not available with peer: pion-process"},
+		{"ipv6-only", "a: {peer: pion-process, nat: ipv6-only-nat64}", "", "peer: pion-process is not available on an IPv6-only side"},
+		{"dtls one side", "", "ice: {turn: true, turn_transport: dtls}", "turn_transport dtls needs peer: pion-process on both sides"},
+		{"command", "b: {peer: command, command: [/bin/true]}", "", "peer: command and peer: pion-process cannot share a scenario"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := "a: {nat: full-cone, peer: pion-process}", "b: {nat: full-cone}"
+			if strings.HasPrefix(tc.sides, "a:") {
+				a = tc.sides
+			} else if tc.sides != "" {
+				b = tc.sides
+			}
+			_, err := Parse("v.yaml", []byte("name: v\ntopology:\n  "+a+"\n  "+b+"\n"+tc.yaml+"\n"))
+			var pe *ParseError
+			require.ErrorAs(t, err, &pe)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+	spec, err := Parse("v.yaml", []byte("name: v\ntopology:\n  b: {peer: pion-process}\n"))
+	require.NoError(t, err)
+	err = spec.CheckBackend(NetVNet)
+	require.ErrorIs(t, err, ErrBadScenario)
+	require.Contains(t, err.Error(), "v.yaml:3: peer: pion-process needs the kernel backend (use --net kernel)")
+	_, err = Run(context.Background(), spec, Options{})
+	require.ErrorIs(t, err, ErrBadScenario)
+	require.NoError(t, spec.CheckBackend(NetKernel))
+	_, err = RunMatrix(context.Background(), MatrixConfig{Net: NetKernel, Peers: []string{"pion", PeerPionProcess}})
+	require.ErrorIs(t, err, ErrConfig)
+}
