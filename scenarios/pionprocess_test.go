@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/lab/labtest"
 	"github.com/natkit/natkit/probe/call"
+	"github.com/natkit/natkit/relay"
 )
 
 var testNatkit struct {
@@ -173,4 +176,46 @@ func TestPionProcessValidation(t *testing.T) {
 	require.NoError(t, spec.CheckBackend(NetKernel))
 	_, err = RunMatrix(context.Background(), MatrixConfig{Net: NetKernel, Peers: []string{"pion", PeerPionProcess}})
 	require.ErrorIs(t, err, ErrConfig)
+}
+
+// The dtls-relay scenario: both natkit calls trust the lab CA
+// (SSL_CERT_FILE) and relay over TURN/DTLS.
+func TestDTLSRelayScenario(t *testing.T) {
+	spec, err := Library("dtls-relay")
+	require.NoError(t, err)
+	require.ErrorContains(t, spec.CheckBackend(NetVNet), "peer: pion-process needs the kernel backend (use --net kernel)")
+	res, err := runPionProcessSpec(t, mustLibraryYAML(t, "dtls-relay"))
+	require.NoError(t, err)
+	require.True(t, res.Passed(), "checks %+v diagnoses %v", res.Checks, res.Diagnoses)
+	require.Equal(t, "dtls", res.Call.Path.Pair.Local.RelayProtocol)
+	for _, side := range []string{"a", "b"} {
+		require.Equal(t, 0, res.Peers[side].ExitCode, res.Peers[side].StderrTail)
+	}
+}
+
+// A relay certificate from another CA fails: the peers' trust store holds
+// a CA that did not sign the relay's certificate, so pion's DTLS handshake
+// fails, no relay candidate is gathered, and the call does not connect.
+func TestDTLSRelayOtherCA(t *testing.T) {
+	other, _, err := relay.SelfSignedTLS([]string{lab.RelayName, lab.RelayIP}, time.Hour)
+	require.NoError(t, err)
+	pionProcessCA = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificates[0].Certificate[0]})
+	defer func() { pionProcessCA = nil }()
+	res, err := runPionProcessSpec(t, strings.Replace(mustLibraryYAML(t, "dtls-relay"), "within: 10s", "", 1))
+	require.NoError(t, err)
+	require.False(t, res.Call.Connected)
+	for _, side := range []string{"a", "b"} {
+		for _, c := range res.Call.Candidates[side] {
+			require.NotEqual(t, "relay", c.Type, "side %s gathered %s", side, c)
+		}
+		t.Logf("side %s: exit %d, %s; stderr: %s", side, res.Peers[side].ExitCode, res.Peers[side].Detail, res.Peers[side].StderrTail)
+	}
+	t.Logf("cause %s: %s; diagnoses %v", res.Call.Cause, res.Call.Diagnosis(), res.Diagnoses)
+}
+
+func mustLibraryYAML(t *testing.T, name string) string {
+	t.Helper()
+	b, err := LibrarySource(name)
+	require.NoError(t, err)
+	return string(b)
 }

@@ -548,6 +548,11 @@ func processCall(s *Spec, v peerViews, d *processDriver) *call.Result {
 		r.Events = append(r.Events, br.Events...)
 	}
 	sort.SliceStable(r.Events, func(i, j int) bool { return r.Events[i].At.Before(r.Events[j].At) })
+	if len(r.Events) > 0 && r.Events[0].At.Before(r.Started) {
+		// A process joined the room before its engine's clock started:
+		// the timeline starts with the first event.
+		r.Started = r.Events[0].At
+	}
 	if d.crash != nil {
 		r.Cause, r.Error = call.CausePeerCrashed, d.crash.Error()
 	}
