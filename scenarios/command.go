@@ -88,7 +88,7 @@ func (s *Spec) validateCommand() error {
 		key string
 	}{{e.Within > 0, "within"}, {e.Delivered != nil, "delivered"}, {e.RecoversWithin > 0, "recovers_within"},
 		{e.AuthFailure != "", "auth_failure"}, {e.AudioDelivered != nil, "audio_delivered"},
-		{e.DetectedWithin > 0, "detected_within"}, {e.Rebound != "", "rebound"}, {e.RelayProtocol != "", "relay_protocol"}} {
+		{e.DetectedWithin > 0, "detected_within"}, {e.Rebound != "", "rebound"}, {e.RelayProtocol != "", "relay_protocol"}, {e.Protocol != "", "protocol"}} {
 		if k.set {
 			return s.errAt(fmt.Sprintf("expect %s is not available with peer: command (only connected and path)", k.key), "expect", k.key)
 		}
@@ -120,6 +120,9 @@ func (s *Spec) CheckBackend(net string) error {
 	}
 	if t := s.ICE.TURNTransport; t == TURNOverTCP || t == TURNOverTLS || t == TURNOverDTLS {
 		return s.errAt(fmt.Sprintf("turn_transport %s needs the kernel backend (--net kernel): %s's relay takes TURN over UDP only", t, net), "ice", "turn_transport")
+	}
+	if s.ICE.ICETCP {
+		return s.errAt(fmt.Sprintf("ice_tcp needs the kernel backend (--net kernel): %s has no TCP", net), "ice", "ice_tcp")
 	}
 	if s.Relay == lab.RelayCoturn {
 		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")

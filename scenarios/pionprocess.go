@@ -132,6 +132,14 @@ func newPionProcess(s *Spec, top Network, cn commandNetwork, o Options, side str
 	if s.ICE.Policy == "relay" {
 		args = append(args, "--relay-only")
 	}
+	if s.ICE.ICETCP {
+		// Its own process in the namespace: pion's active dials are born
+		// there, so it makes active candidates too.
+		args = append(args, "--ice-tcp")
+		if s.ICE.ICETCPPort != 0 {
+			args = append(args, "--ice-tcp-port", fmt.Sprint(s.ICE.ICETCPPort))
+		}
+	}
 	if st := s.sendStep(); st != nil {
 		args = append(args, "--messages", fmt.Sprint(st.Messages))
 		if st.Size > 0 {

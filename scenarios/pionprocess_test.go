@@ -219,3 +219,44 @@ func mustLibraryYAML(t *testing.T, name string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// udp-blocked-ice-tcp: natkit call behind udp-blocked dials b's passive
+// ICE-TCP candidate on 443 (active → passive), as the kernel theory
+// predicts.
+func TestUDPBlockedICETCPScenario(t *testing.T) {
+	spec, err := Library("udp-blocked-ice-tcp")
+	require.NoError(t, err)
+	require.ErrorContains(t, spec.CheckBackend(NetVNet), "needs the kernel backend")
+	want, err := lab.ExpectWithICETCP(spec.Topology.A.NAT, spec.Topology.B.NAT, spec.ICE.TURN, spec.iceTCPTheory())
+	require.NoError(t, err)
+	require.Equal(t, []string{spec.Expect.Path}, want, "the kernel theory predicts the scenario's path")
+	res, err := runPionProcessSpec(t, mustLibraryYAML(t, "udp-blocked-ice-tcp"))
+	require.NoError(t, err)
+	require.True(t, res.Passed(), "checks %+v diagnoses %v", res.Checks, res.Diagnoses)
+	pair := res.Call.Path.Pair
+	require.Equal(t, "tcp", pair.Local.Protocol)
+	require.Equal(t, "active", pair.Local.TCPType, "a dialled")
+	require.Equal(t, "passive", pair.Remote.TCPType)
+	require.True(t, strings.HasSuffix(pair.Remote.Address, ":443"), pair.Remote.Address)
+	require.Contains(t, res.Call.Path.Describe(), "over ICE-TCP (this peer dialled the other's passive candidate)")
+}
+
+// The same pair with natkit's engine in process on side a: through lab.Net
+// it cannot dial (pion would dial from natkit's own namespace), so it is
+// passive only, and neither side can reach the other; the theory says so.
+func TestUDPBlockedICETCPInProcessCannotDial(t *testing.T) {
+	yaml := strings.Replace(mustLibraryYAML(t, "udp-blocked-ice-tcp"), "a: {nat: udp-blocked, peer: pion-process}", "a: {nat: udp-blocked}", 1)
+	yaml = strings.Replace(yaml, "expect:\n  connected: true\n  path: direct\n  protocol: tcp\n  within: 10s\n  delivered: 100\n",
+		"steps: [{connect: {}}, {wait_connected: {timeout: 4s}}]\nexpect: {connected: false}\n", 1)
+	spec, err := Parse("in-process.yaml", []byte(yaml))
+	require.NoError(t, err)
+	want, err := lab.ExpectWithICETCP(spec.Topology.A.NAT, spec.Topology.B.NAT, spec.ICE.TURN, spec.iceTCPTheory())
+	require.NoError(t, err)
+	require.Equal(t, []string{lab.PathFailed}, want)
+	res, err := runPionProcessSpec(t, yaml)
+	require.NoError(t, err)
+	require.True(t, res.Passed(), "checks %+v diagnoses %v", res.Checks, res.Diagnoses)
+	for _, c := range res.Call.Candidates["a"] {
+		require.NotEqual(t, "active", c.TCPType, "side a in process made an active candidate: %s", c)
+	}
+}

@@ -191,7 +191,7 @@ func pionCallConfig(s *Spec, top Network, o Options, side string, sig wanSignal,
 	}
 	dial := func(_ context.Context, network, address string) (net.Conn, error) { return n.Dial(network, address) }
 	peer := call.PeerConfig{Net: n, ICEServers: s.iceServers(top, side), RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Logger: o.Logger,
-		MDNS: s.Topology.side(side).mdnsMode(o.mdns())}
+		MDNS: s.Topology.side(side).mdnsMode(o.mdns()), ICETCP: s.ICE.ICETCP, ICETCPPort: s.ICE.ICETCPPort}
 	if f, ok := top.(streamURLs); ok {
 		peer.TURNRootCAs = f.RelayRootCAs()
 	}
@@ -678,4 +678,11 @@ func runProcessScenario(ctx context.Context, s *Spec, top Network, o Options, re
 	res.Drops = map[string]vnet.Drops{vnet.SideA: top.Drops(vnet.SideA), vnet.SideB: top.Drops(vnet.SideB)}
 	(&runner{spec: s, res: res}).judge()
 	return res, runErr
+}
+
+// iceTCPTheory is the scenario's ICE-TCP for the kernel theory: every
+// peer gathers passive candidates; only a pion-process peer dials.
+func (s *Spec) iceTCPTheory() lab.ICETCP {
+	return lab.ICETCP{On: s.ICE.ICETCP, Port: s.ICE.ICETCPPort,
+		ActiveA: s.Topology.A.Peer == PeerPionProcess, ActiveB: s.Topology.B.Peer == PeerPionProcess}
 }

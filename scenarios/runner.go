@@ -280,7 +280,8 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 		if f, ok := top.(streamURLs); ok {
 			roots = f.RelayRootCAs()
 		}
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: s.Topology.side(side).mdnsMode(o.mdns()), TURNRootCAs: roots}, nil
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: s.Topology.side(side).mdnsMode(o.mdns()), TURNRootCAs: roots,
+			ICETCP: s.ICE.ICETCP, ICETCPPort: s.ICE.ICETCPPort}, nil
 	}
 	pa, err := peer(vnet.SideA)
 	if err != nil {

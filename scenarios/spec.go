@@ -153,6 +153,16 @@ type ICE struct {
 	// the kernel backend. Default "": udp (and also tcp from an IPv6-only
 	// side).
 	TURNTransport string `yaml:"turn_transport"`
+	// ICETCP gives both peers ICE-TCP (RFC 6544) host candidates: passive
+	// ones on a TCP port, and active ones, which dial the other's passive
+	// ones, from a peer that can (peer: pion-process; natkit's engine in
+	// process is passive only in the lab, as pion dials with the net
+	// package). Kernel backend only; not with command or chromium peers.
+	// Default false.
+	ICETCP bool `yaml:"ice_tcp"`
+	// ICETCPPort is the passive candidates' port, e.g. 443, which
+	// udp-blocked lets out. Default 0: one the system picks.
+	ICETCPPort int `yaml:"ice_tcp_port"`
 	// Policy is "all" or "relay". Default "all".
 	Policy string `yaml:"policy"`
 	// Credentials override a side's TURN username/password. Default:
@@ -299,6 +309,9 @@ type Expect struct {
 	// reaches the TURN relay: udp, tcp, tls or dtls. Default "": not
 	// checked.
 	RelayProtocol string `yaml:"relay_protocol"`
+	// Protocol is the selected pair's transport: udp, or tcp (ICE-TCP).
+	// Default "": not checked.
+	Protocol string `yaml:"protocol"`
 	// Rebound names the side whose NAT must have sent the call's packets
 	// from a new external port (a mapping expired and was recreated) to
 	// the same destination. Default "": not checked.
@@ -654,6 +667,15 @@ func (s *Spec) validate() error {
 	if s.ICE.TURNTransport == TURNOverDTLS && (s.Topology.A.Peer != PeerPionProcess || s.Topology.B.Peer != PeerPionProcess) {
 		return s.errAt("turn_transport dtls needs peer: pion-process on both sides: pion verifies TURN over DTLS against the system roots only, and only a process of its own can have the lab CA as its system roots", "ice", "turn_transport")
 	}
+	if s.ICE.ICETCPPort < 0 || s.ICE.ICETCPPort > 65535 {
+		return s.errAt(fmt.Sprintf("ice_tcp_port %d: want 1 to 65535", s.ICE.ICETCPPort), "ice", "ice_tcp_port")
+	}
+	if s.ICE.ICETCPPort != 0 && !s.ICE.ICETCP {
+		return s.errAt("ice_tcp_port without ice_tcp: true has no effect", "ice", "ice_tcp_port")
+	}
+	if s.ICE.ICETCP && (s.Topology.hasCommand() || s.Topology.hasChromium()) {
+		return s.errAt("ice_tcp needs natkit's engine on both sides, in process or pion-process (a command or chromium peer gathers as it does on its own)", "ice", "ice_tcp")
+	}
 	if s.ICE.Policy == "relay" && !s.ICE.TURN {
 		return s.errAt("policy relay needs turn: true, or no candidate can be gathered", "ice", "policy")
 	}
@@ -679,6 +701,14 @@ func (s *Spec) validate() error {
 	}
 	if e.RelayProtocol != "" && (e.Path == "direct" || (e.Connected != nil && !*e.Connected)) {
 		return s.errAt("relay_protocol needs a relayed call (path relay or any, connected)", "expect", "relay_protocol")
+	}
+	switch e.Protocol {
+	case "", "udp", "tcp":
+	default:
+		return s.errAt(fmt.Sprintf("protocol %q: want udp or tcp", e.Protocol), "expect", "protocol")
+	}
+	if e.Protocol != "" && e.Connected != nil && !*e.Connected {
+		return s.errAt("protocol needs a connected call", "expect", "protocol")
 	}
 	switch e.Path {
 	case "", "any", "direct", "relay":
