@@ -237,10 +237,21 @@ func (p *pionProcess) waitHangUp(ctx context.Context) error {
 	}
 }
 
-func (p *pionProcess) finished(ctx context.Context) { _ = p.waitHangUp(ctx) }
+// finished waits for natkit call to end its call; past ctx (Ctrl-C, or the
+// call's bound) it stops it.
+func (p *pionProcess) finished(ctx context.Context) {
+	if p.waitHangUp(ctx) != nil {
+		p.kill()
+	}
+}
 
-// kill ends the process group, by the PID start started, and waits for
-// natkit call to be reaped.
+// interruptGrace is how long natkit call has, after SIGINT, to write its
+// report (verdict interrupted) before its group is killed.
+const interruptGrace = 2 * time.Second
+
+// kill stops natkit call as Ctrl-C would (SIGINT: it still writes its
+// report), then kills its process group, by the PID start started, if it
+// is not gone after interruptGrace; it returns once natkit call is reaped.
 func (p *pionProcess) kill() {
 	p.mu.Lock()
 	cmd := p.cmd
@@ -250,10 +261,20 @@ func (p *pionProcess) kill() {
 	}
 	select {
 	case <-p.done:
+		return
 	default:
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
 	}
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
+	t := time.NewTimer(interruptGrace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		// Reaped: its PID, and so its group's ID, may be another's now.
+		return
+	case <-t.C:
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 func (p *pionProcess) view(ctx context.Context, side string, v *peerViews) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/natkit/natkit/lab"
 	"github.com/natkit/natkit/lab/labtest"
+	"github.com/natkit/natkit/probe/browser"
 	"github.com/natkit/natkit/probe/call"
 	"github.com/natkit/natkit/relay"
 )
@@ -259,4 +260,46 @@ func TestUDPBlockedICETCPInProcessCannotDial(t *testing.T) {
 	for _, c := range res.Call.Candidates["a"] {
 		require.NotEqual(t, "active", c.TCPType, "side a in process made an active candidate: %s", c)
 	}
+}
+
+// Cancelling the run (Ctrl-C) mid-call stops natkit call (SIGINT, then its
+// group killed by PID), leaves no process or namespace, and the call is
+// interrupted, not crashed.
+func TestPionProcessCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts natkit call in the kernel lab")
+	}
+	labtest.Require(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var pids []int
+	processStepHook = func(step string, peers map[string]processPeer) {
+		if step == "connect" {
+			for _, p := range peers {
+				pp := p.(*pionProcess)
+				pp.mu.Lock()
+				pids = append(pids, pp.cmd.Process.Pid)
+				pp.mu.Unlock()
+			}
+			cancel()
+		}
+	}
+	defer func() { processStepHook = nil }()
+	spec, err := Parse("cancel.yaml", []byte(`name: pion-process-cancel
+topology:
+  a: {nat: port-restricted-cone, peer: pion-process}
+  b: {nat: port-restricted-cone, peer: pion-process}
+ice: {turn: true}
+`))
+	require.NoError(t, err)
+	before := labtest.Namespaces()
+	res, err := Run(ctx, spec, Options{Net: NetKernel, Natkit: natkitForTest(t)})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, before, labtest.Namespaces(), "namespaces left behind")
+	require.Len(t, pids, 2)
+	for _, pid := range pids {
+		require.Empty(t, browser.GroupProcesses(pid), "natkit call %d's group", pid)
+	}
+	require.NotNil(t, res)
+	require.Equal(t, call.CauseInterrupted, res.Call.Cause, "%+v", res.Peers)
 }

@@ -371,8 +371,9 @@ func runProcessPeers(ctx context.Context, s *Spec, top Network, o Options, res *
 		res.Peers = v.procs
 	}
 	res.Call = processCall(s, v, d)
-	if len(v.engines) == 0 && ctx.Err() != nil && d.crash == nil {
-		// Two browsers: no engine said so itself.
+	if ctx.Err() != nil && d.crash == nil && (len(v.engines) == 0 || res.Call.Cause == call.CausePeerCrashed) {
+		// Two browsers, or a natkit call stopped without its report: no
+		// engine said so itself.
 		res.Call.Cause = call.CauseInterrupted
 	}
 	for _, side := range []string{vnet.SideA, vnet.SideB} {
