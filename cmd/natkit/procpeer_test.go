@@ -4,8 +4,8 @@ import (
 	"context"
 	"os"
 	"slices"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
