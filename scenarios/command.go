@@ -37,7 +37,7 @@ const SignalPort = 443
 
 // PeerOutcome is how one side's peer ended, when a side runs a command.
 type PeerOutcome struct {
-	// Peer is "natkit" or "command".
+	// Peer is "natkit", "command" or "pion-process".
 	Peer string `json:"peer"`
 	// Role is offer or answer.
 	Role    string   `json:"role"`

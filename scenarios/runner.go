@@ -69,7 +69,9 @@ type Result struct {
 	Seed int64 `json:"seed,omitempty"`
 	// Peers is how each side's peer ended, when a side runs a command
 	// (peer: command); Call is then the in-process side's own view, or nil
-	// when both sides run commands.
+	// when both sides run commands. With pion-process peers it holds each
+	// natkit call's process (command line, exit code, stderr), and Call is
+	// the call from the engines' reports.
 	Peers map[string]*PeerOutcome `json:"peers,omitempty"`
 	// Browsers are the chromium peers' own views (peer: chromium), by side:
 	// browser start, page load, getStats and the page's timings. Peers
