@@ -303,3 +303,23 @@ ice: {turn: true}
 	require.NotNil(t, res)
 	require.Equal(t, call.CauseInterrupted, res.Call.Cause, "%+v", res.Peers)
 }
+
+// A chromium offerer and a pion-process answerer: two process peers of
+// different kinds through the one driver. Its time is Chromium's start
+// (10-20 s on this machine, as in browser_test.go), not the call's.
+func TestChromiumCallsPionProcess(t *testing.T) {
+	requireChromiumLab(t)
+	res, err := runPionProcessSpec(t, `name: chromium-pion-process
+topology:
+  a: {nat: full-cone, peer: chromium}
+  b: {nat: port-restricted-cone, peer: pion-process}
+expect: {connected: true, path: direct, delivered: 100}
+`)
+	require.NoError(t, err)
+	require.True(t, res.Passed(), "checks %+v diagnoses %v", res.Checks, res.Diagnoses)
+	require.NotNil(t, res.Browsers["a"])
+	require.Equal(t, 0, res.Peers["b"].ExitCode, res.Peers["b"].StderrTail)
+	require.Equal(t, call.ProbeStats{Sent: 10, Received: 10}, res.Call.Messages, "the browser's probes, echoed by natkit call")
+	require.NotEmpty(t, res.Call.Candidates["a"])
+	require.NotEmpty(t, res.Call.Candidates["b"])
+}
