@@ -560,8 +560,9 @@ func processCall(s *Spec, v peerViews, d *processDriver) *call.Result {
 	return r
 }
 
-// bySide files a one-peer result's candidates under side, rather than the
-// peer's signaling name (offer or answer).
+// bySide files a one-peer result's candidates, and the sides its servers
+// did not answer, under side rather than the peer's signaling name (offer
+// or answer).
 func bySide(r *call.Result, side string) {
 	if r.Candidates == nil {
 		r.Candidates = map[string][]call.Candidate{}
@@ -570,9 +571,15 @@ func bySide(r *call.Result, side string) {
 		return
 	}
 	for name, cs := range r.Candidates {
-		if name != side {
-			delete(r.Candidates, name)
-			r.Candidates[side] = cs
+		if name == side {
+			continue
+		}
+		delete(r.Candidates, name)
+		r.Candidates[side] = cs
+		for i, u := range r.Unreached {
+			if u == name {
+				r.Unreached[i] = side
+			}
 		}
 	}
 }
