@@ -48,6 +48,11 @@ type Config struct {
 	// made at Build and trusted through Topology.RelayRootCAs. Not with
 	// RelayCoturn. Default false.
 	RelayTLS bool
+	// RelayDTLS adds a TURN-over-DTLS listener (RFC 7350) to natkit relay
+	// on RelayIP:RelayDTLSPort over UDP, with the same certificate as
+	// RelayTLS (made at Build, trusted through RelayRootCAs and
+	// RelayCertPEM). Not with RelayCoturn. Default false.
+	RelayDTLS bool
 	// NoRelay builds the network without starting natkit's relay in the
 	// WAN namespace (to run another there). Default false.
 	NoRelay bool
@@ -104,6 +109,9 @@ func (c Config) validate() error {
 	}
 	if c.RelayTLS && c.Relay == RelayCoturn {
 		return configErr("relay_tls", "true", "the lab's TLS listener is natkit relay's; coturn runs with --no-tls")
+	}
+	if c.RelayDTLS && c.Relay == RelayCoturn {
+		return configErr("relay_dtls", "true", "the lab's DTLS listener is natkit relay's; coturn runs with --no-dtls")
 	}
 	if c.Prefix != "" && !prefixRE.MatchString(c.Prefix) {
 		return configErr("prefix", c.Prefix, "want nk, six lowercase hex digits and -, e.g. nk0a1b2c-")

@@ -27,7 +27,8 @@ type Preset struct {
 	Hairpin bool
 	// PortPreserving: the public port equals the host's port.
 	PortPreserving bool
-	// UDPBlocked: only TCP to ports 443 and 3478 leaves the side.
+	// UDPBlocked: only TCP to ports 443 and 3478 (UDPBlockedTCPPorts)
+	// leaves the side.
 	UDPBlocked bool
 	// Family is the side's address families: FamilyIPv4 (the default
 	// when empty), FamilyDual or FamilyIPv6. An IPv6 side's addresses are
@@ -184,6 +185,10 @@ func (p Preset) Families() string {
 	}
 	return "IPv4"
 }
+
+// UDPBlockedTCPPorts are the only TCP destination ports the udp-blocked
+// firewall lets out (udpBlockedForward's rule).
+var UDPBlockedTCPPorts = []int{443, 3478}
 
 // udpBlockedForwardInput is the udp-blocked firewall: the router's own
 // input is closed too.

@@ -44,6 +44,54 @@ func ExpectDirect(a, b Preset, aFirst bool) bool {
 	return !aBlocks && !bBlocks
 }
 
+// LetsOutTCP reports whether a host behind p can open a TCP connection to
+// port on the WAN: every preset but udp-blocked lets any out.
+func (p Preset) LetsOutTCP(port int) bool {
+	if !p.UDPBlocked {
+		return true
+	}
+	for _, q := range UDPBlockedTCPPorts {
+		if q == port {
+			return true
+		}
+	}
+	return false
+}
+
+// ICETCP is what ICE-TCP (RFC 6544) the two peers of a call have.
+type ICETCP struct {
+	// On: both peers gather ICE-TCP host candidates, passive ones at
+	// least.
+	On bool
+	// Port is the passive candidates' port; 0 is one the system picks,
+	// which no firewall that filters by port lets out.
+	Port int
+	// ActiveA and ActiveB: the side's peer also makes active candidates,
+	// which dial the other's passive ones. pion ice v4.1.0 dials with the
+	// net package, so only a peer that is its own process inside the
+	// side's namespace does (peer: pion-process); natkit's engine in
+	// process through lab.Net is passive only.
+	ActiveA, ActiveB bool
+}
+
+// ExpectDirectTCP is the theory for ICE-TCP between a and b: pion gathers
+// TCP host candidates only (no server-reflexive ones, no simultaneous
+// open), so a direct TCP path exists when one side's host is on the WAN
+// (no NAT: its passive candidate is a public address with nothing in
+// front of it) and the other side dials it: its peer makes active
+// candidates and its network lets TCP to the passive port out
+// (udp-blocked: 443 and 3478 only). Both sides need a family in common.
+func ExpectDirectTCP(a, b Preset, t ICETCP) bool {
+	if !t.On {
+		return false
+	}
+	dials := func(from Preset, active bool, to Preset) bool {
+		sameFamily := (from.HasIPv4() && to.HasIPv4()) || (from.HasIPv6() && to.HasIPv6())
+		return active && to.NoNAT && sameFamily && from.LetsOutTCP(t.Port)
+	}
+	return dials(a, t.ActiveA, b) || dials(b, t.ActiveB, a)
+}
+
 // Observed paths of a call.
 const (
 	PathDirect = "direct"
@@ -62,6 +110,13 @@ const (
 // matter of microseconds (ICE checks pace, signaling, CPU), so the theory
 // accepts both outcomes and says so; every other pair has one outcome.
 func Expect(a, b string, turn bool) ([]string, error) {
+	return ExpectWithICETCP(a, b, turn, ICETCP{})
+}
+
+// ExpectWithICETCP is Expect for peers with ICE-TCP: a pair without a
+// direct UDP path connects directly over TCP where ExpectDirectTCP says
+// one exists.
+func ExpectWithICETCP(a, b string, turn bool, tcp ICETCP) ([]string, error) {
 	pa, err := LookupPreset(a)
 	if err != nil {
 		return nil, err
@@ -75,6 +130,10 @@ func Expect(a, b string, turn bool) ([]string, error) {
 		fallback = PathRelay
 	}
 	aFirst, bFirst := ExpectDirect(pa, pb, true), ExpectDirect(pa, pb, false)
+	if ExpectDirectTCP(pa, pb, tcp) {
+		// Whoever's check is first, the TCP pair works.
+		aFirst, bFirst = true, true
+	}
 	switch {
 	case aFirst && bFirst:
 		return []string{PathDirect}, nil

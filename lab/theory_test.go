@@ -92,3 +92,35 @@ func TestExpectRelayProtocol(t *testing.T) {
 		t.Error("unknown preset: no error")
 	}
 }
+
+// ICE-TCP: pion gathers host TCP candidates only, so a direct TCP path
+// needs a public passive side and a dialling (active) side whose network
+// lets TCP to that port out.
+func TestExpectICETCP(t *testing.T) {
+	active := lab.ICETCP{On: true, Port: 443, ActiveA: true}
+	for _, tc := range []struct {
+		a, b string
+		turn bool
+		tcp  lab.ICETCP
+		want []string
+	}{
+		{"udp-blocked", "open", false, active, []string{"direct"}},
+		{"udp-blocked", "open", true, active, []string{"direct"}},
+		// A port the firewall does not let out, or no active side.
+		{"udp-blocked", "open", false, lab.ICETCP{On: true, Port: 8443, ActiveA: true}, []string{"failed"}},
+		{"udp-blocked", "open", false, lab.ICETCP{On: true}, []string{"failed"}},
+		{"udp-blocked", "open", false, lab.ICETCP{On: true, Port: 443, ActiveB: true}, []string{"failed"}},
+		// Both behind NAT: no reflexive TCP candidates, no TCP path.
+		{"udp-blocked", "full-cone", false, active, []string{"failed"}},
+		{"udp-blocked", "port-restricted-cone", true, active, []string{"relay"}},
+		// The public side may dial too.
+		{"open", "symmetric", false, lab.ICETCP{On: true, ActiveB: true}, []string{"direct"}},
+		// Off, it is Expect.
+		{"udp-blocked", "open", false, lab.ICETCP{Port: 443, ActiveA: true}, []string{"failed"}},
+	} {
+		got, err := lab.ExpectWithICETCP(tc.a, tc.b, tc.turn, tc.tcp)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s → %s turn %v %+v: %v (%v), want %v", tc.a, tc.b, tc.turn, tc.tcp, got, err, tc.want)
+		}
+	}
+}

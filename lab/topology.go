@@ -36,15 +36,16 @@ var sidePlan = map[string]struct {
 // the relay's two addresses, and per side a host namespace behind zero,
 // one or two router namespaces. Close removes all of it.
 type Topology struct {
-	cfg    Config
-	prefix string
-	wan    *Net
-	relay  *relay.Server
-	coturn *coturn        // Config.Relay coturn
-	roots  *x509.CertPool // Config.RelayTLS: trusts the relay's certificate
-	sides  map[string]*side
-	state  string   // owner file
-	spaces []string // namespaces created, in order
+	cfg     Config
+	prefix  string
+	wan     *Net
+	relay   *relay.Server
+	coturn  *coturn        // Config.Relay coturn
+	roots   *x509.CertPool // Config.RelayTLS/RelayDTLS: trusts the relay's certificate
+	certPEM []byte         // that certificate, PEM
+	sides   map[string]*side
+	state   string   // owner file
+	spaces  []string // namespaces created, in order
 
 	mu           sync.Mutex
 	firewall     map[string]bool
@@ -489,8 +490,11 @@ func (t *Topology) startRelay() error {
 	if err != nil {
 		return &BuildError{Part: "relay", Err: err}
 	}
-	if tlsConf != nil {
+	if t.cfg.RelayTLS {
 		listen = append(listen, relay.Listener{Network: relay.NetworkTLS, Addr: net.JoinHostPort(RelayIP, fmt.Sprint(RelayTLSPort))})
+	}
+	if t.cfg.RelayDTLS {
+		listen = append(listen, relay.Listener{Network: relay.NetworkDTLS, Addr: net.JoinHostPort(RelayIP, fmt.Sprint(RelayDTLSPort))})
 	}
 	srv, err := relay.New(relay.Config{
 		TLSConfig:  tlsConf,

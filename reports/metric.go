@@ -124,6 +124,16 @@ func (r *Recorder) Metric() Metric {
 	return m
 }
 
+// RecorderOf turns a distribution metric back into a Recorder from its
+// histogram, e.g. one read from another process's report.
+func RecorderOf(m Metric) (*Recorder, error) {
+	h, err := m.decode()
+	if err != nil {
+		return nil, err
+	}
+	return &Recorder{name: m.Name, unit: m.Unit, scale: m.Histogram.Scale, h: h}, nil
+}
+
 func metricFromHistogram(name, unit string, scale float64, h *hdrhistogram.Histogram) (Metric, error) {
 	m := Metric{Name: name, Unit: unit, Kind: KindDistribution, Count: h.TotalCount()}
 	if m.Count > 0 {

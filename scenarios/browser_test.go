@@ -153,13 +153,13 @@ expect: {connected: true, path: relay, delivered: 100}
 func TestChromiumCrashMidCall(t *testing.T) {
 	requireChromiumLab(t)
 	var pid int
-	chromiumStepHook = func(step string, peers map[string]*browser.Peer) {
+	processStepHook = func(step string, peers map[string]processPeer) {
 		if step == "wait_connected" {
-			pid = peers["a"].Browser().PID()
+			pid = peers["a"].(*chromiumPeer).p.Browser().PID()
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	defer func() { chromiumStepHook = nil }()
+	defer func() { processStepHook = nil }()
 	res, err := runChromiumSpec(t, `name: chromium-crash
 topology:
   a: {nat: full-cone, peer: chromium}
@@ -184,17 +184,17 @@ func TestChromiumNoOrphansOnCancel(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	var pids []int
-	chromiumStepHook = func(step string, peers map[string]*browser.Peer) {
+	processStepHook = func(step string, peers map[string]processPeer) {
 		if step == "wait_connected" {
 			mu.Lock()
 			for _, p := range peers {
-				pids = append(pids, p.Browser().PID())
+				pids = append(pids, p.(*chromiumPeer).p.Browser().PID())
 			}
 			mu.Unlock()
 			cancel()
 		}
 	}
-	defer func() { chromiumStepHook = nil }()
+	defer func() { processStepHook = nil }()
 	spec, err := Parse("cancel.yaml", []byte(`name: chromium-cancel
 topology:
   a: {nat: full-cone, peer: chromium}

@@ -37,7 +37,7 @@ const SignalPort = 443
 
 // PeerOutcome is how one side's peer ended, when a side runs a command.
 type PeerOutcome struct {
-	// Peer is "natkit" or "command".
+	// Peer is "natkit", "command" or "pion-process".
 	Peer string `json:"peer"`
 	// Role is offer or answer.
 	Role    string   `json:"role"`
@@ -88,7 +88,7 @@ func (s *Spec) validateCommand() error {
 		key string
 	}{{e.Within > 0, "within"}, {e.Delivered != nil, "delivered"}, {e.RecoversWithin > 0, "recovers_within"},
 		{e.AuthFailure != "", "auth_failure"}, {e.AudioDelivered != nil, "audio_delivered"},
-		{e.DetectedWithin > 0, "detected_within"}, {e.Rebound != "", "rebound"}, {e.RelayProtocol != "", "relay_protocol"}} {
+		{e.DetectedWithin > 0, "detected_within"}, {e.Rebound != "", "rebound"}, {e.RelayProtocol != "", "relay_protocol"}, {e.Protocol != "", "protocol"}} {
 		if k.set {
 			return s.errAt(fmt.Sprintf("expect %s is not available with peer: command (only connected and path)", k.key), "expect", k.key)
 		}
@@ -112,14 +112,17 @@ func (s *Spec) CheckBackend(net string) error {
 	if s.Topology.hasCommand() {
 		return s.refuseCommand(net)
 	}
-	if s.Topology.hasChromium() {
-		return s.refuseChromium(net)
+	if s.Topology.hasProcessPeer() {
+		return s.refuseProcessPeer(net)
 	}
 	if err := s.checkLANBackend(net); err != nil {
 		return err
 	}
-	if t := s.ICE.TURNTransport; t == TURNOverTCP || t == TURNOverTLS {
+	if t := s.ICE.TURNTransport; t == TURNOverTCP || t == TURNOverTLS || t == TURNOverDTLS {
 		return s.errAt(fmt.Sprintf("turn_transport %s needs the kernel backend (--net kernel): %s's relay takes TURN over UDP only", t, net), "ice", "turn_transport")
+	}
+	if s.ICE.ICETCP {
+		return s.errAt(fmt.Sprintf("ice_tcp needs the kernel backend (--net kernel): %s has no TCP", net), "ice", "ice_tcp")
 	}
 	if s.Relay == lab.RelayCoturn {
 		return s.errAt(fmt.Sprintf("relay: coturn is not available on the %s backend: it runs Debian's turnserver inside the WAN namespace (use --net kernel)", net), "relay")
@@ -133,12 +136,15 @@ type sideURLs interface {
 	TURNURLFor(side string) []string
 }
 
-// streamURLs is a network whose relay takes TURN over TCP and TLS (the
-// kernel lab, with lab.Config.RelayTLS for TLS).
+// streamURLs is a network whose relay takes TURN over TCP, TLS and DTLS
+// (the kernel lab, with lab.Config.RelayTLS and RelayDTLS for the last
+// two).
 type streamURLs interface {
 	TURNTCPURL() string
 	TURNTLSURL() string
+	TURNDTLSURL() string
 	RelayRootCAs() *x509.CertPool
+	RelayCertPEM() []byte
 }
 
 // kernelPreset returns the first side naming a kernel preset that vnet
@@ -303,6 +309,8 @@ func (s *Spec) iceServers(top Network, side string) []webrtc.ICEServer {
 			turnURLs = withTransport(turnURLs, "tcp", f.TURNTCPURL())
 		case TURNOverTLS:
 			turnURLs = []string{f.TURNTLSURL()}
+		case TURNOverDTLS:
+			turnURLs = []string{f.TURNDTLSURL()}
 		}
 	}
 	if s.ICE.STUN == nil || *s.ICE.STUN {

@@ -132,7 +132,7 @@ func TestCommandPeerRefused(t *testing.T) {
 	require.Contains(t, err.Error(), "c.yaml:2: peer: command is not available on the vnet backend")
 	for yaml, want := range map[string]string{
 		"name: c\ntopology: {a: {peer: command}}\n":                                                          "needs command",
-		"name: c\ntopology: {a: {peer: app, command: [x]}}\n":                                                `peer "app": want natkit, command or chromium`,
+		"name: c\ntopology: {a: {peer: app, command: [x]}}\n":                                                `peer "app": want natkit, command, chromium or pion-process`,
 		"name: c\ntopology: {a: {command: [x]}}\n":                                                           "command needs peer: command",
 		"name: c\ntopology: {a: {peer: command, command: [x]}}\nsteps: [{connect: {}}, {ice_restart: {}}]\n": "step 2: ice_restart is not available with peer: command",
 		"name: c\ntopology: {a: {peer: command, command: [x]}}\nexpect: {delivered: 90}\n":                   "expect delivered is not available with peer: command",

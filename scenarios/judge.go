@@ -54,6 +54,17 @@ func (r *runner) judge() {
 		}
 		add("relay_protocol", "the transport to the TURN relay", cr.Connected && got == e.RelayProtocol, "relayed over "+turnOver(e.RelayProtocol), obs, "")
 	}
+	if e.Protocol != "" {
+		obs, got := "no pair selected", ""
+		if p := cr.Path.Pair; p != nil {
+			got = p.Local.Protocol
+			obs = fmt.Sprintf("%s (%s ↔ %s)", got, pairEnd(p.Local), pairEnd(p.Remote))
+		}
+		if !cr.Connected {
+			obs = connectedText
+		}
+		add("protocol", "the selected pair's transport", cr.Connected && got == e.Protocol, e.Protocol, obs, "")
+	}
 	if e.Within > 0 {
 		ok := cr.Connected && cr.TimeToConnected <= e.Within.D()
 		add("within", "time to connected", ok, "≤ "+e.Within.D().String(), connectedText, "")
@@ -155,4 +166,13 @@ func turnOver(protocol string) string {
 		return "TURN (transport not reported)"
 	}
 	return "TURN/" + strings.ToUpper(protocol)
+}
+
+// pairEnd names one end of the selected pair: its type, its ICE-TCP role
+// if it has one, and its address.
+func pairEnd(c call.Candidate) string {
+	if c.TCPType != "" {
+		return c.Type + " " + c.TCPType + " " + c.Address
+	}
+	return c.Type + " " + c.Address
 }

@@ -35,6 +35,9 @@ func TestLibraryScenariosPass(t *testing.T) {
 					t.Skipf("%v; on vnet: %v", lab.Check(), err)
 				}
 				o.Net = NetKernel
+				if spec.Topology.hasProcessPeer() {
+					o.Natkit = natkitForTest(t)
+				}
 			}
 			res, err := Run(context.Background(), spec, o)
 			require.NoError(t, err)

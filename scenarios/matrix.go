@@ -189,6 +189,9 @@ func (c MatrixConfig) validatePeers() error {
 		if p == PeerCommand {
 			return configErrorf("peers", p, "a command peer needs its program: put it in a scenario file (natkit scenario run)")
 		}
+		if p == PeerPionProcess {
+			return configErrorf("peers", p, "not in the matrix: its cells are natkit's engine already (pion); pion-process is for scenario files (natkit scenario run)")
+		}
 		probe := &Spec{Name: "matrix", file: "--peers", Topology: Topology{A: SideSpec{Peer: p}}}
 		if err := probe.validate(); err != nil {
 			var pe *ParseError

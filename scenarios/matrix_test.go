@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -16,7 +18,15 @@ import (
 // pion/turn's client can leave a ChannelBind transaction waiting out its
 // retransmissions after the allocation closes; it ends on its own.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/pion/turn/v4/internal/client.(*Transaction).WaitForResult"))
+	code := m.Run()
+	removeTestNatkit()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/pion/turn/v4/internal/client.(*Transaction).WaitForResult")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func TestMatrixMatchesTheory(t *testing.T) {

@@ -47,8 +47,11 @@ func (r *Result) Report() *reports.Report {
 		for _, side := range []string{"a", "b"} {
 			if p := r.Peers[side]; p != nil {
 				code, what := "", p.Peer
-				if p.Peer == PeerCommand {
+				switch p.Peer {
+				case PeerCommand:
 					code, what = fmt.Sprint(p.ExitCode), strings.Join(p.Command, " ")
+				case PeerPionProcess:
+					code = fmt.Sprint(p.ExitCode)
 				}
 				pt.Rows = append(pt.Rows, []string{side, what, p.Role, code, fmt.Sprint(p.Connected), p.Path, p.Detail})
 			}

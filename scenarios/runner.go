@@ -69,10 +69,14 @@ type Result struct {
 	Seed int64 `json:"seed,omitempty"`
 	// Peers is how each side's peer ended, when a side runs a command
 	// (peer: command); Call is then the in-process side's own view, or nil
-	// when both sides run commands.
+	// when both sides run commands. With pion-process peers it holds each
+	// natkit call's process (command line, exit code, stderr), and Call is
+	// the call from the engines' reports.
 	Peers map[string]*PeerOutcome `json:"peers,omitempty"`
 	// Browsers are the chromium peers' own views (peer: chromium), by side:
-	// browser start, page load, getStats and the page's timings.
+	// browser start, page load, getStats and the page's timings. Peers
+	// then holds each pion-process peer's process: its command line, exit
+	// code and stderr.
 	Browsers map[string]*browser.Result `json:"browsers,omitempty"`
 }
 
@@ -108,6 +112,10 @@ type Options struct {
 	// OnScenario, if set, is called by RunAll as each scenario ends (from
 	// that scenario's goroutine), e.g. to drive a progress line. Default nil.
 	OnScenario func(SuiteRun)
+	// Natkit is the natkit binary a pion-process peer runs (natkit scenario
+	// run passes its own executable; tests, one they built). Default:
+	// "natkit" on PATH.
+	Natkit string
 }
 
 func (o Options) withDefaults() Options {
@@ -205,7 +213,8 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 	} else if s.Relay == lab.RelayCoturn {
 		return nil, s.errAt("relay: coturn needs the built-in kernel backend (Options.Net kernel), not Options.Backend", "relay")
 	}
-	if s.Relay == lab.RelayCoturn || (s.ICE.TURNTransport == TURNOverTLS && o.Backend == nil) {
+	secure := s.ICE.TURNTransport == TURNOverTLS || s.ICE.TURNTransport == TURNOverDTLS
+	if s.Relay == lab.RelayCoturn || (secure && o.Backend == nil) {
 		build = func(vs vnet.Spec) (Network, error) {
 			c, err := lab.FromVNetSpec(vs)
 			if err != nil {
@@ -213,6 +222,7 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			}
 			c.Relay = s.Relay
 			c.RelayTLS = s.ICE.TURNTransport == TURNOverTLS
+			c.RelayDTLS = s.ICE.TURNTransport == TURNOverDTLS
 			t, err := lab.Build(c)
 			if err != nil {
 				return nil, err
@@ -245,8 +255,8 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 			}
 		}
 	}
-	if s.Topology.hasChromium() {
-		return runChromiumScenario(ctx, &s, top, o, relayName)
+	if s.Topology.hasProcessPeer() {
+		return runProcessScenario(ctx, &s, top, o, relayName)
 	}
 	if s.Topology.hasCommand() {
 		res := &Result{Name: s.Name, Description: s.Description, Started: time.Now(), Relay: relayName, Seed: s.Topology.Seed,
@@ -272,7 +282,8 @@ func Run(ctx context.Context, spec *Spec, o Options) (*Result, error) {
 		if f, ok := top.(streamURLs); ok {
 			roots = f.RelayRootCAs()
 		}
-		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: s.Topology.side(side).mdnsMode(o.mdns()), TURNRootCAs: roots}, nil
+		return call.PeerConfig{Name: side, Net: n, ICEServers: servers, RelayOnly: s.ICE.Policy == "relay", ICE: &ice, Audio: s.Media.Audio, Logger: o.Logger, MDNS: s.Topology.side(side).mdnsMode(o.mdns()), TURNRootCAs: roots,
+			ICETCP: s.ICE.ICETCP, ICETCPPort: s.ICE.ICETCPPort}, nil
 	}
 	pa, err := peer(vnet.SideA)
 	if err != nil {

@@ -90,9 +90,11 @@ type SideSpec struct {
 	// Default "" (none).
 	Firewall string `yaml:"firewall"`
 	// Peer is who calls from this side: "natkit" (the in-process call
-	// engine), "command" (Command, run inside the side's namespace) or
-	// "chromium" (headless Chromium inside the side's namespace); the last
-	// two on the kernel backend only. Default "natkit".
+	// engine), "command" (Command, run inside the side's namespace),
+	// "chromium" (headless Chromium inside the side's namespace) or
+	// "pion-process" (natkit call, natkit's engine in a process of its own
+	// inside the side's namespace); the last three on the kernel backend
+	// only. Default "natkit".
 	Peer string `yaml:"peer"`
 	// Command is the program and its arguments a command peer runs, e.g.
 	// ["/usr/bin/myapp", "--call"]. Required with peer: command.
@@ -125,6 +127,11 @@ const (
 	PeerNatkit   = "natkit"
 	PeerCommand  = "command"
 	PeerChromium = "chromium"
+	// PeerPionProcess is natkit's engine as a process of its own (natkit
+	// call) inside the side's namespace: what pion opens with the net
+	// package (active ICE-TCP) is born there, and it has its own trust
+	// store (SSL_CERT_FILE, the lab CA) for TURN over TLS and DTLS.
+	PeerPionProcess = "pion-process"
 )
 
 func (s SideSpec) isCommand() bool { return s.Peer == PeerCommand }
@@ -139,10 +146,23 @@ type ICE struct {
 	// TURN gives both peers the relay's TURN URL. Default false.
 	TURN bool `yaml:"turn"`
 	// TURNTransport is how both peers reach the TURN relay: udp, tcp
-	// (turn:…?transport=tcp) or tls (turns: on 443, the lab relay's
-	// certificate trusted by the call engine). tcp and tls need the kernel
-	// backend. Default "": udp (and also tcp from an IPv6-only side).
+	// (turn:…?transport=tcp), tls (turns: on 443, the lab relay's
+	// certificate trusted by the call engine) or dtls
+	// (turns:…?transport=udp on 5349; peer: pion-process on both sides,
+	// which get the lab CA as their trust store). tcp, tls and dtls need
+	// the kernel backend. Default "": udp (and also tcp from an IPv6-only
+	// side).
 	TURNTransport string `yaml:"turn_transport"`
+	// ICETCP gives both peers ICE-TCP (RFC 6544) host candidates: passive
+	// ones on a TCP port, and active ones, which dial the other's passive
+	// ones, from a peer that can (peer: pion-process; natkit's engine in
+	// process is passive only in the lab, as pion dials with the net
+	// package). Kernel backend only; not with command or chromium peers.
+	// Default false.
+	ICETCP bool `yaml:"ice_tcp"`
+	// ICETCPPort is the passive candidates' port, e.g. 443, which
+	// udp-blocked lets out. Default 0: one the system picks.
+	ICETCPPort int `yaml:"ice_tcp_port"`
 	// Policy is "all" or "relay". Default "all".
 	Policy string `yaml:"policy"`
 	// Credentials override a side's TURN username/password. Default:
@@ -165,6 +185,8 @@ const (
 	TURNOverUDP = "udp"
 	TURNOverTCP = "tcp"
 	TURNOverTLS = "tls"
+	// TURNOverDTLS is RFC 7350's TURN over DTLS (turns:…?transport=udp).
+	TURNOverDTLS = "dtls"
 )
 
 // Credential is a TURN username and password.
@@ -287,6 +309,9 @@ type Expect struct {
 	// reaches the TURN relay: udp, tcp, tls or dtls. Default "": not
 	// checked.
 	RelayProtocol string `yaml:"relay_protocol"`
+	// Protocol is the selected pair's transport: udp, or tcp (ICE-TCP).
+	// Default "": not checked.
+	Protocol string `yaml:"protocol"`
 	// Rebound names the side whose NAT must have sent the call's packets
 	// from a new external port (a mapping expired and was recreated) to
 	// the same destination. Default "": not checked.
@@ -558,17 +583,19 @@ func (s *Spec) validate() error {
 			if len(sp.Command) == 0 || sp.Command[0] == "" {
 				return at("peer: command needs command: [program, args...]", "peer")
 			}
-		case PeerChromium:
+		case PeerChromium, PeerPionProcess:
 			if len(sp.Command) > 0 {
 				return at("command needs peer: command", "command")
 			}
 		default:
-			return at(fmt.Sprintf("peer %q: want natkit, command or chromium", sp.Peer), "peer")
+			return at(fmt.Sprintf("peer %q: want natkit, command, chromium or pion-process", sp.Peer), "peer")
 		}
 		switch {
 		case sp.MDNS == "":
 		case sp.isCommand():
 			return at("mdns is not available with peer: command (the program sets its own)", "mdns")
+		case sp.Peer == PeerPionProcess && sp.MDNS != string(call.MDNSOff):
+			return at(fmt.Sprintf("mdns %q is not available with peer: pion-process (natkit call neither hides nor resolves .local names): want off", sp.MDNS), "mdns")
 		case sp.isChromium() && !contains(chromiumMDNSModes, sp.MDNS):
 			return at(fmt.Sprintf("mdns %q with peer: chromium: want %s (Chromium always resolves .local names; gather hides its host addresses)", sp.MDNS, strings.Join(chromiumMDNSModes, " or ")), "mdns")
 		case !contains(mdnsModes, sp.MDNS):
@@ -580,16 +607,16 @@ func (s *Spec) validate() error {
 	default:
 		return s.errAt(fmt.Sprintf("lan %q: want %s or %s", s.Topology.LAN, LANSeparate, LANShared), "topology", "lan")
 	}
-	if s.Topology.hasCommand() && s.Topology.hasChromium() {
-		return s.errAt("peer: command and peer: chromium cannot share a scenario: give the other side peer: natkit", "topology")
+	if s.Topology.hasCommand() && s.Topology.hasProcessPeer() {
+		return s.errAt(fmt.Sprintf("peer: command and peer: %s cannot share a scenario: give the other side peer: natkit", s.Topology.processKind()), "topology")
 	}
 	if s.Topology.hasCommand() {
 		if err := s.validateCommand(); err != nil {
 			return err
 		}
 	}
-	if s.Topology.hasChromium() {
-		if err := s.validateChromium(); err != nil {
+	if s.Topology.hasProcessPeer() {
+		if err := s.validateProcessPeers(); err != nil {
 			return err
 		}
 	}
@@ -621,9 +648,9 @@ func (s *Spec) validate() error {
 		return s.errAt("credentials without turn: true have no effect", "ice", "credentials")
 	}
 	switch s.ICE.TURNTransport {
-	case "", TURNOverUDP, TURNOverTCP, TURNOverTLS:
+	case "", TURNOverUDP, TURNOverTCP, TURNOverTLS, TURNOverDTLS:
 	default:
-		return s.errAt(fmt.Sprintf("turn_transport %q: want udp, tcp or tls", s.ICE.TURNTransport), "ice", "turn_transport")
+		return s.errAt(fmt.Sprintf("turn_transport %q: want udp, tcp, tls or dtls", s.ICE.TURNTransport), "ice", "turn_transport")
 	}
 	if s.ICE.TURNTransport != "" && !s.ICE.TURN {
 		return s.errAt("turn_transport without turn: true has no effect", "ice", "turn_transport")
@@ -631,8 +658,23 @@ func (s *Spec) validate() error {
 	if s.ICE.TURNTransport == TURNOverTLS && s.Relay == lab.RelayCoturn {
 		return s.errAt("turn_transport tls is not available with relay: coturn (the lab runs it with --no-tls)", "ice", "turn_transport")
 	}
+	if s.ICE.TURNTransport == TURNOverDTLS && s.Relay == lab.RelayCoturn {
+		return s.errAt("turn_transport dtls is not available with relay: coturn (the lab runs it with --no-dtls)", "ice", "turn_transport")
+	}
 	if s.ICE.TURNTransport == TURNOverTLS && (s.Topology.hasCommand() || s.Topology.hasChromium()) {
-		return s.errAt("turn_transport tls needs natkit's call engine on both sides (only it trusts the lab relay's certificate)", "ice", "turn_transport")
+		return s.errAt("turn_transport tls needs natkit's call engine on both sides, in process or pion-process (only it trusts the lab relay's certificate)", "ice", "turn_transport")
+	}
+	if s.ICE.TURNTransport == TURNOverDTLS && (s.Topology.A.Peer != PeerPionProcess || s.Topology.B.Peer != PeerPionProcess) {
+		return s.errAt("turn_transport dtls needs peer: pion-process on both sides: pion verifies TURN over DTLS against the system roots only, and only a process of its own can have the lab CA as its system roots", "ice", "turn_transport")
+	}
+	if s.ICE.ICETCPPort < 0 || s.ICE.ICETCPPort > 65535 {
+		return s.errAt(fmt.Sprintf("ice_tcp_port %d: want 1 to 65535", s.ICE.ICETCPPort), "ice", "ice_tcp_port")
+	}
+	if s.ICE.ICETCPPort != 0 && !s.ICE.ICETCP {
+		return s.errAt("ice_tcp_port without ice_tcp: true has no effect", "ice", "ice_tcp_port")
+	}
+	if s.ICE.ICETCP && (s.Topology.hasCommand() || s.Topology.hasChromium()) {
+		return s.errAt("ice_tcp needs natkit's engine on both sides, in process or pion-process (a command or chromium peer gathers as it does on its own)", "ice", "ice_tcp")
 	}
 	if s.ICE.Policy == "relay" && !s.ICE.TURN {
 		return s.errAt("policy relay needs turn: true, or no candidate can be gathered", "ice", "policy")
@@ -659,6 +701,14 @@ func (s *Spec) validate() error {
 	}
 	if e.RelayProtocol != "" && (e.Path == "direct" || (e.Connected != nil && !*e.Connected)) {
 		return s.errAt("relay_protocol needs a relayed call (path relay or any, connected)", "expect", "relay_protocol")
+	}
+	switch e.Protocol {
+	case "", "udp", "tcp":
+	default:
+		return s.errAt(fmt.Sprintf("protocol %q: want udp or tcp", e.Protocol), "expect", "protocol")
+	}
+	if e.Protocol != "" && e.Connected != nil && !*e.Connected {
+		return s.errAt("protocol needs a connected call", "expect", "protocol")
 	}
 	switch e.Path {
 	case "", "any", "direct", "relay":

@@ -45,7 +45,7 @@ func TestParseErrors(t *testing.T) {
 		{"rebound side", "name: x\nexpect:\n  rebound: c\n", `f.yaml:3: rebound "c": want a or b`},
 		{"rebound open side", "name: x\nexpect:\n  rebound: a\n", "f.yaml:3: rebound a: side a has no nat"},
 		{"detected but not connected", "name: x\nexpect:\n  connected: false\n  detected_within: 5s\n", "f.yaml:3: a call expected not to connect"},
-		{"turn_transport value", "name: x\nice:\n  turn: true\n  turn_transport: quic\n", `f.yaml:4: turn_transport "quic": want udp, tcp or tls`},
+		{"turn_transport value", "name: x\nice:\n  turn: true\n  turn_transport: quic\n", `f.yaml:4: turn_transport "quic": want udp, tcp, tls or dtls`},
 		{"turn_transport without turn", "name: x\nice:\n  turn_transport: tcp\n", "f.yaml:3: turn_transport without turn: true"},
 		{"turn_transport tls with coturn", "name: x\nrelay: coturn\nice:\n  turn: true\n  turn_transport: tls\n", "f.yaml:5: turn_transport tls is not available with relay: coturn"},
 		{"relay_protocol value", "name: x\nexpect:\n  relay_protocol: sctp\n", `f.yaml:3: relay_protocol "sctp": want udp, tcp, tls or dtls`},

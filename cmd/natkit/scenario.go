@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -145,6 +146,9 @@ func newScenarioRunCmd(a *app) *cobra.Command {
 				}
 			}
 			opts := scenarios.Options{Logger: vnetPionLogger(a), Parallel: parallel, OnScenario: onDone, Net: netName, Repeat: repeat}
+			if exe, err := os.Executable(); err == nil {
+				opts.Natkit = exe // a pion-process peer is this natkit's call
+			}
 			if err := checkKernel(netName); err != nil {
 				return err
 			}
