@@ -594,12 +594,14 @@ func joinEngines(s *Spec, ra, rb *call.Result) *call.Result {
 	r := ra
 	r.Candidates[vnet.SideB] = rb.Candidates[vnet.SideB]
 	if r.Path.Pair != nil {
-		r.Path = call.PathOf(r.Path.Pair, vnet.SideA, vnet.SideB, r.Candidates[vnet.SideB])
+		r.Path = call.PathOf(r.Path.Pair, vnet.SideA, vnet.SideB, r.Candidates[vnet.SideB]).SeenBy(rb.Path.Pair)
 	}
 	r.Started = earliest(ra.Started, rb.Started)
 	r.Events = append(r.Events, rb.Events...)
 	r.TURNErrors = append(r.TURNErrors, rb.TURNErrors...)
 	r.Unreached = append(r.Unreached, rb.Unreached...)
+	r.RelayNotGathered = append(r.RelayNotGathered, rb.RelayNotGathered...)
+	r.RelayNotGatheredWhy = append(r.RelayNotGatheredWhy, rb.RelayNotGatheredWhy...)
 	r.PermissionsGranted += rb.PermissionsGranted
 	r.RelayConfigured = r.RelayConfigured || rb.RelayConfigured
 	if r.NoDirectPath == "" {
@@ -628,7 +630,7 @@ func browsersCall(s *Spec, a, b *browser.Result, d *processDriver) *call.Result 
 		}
 		r.TimeToConnected = last.Sub(r.Started)
 	}
-	r.Path = call.PathOf(a.Pair, vnet.SideA, vnet.SideB, b.Candidates)
+	r.Path = call.PathOf(a.Pair, vnet.SideA, vnet.SideB, b.Candidates).SeenBy(b.Pair)
 	r.RelayConfigured = s.ICE.TURN
 	r.NoDirectPath = vnet.WhyNoDirectPath(sideSpec(s.Topology.A).Behavior(), sideSpec(s.Topology.B).Behavior())
 	switch {

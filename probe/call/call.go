@@ -25,6 +25,9 @@ type Path struct {
 	// RelayedBy names the peers whose relay candidate is in the pair.
 	RelayedBy []string `json:"relayed_by,omitempty"`
 	Pair      *Pair    `json:"pair,omitempty"`
+	// SeenAs is the address the partner saw this peer's direct candidate
+	// at, when it differs from the candidate's: a NAT translated it.
+	SeenAs string `json:"seen_as,omitempty"`
 }
 
 // Direct reports whether the path avoids the relay.
@@ -36,7 +39,11 @@ func (p Path) Describe() string {
 	case PathDirectHost:
 		return "direct between host addresses (same LAN, or no NAT)" + p.overICETCP() + p.overIPv6()
 	case PathDirectNAT:
-		return fmt.Sprintf("direct through NAT (%s ↔ %s)", p.Pair.Local.Type, p.Pair.Remote.Type) + p.overICETCP() + p.overIPv6()
+		translated := ""
+		if p.SeenAs != "" {
+			translated = "; this peer's " + p.Pair.Local.Address + " reached the other as " + p.SeenAs
+		}
+		return fmt.Sprintf("direct through NAT (%s ↔ %s%s)", p.Pair.Local.Type, p.Pair.Remote.Type, translated) + p.overICETCP() + p.overIPv6()
 	case PathRelay:
 		return "relayed through " + strings.Join(p.RelayedBy, " and ") + "'s TURN relay" + p.overStream() + p.overIPv6()
 	}
@@ -81,6 +88,21 @@ func PathOf(pair *Pair, self, other string, remote []Candidate) Path {
 		p.Class = PathDirectHost
 	default:
 		p.Class = PathDirectNAT
+	}
+	return p
+}
+
+// SeenBy refines p with the partner's own selected pair: when the partner
+// saw this peer's direct candidate at another address, a NAT translated it
+// on the way, and the path is through NAT even between host candidates
+// (pion learns no reflexive ICE-TCP candidate, so an active TCP connection
+// through NAT pairs two host candidates). partner may be nil.
+func (p Path) SeenBy(partner *Pair) Path {
+	if !p.Direct() || partner == nil || p.Pair == nil || partner.Remote.MDNS || p.Pair.Local.MDNS {
+		return p
+	}
+	if seen := partner.Remote.Address; seen != "" && seen != p.Pair.Local.Address && partner.Remote.Protocol == p.Pair.Local.Protocol {
+		p.Class, p.SeenAs = PathDirectNAT, seen
 	}
 	return p
 }
@@ -255,7 +277,7 @@ func (c *Call) HangUp() {
 
 // snapshot notes the path while the peer connection is still open.
 func (c *Call) snapshot() {
-	p := PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates())
+	p := PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates()).SeenBy(c.B.Selected())
 	c.path = &p
 }
 
@@ -334,7 +356,7 @@ func (c *Call) Result() *Result {
 	if c.path != nil {
 		r.Path = *c.path
 	} else {
-		r.Path = PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates())
+		r.Path = PathOf(c.A.Selected(), c.A.Name(), c.B.Name(), c.B.Candidates()).SeenBy(c.B.Selected())
 	}
 	c.mu.Lock()
 	ctx, runErr := c.ctx, c.runErr

@@ -97,3 +97,20 @@ func TestICETCPNeedsTCP(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "has no TCP"), err.Error())
 }
+
+// An active ICE-TCP connection through NAT pairs two host candidates; the
+// partner's pair shows the translation, and the path is through NAT.
+func TestPathSeenByPartner(t *testing.T) {
+	local := Candidate{Type: "host", Protocol: "tcp", Address: "10.0.1.2:40000", TCPType: "active"}
+	remote := Candidate{Type: "host", Protocol: "tcp", Address: "203.0.113.20:443", TCPType: "passive"}
+	p := PathOf(&Pair{Local: local, Remote: remote}, "a", "b", nil)
+	require.Equal(t, PathDirectHost, p.Class)
+
+	translated := p.SeenBy(&Pair{Local: remote, Remote: Candidate{Type: "prflx", Protocol: "tcp", Address: "203.0.113.11:40000"}})
+	require.Equal(t, PathDirectNAT, translated.Class)
+	require.Equal(t, "direct through NAT (host ↔ host; this peer's 10.0.1.2:40000 reached the other as 203.0.113.11:40000) over ICE-TCP (this peer dialled the other's passive candidate)", translated.Describe())
+
+	same := p.SeenBy(&Pair{Local: remote, Remote: local})
+	require.Equal(t, PathDirectHost, same.Class, "no NAT: the partner saw the candidate's own address")
+	require.Equal(t, p, p.SeenBy(nil))
+}

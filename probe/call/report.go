@@ -126,7 +126,8 @@ func (r *Result) addTimeline(rep *reports.Report) {
 	sort.Strings(names)
 	for _, name := range names {
 		for _, c := range r.Candidates[name] {
-			t.Rows = append(t.Rows, []string{name, c.Type, c.Protocol, c.Address, c.Related})
+			// An ICE-TCP candidate's role (active, passive) goes with its protocol.
+			t.Rows = append(t.Rows, []string{name, c.Type, strings.TrimSpace(c.Protocol + " " + c.TCPType), c.Address, c.Related})
 		}
 	}
 	rep.Tables = append(rep.Tables, t)
