@@ -213,10 +213,15 @@ func TestDTLSRelayOtherCA(t *testing.T) {
 		}
 		t.Logf("side %s: exit %d, %s; stderr: %s", side, res.Peers[side].ExitCode, res.Peers[side].Detail, res.Peers[side].StderrTail)
 	}
-	// pion keeps the handshake's error in its log: what the call knows is
-	// that the relay (its only server) never answered either side.
-	require.Equal(t, call.CauseServersUnreachable, res.Call.Cause, res.Call.Diagnosis())
-	require.Equal(t, []string{"a", "b"}, res.Call.Unreached)
+	// pion keeps the handshake's error in its log; the engine reads the
+	// fatal alert its DTLS client sent on the wire.
+	require.Equal(t, call.CauseTURNHandshakeFailed, res.Call.Cause, res.Call.Diagnosis())
+	require.Empty(t, res.Call.Unreached)
+	require.NotEmpty(t, res.Call.TURNHandshakeErrors)
+	for _, e := range res.Call.TURNHandshakeErrors {
+		require.Equal(t, "dtls", e.Transport)
+		require.Contains(t, e.Error, "this peer sent the fatal alert BadCertificate")
+	}
 	t.Logf("duration %v; diagnoses %v", res.Duration, res.Diagnoses)
 }
 

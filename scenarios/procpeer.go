@@ -576,9 +576,20 @@ func bySide(r *call.Result, side string) {
 		}
 		delete(r.Candidates, name)
 		r.Candidates[side] = cs
-		for i, u := range r.Unreached {
-			if u == name {
-				r.Unreached[i] = side
+		for _, names := range [][]string{r.Unreached, r.RelayNotGathered} {
+			for i, u := range names {
+				if u == name {
+					names[i] = side
+				}
+			}
+		}
+		if why, ok := r.RelayNotGatheredWhy[name]; ok {
+			delete(r.RelayNotGatheredWhy, name)
+			r.RelayNotGatheredWhy[side] = why
+		}
+		for i := range r.TURNHandshakeErrors {
+			if r.TURNHandshakeErrors[i].Peer == name {
+				r.TURNHandshakeErrors[i].Peer = side
 			}
 		}
 	}
@@ -601,7 +612,13 @@ func joinEngines(s *Spec, ra, rb *call.Result) *call.Result {
 	r.TURNErrors = append(r.TURNErrors, rb.TURNErrors...)
 	r.Unreached = append(r.Unreached, rb.Unreached...)
 	r.RelayNotGathered = append(r.RelayNotGathered, rb.RelayNotGathered...)
-	r.RelayNotGatheredWhy = append(r.RelayNotGatheredWhy, rb.RelayNotGatheredWhy...)
+	for side, why := range rb.RelayNotGatheredWhy {
+		if r.RelayNotGatheredWhy == nil {
+			r.RelayNotGatheredWhy = map[string]string{}
+		}
+		r.RelayNotGatheredWhy[side] = why
+	}
+	r.TURNHandshakeErrors = append(r.TURNHandshakeErrors, rb.TURNHandshakeErrors...)
 	r.PermissionsGranted += rb.PermissionsGranted
 	r.RelayConfigured = r.RelayConfigured || rb.RelayConfigured
 	if r.NoDirectPath == "" {

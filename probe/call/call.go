@@ -325,13 +325,16 @@ type Result struct {
 	// neither a srflx nor a relay candidate from them, nor an error
 	// response: none of their servers answered.
 	Unreached []string `json:"unreached,omitempty"`
+	// TURNHandshakeErrors are the failed TLS and DTLS handshakes with TURN
+	// servers of the sides that gathered no relay candidate.
+	TURNHandshakeErrors []TURNHandshakeError `json:"turn_handshake_errors,omitempty"`
 	// RelayNotGathered are the sides given TURN servers that gathered no
 	// relay candidate and read no error answer from them (a side in
 	// Unreached is not repeated here).
 	RelayNotGathered []string `json:"relay_not_gathered,omitempty"`
-	// RelayNotGatheredWhy says, per such side, what its configuration
-	// shows, e.g. IPv4 literal TURN URLs on an IPv6-only host.
-	RelayNotGatheredWhy []string `json:"relay_not_gathered_why,omitempty"`
+	// RelayNotGatheredWhy says, by side, what its configuration shows,
+	// e.g. IPv4 literal TURN URLs on an IPv6-only host.
+	RelayNotGatheredWhy map[string]string `json:"relay_not_gathered_why,omitempty"`
 	// NoDirectPath is Config.NoDirectPath.
 	NoDirectPath string `json:"no_direct_path,omitempty"`
 	// RTT is the data-channel round-trip time of the probes.
@@ -378,6 +381,10 @@ func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, pee
 		r.Candidates[p.Name()] = p.Candidates()
 		errs, granted := p.TURNErrors()
 		r.TURNErrors = append(r.TURNErrors, errs...)
+		handshakes := p.TURNHandshakeErrors()
+		if !hasType(r.Candidates[p.Name()], "relay") {
+			r.TURNHandshakeErrors = append(r.TURNHandshakeErrors, handshakes...)
+		}
 		r.PermissionsGranted += granted
 		servers, turn := false, false
 		for _, s := range p.cfg.ICEServers {
@@ -389,12 +396,15 @@ func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, pee
 		r.RelayConfigured = r.RelayConfigured || turn
 		// An error response (401, 403, 486…) is an answer: that server was
 		// reached, and its error is the cause to name.
-		if servers && len(errs) == 0 && !hasServerCandidate(r.Candidates[p.Name()]) {
+		if servers && len(errs) == 0 && len(handshakes) == 0 && !hasServerCandidate(r.Candidates[p.Name()]) {
 			r.Unreached = append(r.Unreached, p.Name())
-		} else if turn && len(errs) == 0 && !hasType(r.Candidates[p.Name()], "relay") {
+		} else if turn && len(errs) == 0 && len(handshakes) == 0 && !hasType(r.Candidates[p.Name()], "relay") {
 			r.RelayNotGathered = append(r.RelayNotGathered, p.Name())
 			if why := ipv4LiteralsOnIPv6Only(p.cfg); why != "" {
-				r.RelayNotGatheredWhy = append(r.RelayNotGatheredWhy, p.Name()+": "+why)
+				if r.RelayNotGatheredWhy == nil {
+					r.RelayNotGatheredWhy = map[string]string{}
+				}
+				r.RelayNotGatheredWhy[p.Name()] = why
 			}
 		}
 		at := p.ConnectedAt()

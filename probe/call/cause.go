@@ -29,6 +29,10 @@ const (
 	// a relay's refusals, which are then only of that side's private host
 	// addresses.
 	CauseServersUnreachable Cause = "servers-unreachable"
+	// CauseTURNHandshakeFailed: a side gathered no relay candidate because
+	// the TLS or DTLS handshake with its TURN server failed (an untrusted
+	// certificate, most often). Result.TURNHandshakeErrors says how.
+	CauseTURNHandshakeFailed Cause = "turn-handshake-failed"
 	// CauseRelayRefusedPeer: the TURN relay refused (403) every permission
 	// for the other peer's addresses: its peer policy denies them.
 	CauseRelayRefusedPeer Cause = "relay-refused-peer"
@@ -90,6 +94,8 @@ func (r *Result) Diagnosis() string {
 		return "no local candidate was gathered: the peer has no usable network address"
 	case CauseServersUnreachable:
 		return fmt.Sprintf("side %s gathered no server-reflexive or relay candidate: none of its STUN or TURN servers answered, so it could offer only its private host addresses. UDP to them is blocked or they are down: on a network that blocks UDP, use TURN over TCP or TLS (turn:HOST:PORT?transport=tcp, turns:HOST:443?transport=tcp); otherwise check them with natkit gather", strings.Join(r.Unreached, " and "))
+	case CauseTURNHandshakeFailed:
+		return r.handshakeDiagnosis()
 	case CauseRelayRefusedPeer:
 		return r.refusedDiagnosis()
 	case CauseTimeout:
@@ -120,7 +126,13 @@ func (r *Result) iceDiagnosis(c Cause) string {
 	case c == CauseRelayNotGathered:
 		side := strings.Join(r.RelayNotGathered, " and ")
 		if len(r.RelayNotGatheredWhy) > 0 {
-			return fmt.Sprintf("side %s was given a TURN server but gathered no relay candidate, so the other side's relay alone had to carry the call and no pair worked. Side %s: use the TURN server's name or an IPv6 address", side, strings.Join(r.RelayNotGatheredWhy, "; side "))
+			var whys []string
+			for _, name := range r.RelayNotGathered {
+				if why := r.RelayNotGatheredWhy[name]; why != "" {
+					whys = append(whys, "side "+name+": "+why)
+				}
+			}
+			return fmt.Sprintf("side %s was given a TURN server but gathered no relay candidate, so the other side's relay alone had to carry the call and no pair worked. %s: use the TURN server's name or an IPv6 address", side, strings.Join(whys, "; "))
 		}
 		return fmt.Sprintf("side %s was given a TURN server but gathered no relay candidate, and no error answer from it was read, so the other side's relay alone had to carry the call and no pair worked: the server did not answer %s over that transport, or %s's client could not use it. Check it from %s's network with natkit gather --expect relay (its verdict names the cause), or offer it over TCP or TLS", side, side, side, side)
 	case c == CauseNoRelay:
@@ -165,6 +177,8 @@ func (r *Result) classify(runErr error, interrupted bool) Cause {
 		return CauseDataChannelFailed
 	case !r.gotDescription():
 		return CauseNoDescription
+	case len(r.TURNHandshakeErrors) > 0:
+		return CauseTURNHandshakeFailed
 	case r.candidateCount("") == 0:
 		return CauseNoCandidates
 	case len(r.Unreached) > 0:
@@ -233,4 +247,12 @@ func (r *Result) peerRefused() bool {
 
 func isRelayURL(u string) bool {
 	return strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:")
+}
+
+func (r *Result) handshakeDiagnosis() string {
+	var parts []string
+	for _, e := range r.TURNHandshakeErrors {
+		parts = append(parts, "side "+e.Peer+"'s "+e.String())
+	}
+	return strings.Join(parts, "; ") + ": that side gathered no relay candidate. An untrusted certificate (signed by an authority the peer does not know, for another name, or expired) is the usual cause; natkit gather 'turns:HOST:PORT' (add ?transport=udp for DTLS) names which, and a private CA must be in the peer's trust store"
 }

@@ -177,6 +177,7 @@ func (p *Peer) newPC() error {
 	}
 	se.SetNetworkTypes(types)
 	if d := newTURNDialer(n, has4, has6, p.cfg.TURNRootCAs, p.cfg.ICEServers); d != nil {
+		d.watch = p.turn
 		se.SetICEProxyDialer(d)
 	}
 	se.SetICETimeouts(p.ice.DisconnectedTimeout, p.ice.FailedTimeout, p.ice.KeepAlive)
@@ -742,6 +743,10 @@ func (p *Peer) WaitState(ctx context.Context, ok func(webrtc.PeerConnectionState
 // TURNErrors returns the TURN servers' error responses this peer saw
 // (each distinct one once), and how many permissions were granted.
 func (p *Peer) TURNErrors() ([]TURNError, int) { return p.turn.result() }
+
+// TURNHandshakeErrors returns the failed TLS and DTLS handshakes with TURN
+// servers.
+func (p *Peer) TURNHandshakeErrors() []TURNHandshakeError { return p.turn.handshakeErrors() }
 
 // RTT returns the data-channel RTT recorder of this peer's probes.
 func (p *Peer) RTT() *reports.Recorder { return p.rtt }

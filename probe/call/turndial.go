@@ -30,6 +30,9 @@ type turnDialer struct {
 	// tlsHosts maps the "host:port" pion dials for each turns: URL over
 	// TCP to the name its certificate must hold.
 	tlsHosts map[string]string
+	// watch records a failed TLS handshake (pion only logs the error the
+	// dialer returns). May be nil.
+	watch *turnWatch
 }
 
 // newTURNDialer returns the dialer a peer needs, or nil when pion's own
@@ -73,6 +76,9 @@ func (d *turnDialer) Dial(network, addr string) (net.Conn, error) {
 	_ = conn.SetDeadline(time.Now().Add(turnTLSHandshakeTimeout))
 	if err := tc.Handshake(); err != nil {
 		_ = conn.Close()
+		if d.watch != nil {
+			d.watch.handshakeFailed(addr, "tls", err.Error())
+		}
 		return nil, fmt.Errorf("TURN over TLS to %s: %w", addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -90,4 +91,35 @@ func TestNewTURNDialerOnlyWhenNeeded(t *testing.T) {
 	require.True(t, d.anyFamily)
 	require.Nil(t, newTURNDialer(n, false, true, nil, tls), "IPv6-only with turns: and no roots keeps pion's TLS")
 	require.True(t, newTURNDialer(n, false, true, roots, tls).anyFamily)
+}
+
+// A relay-only call whose turns: server presents a certificate the
+// peers' roots do not trust ends with the handshake's own error.
+func TestCallNamesTURNTLSHandshakeFailure(t *testing.T) {
+	addr, _ := tlsEcho(t)
+	_, other := tlsEcho(t)
+	servers := []webrtc.ICEServer{{URLs: []string{"turns:" + addr + "?transport=tcp"}, Username: "u", Credential: "p"}}
+	ice := FastICE()
+	peer := PeerConfig{ICEServers: servers, RelayOnly: true, TURNRootCAs: other, ICE: &ice}
+	r, err := Run(context.Background(), Config{A: peer, B: peer, ConnectTimeout: 3 * time.Second})
+	require.NoError(t, err)
+	require.False(t, r.Connected)
+	require.Equal(t, CauseTURNHandshakeFailed, r.Cause, r.Diagnosis())
+	require.NotEmpty(t, r.TURNHandshakeErrors)
+	require.Equal(t, "tls", r.TURNHandshakeErrors[0].Transport)
+	require.Contains(t, r.TURNHandshakeErrors[0].Error, "certificate signed by unknown authority")
+	require.Contains(t, r.Diagnosis(), "tls handshake with "+addr+" failed")
+}
+
+func TestFatalAlert(t *testing.T) {
+	record := func(typ byte, epoch uint16, body ...byte) []byte {
+		b := []byte{typ, 0xfe, 0xfd, byte(epoch >> 8), byte(epoch), 0, 0, 0, 0, 0, 1, 0, byte(len(body))}
+		return append(b, body...)
+	}
+	handshake := record(22, 0, 1, 2, 3)
+	require.Equal(t, "BadCertificate", fatalAlert(append(handshake, record(21, 0, 2, 42)...)))
+	require.Equal(t, "", fatalAlert(record(21, 0, 1, 0)), "a warning is not fatal")
+	require.Equal(t, "", fatalAlert(record(21, 1, 2, 42)), "an encrypted record is not read")
+	require.Equal(t, "", fatalAlert(record(21, 0, 2, 42)[:14]), "a cut record is ignored")
+	require.Equal(t, "", fatalAlert([]byte{0, 1}))
 }

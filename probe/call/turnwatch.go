@@ -63,9 +63,11 @@ type turnWatch struct {
 	errs      []TURNError
 	seen      map[TURNError]bool
 	permitted int
-	timer     *time.Timer
-	refused   chan struct{} // closed when a relay-only peer can no longer connect
-	once      sync.Once
+	// handshakes are the failed TLS/DTLS handshakes with TURN servers.
+	handshakes []TURNHandshakeError
+	timer      *time.Timer
+	refused    chan struct{} // closed when a relay-only peer can no longer connect
+	once       sync.Once
 }
 
 type turnRequest struct {
