@@ -41,6 +41,9 @@ const (
 	CauseTCPUnsupported Cause = "tcp-unsupported"
 	// CauseInterrupted: the context ended the run early.
 	CauseInterrupted Cause = "interrupted"
+	// CausePeerFamily: the relayed address and Config.Peer are of
+	// different address families (PeerFamilyError).
+	CausePeerFamily Cause = "peer-family"
 )
 
 // causeOf names how a run ended from its stop error.
@@ -56,6 +59,8 @@ func causeOf(stopped error, interrupted bool) Cause {
 		return CauseUnreachable
 	case errors.Is(stopped, ErrServerStopped):
 		return CauseServerStopped
+	case errors.Is(stopped, ErrPeerFamily):
+		return CausePeerFamily
 	case interrupted:
 		return CauseInterrupted
 	}
