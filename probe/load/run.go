@@ -61,6 +61,7 @@ type engine struct {
 	lastRx                                     atomic.Int64
 	received, bytesRx, sent, bytesTx, late     atomic.Int64
 	allocOK, allocFail, active, peakActive     atomic.Int64
+	relayedIPv6                                atomic.Int64
 	unauthorized, timeouts, netErrors          atomic.Int64
 
 	mu       sync.Mutex
@@ -311,6 +312,13 @@ func requestedFamily(relayFamily string, peer *net.UDPAddr, rawPeer string) (byt
 	return 0x01, nil
 }
 
+// countRelayed counts a granted relayed address by family.
+func (e *engine) countRelayed(ip net.IP) {
+	if ip.To4() == nil {
+		e.relayedIPv6.Add(1)
+	}
+}
+
 // samePeerFamily checks a relayed address against the echo peer (when
 // there is one): a mismatch stops the run, since every packet would be
 // refused (443).
@@ -418,6 +426,7 @@ func (e *engine) establish(ctx context.Context, id uint32, sched time.Duration) 
 		}
 		end := e.now()
 		e.allocOK.Add(1)
+		e.countRelayed(s.relayed.IP)
 		e.upActive()
 		e.allocLatency.RecordDuration(end - start)
 		e.allocLatencySched.RecordDuration(end - sched)
@@ -710,6 +719,7 @@ func (e *engine) sendOne(s *session, seq int64, sched, now time.Duration) {
 func (e *engine) fill(res *Result) {
 	res.AllocationsSucceeded = e.allocOK.Load()
 	res.AllocationsFailed = e.allocFail.Load()
+	res.RelayedIPv6 = e.relayedIPv6.Load()
 	res.PeakAllocations = e.peakActive.Load()
 	res.BytesSent, res.BytesReceived = e.bytesTx.Load(), e.bytesRx.Load()
 	res.SendErrors = e.sendErrors.Load()

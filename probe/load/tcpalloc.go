@@ -107,6 +107,7 @@ func (e *engine) tcpAllocate(ctx context.Context) (*tcpturn.Client, tcpturn.Allo
 		if err == nil {
 			e.lastRx.Store(int64(e.now()))
 			e.allocOK.Add(1)
+			e.countRelayed(a.Relayed.Addr().AsSlice())
 			e.upActive()
 			e.allocLatency.RecordDuration(e.now() - start)
 			return c, a
