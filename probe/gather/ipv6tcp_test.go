@@ -62,12 +62,23 @@ func TestGatherEveryTransportBothFamilies(t *testing.T) {
 					assert.Equal(t, CauseTCPRelayOK, s.TCPRelay.Cause, "%s: %s", s.URL, s.TCPRelay.Diagnosis)
 				}
 			}
+
+			// --dual over UDP, reached on each family: RFC 8656's code
+			// points (natkit relay) or the draft's (coturn).
+			udp := func(u string) string { return strings.TrimSuffix(u, "?transport=tcp") }
+			res, err = Run(context.Background(), Config{Servers: servers(t, "alice", "right", udp(urls[0]), udp(urls[len(urls)/2])),
+				Timeout: 3 * time.Second, Dual: true})
+			require.NoError(t, err)
+			for _, s := range res.Servers {
+				require.Equal(t, CauseTURNOK, s.Cause, "%s: %s", s.URL, s.Diagnosis)
+				assert.Contains(t, s.RelayDual, "[::1]:", "%s: %s", s.URL, s.Diagnosis)
+			}
 		})
 	}
 }
 
-// bothFamilyURLs are the TCP, TLS and DTLS URLs of servers on tcp:port and
-// tls:port (TLS and DTLS share it) of 127.0.0.1 and ::1.
+// bothFamilyURLs are the TCP, TLS and DTLS URLs of servers on 127.0.0.1
+// and ::1 (UDP listens on the TCP port too).
 func bothFamilyURLs(tcpPort, tlsPort, dtlsPort string) []string {
 	var urls []string
 	for _, ip := range []string{"127.0.0.1", "::1"} {
@@ -95,6 +106,11 @@ func startNatkitBothFamilies(t *testing.T) ([]string, *tls.Config) {
 	var ls []relay.Listener
 	for _, n := range []string{relay.NetworkTCP, relay.NetworkTLS, relay.NetworkDTLS} {
 		ports[n] = port(n)
+		if n == relay.NetworkTCP {
+			for _, ip := range []string{"127.0.0.1", "::1"} {
+				ls = append(ls, relay.Listener{Network: relay.NetworkUDP, Addr: net.JoinHostPort(ip, ports[n])})
+			}
+		}
 		for _, ip := range []string{"127.0.0.1", "::1"} {
 			ls = append(ls, relay.Listener{Network: n, Addr: net.JoinHostPort(ip, ports[n])})
 		}
