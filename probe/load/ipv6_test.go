@@ -100,6 +100,8 @@ func TestBothFamilies(t *testing.T) {
 		{"udp allocation load, IPv6 relayed", TransportUDP, false, Config{RelayFamily: FamilyIPv6}},
 		{"tcp allocations, IPv6 relayed, paired", TransportTCP, false, Config{TCPAllocations: true, RelayFamily: FamilyIPv6, PPS: 50}},
 		{"tls tcp allocations over IPv4, paired", TransportTLS, true, Config{TCPAllocations: true, PPS: 50}},
+		{"udp over IPv4, IPv6 peer", TransportUDP, true, Config{Peer: peer6, PPS: 50}},
+		{"tcp allocations over IPv4, IPv6 relayed", TransportTCP, true, Config{TCPAllocations: true, RelayFamily: FamilyIPv6}},
 	}
 	for _, srv := range []struct {
 		name  string
