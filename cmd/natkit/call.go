@@ -26,6 +26,8 @@ type callFlags struct {
 	credential string
 	secret     string
 	relayOnly  bool
+	iceTCP     bool
+	iceTCPPort int
 	audio      bool
 	messages   int
 	size       int
@@ -71,6 +73,8 @@ message are used.`,
 	fl.StringVar(&f.credential, "credential", "", "TURN password (default $NATKIT_TURN_PASSWORD)")
 	fl.StringVar(&f.secret, "secret", "", "TURN REST shared secret: mint credentials locally (default $NATKIT_TURN_SECRET)")
 	fl.BoolVar(&f.relayOnly, "relay-only", false, "ICE transport policy relay: only relayed candidates")
+	fl.BoolVar(&f.iceTCP, "ice-tcp", false, "add ICE-TCP (RFC 6544) host candidates: passive ones on a TCP port, and active ones toward the other peer's")
+	fl.IntVar(&f.iceTCPPort, "ice-tcp-port", 0, "TCP port of the passive ICE-TCP candidates, e.g. 443 (default: one the system picks; needs --ice-tcp)")
 	fl.BoolVar(&f.audio, "audio", false, "add an Opus track of synthetic RTP from the offerer (both peers must use it)")
 	fl.IntVar(&f.messages, "messages", 10, "data-channel probe messages the offerer sends (echoed by the answerer)")
 	fl.IntVar(&f.size, "size", 64, "probe message size in bytes (16 to 65535)")
@@ -114,6 +118,12 @@ func (f *callFlags) validate() error {
 	if f.timeout <= 0 {
 		return usageErrorf("--timeout %v: must be positive", f.timeout)
 	}
+	if f.iceTCPPort < 0 || f.iceTCPPort > 65535 {
+		return usageErrorf("--ice-tcp-port %d: want 0 to 65535", f.iceTCPPort)
+	}
+	if f.iceTCPPort != 0 && !f.iceTCP {
+		return usageErrorf("--ice-tcp-port %d: needs --ice-tcp", f.iceTCPPort)
+	}
 	return nil
 }
 
@@ -151,7 +161,7 @@ func runCall(cmd *cobra.Command, a *app, args []string, f *callFlags, out *outpu
 	bar := a.progress(ctx, "call", 0)
 	res, err := client.Call(ctx, client.CallConfig{
 		URL: f.signal, Room: f.room, Token: f.roomToken, Role: f.role, ConnectTimeout: f.timeout,
-		Peer:    call.PeerConfig{ICEServers: servers, RelayOnly: f.relayOnly, Audio: f.audio, Logger: vnetPionLogger(a)},
+		Peer:    call.PeerConfig{ICEServers: servers, RelayOnly: f.relayOnly, ICETCP: f.iceTCP, ICETCPPort: f.iceTCPPort, Audio: f.audio, Logger: vnetPionLogger(a)},
 		Probe:   call.ProbeConfig{Count: f.messages, Size: f.size},
 		OnEvent: func(e call.Event) { bar.SetStatus(e.Peer + " " + string(e.Kind) + " " + e.Text()) },
 	})

@@ -119,6 +119,8 @@ func TestCallBadFlags(t *testing.T) {
 		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "--messages", "0"}, "--messages 0"},
 		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "--size", "8"}, "--size 8"},
 		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "turn:x:3478"}, "credential"},
+		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "--ice-tcp-port", "443"}, "--ice-tcp-port 443: needs --ice-tcp"},
+		{[]string{"call", "--signal", "ws://x/ws", "--room", "r", "--ice-tcp", "--ice-tcp-port", "70000"}, "--ice-tcp-port 70000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -34,9 +34,9 @@ func (p Path) Direct() bool { return p.Class == PathDirectHost || p.Class == Pat
 func (p Path) Describe() string {
 	switch p.Class {
 	case PathDirectHost:
-		return "direct between host addresses (same LAN, or no NAT)" + p.overIPv6()
+		return "direct between host addresses (same LAN, or no NAT)" + p.overICETCP() + p.overIPv6()
 	case PathDirectNAT:
-		return fmt.Sprintf("direct through NAT (%s ↔ %s)", p.Pair.Local.Type, p.Pair.Remote.Type) + p.overIPv6()
+		return fmt.Sprintf("direct through NAT (%s ↔ %s)", p.Pair.Local.Type, p.Pair.Remote.Type) + p.overICETCP() + p.overIPv6()
 	case PathRelay:
 		return "relayed through " + strings.Join(p.RelayedBy, " and ") + "'s TURN relay" + p.overStream() + p.overIPv6()
 	}

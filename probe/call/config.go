@@ -137,6 +137,18 @@ type PeerConfig struct {
 	// multicast on the peer's LAN: it needs a Net with one (the kernel
 	// lab; pion's vnet has none). Default off.
 	MDNS MDNSMode
+	// ICETCP adds ICE-TCP (RFC 6544) host candidates to the UDP ones:
+	// passive ones on a TCP listener from Net, and active ones, which dial
+	// the remote's passive candidates. pion opens active connections with
+	// Go's own dialer rather than Net, so a peer makes active candidates
+	// only when Net is the process's own network (nil or stdnet); in a
+	// lab namespace or on vnet it is passive only. Default false (UDP
+	// only).
+	ICETCP bool
+	// ICETCPPort is the port of the passive ICE-TCP listener, e.g. 443
+	// for a peer that firewalls allowing only HTTPS must reach. Default 0:
+	// one the system picks.
+	ICETCPPort int
 	// TURNRootCAs verifies the certificates of turns: (TURN over TLS)
 	// servers instead of the system roots: the engine then makes the TLS
 	// connection itself, as pion's ICE agent (v4.1.0) can verify only
@@ -170,6 +182,12 @@ func (c PeerConfig) withDefaults() PeerConfig {
 func (c PeerConfig) validate() error {
 	if c.Role != RoleOffer && c.Role != RoleAnswer {
 		return configErrorf("role", "%q: want offer or answer", c.Role)
+	}
+	if c.ICETCPPort < 0 || c.ICETCPPort > 65535 {
+		return configErrorf("ice-tcp port", "%d: want 0 to 65535", c.ICETCPPort)
+	}
+	if c.ICETCPPort != 0 && !c.ICETCP {
+		return configErrorf("ice-tcp port", "%d without ICE-TCP on has no effect", c.ICETCPPort)
 	}
 	if c.GatherTimeout < 0 {
 		return configErrorf("gather timeout", "must not be negative")

@@ -40,10 +40,16 @@ type Candidate struct {
 	// server: udp, tcp, tls or dtls (pion's stats). Set on the selected
 	// pair's local candidate only.
 	RelayProtocol string `json:"relay_protocol,omitempty"`
+	// TCPType is an ICE-TCP candidate's role (RFC 6544): active (it
+	// dials), passive (it listens) or so (simultaneous open).
+	TCPType string `json:"tcp_type,omitempty"`
 }
 
 func (c Candidate) String() string {
 	s := c.Type + " " + c.Protocol + " " + c.Address
+	if c.TCPType != "" {
+		s += " " + c.TCPType
+	}
 	if c.MDNS {
 		s += " (mDNS)"
 	}
@@ -57,7 +63,7 @@ func fromICE(c *webrtc.ICECandidate) Candidate {
 	out := Candidate{
 		Type: c.Typ.String(), Protocol: c.Protocol.String(),
 		Address: net.JoinHostPort(c.Address, strconv.Itoa(int(c.Port))),
-		MDNS:    isMDNSAddress(c.Address),
+		MDNS:    isMDNSAddress(c.Address), TCPType: c.TCPType,
 	}
 	if c.RelatedAddress != "" {
 		out.Related = net.JoinHostPort(c.RelatedAddress, strconv.Itoa(int(c.RelatedPort)))
@@ -110,6 +116,7 @@ type Peer struct {
 	audioOut   atomic.Int64
 	audioIn    atomic.Int64
 	turn       *turnWatch
+	iceTCP     *iceTCP
 
 	// stateMu guards changed, which is closed and replaced at each peer
 	// connection state change, so that waiters block instead of polling.
@@ -139,6 +146,7 @@ func NewPeer(cfg PeerConfig, sig Signaler, tl *Timeline) (*Peer, error) {
 		rtt: reports.NewLatencyRecorder("datachannel_rtt"),
 	}
 	if err := p.newPC(); err != nil {
+		p.iceTCP.close()
 		return nil, &PeerError{Peer: cfg.Name, Op: "create peer connection", Err: err}
 	}
 	return p, nil
@@ -158,7 +166,16 @@ func (p *Peer) newPC() error {
 	se.SetNet(&watchedNet{Net: n, w: p.turn})
 	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
 	has4, has6 := families(n)
-	se.SetNetworkTypes(networkTypes(has4, has6))
+	types := networkTypes(has4, has6)
+	if p.cfg.ICETCP {
+		t, err := setupICETCP(&se, n, p.cfg.ICETCPPort, isOwnNet(n), has4, has6, se.LoggerFactory)
+		if err != nil {
+			return err
+		}
+		p.iceTCP = t
+		types = append(types, tcpNetworkTypes(has4, has6)...)
+	}
+	se.SetNetworkTypes(types)
 	if d := newTURNDialer(n, has4, has6, p.cfg.TURNRootCAs, p.cfg.ICEServers); d != nil {
 		se.SetICEProxyDialer(d)
 	}
@@ -842,6 +859,7 @@ func (p *Peer) Close() error {
 		close(p.done)
 		p.turn.stop()
 		err = p.pc.Close()
+		p.iceTCP.close()
 		p.wg.Wait()
 	})
 	return err
