@@ -115,22 +115,7 @@ func TestTCPAllocationAgainstCoturn(t *testing.T) {
 	recvExactly(t, data, "back")
 
 	// Incoming: a peer connects to the relayed address.
-	require.NoError(t, c.CreatePermission(ctx, netip.MustParseAddr("127.0.0.1")))
-	in, err := net.Dial("tcp4", alloc.Relayed.String())
-	require.NoError(t, err)
-	defer in.Close()
-	var at tcpturn.Attempt
-	select {
-	case at = <-c.Attempts():
-	case <-ctx.Done():
-		t.Fatal("coturn sent no ConnectionAttempt")
-	}
-	d2, err := c.Bind(ctx, at.ID)
-	require.NoError(t, err)
-	defer d2.Close()
-	_, err = in.Write([]byte("incoming"))
-	require.NoError(t, err)
-	recvExactly(t, d2, "incoming")
+	acceptThrough(t, ctx, c, netip.MustParseAddr("127.0.0.1"), alloc.Relayed, "incoming")
 
 	// 446 for a second connection to the same peer, as natkit relay.
 	_, err = c.Connect(ctx, netip.MustParseAddrPort(ln.Addr().String()))
@@ -189,17 +174,7 @@ func TestTCPAllocationRelayIPv6Coturn(t *testing.T) {
 			ln6, err := net.Listen("tcp6", "[::1]:0")
 			require.NoError(t, err)
 			defer ln6.Close()
-			id, err := c.Connect(ctx, netip.MustParseAddrPort(ln6.Addr().String()))
-			require.NoError(t, err)
-			pc, err := ln6.Accept()
-			require.NoError(t, err)
-			defer pc.Close()
-			data, err := c.Bind(ctx, id)
-			require.NoError(t, err)
-			defer data.Close()
-			_, err = data.Write([]byte("coturn v6"))
-			require.NoError(t, err)
-			recvExactly(t, pc, "coturn v6")
+			connectThrough(t, ctx, c, ln6, "coturn v6")
 
 			ln4, _ := peerListener(t)
 			_, err = c.Connect(ctx, netip.MustParseAddrPort(ln4.Addr().String()))

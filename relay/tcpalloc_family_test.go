@@ -28,6 +28,50 @@ func openFamilyClient(t *testing.T, addr string, family byte) *tcpturn.Client {
 	return c
 }
 
+// connectThrough Connects c's allocation to the peer listening on ln,
+// binds the data connection and sends msg through it; it returns the
+// peer's and the client's ends, closed when the test ends.
+func connectThrough(t *testing.T, ctx context.Context, c *tcpturn.Client, ln net.Listener, msg string) (peer, data net.Conn) {
+	t.Helper()
+	id, err := c.Connect(ctx, netip.MustParseAddrPort(ln.Addr().String()))
+	require.NoError(t, err)
+	peer, err = ln.Accept()
+	require.NoError(t, err)
+	t.Cleanup(func() { peer.Close() })
+	data, err = c.Bind(ctx, id)
+	require.NoError(t, err)
+	t.Cleanup(func() { data.Close() })
+	_, err = data.Write([]byte(msg))
+	require.NoError(t, err)
+	recvExactly(t, peer, msg)
+	return peer, data
+}
+
+// acceptThrough permits peerIP on c's allocation, connects to relayed from
+// it, binds the connection the ConnectionAttempt names and sends msg from
+// the peer through it; it returns the peer's connection and the attempt.
+func acceptThrough(t *testing.T, ctx context.Context, c *tcpturn.Client, peerIP netip.Addr, relayed netip.AddrPort, msg string) (net.Conn, tcpturn.Attempt) {
+	t.Helper()
+	require.NoError(t, c.CreatePermission(ctx, peerIP))
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: peerIP.AsSlice()}}
+	in, err := d.DialContext(ctx, "tcp", relayed.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { in.Close() })
+	var at tcpturn.Attempt
+	select {
+	case at = <-c.Attempts():
+	case <-ctx.Done():
+		t.Fatal("no ConnectionAttempt")
+	}
+	data, err := c.Bind(ctx, at.ID)
+	require.NoError(t, err)
+	t.Cleanup(func() { data.Close() })
+	_, err = in.Write([]byte(msg))
+	require.NoError(t, err)
+	recvExactly(t, data, msg)
+	return in, at
+}
+
 // TestTCPAllocationRelayIPv6 runs RFC 6062 with IPv6 relayed addresses on
 // a dual-stack relay (RelayIP 127.0.0.1, RelayIPv6 ::1): an Allocate with
 // REQUESTED-ADDRESS-FAMILY IPv6 gets [::1], Connects to an IPv6 peer and
@@ -61,18 +105,8 @@ func TestTCPAllocationRelayIPv6(t *testing.T) {
 			alloc, err := c.Allocate(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "::1", alloc.Relayed.Addr().String())
-			id, err := c.Connect(ctx, netip.MustParseAddrPort(ln6.Addr().String()))
-			require.NoError(t, err)
-			pc, err := ln6.Accept()
-			require.NoError(t, err)
-			defer pc.Close()
+			pc, data := connectThrough(t, ctx, c, ln6, "to v6")
 			require.Equal(t, alloc.Relayed.String(), pc.RemoteAddr().String(), "dialed from the relayed address")
-			data, err := c.Bind(ctx, id)
-			require.NoError(t, err)
-			defer data.Close()
-			_, err = data.Write([]byte("to v6"))
-			require.NoError(t, err)
-			recvExactly(t, pc, "to v6")
 			_, err = pc.Write([]byte("from v6"))
 			require.NoError(t, err)
 			recvExactly(t, data, "from v6")
@@ -84,23 +118,8 @@ func TestTCPAllocationRelayIPv6(t *testing.T) {
 		c := openFamilyClient(t, tcp4, tcpturn.FamilyIPv6)
 		alloc, err := c.Allocate(ctx)
 		require.NoError(t, err)
-		require.NoError(t, c.CreatePermission(ctx, netip.MustParseAddr("::1")))
-		in, err := net.Dial("tcp6", alloc.Relayed.String())
-		require.NoError(t, err)
-		defer in.Close()
-		var at tcpturn.Attempt
-		select {
-		case at = <-c.Attempts():
-		case <-ctx.Done():
-			t.Fatal("no ConnectionAttempt")
-		}
+		in, at := acceptThrough(t, ctx, c, netip.MustParseAddr("::1"), alloc.Relayed, "incoming v6")
 		require.Equal(t, in.LocalAddr().String(), at.Peer.String())
-		data, err := c.Bind(ctx, at.ID)
-		require.NoError(t, err)
-		defer data.Close()
-		_, err = in.Write([]byte("incoming v6"))
-		require.NoError(t, err)
-		recvExactly(t, data, "incoming v6")
 	})
 
 	t.Run("the other family is 443", func(t *testing.T) {

@@ -35,9 +35,12 @@ func startBenchRelay(t *testing.T) (string, string) {
 }
 
 // startEchoPeer runs an echo peer on loopback until the test ends.
-func startEchoPeer(t *testing.T) string {
+func startEchoPeer(t *testing.T) string { return startEchoPeerOn(t, "127.0.0.1:0") }
+
+// startEchoPeerOn runs an echo peer on listen until the test ends.
+func startEchoPeerOn(t *testing.T, listen string) string {
 	t.Helper()
-	p, err := load.ListenPeer(load.PeerConfig{Listen: "127.0.0.1:0"})
+	p, err := load.ListenPeer(load.PeerConfig{Listen: listen})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -243,18 +246,12 @@ func TestBenchIPv6(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
 	udpURL, tcpURL := "turn:"+srv.Addrs()[0].Addr, "turn:"+srv.Addrs()[1].Addr+"?transport=tcp"
-	p6, err := load.ListenPeer(load.PeerConfig{Listen: "[::1]:0"})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p6.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	peer4 := startEchoPeer(t)
+	peer6, peer4 := startEchoPeerOn(t, "[::1]:0"), startEchoPeer(t)
 	dir := t.TempDir()
 	common := []string{"--user", "u", "--credential", "p", "--allocations", "2", "--pps", "20", "--duration", "300ms", "--drain", "300ms"}
 	for i, url := range []string{udpURL, tcpURL} {
 		path := filepath.Join(dir, fmt.Sprintf("ok%d.json", i))
-		code, out, stderr := runNatkit(t, context.Background(), append([]string{"bench", url, "--peer", p6.Addr().String(), "--report", path}, common...)...)
+		code, out, stderr := runNatkit(t, context.Background(), append([]string{"bench", url, "--peer", peer6, "--report", path}, common...)...)
 		require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, stderr)
 		assert.Equal(t, reports.VerdictPass, readReport(t, path).Verdict)
 	}

@@ -60,7 +60,8 @@ func startDualRelay(t *testing.T, ipv4 bool) (map[string]string, *tls.Config) {
 	return addrs, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 }
 
-func startPeerOn(t *testing.T, listen string) *Peer {
+// startPeerOn runs an echo peer on listen until the test ends.
+func startPeerOn(t testing.TB, listen string) *Peer {
 	t.Helper()
 	p, err := ListenPeer(PeerConfig{Listen: listen})
 	require.NoError(t, err)
