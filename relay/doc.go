@@ -85,8 +85,10 @@
 // with a permission that connects in is announced with ConnectionAttempt,
 // and ConnectionBind on a new connection turns that connection into the
 // peer's byte stream. Without TCPRelay such Allocates get 442 with a reason
-// naming --tcp-relay; over UDP, 400. pion's server has none of this: it is
-// natkit's (tcpalloc.go).
+// naming --tcp-relay; over UDP, 400. REQUESTED-ADDRESS-FAMILY picks the
+// relayed family as for UDP allocations (IPv6 on RelayIPv6), and a Connect
+// or CreatePermission toward the other family gets 443. pion's server has
+// none of this: it is natkit's (tcpalloc.go).
 //
 // # Limits
 //

@@ -62,8 +62,9 @@ type tcpAlloc struct {
 	local      net.Addr
 	write      func([]byte) error // to the control connection
 	ln         net.Listener
-	relayed    *net.TCPAddr // advertised (PublicIP)
-	bound      *net.TCPAddr // the listener's (RelayIP)
+	relayed    *net.TCPAddr // advertised (PublicIP, or RelayIPv6)
+	bound      *net.TCPAddr // the listener's (RelayIP, or RelayIPv6)
+	family     byte         // the relayed address's: familyIPv4 or familyIPv6
 
 	mu     sync.Mutex
 	perms  map[netip.Addr]time.Time
@@ -216,18 +217,27 @@ func (t *tcpRelay) allocate(m *stun.Message, src net.Addr, o *origin, key []byte
 			return
 		}
 	}
-	if v, err := m.Get(stun.AttrRequestedAddressFamily); err == nil && len(v) == 4 {
-		if want, have := v[0], familyOf(s.cfg.RelayIP); want != have {
-			s.ctr.allocations.inc(OutcomeFamily)
-			t.fail(m, src, o, stun.CodeAddrFamilyNotSupported, "TCP allocations are "+familyName(have)+" only on this relay", key)
-			return
+	family := s.defaultFamily()
+	if v, err := m.Get(stun.AttrRequestedAddressFamily); err == nil {
+		family = 0
+		if len(v) == 4 {
+			family = v[0]
 		}
+	}
+	if (family != familyIPv4 && family != familyIPv6) || !s.hasFamily(family) {
+		s.ctr.allocations.inc(OutcomeFamily)
+		why := "this relay has no " + familyName(family) + " relayed address"
+		if family == familyIPv6 {
+			why += "; natkit relay: --relay-ipv6 or an IPv6 --listen"
+		}
+		t.fail(m, src, o, stun.CodeAddrFamilyNotSupported, why, key)
+		return
 	}
 	if code, why := t.admit(user, src); code != 0 {
 		t.fail(m, src, o, code, why, key)
 		return
 	}
-	a, err := t.open(tuple, src, o, key, user)
+	a, err := t.open(tuple, src, o, key, user, family)
 	if err != nil {
 		s.ctr.active.Add(-1)
 		s.ctr.allocations.inc(OutcomeCapacity)
@@ -273,13 +283,6 @@ func portOf(a net.Addr) int {
 	return 0
 }
 
-func familyOf(ip net.IP) byte {
-	if ip.To4() != nil {
-		return 0x01
-	}
-	return 0x02
-}
-
 // xorAddr is an XOR-…-ADDRESS attribute of any type.
 type xorAddr struct {
 	typ  stun.AttrType
@@ -323,9 +326,14 @@ func (t *tcpRelay) admit(user string, src net.Addr) (stun.ErrorCode, string) {
 	}
 }
 
-// open listens on a free relayed TCP port and records the allocation.
-func (t *tcpRelay) open(tuple string, src net.Addr, o *origin, key []byte, user string) (*tcpAlloc, error) {
+// open listens on a free relayed TCP port of the family (RelayIP's, or
+// RelayIPv6) and records the allocation.
+func (t *tcpRelay) open(tuple string, src net.Addr, o *origin, key []byte, user string, family byte) (*tcpAlloc, error) {
 	s := t.s
+	bindIP, public := s.cfg.RelayIP, s.cfg.PublicIP
+	if family != s.defaultFamily() {
+		bindIP, public = s.cfg.RelayIPv6, s.cfg.RelayIPv6 // as UDP (allocateIPv6)
+	}
 	var ln net.Listener
 	err := walkPorts(s.cfg.PortMin, s.cfg.PortMax, func(port int) error {
 		t.mu.Lock()
@@ -335,7 +343,7 @@ func (t *tcpRelay) open(tuple string, src net.Addr, o *origin, key []byte, user 
 			return errPortTaken
 		}
 		var err error
-		ln, err = t.listen(net.JoinHostPort(s.cfg.RelayIP.String(), strconv.Itoa(port)))
+		ln, err = t.listen(net.JoinHostPort(bindIP.String(), strconv.Itoa(port)))
 		return err
 	})
 	if err != nil {
@@ -350,7 +358,7 @@ func (t *tcpRelay) open(tuple string, src net.Addr, o *origin, key []byte, user 
 	a := &tcpAlloc{
 		t: t, tuple: tuple, nonceTuple: nonceTuple(o.transport, src, o.local), user: user, key: key,
 		client: src, local: o.local, write: func(b []byte) error { return write(b, src) },
-		ln: ln, bound: bound, relayed: &net.TCPAddr{IP: s.cfg.PublicIP, Port: bound.Port},
+		ln: ln, bound: bound, relayed: &net.TCPAddr{IP: public, Port: bound.Port}, family: family,
 		perms: map[netip.Addr]time.Time{}, peers: map[netip.AddrPort]*peerConn{},
 	}
 	t.mu.Lock()
@@ -420,7 +428,7 @@ func (t *tcpRelay) refresh(a *tcpAlloc, m *stun.Message, src net.Addr, o *origin
 // permit serves CreatePermission on a TCP allocation: permissions let
 // peers connect to the relayed address (RFC 6062 section 5.3).
 func (t *tcpRelay) permit(a *tcpAlloc, m *stun.Message, src net.Addr, o *origin, key []byte) {
-	if t.refused(m, src, o, key) {
+	if t.otherFamily(a, m, src, o, key) || t.refused(m, src, o, key) {
 		return
 	}
 	var ips []netip.Addr
@@ -462,6 +470,27 @@ func (t *tcpRelay) refused(m *stun.Message, src net.Addr, o *origin, key []byte)
 	return true
 }
 
+// otherFamily answers 443 (RFC 6156 section 6.2) to a Connect or
+// CreatePermission whose XOR-PEER-ADDRESS is of the other family than the
+// allocation's relayed address (by the attribute's family field, as for
+// UDP allocations): a relayed IPv4 socket cannot reach an IPv6 peer.
+func (t *tcpRelay) otherFamily(a *tcpAlloc, m *stun.Message, src net.Addr, o *origin, key []byte) bool {
+	for _, attr := range m.Attributes {
+		if attr.Type != stun.AttrXORPeerAddress || len(attr.Value) < 2 || attr.Value[1] == a.family {
+			continue
+		}
+		ip, port, _ := decodeXORAddr(attr.Value, m.TransactionID)
+		peer := netip.AddrPortFrom(ip, port).String()
+		t.s.ctr.denied.inc(RuleFamily)
+		t.s.log.Info("relay: peer refused", "rule", RuleFamily, "peer", peer, "client", src.String(),
+			"method", m.Type.Method.String())
+		t.fail(m, src, o, stun.CodePeerAddrFamilyMismatch, "peer "+peer+" is not "+familyName(a.family)+
+			" like the TCP allocation's relayed address "+a.relayed.String(), key)
+		return true
+	}
+	return false
+}
+
 // connect serves Connect (RFC 6062 section 5.2): the relay dials the peer
 // from the relayed address and answers with a CONNECTION-ID, or 447.
 func (t *tcpRelay) connect(m *stun.Message, src net.Addr, o *origin, key []byte, tuple string) {
@@ -484,7 +513,7 @@ func (t *tcpRelay) connect(m *stun.Message, src net.Addr, o *origin, key []byte,
 		t.fail(m, src, o, stun.CodeBadRequest, "malformed XOR-PEER-ADDRESS", key)
 		return
 	}
-	if t.refused(m, src, o, key) {
+	if t.otherFamily(a, m, src, o, key) || t.refused(m, src, o, key) {
 		return
 	}
 	peer := netip.AddrPortFrom(ip.Unmap(), port)

@@ -33,6 +33,7 @@ type benchFlags struct {
 	size        int
 	mode        string
 	peer        string
+	relayFamily string
 	pair        bool
 	tcpAllocs   bool
 	timeout     time.Duration
@@ -74,6 +75,12 @@ ConnectionBind through the relay) and each pair echoes --pps messages of
 --size bytes a second on its data connections. A relay that does not relay
 TCP answers 442, which stops the run with cause tcp-unsupported.
 
+An IPv6 server (turn:[::1]:3478) is reached over IPv6; the family of the
+relayed addresses is the relay's choice (IPv4 unless it has none) unless
+--relay-family asks (REQUESTED-ADDRESS-FAMILY), and an IPv6 --peer asks for
+IPv6. A relay relays between addresses of one family only, so a --peer of
+the other family than the relayed addresses exits 2.
+
 Sends follow a schedule: RTT is measured from the actual send and from the
 scheduled time, and the report warns when natkit itself could not keep up.
 --max-loss, --max-p99 and --max-alloc-failures turn the run into pass/fail
@@ -87,7 +94,9 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
   natkit bench turn:relay.example.com:3478?transport=tcp --secret "$S" --pair --allocations 20 --pps 100 --report w1.json
   natkit bench turns:relay.example.com:5349 --secret "$S" --allocations 100 --rate 200 --duration 30s
   natkit bench 'turn:127.0.0.1:3478?transport=tcp' --user u --credential p --tcp-allocations --allocations 20 --pps 100
-  natkit bench 'turns:relay.example.com:5349?transport=udp' --secret "$S" --allocations 50 --duration 10s`,
+  natkit bench 'turns:relay.example.com:5349?transport=udp' --secret "$S" --allocations 50 --duration 10s
+  natkit peer --listen '[::1]:3480' &
+  natkit bench 'turn:[::1]:3478' --user u --credential p --allocations 10 --pps 50 --peer '[::1]:3480'`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.validate(); err != nil {
@@ -113,7 +122,11 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 			rep := res.Report(slo)
 			rep.Environment = environment()
 			rep.Environment.Settings = f.settings(cfg)
-			return a.emit(rep, &out)
+			err = a.emit(rep, &out)
+			if errors.Is(res.Stopped, load.ErrPeerFamily) {
+				return usageError(res.Stopped) // the flags are wrong, not the relay
+			}
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -132,7 +145,8 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 	fl.Float64Var(&f.pps, "pps", 0, "packets per second per allocation; 0 runs allocation load only")
 	fl.IntVar(&f.size, "size", 100, fmt.Sprintf("payload bytes per packet (%d..%d)", load.MinSize, load.MaxSize))
 	fl.StringVar(&f.mode, "mode", load.ModeChannel, "data path: channel (ChannelData) or send (Send/Data indications)")
-	fl.StringVar(&f.peer, "peer", "", "UDP echo peer HOST:PORT (natkit peer, turnutils_peer)")
+	fl.StringVar(&f.peer, "peer", "", "UDP echo peer HOST:PORT (natkit peer, turnutils_peer); an IPv6 peer asks for IPv6 relayed addresses")
+	fl.StringVar(&f.relayFamily, "relay-family", "", "ask for relayed addresses of this family, ipv4 or ipv6 (REQUESTED-ADDRESS-FAMILY, RFC 6156; default: the --peer's family when IPv6, else the server's choice)")
 	fl.BoolVar(&f.pair, "pair", false, "pair the allocations so they relay to each other; no external peer needed")
 	fl.BoolVar(&f.tcpAllocs, "tcp-allocations", false, "benchmark RFC 6062 TCP allocations (turn:?transport=tcp or turns:): allocation load, or with --pps pairs connected through the relay")
 	fl.DurationVar(&f.timeout, "timeout", 5*time.Second, "timeout of each TURN request, retransmissions included")
@@ -140,6 +154,9 @@ Secrets may come from NATKIT_TURN_PASSWORD and NATKIT_TURN_SECRET.`,
 	fl.StringVar(&f.maxLoss, "max-loss", "1%", "fail when relayed packet loss is above this percentage")
 	fl.DurationVar(&f.maxP99, "max-p99", 0, "fail when the p99 (RTT, or time to relayed address without --pps) is above this; 0 = not checked")
 	fl.StringVar(&f.maxAllocFailures, "max-alloc-failures", "1%", "fail when more than this percentage of allocations fail")
+	_ = cmd.RegisterFlagCompletionFunc("relay-family", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{load.FamilyIPv4, load.FamilyIPv6}, cobra.ShellCompDirectiveNoFileComp
+	})
 	_ = cmd.RegisterFlagCompletionFunc("mode", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{load.ModeChannel, load.ModeSend}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -252,7 +269,7 @@ func (f *benchFlags) config(cmd *cobra.Command, args []string) (load.Config, loa
 		Server: srv.Address(), Transport: transport, TLSConfig: tlsCfg,
 		Username: srv.Username, Password: srv.Credential,
 		Allocations: f.allocations, Rate: rate, Ramp: f.ramp, Duration: f.duration,
-		PPS: f.pps, Size: f.size, Mode: f.mode, Peer: f.peer, Pair: f.pair,
+		PPS: f.pps, Size: f.size, Mode: f.mode, Peer: f.peer, Pair: f.pair, RelayFamily: f.relayFamily,
 		RequestTimeout: f.timeout, Drain: f.drain, TCPAllocations: f.tcpAllocs,
 	}
 	if f.timeout <= 0 {
@@ -306,6 +323,9 @@ func (f *benchFlags) settings(cfg load.Config) map[string]string {
 	}
 	if cfg.Pair {
 		s["pair"] = "true"
+	}
+	if cfg.RelayFamily != "" {
+		s["relay-family"] = cfg.RelayFamily
 	}
 	if cfg.TCPAllocations {
 		s["tcp-allocations"] = "true"

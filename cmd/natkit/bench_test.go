@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -34,9 +35,12 @@ func startBenchRelay(t *testing.T) (string, string) {
 }
 
 // startEchoPeer runs an echo peer on loopback until the test ends.
-func startEchoPeer(t *testing.T) string {
+func startEchoPeer(t *testing.T) string { return startEchoPeerOn(t, "127.0.0.1:0") }
+
+// startEchoPeerOn runs an echo peer on listen until the test ends.
+func startEchoPeerOn(t *testing.T, listen string) string {
 	t.Helper()
-	p, err := load.ListenPeer(load.PeerConfig{Listen: "127.0.0.1:0"})
+	p, err := load.ListenPeer(load.PeerConfig{Listen: listen})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -222,4 +226,47 @@ func TestBenchICEServersFile(t *testing.T) {
 	rep := readReport(t, path)
 	assert.Equal(t, reports.VerdictPass, rep.Verdict)
 	assert.Equal(t, udpURL+"?transport=udp", rep.Target)
+}
+
+// TestBenchIPv6: turn:[::1]:P against an IPv6-only natkit relay, with
+// natkit peer on [::1]; an IPv4 --peer there is a usage error (exit 2)
+// that names the flag, after the report is written.
+func TestBenchIPv6(t *testing.T) {
+	if pc, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		pc.Close()
+	}
+	srv, err := relay.New(relay.Config{
+		Listen: []relay.Listener{{Network: "udp", Addr: "[::1]:0"}, {Network: "tcp", Addr: "[::1]:0"}},
+		Users:  map[string]string{"u": "p"},
+		PeerPolicy: relay.PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"),
+			netip.MustParsePrefix("::1/128")}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	udpURL, tcpURL := "turn:"+srv.Addrs()[0].Addr, "turn:"+srv.Addrs()[1].Addr+"?transport=tcp"
+	peer6, peer4 := startEchoPeerOn(t, "[::1]:0"), startEchoPeer(t)
+	dir := t.TempDir()
+	common := []string{"--user", "u", "--credential", "p", "--allocations", "2", "--pps", "20", "--duration", "300ms", "--drain", "300ms"}
+	for i, url := range []string{udpURL, tcpURL} {
+		path := filepath.Join(dir, fmt.Sprintf("ok%d.json", i))
+		code, out, stderr := runNatkit(t, context.Background(), append([]string{"bench", url, "--peer", peer6, "--report", path}, common...)...)
+		require.Equal(t, exitPass, code, "stdout:\n%s\nstderr:\n%s", out, stderr)
+		assert.Equal(t, reports.VerdictPass, readReport(t, path).Verdict)
+	}
+	path := filepath.Join(dir, "mixed.json")
+	code, _, stderr := runNatkit(t, context.Background(), append([]string{"bench", udpURL, "--peer", peer4, "--report", path}, common...)...)
+	require.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "--peer "+peer4+" is IPv4 but the relay gave the IPv6 relayed address")
+	assert.Contains(t, readReport(t, path).Summary, "--peer", "the report is still written")
+	code, _, stderr = runNatkit(t, context.Background(), append([]string{"bench", udpURL, "--peer", peer4, "--relay-family", "ipv6"}, common...)...)
+	require.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "--peer")
+	code, _, stderr = runNatkit(t, context.Background(), append([]string{"bench", udpURL, "--pair", "--relay-family", "ipv5"}, common...)...)
+	require.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "--relay-family")
+	code, out, stderr := runNatkit(t, context.Background(), "peer", "--listen", "[::1]:0", "--duration", "100ms")
+	require.Equal(t, exitPass, code, stderr)
+	assert.Contains(t, out, "echoing UDP on [::1]:")
 }

@@ -110,7 +110,9 @@ relayed address over tcp:// and tls:// listeners, with Connect,
 ConnectionBind and ConnectionAttempt. It is off by default (such Allocates
 get 442 with a reason naming --tcp-relay): it lets clients open TCP
 connections from the relay host. The peer policy applies to Connect (403)
-and to peers connecting in.
+and to peers connecting in. TCP allocations take REQUESTED-ADDRESS-FAMILY
+like UDP ones (IPv6 on --relay-ipv6); a Connect toward the other family
+gets 443.
 
 RFC 5780: --alt-ip adds a second address (e.g. 127.0.0.2 beside 127.0.0.1);
 Binding requests then carry OTHER-ADDRESS and CHANGE-REQUEST is honoured.`,

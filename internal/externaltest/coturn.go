@@ -69,6 +69,10 @@ func (c *Coturn) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // Addr6 is the IPv6 listening address, [::1]:Port (CoturnConfig.IPv6).
 func (c *Coturn) Addr6() string { return net.JoinHostPort("::1", strconv.Itoa(c.Port)) }
 
+// TLSAddr6 is the IPv6 TLS/DTLS listening address, [::1]:TLSPort
+// (CoturnConfig.IPv6 and TLS or DTLS).
+func (c *Coturn) TLSAddr6() string { return net.JoinHostPort("::1", strconv.Itoa(c.TLSPort)) }
+
 // StartCoturn starts turnserver (skipping, or failing under
 // NATKIT_REQUIRE_EXTERNAL=1, when coturn is not installed), waits until it
 // accepts connections and stops it in t.Cleanup.
@@ -198,7 +202,7 @@ func SelfSignedCert(t testing.TB, dir string) (certFile, keyFile string) {
 		Subject:      pkix.Name{CommonName: "natkit test"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(AltIP)},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(AltIP), net.ParseIP("::1")},
 		DNSNames:     []string{"localhost"},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

@@ -40,7 +40,17 @@ type Config struct {
 	// Lifetime is the LIFETIME asked for in Allocate. Default: none (the
 	// server's default).
 	Lifetime time.Duration
+	// Family is REQUESTED-ADDRESS-FAMILY in Allocate (RFC 6156):
+	// FamilyIPv4 or FamilyIPv6. Default 0: none (the server's default,
+	// IPv4).
+	Family byte
 }
+
+// REQUESTED-ADDRESS-FAMILY values (RFC 6156 section 4.1.1).
+const (
+	FamilyIPv4 byte = 0x01
+	FamilyIPv6 byte = 0x02
+)
 
 // Errors. An error response from the server is a *Error.
 var (
@@ -317,6 +327,9 @@ func (c *Client) Allocate(ctx context.Context) (Allocation, error) {
 	attrs := []stun.Setter{rawAttr{stun.AttrRequestedTransport, []byte{ProtoTCP, 0, 0, 0}}}
 	if c.cfg.Lifetime > 0 {
 		attrs = append(attrs, stun.Setter(lifetime(c.cfg.Lifetime)))
+	}
+	if c.cfg.Family != 0 {
+		attrs = append(attrs, rawAttr{stun.AttrRequestedAddressFamily, []byte{c.cfg.Family, 0, 0, 0}})
 	}
 	resp, err := c.request(ctx, stun.MethodAllocate, attrs...)
 	if err != nil {

@@ -228,6 +228,10 @@ func (a *auditor) ipv6Session(ctx context.Context) (*session, string) {
 	return s6, ""
 }
 
+// noIPv6Relay explains a 443 to an IPv6 peer from an IPv4 allocation, made
+// after the server refused an IPv6 one.
+const noIPv6Relay = " (the server has no IPv6 relayed address for this client, so it cannot relay there at all; its IPv6 peer policy was not reached)"
+
 func (a *auditor) checkPeer(ctx context.Context, s *session, i int, pcase peerCase, sink *sinkListener, sinkAddr netip.AddrPort) Check {
 	c := Check{ID: "peer/" + pcase.Addr.String(), Name: "peer policy: " + pcase.Group + " " + pcase.Addr.String(), Severity: pcase.Severity, Fix: peerFix(pcase)}
 	start := time.Now()
@@ -258,7 +262,7 @@ func (a *auditor) checkPeer(ctx context.Context, s *session, i int, pcase peerCa
 		c.Verdict = VerdictPass
 		c.Message = fmt.Sprintf("refused: %s", refusal(perm))
 		if perm.Code == 443 {
-			c.Message += " (the server has no IPv6 relayed address for this client, so it cannot relay there at all; its IPv6 peer policy was not reached)"
+			c.Message += noIPv6Relay
 		}
 		return c
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -86,12 +87,56 @@ func (a *auditor) runTCPRelay(ctx context.Context) {
 	if sink != nil {
 		defer sink.Close()
 	}
+	// IPv6 peers go through an IPv6 TCP allocation, as for UDP
+	// (runPeerPolicy): from the IPv4 one a server answers 443 before its
+	// IPv6 peer policy.
+	cl6, alloc6, note := a.ipv6TCPAllocation(ctx)
+	if cl6 != nil {
+		defer cl6.Close()
+	}
 	for _, pcase := range tcpPeerCases() {
 		if ctx.Err() != nil {
 			return
 		}
-		a.add(a.checkConnect(ctx, cl, alloc.Relayed, pcase, sink))
+		on, relayed := cl, alloc.Relayed
+		ipv6 := pcase.Addr.Is6() && !pcase.Addr.Is4In6() // tcpturn sends IPv4-mapped addresses as IPv4
+		if ipv6 && cl6 != nil {
+			on, relayed = cl6, alloc6.Relayed
+		}
+		c := a.checkConnect(ctx, on, relayed, pcase, sink)
+		if ipv6 && note != "" {
+			c.Evidence = append([]Exchange{{Request: "Allocate REQUESTED-TRANSPORT tcp, REQUESTED-ADDRESS-FAMILY IPv6, for the IPv6 peers", Answer: note}}, c.Evidence...)
+			if strings.HasPrefix(c.Message, "refused: 443") {
+				c.Message += noIPv6Relay
+			}
+		}
+		a.add(c)
 	}
+}
+
+// ipv6TCPAllocation opens a TCP allocation with an IPv6 relayed address
+// for the IPv6 peer cases; nil (and what the server answered) when it
+// gives none.
+func (a *auditor) ipv6TCPAllocation(ctx context.Context) (*tcpturn.Client, tcpturn.Allocation, string) {
+	cl, err := tcpturn.Open(ctx, tcpturn.Config{Dial: a.dialControl, Username: a.cfg.Server.Username,
+		Password: a.cfg.Server.Credential, Family: tcpturn.FamilyIPv6})
+	if err != nil {
+		return nil, tcpturn.Allocation{}, "could not connect: " + err.Error()
+	}
+	actx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	alloc, err := cl.Allocate(actx)
+	a.sent.add(a.cfg.Server.Address(), 0)
+	var se *tcpturn.Error
+	switch {
+	case errors.As(err, &se):
+		cl.Close()
+		return nil, alloc, fmt.Sprintf("%d %s", se.Code, se.Reason)
+	case err != nil:
+		cl.Close()
+		return nil, alloc, "no answer: " + err.Error()
+	}
+	return cl, alloc, ""
 }
 
 func (a *auditor) checkConnect(ctx context.Context, cl *tcpturn.Client, relayed netip.AddrPort, pcase peerCase, sink net.Listener) Check {

@@ -32,15 +32,44 @@ func tcpConnectChecks(t *testing.T, url string) map[string]audit.Check {
 	return out
 }
 
+// isIPv6Case reports a tcp-connect check toward an IPv6 (not IPv4-mapped)
+// peer: those go through an IPv6 TCP allocation when the server has one.
+func isIPv6Case(id string) bool {
+	a, err := netip.ParseAddr(strings.TrimPrefix(id, "tcp-connect/"))
+	return err == nil && a.Is6() && !a.Is4In6()
+}
+
 func TestTCPConnectNatkitRelay(t *testing.T) {
 	t.Run("default policy refuses every loopback encoding", func(t *testing.T) {
+		// An IPv4-only relay: the IPv6 TCP allocation gets 440, and the
+		// IPv6 peers, asked from the IPv4 one, get 443 (as from coturn).
 		srv := startRelayOn(t, relay.Config{Secrets: []string{testSecret}, TCPRelay: true}, "tcp://127.0.0.1:0")
 		checks := tcpConnectChecks(t, "turn:"+srv.Addrs()[0].Addr+"?transport=tcp")
 		require.GreaterOrEqual(t, len(checks), 8)
 		for id, c := range checks {
 			require.Equal(t, audit.VerdictPass, c.Verdict, "%s: %s", id, c.Message)
-			require.Contains(t, c.Message, "403", id)
+			if isIPv6Case(id) {
+				require.Contains(t, c.Message, "443", id)
+				require.Contains(t, c.Message, "its IPv6 peer policy was not reached", id)
+				require.Contains(t, c.Evidence[0].Answer, "440", id)
+			} else {
+				require.Contains(t, c.Message, "403", id)
+			}
 		}
+	})
+	t.Run("dual-stack relay: IPv6 peers meet its IPv6 policy", func(t *testing.T) {
+		srv := startRelayOn(t, relay.Config{Secrets: []string{testSecret}, TCPRelay: true}, "tcp://127.0.0.1:0", "tcp://[::1]:0")
+		checks := tcpConnectChecks(t, "turn:"+srv.Addrs()[0].Addr+"?transport=tcp")
+		var v6 int
+		for id, c := range checks {
+			require.Equal(t, audit.VerdictPass, c.Verdict, "%s: %s", id, c.Message)
+			require.Contains(t, c.Message, "403", id)
+			if isIPv6Case(id) {
+				v6++
+				require.Contains(t, c.Evidence[0].Request, "from TCP allocation [::1]:", id)
+			}
+		}
+		require.Positive(t, v6)
 	})
 	t.Run("allowed loopback is a finding, proved by the sink", func(t *testing.T) {
 		srv := startRelayOn(t, relay.Config{Secrets: []string{testSecret}, TCPRelay: true,

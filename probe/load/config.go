@@ -25,6 +25,12 @@ const (
 	TransportDTLS = "dtls" // TURN over DTLS over UDP (turns:…?transport=udp, RFC 7350)
 )
 
+// Families of relayed addresses (Config.RelayFamily).
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyIPv6 = "ipv6"
+)
+
 // Data-path modes.
 const (
 	ModeChannel = "channel" // ChannelData messages after ChannelBind
@@ -94,6 +100,12 @@ type Config struct {
 	// Peer is the host:port of a UDP echo peer (natkit peer,
 	// turnutils_peer). Traffic needs Peer or Pair. No default.
 	Peer string
+	// RelayFamily asks for relayed addresses of this family, FamilyIPv4
+	// or FamilyIPv6, with REQUESTED-ADDRESS-FAMILY (RFC 6156; UDP and
+	// TCP allocations). A relay relays between addresses of one family,
+	// so a Peer of the other family is a ConfigError. Default: IPv6 when
+	// Peer is IPv6, else none (the server's choice: IPv4, RFC 6156).
+	RelayFamily string
 	// Pair pairs allocations so that they relay to each other through the
 	// server; no external peer is needed. Default false.
 	Pair bool
@@ -229,6 +241,9 @@ func (c Config) validate() error {
 	}
 	if c.Mode != ModeChannel && c.Mode != ModeSend {
 		return cfgErr("--mode", c.Mode, "want channel or send")
+	}
+	if c.RelayFamily != "" && c.RelayFamily != FamilyIPv4 && c.RelayFamily != FamilyIPv6 {
+		return cfgErr("--relay-family", c.RelayFamily, "want ipv4 or ipv6")
 	}
 	if c.Peer != "" && c.Pair {
 		return cfgErr("--peer", c.Peer, "give either --peer or --pair, not both")

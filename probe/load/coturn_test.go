@@ -32,19 +32,7 @@ func startCoturn(t testing.TB, secret string, extra ...string) *coturn {
 	return &coturn{addr: c.Addr(), proc: c.Process}
 }
 
-func startPeer(t testing.TB) *Peer {
-	t.Helper()
-	p, err := ListenPeer(PeerConfig{Listen: "127.0.0.1:0"})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	return p
-}
+func startPeer(t testing.TB) *Peer { return startPeerOn(t, "127.0.0.1:0") }
 
 func TestCoturnTraffic(t *testing.T) {
 	srv := startCoturn(t, "")

@@ -27,7 +27,32 @@ var (
 	ErrClosed = errors.New("allocation closed")
 	// ErrPeerAddress is a peer address that cannot be used.
 	ErrPeerAddress = errors.New("bad peer address")
+	// ErrPeerFamily: the relay gave relayed addresses of one family and
+	// the echo peer (Config.Peer) is of the other; no relay can relay
+	// between them (RFC 6156: 443).
+	ErrPeerFamily = errors.New("the peer and the relayed address are of different address families")
 )
+
+// PeerFamilyError is ErrPeerFamily with the addresses: the command exits
+// 2 on it, since the flags, not the relay, are wrong.
+type PeerFamilyError struct {
+	Relayed string // the first relayed address
+	Peer    string // Config.Peer as given
+	// IPv6 is true when the relayed address is IPv6 (the peer is IPv4).
+	IPv6 bool
+}
+
+func (e *PeerFamilyError) Error() string {
+	have, want, other := "IPv4", "IPv6", FamilyIPv6
+	if e.IPv6 {
+		have, want, other = "IPv6", "IPv4", FamilyIPv4
+	}
+	return fmt.Sprintf("--peer %s is %s but the relay gave the %s relayed address %s: a relay relays between addresses of one family only (RFC 6156 answers 443); give an %s --peer, or --relay-family %s (REQUESTED-ADDRESS-FAMILY) if the relay has %s relayed addresses",
+		e.Peer, want, have, e.Relayed, have, other, want)
+}
+
+// Unwrap makes errors.Is(err, ErrPeerFamily) true.
+func (e *PeerFamilyError) Unwrap() error { return ErrPeerFamily }
 
 // ConfigError names the Config field (or flag) that is wrong and why; its
 // Kind is ErrConfig.
@@ -64,8 +89,12 @@ func codeHint(code int) string {
 		return "stale nonce"
 	case 441:
 		return "wrong credentials for this allocation"
+	case 440:
+		return "address family not supported: the relay has no relayed address of the family asked for (--relay-family)"
 	case 442:
 		return "unsupported transport protocol: for a TCP allocation, the server does not relay TCP (RFC 6062)"
+	case 443:
+		return "peer address family mismatch: the peer is of another family than the relayed address"
 	case 446:
 		return "connection already exists: this allocation is already connected to that peer"
 	case 447:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -75,7 +76,7 @@ func ListenPeer(cfg PeerConfig) (*Peer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c, err := cfg.Net.ListenPacket("udp4", cfg.Listen)
+	c, err := cfg.Net.ListenPacket(udpNetwork(cfg.Listen), cfg.Listen)
 	if err != nil {
 		return nil, configerr.New(ErrConfig, "", "--listen", cfg.Listen, "cannot listen: %w", err)
 	}
@@ -83,6 +84,20 @@ func ListenPeer(cfg PeerConfig) (*Peer, error) {
 		_ = rb.SetReadBuffer(8 << 20) // many allocations' packets share this socket
 	}
 	return &Peer{conn: c, readers: cfg.Readers}, nil
+}
+
+// udpNetwork is "udp4" or "udp6" for an address with an IP literal of
+// that family, else "udp" (a name, or an empty host: both families).
+func udpNetwork(hostport string) string {
+	host, _, _ := net.SplitHostPort(hostport)
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return "udp"
+	case ip.Is4():
+		return "udp4"
+	}
+	return "udp6"
 }
 
 // Addr is the address the peer listens on.

@@ -159,6 +159,9 @@ func (r *Result) summary() string {
 			fmt.Fprintf(&b, ", RTT p50 %s p99 %s", ms(r.RTT.P50), ms(r.RTT.P99))
 		}
 	}
+	if r.RelayedIPv6 > 0 {
+		fmt.Fprintf(&b, "; %d of %d relayed addresses IPv6", r.RelayedIPv6, r.AllocationsSucceeded)
+	}
 	fmt.Fprintf(&b, "; natkit used %.2f CPU s", r.CPU.Seconds())
 	if r.Stopped != nil {
 		b.WriteString("; stopped early: " + r.Stopped.Error())

@@ -41,6 +41,9 @@ const (
 	CauseTCPUnsupported Cause = "tcp-unsupported"
 	// CauseInterrupted: the context ended the run early.
 	CauseInterrupted Cause = "interrupted"
+	// CausePeerFamily: the relayed address and Config.Peer are of
+	// different address families (PeerFamilyError).
+	CausePeerFamily Cause = "peer-family"
 )
 
 // causeOf names how a run ended from its stop error.
@@ -56,6 +59,8 @@ func causeOf(stopped error, interrupted bool) Cause {
 		return CauseUnreachable
 	case errors.Is(stopped, ErrServerStopped):
 		return CauseServerStopped
+	case errors.Is(stopped, ErrPeerFamily):
+		return CausePeerFamily
 	case interrupted:
 		return CauseInterrupted
 	}
@@ -109,10 +114,13 @@ type Result struct {
 	// Started); 0 if nothing ever did.
 	LastResponse time.Duration `json:"last_response"`
 
-	AllocationsSucceeded int64     `json:"allocations_succeeded"`
-	AllocationsFailed    int64     `json:"allocations_failed"`
-	PeakAllocations      int64     `json:"peak_allocations"`
-	Outcomes             []Outcome `json:"outcomes"`
+	AllocationsSucceeded int64 `json:"allocations_succeeded"`
+	AllocationsFailed    int64 `json:"allocations_failed"`
+	// RelayedIPv6 counts the allocations granted an IPv6 relayed
+	// address; the others got IPv4.
+	RelayedIPv6     int64     `json:"relayed_ipv6,omitempty"`
+	PeakAllocations int64     `json:"peak_allocations"`
+	Outcomes        []Outcome `json:"outcomes"`
 	// PeerSetupFailed counts allocations whose permission or channel bind
 	// failed, so they sent no traffic.
 	PeerSetupFailed int64 `json:"peer_setup_failed,omitempty"`

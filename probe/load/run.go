@@ -49,6 +49,9 @@ type engine struct {
 	log        *slog.Logger
 	serverAddr *net.UDPAddr
 	peerAddr   *net.UDPAddr
+	// family is REQUESTED-ADDRESS-FAMILY's value in Allocates (1 IPv4,
+	// 2 IPv6), 0 for none.
+	family     byte
 	user, pass string
 	t0         time.Time
 	phase      atomic.Value // string
@@ -58,6 +61,7 @@ type engine struct {
 	lastRx                                     atomic.Int64
 	received, bytesRx, sent, bytesTx, late     atomic.Int64
 	allocOK, allocFail, active, peakActive     atomic.Int64
+	relayedIPv6                                atomic.Int64
 	unauthorized, timeouts, netErrors          atomic.Int64
 
 	mu       sync.Mutex
@@ -208,13 +212,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		series:            map[string]*reports.Series{},
 	}
 	var err error
-	if e.serverAddr, err = cfg.Net.ResolveUDPAddr("udp4", cfg.Server); err != nil {
+	// The server and the peer are reached in their own families: an
+	// IPv6 server is dialed over IPv6 whatever family it relays in.
+	if e.serverAddr, err = cfg.Net.ResolveUDPAddr("udp", cfg.Server); err != nil {
 		return nil, cfgErr("server", cfg.Server, "cannot resolve: %v", err)
 	}
 	if cfg.Peer != "" {
-		if e.peerAddr, err = cfg.Net.ResolveUDPAddr("udp4", cfg.Peer); err != nil {
+		if e.peerAddr, err = cfg.Net.ResolveUDPAddr("udp", cfg.Peer); err != nil {
 			return nil, cfgErr("--peer", cfg.Peer, "cannot resolve: %v", err)
 		}
+	}
+	if e.family, err = requestedFamily(cfg.RelayFamily, e.peerAddr, cfg.Peer); err != nil {
+		return nil, err
 	}
 	if cfg.Secret != "" {
 		if e.user, e.pass, err = turn.GenerateLongTermTURNRESTCredentials(cfg.Secret, cfg.SecretUser, 24*time.Hour); err != nil {
@@ -233,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
 	defer cancel()
-	if cfg.PPS > 0 && cfg.Transport == "udp" {
+	if cfg.PPS > 0 && cfg.Transport == "udp" && e.serverAddr.IP.To4() != nil { // the batched path is IPv4 only
 		if _, real := cfg.Net.(*stdnet.Net); real {
 			if e.fast, err = newFastPath(e); err != nil {
 				e.log.Debug("fast path unavailable", "err", err)
@@ -283,6 +292,41 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Cause = causeOf(e.stopErr, res.Interrupted)
 	e.fill(res)
 	return res, nil
+}
+
+// requestedFamily is the REQUESTED-ADDRESS-FAMILY value for relayFamily
+// (Config.RelayFamily), defaulting to the peer's when it is IPv6; a peer
+// of the other family than the one asked for is a ConfigError.
+func requestedFamily(relayFamily string, peer *net.UDPAddr, rawPeer string) (byte, error) {
+	peerIPv6 := peer != nil && peer.IP.To4() == nil
+	switch {
+	case relayFamily == "" && peerIPv6:
+		return 0x02, nil
+	case relayFamily == "":
+		return 0, nil
+	case peer != nil && peerIPv6 != (relayFamily == FamilyIPv6):
+		return 0, cfgErr("--peer", rawPeer, "is of the other family than --relay-family %s: a relay relays between addresses of one family only (RFC 6156 answers 443); give a peer of the relayed family, or change --relay-family", relayFamily)
+	case relayFamily == FamilyIPv6:
+		return 0x02, nil
+	}
+	return 0x01, nil
+}
+
+// countRelayed counts a granted relayed address by family.
+func (e *engine) countRelayed(ip net.IP) {
+	if ip.To4() == nil {
+		e.relayedIPv6.Add(1)
+	}
+}
+
+// samePeerFamily checks a relayed address against the echo peer (when
+// there is one): a mismatch stops the run, since every packet would be
+// refused (443).
+func (e *engine) samePeerFamily(relayed net.IP) error {
+	if e.peerAddr == nil || (relayed.To4() == nil) == (e.peerAddr.IP.To4() == nil) {
+		return nil
+	}
+	return &PeerFamilyError{Relayed: relayed.String(), Peer: e.cfg.Peer, IPv6: relayed.To4() == nil}
 }
 
 // ticker samples the time series and feeds Progress every Interval, and
@@ -382,6 +426,7 @@ func (e *engine) establish(ctx context.Context, id uint32, sched time.Duration) 
 		}
 		end := e.now()
 		e.allocOK.Add(1)
+		e.countRelayed(s.relayed.IP)
 		e.upActive()
 		e.allocLatency.RecordDuration(end - start)
 		e.allocLatencySched.RecordDuration(end - sched)
@@ -474,7 +519,9 @@ func (e *engine) runTraffic(parent, ctx context.Context, res *Result) {
 			return
 		}
 		if !cfg.Pair {
-			if err := s.connectPeer(ctx, e.peerAddr, firstChannel); err != nil {
+			if err := e.samePeerFamily(s.relayed.IP); err != nil {
+				e.stop(err) // s is still deleted with the others
+			} else if err := s.connectPeer(ctx, e.peerAddr, firstChannel); err != nil {
 				e.log.Debug("connect peer", "session", s.id, "err", err)
 				s.sendBuf = nil
 			}
@@ -672,6 +719,7 @@ func (e *engine) sendOne(s *session, seq int64, sched, now time.Duration) {
 func (e *engine) fill(res *Result) {
 	res.AllocationsSucceeded = e.allocOK.Load()
 	res.AllocationsFailed = e.allocFail.Load()
+	res.RelayedIPv6 = e.relayedIPv6.Load()
 	res.PeakAllocations = e.peakActive.Load()
 	res.BytesSent, res.BytesReceived = e.bytesTx.Load(), e.bytesRx.Load()
 	res.SendErrors = e.sendErrors.Load()

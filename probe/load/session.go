@@ -137,7 +137,7 @@ func (e *engine) dial(ctx context.Context, id uint32) (*session, error) {
 		}
 	} else {
 		var uc transport.UDPConn
-		if uc, err = e.cfg.Net.DialUDP("udp4", nil, e.serverAddr); err == nil {
+		if uc, err = e.cfg.Net.DialUDP("udp", nil, e.serverAddr); err == nil {
 			// Bursts of echoes must not overflow the default buffer; the
 			// kernel charges only what is queued.
 			_ = uc.SetReadBuffer(socketBuffer)
@@ -387,9 +387,18 @@ func lifetimeAttr(d time.Duration) stun.RawAttribute {
 
 var requestedUDP = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
 
+// familyAttr is REQUESTED-ADDRESS-FAMILY (RFC 6156): 1 IPv4, 2 IPv6.
+func familyAttr(f byte) stun.RawAttribute {
+	return stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{f, 0, 0, 0}}
+}
+
 // allocate obtains an allocation and its relayed address.
 func (s *session) allocate(ctx context.Context) error {
-	m, err := s.transact(ctx, methodAllocate, stun.MethodAllocate, requestedUDP)
+	attrs := []stun.Setter{requestedUDP}
+	if s.eng.family != 0 {
+		attrs = append(attrs, familyAttr(s.eng.family))
+	}
+	m, err := s.transact(ctx, methodAllocate, stun.MethodAllocate, attrs...)
 	if err != nil {
 		return err
 	}

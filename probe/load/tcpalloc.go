@@ -97,7 +97,7 @@ func (e *engine) tcpAllocate(ctx context.Context) (*tcpturn.Client, tcpturn.Allo
 	start := e.now()
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.RequestTimeout)
 	defer cancel()
-	c, err := tcpturn.Open(rctx, tcpturn.Config{Dial: e.tcpDial, Username: e.user, Password: e.pass})
+	c, err := tcpturn.Open(rctx, tcpturn.Config{Dial: e.tcpDial, Username: e.user, Password: e.pass, Family: e.family})
 	if err == nil {
 		var a tcpturn.Allocation
 		t0 := e.now()
@@ -107,6 +107,7 @@ func (e *engine) tcpAllocate(ctx context.Context) (*tcpturn.Client, tcpturn.Allo
 		if err == nil {
 			e.lastRx.Store(int64(e.now()))
 			e.allocOK.Add(1)
+			e.countRelayed(a.Relayed.Addr().AsSlice())
 			e.upActive()
 			e.allocLatency.RecordDuration(e.now() - start)
 			return c, a
