@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/natkit/natkit/probe/iceconfig"
 	"github.com/natkit/natkit/relay"
 )
 
@@ -88,4 +89,33 @@ func TestTURNSOverDTLSDirectProbe(t *testing.T) {
 			assert.Equal(t, want, res.Transports[0].DTLS)
 		})
 	}
+}
+
+// The mapping check compares plain Binding answers: a DTLS server is not
+// asked (it would never answer, holding the gather until its timeout),
+// so a UDP and a DTLS URL of one relay leave one target and no check.
+func TestMappingCheckLeavesOutDTLS(t *testing.T) {
+	good, _ := testCert(t, time.Now().Add(time.Hour))
+	s, err := relay.New(relay.Config{
+		Listen:    []relay.Listener{{Network: relay.NetworkUDP, Addr: "127.0.0.1:0"}, {Network: relay.NetworkDTLS, Addr: "127.0.0.1:0"}},
+		Users:     map[string]string{"alice": "right"},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{good}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	var servers iceconfig.Servers
+	for _, a := range s.Addrs() {
+		raw := "turn:" + a.Addr + "?transport=udp"
+		if a.Network == relay.NetworkDTLS {
+			raw = "turns:" + a.Addr + "?transport=udp"
+		}
+		srv, err := iceconfig.ParseURL(raw, "test")
+		require.NoError(t, err)
+		srv.Username, srv.Credential = "alice", "right"
+		servers = append(servers, srv)
+	}
+	g := &gatherer{cfg: Config{Servers: servers}.withDefaults()}
+	mappings, varies := g.mappingCheck(context.Background(), servers)
+	require.Nil(t, mappings, "one plain UDP server: nothing to compare")
+	require.False(t, varies)
 }

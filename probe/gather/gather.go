@@ -163,7 +163,9 @@ func (g *gatherer) mappingCheck(ctx context.Context, servers iceconfig.Servers) 
 	addrs := map[string]string{} // resolved address → first URL
 	var order []string
 	for _, s := range servers {
-		if s.Transport != iceconfig.TransportUDP {
+		// A DTLS port answers no plain Binding: it would hold the check
+		// until its timeout.
+		if s.Transport != iceconfig.TransportUDP || s.DTLS() {
 			continue
 		}
 		// One IPv4 socket: mappings are compared within IPv4, where NAT
