@@ -650,37 +650,26 @@ func browsersCall(s *Spec, a, b *browser.Result, d *processDriver) *call.Result 
 	r.Path = call.PathOf(a.Pair, vnet.SideA, vnet.SideB, b.Candidates).SeenBy(b.Pair)
 	r.RelayConfigured = s.ICE.TURN
 	r.NoDirectPath = vnet.WhyNoDirectPath(sideSpec(s.Topology.A).Behavior(), sideSpec(s.Topology.B).Behavior())
+	r.Candidates[vnet.SideA], r.Candidates[vnet.SideB] = a.Candidates, b.Candidates
+	// The pages record the engine's event kinds (signaling, ICE and
+	// connection states, candidates): the one classifier reads them.
+	// processCall adds them to the timeline.
+	r.Events = append(append([]call.Event(nil), a.Events...), b.Events...)
+	var runErr error
 	switch {
 	case r.Connected && a.Probes.Sent > 0 && a.Probes.Received == 0:
-		r.Cause = call.CauseDataChannelFailed
-	case r.Connected:
-	case len(a.Candidates) == 0 || len(b.Candidates) == 0:
-		r.Cause = call.CauseNoCandidates
-	case d.timedOut():
-		r.Cause = call.CauseTimeout
-	case r.NoDirectPath != "" && !hasRelay(a.Candidates, b.Candidates):
-		r.Cause = call.CauseNoDirectPath
-	default:
-		r.Cause = call.CauseRelayedPathFailed
-		if !hasRelay(a.Candidates, b.Candidates) {
-			r.Cause = call.CauseNoRelay
-		}
+		runErr = call.ErrNoDataChannel
+	case !r.Connected && d.timedOut():
+		runErr = call.ErrNotConnected
+	case !r.Connected:
+		runErr = call.ErrFailed
 	}
+	r.Classify(runErr, false)
+	r.Events = nil
 	if len(d.errs) > 0 {
 		r.Error = strings.Join(d.errs, "; ")
 	}
 	return r
-}
-
-func hasRelay(lists ...[]call.Candidate) bool {
-	for _, l := range lists {
-		for _, c := range l {
-			if c.Type == "relay" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func earliest(a, b time.Time) time.Time {

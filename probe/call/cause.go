@@ -164,6 +164,15 @@ func (r *Result) refusedDiagnosis() string {
 	return fmt.Sprintf("the relay refused the peer address %s (403 Forbidden): its peer policy denies it — allow it on the relay (natkit relay --allow-peer PREFIX, coturn --allowed-peer-ip)", host)
 }
 
+// Classify sets Cause from what the call did, for a Result built from
+// another implementation's view of a call (a browser's timeline and
+// stats): runErr is why it ended early (ErrNoDataChannel, ErrFailed,
+// ErrNotConnected; nil if it completed). Events, Candidates, Connected and
+// the TURN fields must be filled first.
+func (r *Result) Classify(runErr error, interrupted bool) {
+	r.Cause = r.classify(runErr, interrupted)
+}
+
 // classify computes the Cause from what the call did. runErr is why the
 // run stopped early (nil if it did not), interrupted whether the caller's
 // context ended it.
