@@ -145,20 +145,21 @@ func ExpectWithICETCP(a, b string, turn bool, tcp ICETCP) ([]string, error) {
 
 // TURN transports, as a relay candidate names how it reaches its server.
 const (
-	RelayOverUDP = "udp"
-	RelayOverTCP = "tcp"
-	RelayOverTLS = "tls"
+	RelayOverUDP  = "udp"
+	RelayOverTCP  = "tcp"
+	RelayOverTLS  = "tls"
+	RelayOverDTLS = "dtls"
 )
 
 // ReachesRelayOver reports whether a host behind p reaches the lab's TURN
-// relay over transport: over UDP unless the side blocks it, over TCP and
-// TLS (ports 3478 and 443) from every preset. An IPv6-only side reaches
+// relay over transport: over UDP and DTLS (UDP port 5349) unless the side
+// blocks UDP, over TCP and TLS (ports 3478 and 443) from every preset. An IPv6-only side reaches
 // the IPv4 relay through its NAT64 over each of them: the relay's name
 // resolves (DNS64) to its synthesized address, and the call engine opens
 // pion's IPv4-only TURN sockets in IPv6 there (probe/call/family.go).
 func (p Preset) ReachesRelayOver(transport string) bool {
 	switch transport {
-	case RelayOverUDP:
+	case RelayOverUDP, RelayOverDTLS:
 		return !p.UDPBlocked
 	case RelayOverTCP, RelayOverTLS:
 		return true

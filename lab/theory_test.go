@@ -85,8 +85,11 @@ func TestExpectRelayProtocol(t *testing.T) {
 			t.Errorf("%s: %v (%v), want %v", tc.side, got, err, tc.want)
 		}
 	}
-	if got, err := lab.ExpectRelayProtocol("udp-blocked", []string{lab.RelayOverUDP}); err != nil || len(got) != 0 {
-		t.Errorf("udp-blocked offered UDP only: %v (%v), want none", got, err)
+	if got, err := lab.ExpectRelayProtocol("udp-blocked", []string{lab.RelayOverUDP, lab.RelayOverDTLS}); err != nil || len(got) != 0 {
+		t.Errorf("udp-blocked offered UDP and DTLS: %v (%v), want none", got, err)
+	}
+	if got, err := lab.ExpectRelayProtocol("symmetric", []string{lab.RelayOverDTLS}); err != nil || !slices.Equal(got, []string{lab.RelayOverDTLS}) {
+		t.Errorf("symmetric offered DTLS: %v (%v), want dtls", got, err)
 	}
 	if _, err := lab.ExpectRelayProtocol("nope", all); err == nil {
 		t.Error("unknown preset: no error")
