@@ -38,16 +38,16 @@ func families(n transport.Net) (has4, has6 bool) {
 	return has4, has6
 }
 
-// networkTypes are the ICE network types to gather on: UDP over each
-// family the host has (IPv4 alone when it has neither, as before).
-func networkTypes(has4, has6 bool) []webrtc.NetworkType {
+// networkTypes are the ICE network types to gather on, v4 and v6 (UDP or
+// TCP) for the families the host has: IPv4 alone when it has neither.
+func networkTypes(has4, has6 bool, v4, v6 webrtc.NetworkType) []webrtc.NetworkType {
 	switch {
 	case has6 && !has4:
-		return []webrtc.NetworkType{webrtc.NetworkTypeUDP6}
+		return []webrtc.NetworkType{v6}
 	case has6:
-		return []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+		return []webrtc.NetworkType{v4, v6}
 	}
-	return []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	return []webrtc.NetworkType{v4}
 }
 
 // Family is the address family of the selected pair, "IPv4" or "IPv6"

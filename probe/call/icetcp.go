@@ -56,18 +56,6 @@ func (t *iceTCP) close() {
 	_ = t.listener.Close()
 }
 
-// tcpNetworkTypes are the ICE-TCP network types for the families a host
-// has, as networkTypes gives the UDP ones.
-func tcpNetworkTypes(has4, has6 bool) []webrtc.NetworkType {
-	switch {
-	case has6 && !has4:
-		return []webrtc.NetworkType{webrtc.NetworkTypeTCP6}
-	case has6:
-		return []webrtc.NetworkType{webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6}
-	}
-	return []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
-}
-
 // isOwnNet reports whether n is the process's own network, where pion's
 // active ICE-TCP dials go.
 func isOwnNet(n transport.Net) bool {

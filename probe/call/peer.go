@@ -166,14 +166,14 @@ func (p *Peer) newPC() error {
 	has4, has6 := families(n)
 	se.SetNet(&watchedNet{Net: forFamilies(n, has4, has6), w: p.turn})
 	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
-	types := networkTypes(has4, has6)
+	types := networkTypes(has4, has6, webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6)
 	if p.cfg.ICETCP {
 		t, err := setupICETCP(&se, n, p.cfg.ICETCPPort, isOwnNet(n), has4, has6, se.LoggerFactory)
 		if err != nil {
 			return err
 		}
 		p.iceTCP = t
-		types = append(types, tcpNetworkTypes(has4, has6)...)
+		types = append(types, networkTypes(has4, has6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)...)
 	}
 	se.SetNetworkTypes(types)
 	if d := newTURNDialer(n, has4, has6, p.cfg.TURNRootCAs, p.cfg.ICEServers); d != nil {

@@ -15,6 +15,27 @@ import (
 	"github.com/natkit/natkit/relay"
 )
 
+// dtlsRelay starts natkit relay on loopback with a UDP and a DTLS listener
+// serving cert, closed in t.Cleanup.
+func dtlsRelay(t *testing.T, cert tls.Certificate) (dtlsAddr, udpAddr string) {
+	t.Helper()
+	s, err := relay.New(relay.Config{
+		Listen:    []relay.Listener{{Network: relay.NetworkUDP, Addr: "127.0.0.1:0"}, {Network: relay.NetworkDTLS, Addr: "127.0.0.1:0"}},
+		Users:     map[string]string{"alice": "right"},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	for _, a := range s.Addrs() {
+		if a.Network == relay.NetworkDTLS {
+			dtlsAddr = a.Addr
+		} else {
+			udpAddr = a.Addr
+		}
+	}
+	return dtlsAddr, udpAddr
+}
+
 // TURN over DTLS (turns:…?transport=udp) gets the same exact causes as
 // TLS: a working relay, an unknown authority, an expired certificate, a
 // certificate for another name, a plain TURN port (not DTLS at all, with
@@ -22,23 +43,7 @@ import (
 func TestTURNSOverDTLSDirectProbe(t *testing.T) {
 	good, goodPool := testCert(t, time.Now().Add(time.Hour))
 	expired, expiredPool := testCert(t, time.Now().Add(-time.Hour))
-	srv := func(t *testing.T, cert tls.Certificate) (dtlsAddr, udpAddr string) {
-		s, err := relay.New(relay.Config{
-			Listen:    []relay.Listener{{Network: relay.NetworkUDP, Addr: "127.0.0.1:0"}, {Network: relay.NetworkDTLS, Addr: "127.0.0.1:0"}},
-			Users:     map[string]string{"alice": "right"},
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
-		})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		for _, a := range s.Addrs() {
-			if a.Network == relay.NetworkDTLS {
-				dtlsAddr = a.Addr
-			} else {
-				udpAddr = a.Addr
-			}
-		}
-		return dtlsAddr, udpAddr
-	}
+	srv := dtlsRelay
 	closedPort := func(t *testing.T) string {
 		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		require.NoError(t, err)
@@ -96,19 +101,9 @@ func TestTURNSOverDTLSDirectProbe(t *testing.T) {
 // so a UDP and a DTLS URL of one relay leave one target and no check.
 func TestMappingCheckLeavesOutDTLS(t *testing.T) {
 	good, _ := testCert(t, time.Now().Add(time.Hour))
-	s, err := relay.New(relay.Config{
-		Listen:    []relay.Listener{{Network: relay.NetworkUDP, Addr: "127.0.0.1:0"}, {Network: relay.NetworkDTLS, Addr: "127.0.0.1:0"}},
-		Users:     map[string]string{"alice": "right"},
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{good}},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
+	dtlsAddr, udpAddr := dtlsRelay(t, good)
 	var servers iceconfig.Servers
-	for _, a := range s.Addrs() {
-		raw := "turn:" + a.Addr + "?transport=udp"
-		if a.Network == relay.NetworkDTLS {
-			raw = "turns:" + a.Addr + "?transport=udp"
-		}
+	for _, raw := range []string{"turn:" + udpAddr + "?transport=udp", "turns:" + dtlsAddr + "?transport=udp"} {
 		srv, err := iceconfig.ParseURL(raw, "test")
 		require.NoError(t, err)
 		srv.Username, srv.Credential = "alice", "right"
