@@ -592,6 +592,11 @@ func bySide(r *call.Result, side string) {
 				r.TURNHandshakeErrors[i].Peer = side
 			}
 		}
+		for i := range r.TURNErrors {
+			if r.TURNErrors[i].Side == name {
+				r.TURNErrors[i].Side = side
+			}
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package call
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -33,6 +34,10 @@ const (
 	// the TLS or DTLS handshake with its TURN server failed (an untrusted
 	// certificate, most often). Result.TURNHandshakeErrors says how.
 	CauseTURNHandshakeFailed Cause = "turn-handshake-failed"
+	// CauseTURNAuthFailed: a side gathered no relay candidate because its
+	// TURN server refused its credentials (401 to an authenticated
+	// request, or 441).
+	CauseTURNAuthFailed Cause = "turn-auth-failed"
 	// CauseRelayRefusedPeer: the TURN relay refused (403) every permission
 	// for the other peer's addresses: its peer policy denies them.
 	CauseRelayRefusedPeer Cause = "relay-refused-peer"
@@ -96,6 +101,12 @@ func (r *Result) Diagnosis() string {
 		return fmt.Sprintf("side %s gathered no server-reflexive or relay candidate: none of its STUN or TURN servers answered, so it could offer only its private host addresses. UDP to them is blocked or they are down: on a network that blocks UDP, use TURN over TCP or TLS (turn:HOST:PORT?transport=tcp, turns:HOST:443?transport=tcp); otherwise check them with natkit gather", strings.Join(r.Unreached, " and "))
 	case CauseTURNHandshakeFailed:
 		return r.handshakeDiagnosis()
+	case CauseTURNAuthFailed:
+		var parts []string
+		for _, e := range r.authRefused() {
+			parts = append(parts, "side "+e.Side+"'s TURN server "+e.Server+" answered "+strconv.Itoa(e.Code)+" "+e.Reason+" to its authenticated "+e.Method)
+		}
+		return strings.Join(parts, "; ") + ": the username or password is wrong, or (TURN REST credentials) expired or minted with another secret, so that side gathered no relay candidate. Check them with natkit gather --expect relay"
 	case CauseRelayRefusedPeer:
 		return r.refusedDiagnosis()
 	case CauseTimeout:
@@ -188,6 +199,8 @@ func (r *Result) classify(runErr error, interrupted bool) Cause {
 		return CauseNoDescription
 	case len(r.TURNHandshakeErrors) > 0:
 		return CauseTURNHandshakeFailed
+	case len(r.authRefused()) > 0:
+		return CauseTURNAuthFailed
 	case r.candidateCount("") == 0:
 		return CauseNoCandidates
 	case len(r.Unreached) > 0:
@@ -264,4 +277,16 @@ func (r *Result) handshakeDiagnosis() string {
 		parts = append(parts, "side "+e.Peer+"'s "+e.String())
 	}
 	return strings.Join(parts, "; ") + ": that side gathered no relay candidate. An untrusted certificate (signed by an authority the peer does not know, for another name, or expired) is the usual cause; natkit gather 'turns:HOST:PORT' (add ?transport=udp for DTLS) names which, and a private CA must be in the peer's trust store"
+}
+
+// authRefused are the credential refusals of the sides that gathered no
+// relay candidate.
+func (r *Result) authRefused() []TURNError {
+	var out []TURNError
+	for _, e := range r.TURNErrors {
+		if e.refusesCredentials() && !hasType(r.Candidates[e.Side], "relay") {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -81,7 +81,7 @@ func TestTURNWatch(t *testing.T) {
 	errs, granted := w.result()
 	require.Zero(t, granted)
 	require.Len(t, errs, 1)
-	require.Equal(t, TURNError{Server: "127.0.0.1:3478", Method: "CreatePermission", Code: 403, Reason: "Forbidden", PeerAddr: "127.0.0.1:5000"}, errs[0])
+	require.Equal(t, TURNError{Side: "a", Server: "127.0.0.1:3478", Method: "CreatePermission", Code: 403, Reason: "Forbidden", PeerAddr: "127.0.0.1:5000"}, errs[0])
 	// Relay-only and nothing granted: the peer gives up.
 	<-w.refused
 	ev := tl.Events()

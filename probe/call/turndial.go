@@ -70,7 +70,7 @@ func (d *turnDialer) Dial(network, addr string) (net.Conn, error) {
 	}
 	host, ok := d.tlsHosts[addr]
 	if !ok {
-		return conn, nil
+		return d.watched(conn), nil
 	}
 	tc := tls.Client(conn, &tls.Config{ServerName: host, RootCAs: d.roots, MinVersion: tls.VersionTLS12})
 	_ = conn.SetDeadline(time.Now().Add(turnTLSHandshakeTimeout))
@@ -82,7 +82,16 @@ func (d *turnDialer) Dial(network, addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("TURN over TLS to %s: %w", addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return tc, nil
+	return d.watched(tc), nil
+}
+
+// watched hands pion the connection with its STUN traffic watched: over
+// TLS the dialer sees the plaintext, which pion's own TLS would hide.
+func (d *turnDialer) watched(c net.Conn) net.Conn {
+	if d.watch == nil {
+		return c
+	}
+	return newWatchedStream(c, d.watch)
 }
 
 // overStream says when the peer's own relay candidate reaches its TURN

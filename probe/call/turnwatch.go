@@ -13,6 +13,8 @@ import (
 // TURNError is an error response from a TURN server to one of a peer's
 // requests, as the peer's sockets saw it.
 type TURNError struct {
+	// Side is the peer whose TURN client it was.
+	Side string `json:"side,omitempty"`
 	// Server is the TURN server's address.
 	Server string `json:"server"`
 	// Method is the STUN method answered, e.g. "CreatePermission".
@@ -30,6 +32,13 @@ func (e TURNError) String() string {
 		s += " for peer " + e.PeerAddr
 	}
 	return s
+}
+
+// refusesCredentials: a 401 to a request that carried MESSAGE-INTEGRITY
+// (the first, unauthenticated one's 401 is the challenge and not kept), or
+// a 441 Wrong Credentials.
+func (e TURNError) refusesCredentials() bool {
+	return e.Code == int(stun.CodeUnauthorized) || e.Code == int(stun.CodeWrongCredentials)
 }
 
 // refusesPeer: a 403 to a request for a peer address is the relay's peer
@@ -142,7 +151,7 @@ func (w *turnWatch) received(b []byte, from net.Addr) {
 	if (ec.Code == stun.CodeUnauthorized && !req.auth) || ec.Code == stun.CodeStaleNonce {
 		return
 	}
-	e := TURNError{Server: from.String(), Method: req.method.String(), Code: int(ec.Code), Reason: string(ec.Reason), PeerAddr: req.peer}
+	e := TURNError{Side: w.peer, Server: from.String(), Method: req.method.String(), Code: int(ec.Code), Reason: string(ec.Reason), PeerAddr: req.peer}
 	w.mu.Lock()
 	first := !w.seen[e]
 	w.seen[e] = true
