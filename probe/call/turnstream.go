@@ -44,8 +44,8 @@ frames:
 	for len(s.buf)-off >= 4 {
 		head := s.buf[off:]
 		var size int
-		switch {
-		case head[0]>>6 == 0: // STUN
+		switch head[0] >> 6 {
+		case 0: // STUN
 			if len(head) < stunHeaderSize {
 				break frames
 			}
@@ -54,7 +54,7 @@ frames:
 				return
 			}
 			size = stunHeaderSize + int(binary.BigEndian.Uint16(head[2:4]))
-		case head[0]>>6 == 1: // ChannelData: 0x4000-0x7FFF
+		case 1: // ChannelData: 0x4000-0x7FFF
 			size = (4 + int(binary.BigEndian.Uint16(head[2:4])) + 3) &^ 3
 		default:
 			s.stop()
