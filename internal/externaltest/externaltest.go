@@ -87,7 +87,7 @@ type Process struct {
 // Output returns what the program wrote to stdout and stderr so far.
 func (p *Process) Output() string { return p.output.String() }
 
-// Start runs program with args and stops it (SIGTERM, then SIGKILL) in
+// Start runs program with args and stops it (SIGINT, then SIGKILL) in
 // t.Cleanup. Its output is kept for diagnostics and shown if the test fails.
 func Start(t testing.TB, program string, args ...string) *Process {
 	t.Helper()
