@@ -164,6 +164,7 @@ func (p *Peer) newPC() error {
 		n = std
 	}
 	has4, has6 := families(n)
+	p.turn.setDTLSHosts(p.cfg.ICEServers)
 	se.SetNet(&watchedNet{Net: forFamilies(n, has4, has6), w: p.turn})
 	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
 	types := networkTypes(has4, has6, webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6)

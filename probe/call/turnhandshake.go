@@ -1,12 +1,17 @@
 package call
 
 import (
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"net"
+	"slices"
+	"sync"
 
 	"github.com/pion/dtls/v3/pkg/protocol/alert"
+	"github.com/pion/stun/v3"
 	"github.com/pion/transport/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 // TURNHandshakeError is a TLS or DTLS handshake with a TURN server that
@@ -55,7 +60,7 @@ func (n *watchedNet) DialUDP(network string, laddr, raddr *net.UDPAddr) (transpo
 	if err != nil {
 		return nil, err
 	}
-	return &dtlsWatchedConn{UDPConn: c, w: n.w, server: raddr.String()}, nil
+	return &dtlsWatchedConn{UDPConn: c, w: n.w, server: raddr.String(), serverName: n.w.dtlsName(raddr.Port)}, nil
 }
 
 // dtlsWatchedConn reads the plaintext DTLS records of a TURN-over-DTLS
@@ -66,11 +71,19 @@ type dtlsWatchedConn struct {
 	transport.UDPConn
 	w      *turnWatch
 	server string
+	// serverName is the name pion checks the certificate for (the URL's
+	// host), "" when unknown.
+	serverName string
+	cert       certificateMessage
 }
 
 func (c *dtlsWatchedConn) Write(b []byte) (int, error) {
 	if a := fatalAlert(b); a != "" {
-		c.w.handshakeFailed(c.server, "dtls", "this peer sent the fatal alert "+a)
+		detail := "this peer sent the fatal alert " + a
+		if why := c.cert.verify(c.serverName); why != "" {
+			detail += ": " + why
+		}
+		c.w.handshakeFailed(c.server, "dtls", detail)
 	}
 	return c.UDPConn.Write(b)
 }
@@ -78,6 +91,7 @@ func (c *dtlsWatchedConn) Write(b []byte) (int, error) {
 func (c *dtlsWatchedConn) Read(b []byte) (int, error) {
 	n, err := c.UDPConn.Read(b)
 	if n > 0 {
+		c.cert.collect(b[:n])
 		if a := fatalAlert(b[:n]); a != "" {
 			c.w.handshakeFailed(c.server, "dtls", "the server sent the fatal alert "+a)
 		}
@@ -86,9 +100,95 @@ func (c *dtlsWatchedConn) Read(b []byte) (int, error) {
 }
 
 const (
-	dtlsRecordHeader = 13 // type, version, epoch, sequence number, length
-	dtlsAlertRecord  = 21
+	dtlsRecordHeader     = 13 // type, version, epoch, sequence number, length
+	dtlsAlertRecord      = 21
+	dtlsHandshakeRecord  = 22
+	dtlsHandshakeHeader  = 12 // type, length, message sequence, fragment offset and length
+	dtlsCertificateType  = 11
+	maxCertificateLength = 64 << 10
 )
+
+// certificateMessage reassembles the server's Certificate message from the
+// plaintext handshake records (DTLS 1.2 sends it before encryption, in
+// fragments that may repeat), so that a refused certificate can be checked
+// again here and the check's own error named: pion keeps it in its log.
+type certificateMessage struct {
+	mu     sync.Mutex
+	body   []byte
+	filled []bool
+}
+
+func (m *certificateMessage) collect(b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for len(b) >= dtlsRecordHeader {
+		epoch := binary.BigEndian.Uint16(b[3:5])
+		size := int(binary.BigEndian.Uint16(b[11:13]))
+		if len(b) < dtlsRecordHeader+size {
+			return
+		}
+		if b[0] == dtlsHandshakeRecord && epoch == 0 {
+			m.fragment(b[dtlsRecordHeader : dtlsRecordHeader+size])
+		}
+		b = b[dtlsRecordHeader+size:]
+	}
+}
+
+func (m *certificateMessage) fragment(h []byte) {
+	if len(h) < dtlsHandshakeHeader || h[0] != dtlsCertificateType {
+		return
+	}
+	total := uint24(h[1:4])
+	off, n := uint24(h[6:9]), uint24(h[9:12])
+	if total > maxCertificateLength || off+n > total || len(h) < dtlsHandshakeHeader+n {
+		return
+	}
+	if m.body == nil || len(m.body) != total {
+		m.body, m.filled = make([]byte, total), make([]bool, total)
+	}
+	copy(m.body[off:], h[dtlsHandshakeHeader:dtlsHandshakeHeader+n])
+	for i := off; i < off+n; i++ {
+		m.filled[i] = true
+	}
+}
+
+// verify checks the collected chain as pion does (system roots, the URL's
+// host) and returns x509's error, "" when there is no whole message or no
+// error.
+func (m *certificateMessage) verify(serverName string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.body == nil || slices.Contains(m.filled, false) || len(m.body) < 3 {
+		return ""
+	}
+	list := m.body[3:]
+	var chain []*x509.Certificate
+	for len(list) >= 3 {
+		n := uint24(list)
+		if len(list) < 3+n {
+			return ""
+		}
+		c, err := x509.ParseCertificate(list[3 : 3+n])
+		if err != nil {
+			return "its certificate does not parse: " + err.Error()
+		}
+		chain = append(chain, c)
+		list = list[3+n:]
+	}
+	if len(chain) == 0 {
+		return "it sent no certificate"
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: serverName, Intermediates: inter}); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func uint24(b []byte) int { return int(b[0])<<16 | int(b[1])<<8 | int(b[2]) }
 
 // fatalAlert returns the description of the first fatal alert among the
 // datagram's DTLS records in epoch 0 (before encryption), "" if none.
@@ -109,4 +209,35 @@ func fatalAlert(b []byte) string {
 		b = b[dtlsRecordHeader+size:]
 	}
 	return ""
+}
+
+// dtlsName is the host of the turns:…?transport=udp URL on port, "" when
+// none or several hosts use it.
+func (w *turnWatch) dtlsName(port int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dtlsHosts[port]
+}
+
+// setDTLSHosts notes, by port, the hosts of servers' DTLS URLs: pion dials
+// a resolved address, and checks the certificate for the URL's host.
+func (w *turnWatch) setDTLSHosts(servers []webrtc.ICEServer) {
+	hosts := map[int]string{}
+	seen := map[int]bool{}
+	for _, s := range servers {
+		for _, raw := range s.URLs {
+			u, err := stun.ParseURI(raw)
+			if err != nil || u.Scheme != stun.SchemeTypeTURNS || u.Proto != stun.ProtoTypeUDP {
+				continue
+			}
+			if seen[u.Port] && hosts[u.Port] != u.Host {
+				hosts[u.Port] = ""
+				continue
+			}
+			seen[u.Port], hosts[u.Port] = true, u.Host
+		}
+	}
+	w.mu.Lock()
+	w.dtlsHosts = hosts
+	w.mu.Unlock()
 }

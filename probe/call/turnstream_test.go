@@ -74,3 +74,29 @@ func TestTURNAuthFailureOverStreams(t *testing.T) {
 		})
 	}
 }
+
+// A turns:…?transport=udp server whose certificate the system roots do not
+// trust: pion refuses it with a bad_certificate alert, and the engine
+// names x509's reason from the certificate it read in the handshake.
+func TestTURNDTLSHandshakeFailureNamesTheReason(t *testing.T) {
+	conf, _, err := relay.SelfSignedTLS([]string{"127.0.0.1"}, time.Hour)
+	require.NoError(t, err)
+	srv, err := relay.New(relay.Config{
+		Listen:    []relay.Listener{{Network: relay.NetworkDTLS, Addr: "127.0.0.1:0"}},
+		Users:     map[string]string{"alice": "right"},
+		TLSConfig: &tls.Config{Certificates: conf.Certificates},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := srv.Addrs()[0].Addr
+	ice := FastICE()
+	peer := PeerConfig{RelayOnly: true, ICE: &ice,
+		ICEServers: []webrtc.ICEServer{{URLs: []string{"turns:" + addr + "?transport=udp"}, Username: "alice", Credential: "right"}}}
+	r, err := Run(context.Background(), Config{A: peer, B: peer, ConnectTimeout: 3 * time.Second})
+	require.NoError(t, err)
+	require.Equal(t, CauseTURNHandshakeFailed, r.Cause, r.Diagnosis())
+	require.NotEmpty(t, r.TURNHandshakeErrors)
+	e := r.TURNHandshakeErrors[0]
+	require.Equal(t, "dtls", e.Transport)
+	require.Equal(t, "this peer sent the fatal alert BadCertificate: x509: certificate signed by unknown authority", e.Error)
+}

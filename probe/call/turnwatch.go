@@ -74,9 +74,11 @@ type turnWatch struct {
 	permitted int
 	// handshakes are the failed TLS/DTLS handshakes with TURN servers.
 	handshakes []TURNHandshakeError
-	timer      *time.Timer
-	refused    chan struct{} // closed when a relay-only peer can no longer connect
-	once       sync.Once
+	// dtlsHosts are the hosts of the DTLS URLs by port.
+	dtlsHosts map[int]string
+	timer     *time.Timer
+	refused   chan struct{} // closed when a relay-only peer can no longer connect
+	once      sync.Once
 }
 
 type turnRequest struct {
