@@ -400,7 +400,7 @@ func newResult(started time.Time, self *Peer, tl *Timeline, noDirect string, pee
 			r.Unreached = append(r.Unreached, p.Name())
 		} else if turn && len(errs) == 0 && len(handshakes) == 0 && !hasType(r.Candidates[p.Name()], "relay") {
 			r.RelayNotGathered = append(r.RelayNotGathered, p.Name())
-			if why := ipv4LiteralsOnIPv6Only(p.cfg); why != "" {
+			if why := ipv4LiteralsOnIPv6Only(p.cfg, p.ipv6Only); why != "" {
 				if r.RelayNotGatheredWhy == nil {
 					r.RelayNotGatheredWhy = map[string]string{}
 				}

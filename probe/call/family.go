@@ -88,9 +88,8 @@ func (p Path) overIPv6() string {
 // an IPv6 address the NAT64 translates, so the socket is opened as "udp6"
 // and names are resolved in IPv6. IPv4 literals keep "udp4": they stay
 // unreachable, as they are, and mDNS's IPv4 group is one of them. TURN
-// over TCP goes through turnDialer (anyFamily) where there is one; where
-// there is none (turns: URLs verified by pion against the system roots)
-// pion resolves and dials with "tcp4", answered here in IPv6 the same way.
+// over TCP and TLS is dialled with "tcp4" (ResolveTCPAddr and DialTCP by
+// pion, Dial by turnDialer), answered here in IPv6 the same way.
 type ipv6OnlyNet struct{ transport.Net }
 
 // forFamilies is n as pion should see it on a host with these families.
@@ -129,6 +128,13 @@ func (n ipv6OnlyNet) DialTCP(network string, laddr, raddr *net.TCPAddr) (transpo
 	return n.Net.DialTCP(network, laddr, raddr)
 }
 
+func (n ipv6OnlyNet) Dial(network, address string) (net.Conn, error) {
+	if network == "tcp4" && !isIPLiteral(address) {
+		network = "tcp6"
+	}
+	return n.Net.Dial(network, address)
+}
+
 // isIPLiteral reports whether hostport's host is an IP address.
 func isIPLiteral(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
@@ -142,11 +148,8 @@ func isIPLiteral(hostport string) bool {
 // has no IPv4 address and every TURN URL it was given is an IPv4 literal:
 // behind NAT64 only a name (synthesized by DNS64) or an IPv6 address
 // reaches an IPv4 server. "" otherwise.
-func ipv4LiteralsOnIPv6Only(cfg PeerConfig) string {
-	if cfg.Net == nil {
-		return ""
-	}
-	if has4, has6 := families(cfg.Net); has4 || !has6 {
+func ipv4LiteralsOnIPv6Only(cfg PeerConfig, ipv6Only bool) string {
+	if !ipv6Only {
 		return ""
 	}
 	var literals []string

@@ -33,6 +33,11 @@ func (r *callRecorder) DialTCP(network string, _, raddr *net.TCPAddr) (transport
 	return nil, errRecorded
 }
 
+func (r *callRecorder) Dial(network, address string) (net.Conn, error) {
+	r.calls = append(r.calls, [2]string{network, address})
+	return nil, errRecorded
+}
+
 func (r *callRecorder) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
 	r.calls = append(r.calls, [2]string{network, address})
 	return nil, errRecorded
@@ -82,8 +87,12 @@ func TestIPv6OnlyNetAnswersTURNOverTCPInIPv6(t *testing.T) {
 	require.ErrorIs(t, err, errRecorded)
 	_, err = n.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.ParseIP("203.0.113.1"), Port: 443})
 	require.ErrorIs(t, err, errRecorded)
+	// turnDialer's dial (TURN over TLS with the caller's roots).
+	_, err = n.Dial("tcp4", "relay.natkit.lab:443")
+	require.ErrorIs(t, err, errRecorded)
 	require.Equal(t, [][2]string{
 		{"tcp6", "relay.natkit.lab:443"}, {"tcp4", "203.0.113.1:443"},
 		{"tcp6", "[64:ff9b::cb00:7101]:443"}, {"tcp4", "203.0.113.1:443"},
+		{"tcp6", "relay.natkit.lab:443"},
 	}, r.calls)
 }

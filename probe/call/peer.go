@@ -117,6 +117,8 @@ type Peer struct {
 	audioIn    atomic.Int64
 	turn       *turnWatch
 	iceTCP     *iceTCP
+	// ipv6Only: the peer's network has no IPv4 address (behind NAT64).
+	ipv6Only bool
 
 	// stateMu guards changed, which is closed and replaced at each peer
 	// connection state change, so that waiters block instead of polling.
@@ -164,8 +166,10 @@ func (p *Peer) newPC() error {
 		n = std
 	}
 	has4, has6 := families(n)
+	p.ipv6Only = has6 && !has4
 	p.turn.setDTLSHosts(p.cfg.ICEServers)
-	se.SetNet(&watchedNet{Net: forFamilies(n, has4, has6), w: p.turn})
+	fam := forFamilies(n, has4, has6)
+	se.SetNet(&watchedNet{Net: fam, w: p.turn})
 	se.SetICEMulticastDNSMode(p.cfg.MDNS.iceMode())
 	types := networkTypes(has4, has6, webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6)
 	if p.cfg.ICETCP {
@@ -177,7 +181,7 @@ func (p *Peer) newPC() error {
 		types = append(types, networkTypes(has4, has6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)...)
 	}
 	se.SetNetworkTypes(types)
-	if d := newTURNDialer(n, has4, has6, p.cfg.TURNRootCAs, p.cfg.ICEServers); d != nil {
+	if d := newTURNDialer(fam, p.cfg.TURNRootCAs, p.cfg.ICEServers); d != nil {
 		d.watch = p.turn
 		se.SetICEProxyDialer(d)
 	}

@@ -16,17 +16,15 @@ import (
 // turnTLSHandshakeTimeout bounds the TLS handshake with a turns: server.
 const turnTLSHandshakeTimeout = 10 * time.Second
 
-// turnDialer is pion's proxy dialer for TURN over TCP and TLS, where the
-// engine has to dial itself. pion's ICE agent (v4.1.0) dials TURN servers
-// with "tcp4" only, which an IPv6-only host behind NAT64 cannot use
-// (anyFamily asks for "tcp"); and it verifies turns: servers against the
-// system roots only, with no setting for others (tlsHosts are then
-// verified against roots here). With a proxy dialer pion leaves TLS to
-// the dialer, so the dialer must do it for every turns: server.
+// turnDialer is pion's proxy dialer for TURN over TLS with roots of the
+// caller's: pion's ICE agent (v4.1.0) verifies turns: servers against the
+// system roots only, with no setting for others. With a proxy dialer pion
+// leaves TLS to the dialer, so the dialer does it for every turns: server
+// (tlsHosts) and verifies against roots. n is the peer's Net as pion sees
+// it (forFamilies), so an IPv6-only host's "tcp4" is answered in IPv6.
 type turnDialer struct {
-	n         transport.Net
-	anyFamily bool
-	roots     *x509.CertPool
+	n     transport.Net
+	roots *x509.CertPool
 	// tlsHosts maps the "host:port" pion dials for each turns: URL over
 	// TCP to the name its certificate must hold.
 	tlsHosts map[string]string
@@ -35,12 +33,10 @@ type turnDialer struct {
 	watch *turnWatch
 }
 
-// newTURNDialer returns the dialer a peer needs, or nil when pion's own
-// dialing will do: an IPv6-only host using TURN over TCP, or turns: URLs
-// with roots of the caller's. An IPv6-only host with turns: URLs and no
-// roots keeps pion's TLS (and its tcp4 dial).
-func newTURNDialer(n transport.Net, has4, has6 bool, roots *x509.CertPool, servers []webrtc.ICEServer) *turnDialer {
-	d := &turnDialer{n: n, anyFamily: has6 && !has4, roots: roots, tlsHosts: map[string]string{}}
+// newTURNDialer returns the dialer a peer needs: for turns: URLs with
+// roots of the caller's; nil when pion's own dialing will do.
+func newTURNDialer(n transport.Net, roots *x509.CertPool, servers []webrtc.ICEServer) *turnDialer {
+	d := &turnDialer{n: n, roots: roots, tlsHosts: map[string]string{}}
 	for _, s := range servers {
 		for _, raw := range s.URLs {
 			u, err := stun.ParseURI(raw)
@@ -51,19 +47,13 @@ func newTURNDialer(n transport.Net, has4, has6 bool, roots *x509.CertPool, serve
 			d.tlsHosts[fmt.Sprintf("%s:%d", u.Host, u.Port)] = u.Host
 		}
 	}
-	switch {
-	case roots != nil && len(d.tlsHosts) > 0:
-		return d
-	case d.anyFamily && len(d.tlsHosts) == 0:
-		return d
+	if roots == nil || len(d.tlsHosts) == 0 {
+		return nil
 	}
-	return nil
+	return d
 }
 
 func (d *turnDialer) Dial(network, addr string) (net.Conn, error) {
-	if d.anyFamily {
-		network = strings.TrimRight(network, "46")
-	}
 	conn, err := d.n.Dial(network, addr)
 	if err != nil {
 		return nil, err

@@ -50,7 +50,7 @@ func TestTURNDialerVerifiesWithRoots(t *testing.T) {
 	require.NoError(t, err)
 	servers := []webrtc.ICEServer{{URLs: []string{"turns:" + addr + "?transport=tcp", "turn:" + addr + "?transport=udp"}}}
 
-	d := newTURNDialer(n, true, false, roots, servers)
+	d := newTURNDialer(n, roots, servers)
 	require.NotNil(t, d, "turns: with roots of the caller's needs the engine's own TLS")
 	c, err := d.Dial("tcp4", addr)
 	require.NoError(t, err)
@@ -69,7 +69,7 @@ func TestTURNDialerVerifiesWithRoots(t *testing.T) {
 
 	// A certificate the roots do not trust is refused, not skipped.
 	_, other := tlsEcho(t)
-	_, err = newTURNDialer(n, true, false, other, servers).Dial("tcp4", addr)
+	_, err = newTURNDialer(n, other, servers).Dial("tcp4", addr)
 	require.ErrorContains(t, err, "TURN over TLS to "+addr)
 	var unknown x509.UnknownAuthorityError
 	require.ErrorAs(t, err, &unknown)
@@ -81,16 +81,17 @@ func TestNewTURNDialerOnlyWhenNeeded(t *testing.T) {
 	roots := x509.NewCertPool()
 	tcp := []webrtc.ICEServer{{URLs: []string{"turn:203.0.113.1:3478?transport=tcp"}}}
 	tls := []webrtc.ICEServer{{URLs: []string{"turns:relay.natkit.lab:443?transport=tcp"}}}
-	require.Nil(t, newTURNDialer(n, true, false, nil, tls), "no roots: pion's own TLS")
-	require.Nil(t, newTURNDialer(n, true, false, roots, tcp), "no turns: URL")
-	d := newTURNDialer(n, true, false, roots, tls)
+	require.Nil(t, newTURNDialer(n, nil, tls), "no roots: pion's own TLS")
+	require.Nil(t, newTURNDialer(n, roots, tcp), "no turns: URL")
+	d := newTURNDialer(n, roots, tls)
 	require.Equal(t, map[string]string{"relay.natkit.lab:443": "relay.natkit.lab"}, d.tlsHosts)
-	require.False(t, d.anyFamily)
-	d = newTURNDialer(n, false, true, nil, tcp)
-	require.NotNil(t, d, "an IPv6-only host dials TURN over TCP in any family")
-	require.True(t, d.anyFamily)
-	require.Nil(t, newTURNDialer(n, false, true, nil, tls), "IPv6-only with turns: and no roots keeps pion's TLS")
-	require.True(t, newTURNDialer(n, false, true, roots, tls).anyFamily)
+	// An IPv6-only host needs no dialer for TURN over TCP: its Net
+	// answers pion's "tcp4" in IPv6 (TestIPv6OnlyNetAnswersTURNOverTCPInIPv6),
+	// and the dialer it gets for turns: with roots dials through that Net.
+	v6 := forFamilies(&callRecorder{}, false, true)
+	require.Nil(t, newTURNDialer(v6, nil, tcp), "an IPv6-only host dials TURN over TCP through its Net")
+	require.Nil(t, newTURNDialer(v6, nil, tls), "IPv6-only with turns: and no roots keeps pion's TLS")
+	require.Equal(t, v6, newTURNDialer(v6, roots, tls).n, "the dialer dials through the family-wrapped Net")
 }
 
 // A relay-only call whose turns: server presents a certificate the

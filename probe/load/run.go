@@ -18,6 +18,7 @@ import (
 	"github.com/pion/transport/v3/stdnet"
 	"github.com/pion/turn/v4"
 
+	"github.com/natkit/natkit/internal/tcpturn"
 	"github.com/natkit/natkit/reports"
 )
 
@@ -49,8 +50,8 @@ type engine struct {
 	log        *slog.Logger
 	serverAddr *net.UDPAddr
 	peerAddr   *net.UDPAddr
-	// family is REQUESTED-ADDRESS-FAMILY's value in Allocates (1 IPv4,
-	// 2 IPv6), 0 for none.
+	// family is REQUESTED-ADDRESS-FAMILY's value in Allocates
+	// (tcpturn.FamilyIPv4 or FamilyIPv6), 0 for none.
 	family     byte
 	user, pass string
 	t0         time.Time
@@ -301,15 +302,15 @@ func requestedFamily(relayFamily string, peer *net.UDPAddr, rawPeer string) (byt
 	peerIPv6 := peer != nil && peer.IP.To4() == nil
 	switch {
 	case relayFamily == "" && peerIPv6:
-		return 0x02, nil
+		return tcpturn.FamilyIPv6, nil
 	case relayFamily == "":
 		return 0, nil
 	case peer != nil && peerIPv6 != (relayFamily == FamilyIPv6):
 		return 0, cfgErr("--peer", rawPeer, "is of the other family than --relay-family %s: a relay relays between addresses of one family only (RFC 6156 answers 443); give a peer of the relayed family, or change --relay-family", relayFamily)
 	case relayFamily == FamilyIPv6:
-		return 0x02, nil
+		return tcpturn.FamilyIPv6, nil
 	}
-	return 0x01, nil
+	return tcpturn.FamilyIPv4, nil
 }
 
 // countRelayed counts a granted relayed address by family.
